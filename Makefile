@@ -1,0 +1,40 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# kvm_memext: see README.md.  Entry points:
+#
+#   make                  build kvm_memext.ko against the running kernel
+#   make KDIR=<dir>       ... against another kernel build tree
+#   make install          modules_install (run depmod afterwards)
+#   make run              set up, boot stock 6.12 under QEMU, run the demo
+#   make check            the whole test suite over the kernel matrix
+#   make check KERNELS=6.12
+#   make style            checkpatch --strict, sparse (C=1) and W=1
+
+KDIR ?= /lib/modules/$(shell uname -r)/build
+KERNELS ?= 6.1 6.12 7.3
+
+.PHONY: all module install clean setup run check style
+
+all: module
+
+module:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) W=1 modules
+
+install:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules_install
+
+clean:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null || true
+	rm -rf build
+
+setup:
+	scripts/setup.sh
+
+run: setup
+	scripts/run-demo.sh
+
+check: setup
+	scripts/check.sh $(KERNELS)
+
+style:
+	scripts/style.sh

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Build everything one kernel's test guest needs into build/<K>/:
+#   module/  kvm_memext.ko (and kvm_memext_kunit.ko where KUnit exists)
+#   tests/   our selftests (memext/), KVM's peer tests (peer/), helpers
+#
+# The selftests link against the KVM selftest library of that kernel's own
+# source, statically, with uapi headers from its `make headers_install`.
+#
+# Usage: build-tests.sh <K>
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+K=$1
+. "$CACHE/env-$K.sh"
+build=$TOP/build/$K
+rm -rf "$build/module" "$build/tests"
+mkdir -p "$build/module" "$build/tests" "$build/selftests"
+
+# A private copy per kernel, so builds for different kernels never share
+# objects (M= has no separate output directory before 6.13).
+log "$K: building kvm_memext.ko against $KVER"
+rm -rf "$build/src"
+mkdir -p "$build/src"
+cp -r "$TOP"/Kbuild "$TOP"/VERSION "$TOP"/src "$TOP"/include "$TOP"/kunit "$build/src/"
+make -s -C "$KBUILD" M="$build/src" W=1 modules >&2
+cp "$build"/src/*.ko "$build/module/"
+
+# uapi headers of this kernel, cached next to its source.
+hdr=$KSRC.headers
+if ! stamp_ok "$hdr"; then
+	log "$K: installing uapi headers"
+	rm -rf "$hdr"
+	make -s -C "$KSRC" O="$hdr/obj" ARCH=x86 INSTALL_HDR_PATH="$hdr" \
+		headers_install >&2
+	rm -rf "$hdr/obj"
+	stamp_set "$hdr"
+fi
+
+log "$K: building selftests against $KSRC"
+kst=$KSRC/tools/testing/selftests/kvm
+make -s -C "$kst" -f "$TOP/selftests/kvm.mk" -j"$(nproc)" \
+	OUTPUT="$build/selftests" MEMEXT_DIR="$TOP/selftests" \
+	KHDR_INCLUDES="-isystem $hdr/include" LINUX_HDR_PATH="$hdr/include" \
+	INSTALL_HDR_PATH="$hdr" EXTRA_CFLAGS="-static" \
+	LDFLAGS="-static -pthread -no-pie" memext peer >&2
+
+cp -r "$build/selftests/memext" "$build/tests/memext"
+rm -f "$build/tests/memext/"*.o "$build/tests/memext/"*.d
+mkdir -p "$build/tests/peer"
+while read -r t; do
+	cp "$build/selftests/$t" "$build/tests/peer/${t##*/}"
+done < "$build/selftests/peer.list"
+cp "$TOP/scripts/guest-kunit.sh" "$build/tests/kunit.sh"
+cp "$TOP/scripts/guest-peer.sh" "$build/tests/peer.sh"

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The whole test suite over the kernel matrix: for each kernel, make it
+# available (fetch or build), build the module and tests against it, boot
+# it under QEMU, and judge the guest's KTAP and its kernel log.
+#
+# Ends with "N passed, N failed, N skipped" and exits non-zero on any
+# failure, splat, leak or timeout.
+#
+# Usage: check.sh [kernel...]     (default: all of $ALL_KERNELS)
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+kernels=${*:-$ALL_KERNELS}
+out=$TOP/build/results
+rm -rf "$out"
+mkdir -p "$out"
+declare -A stage_secs=()
+total_pass=0 total_fail=0 total_skip=0
+
+timed() {
+	local name=$1 t0=$SECONDS rc=0
+	shift
+	"$@" || rc=$?
+	stage_secs[$name]=$((SECONDS - t0))
+	return $rc
+}
+
+# Test plan of one kernel: "<stage> <name> <timeout> <command>".
+write_plan() {
+	local K=$1 debug=$2 t
+	if [ "$debug" = 1 ]; then
+		echo "kunit kvm_memext 300 sh kunit.sh kvm_memext_kunit"
+	fi
+	for t in "$TOP"/build/"$K"/tests/memext/*_test; do
+		echo "selftest ${t##*/} 600 ./memext/${t##*/}"
+	done
+	for t in set_memory_region_test memslot_modification_stress_test \
+		 dirty_log_test guest_memfd_test xen_shinfo_test; do
+		[ -x "$TOP/build/$K/tests/peer/$t" ] || continue
+		# Upstream's own splat (see known-splats.txt) disables lockdep
+		# for the rest of the boot, which would blind it to ours.
+		if [ "$debug" = 1 ] && grep -q "^$t " "$TOP/scripts/known-splats.txt"; then
+			echo "# $t skipped on the debug kernel: known upstream splat"
+			continue
+		fi
+		case $t in
+		# The stress test's defaults take minutes under TCG.
+		memslot_modification_stress_test) args="-i 100 -v 2" ;;
+		dirty_log_test) args="-i 8" ;;
+		*) args= ;;
+		esac
+		echo "peer $t 900 sh peer.sh $t $args"
+	done
+}
+
+# Splats in the guest's kernel log.  Each known upstream report is matched
+# by signature in known-splats.txt and reported, never silently dropped.
+scan_console() {
+	local console=$1 pat
+	pat='(Oops|WARNING:|BUG:|KASAN:|UBSAN:|general protection fault'
+	pat+='|possible circular locking|possible recursive locking|inconsistent lock state'
+	pat+='|suspicious RCU usage|rcu: INFO: .* detected stall|blocked for more than'
+	pat+='|unreferenced object|Kernel panic|Call Trace:)'
+	grep -E "$pat" "$console" | grep -v 'Call Trace:' || true
+}
+
+judge() {
+	local K=$1 dir=$2 pass=0 fail=0 skip=0 line splats known
+	local results=$dir/results.ktap
+	if [ ! -s "$results" ]; then
+		echo "not ok 1 $K/boot # no results from the guest" > "$results"
+	fi
+	while IFS= read -r line; do
+		case $line in
+		"ok "*"# SKIP"*) skip=$((skip + 1)) ;;
+		"ok "*) pass=$((pass + 1)) ;;
+		"not ok "*) fail=$((fail + 1)) ;;
+		*) continue ;;
+		esac
+		printf '  %s: %s\n' "$K" "$line"
+	done < "$results"
+	if ! grep -q '^# KVM_MEMEXT_RUNNER_DONE' "$results"; then
+		printf '  %s: not ok %s/runner # guest did not finish (timeout or panic), see %s\n' \
+			"$K" "$K" "$dir/console.log"
+		fail=$((fail + 1))
+	fi
+	splats=$(scan_console "$dir/console.log")
+	if [ -n "$splats" ]; then
+		known=
+		while IFS= read -r line; do
+			[ -n "$line" ] || continue
+			if grep -v '^#' "$TOP/scripts/known-splats.txt" | cut -d' ' -f2- |
+			   grep -qF -f - <(echo "$line"); then
+				known+="$line"$'\n'
+			fi
+		done <<< "$splats"
+		if [ "$(echo -n "$splats" | grep -c .)" != "$(echo -n "$known" | grep -c .)" ]; then
+			printf '  %s: not ok %s/kernel-log # splat in the kernel log:\n' "$K" "$K"
+			echo "$splats" | head -n 20 | sed 's/^/      /'
+			fail=$((fail + 1))
+		else
+			printf '  %s: ok %s/kernel-log # known upstream splats only:\n' "$K" "$K"
+			echo -n "$known" | sed 's/^/      /'
+			pass=$((pass + 1))
+		fi
+	else
+		printf '  %s: ok %s/kernel-log # no splat\n' "$K" "$K"
+		pass=$((pass + 1))
+	fi
+	grep '^# kmemleak' "$results" | sed "s/^/  $K: /"
+	printf '  %s: %d passed, %d failed, %d skipped\n' "$K" "$pass" "$fail" "$skip"
+	total_pass=$((total_pass + pass))
+	total_fail=$((total_fail + fail))
+	total_skip=$((total_skip + skip))
+}
+
+for K in $kernels; do
+	dir=$out/$K
+	mkdir -p "$dir"
+	echo "== kernel $K"
+	if ! timed "$K:kernel" "$TOP/scripts/kernel.sh" "$K"; then
+		echo "  $K: not ok $K/kernel # could not fetch or build the kernel"
+		total_fail=$((total_fail + 1))
+		continue
+	fi
+	if ! timed "$K:build" "$TOP/scripts/build-tests.sh" "$K" > "$dir/build.log" 2>&1; then
+		tail -n 30 "$dir/build.log"
+		echo "  $K: not ok $K/build # module or tests failed to build"
+		total_fail=$((total_fail + 1))
+		continue
+	fi
+	. "$CACHE/env-$K.sh"
+	write_plan "$K" "$KDEBUG" > "$dir/plan"
+	grep '^#' "$dir/plan" | sed "s/^/  $K: /"
+	"$TOP/scripts/mkinitramfs.sh" "$K" "$TOP/build/$K" "$dir/plan" "$dir/initramfs.cpio.gz"
+	timed "$K:tests" "$TOP/scripts/run-qemu.sh" "$K" "$dir/initramfs.cpio.gz" "$dir" \
+		"${KVM_MEMEXT_BOOT_TIMEOUT:-2400}"
+	judge "$K" "$dir"
+done
+
+echo "== stage timings (s)"
+for s in "${!stage_secs[@]}"; do
+	printf '  %-14s %5d\n' "$s" "${stage_secs[$s]}"
+done | sort
+echo "$total_pass passed, $total_fail failed, $total_skip skipped"
+[ "$total_fail" = 0 ]

@@ -1,0 +1,99 @@
+#!/bin/busybox sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# /init of the test guest.  Loads KVM and kvm_memext, runs /tests/plan and
+# reports KTAP on the second serial port (ttyS1); kernel messages go to the
+# console (ttyS0), which the host scans for splats.
+#
+# Plan lines: <stage> <name> <timeout seconds> <command...>
+# Each line is one KTAP result, except in stage "kunit", whose command
+# prints KUnit KTAP: there every test case becomes one result.
+
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev 2>/dev/null
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t tmpfs tmp /tmp
+mkdir -p /dev/hugepages
+mount -t hugetlbfs none /dev/hugepages 2>/dev/null
+echo 0 > /proc/sys/kernel/printk_ratelimit 2>/dev/null
+
+exec 3>/dev/ttyS1
+out() { echo "$*" >&3; }
+kmsg() { echo "kvm_memext-runner: $*" > /dev/kmsg; }
+now() { cut -d' ' -f1 /proc/uptime; }
+
+out "KTAP version 1"
+out "# kernel $(uname -r) ($(cat /tests/kernel)), $(nproc) cpus"
+
+# KVM first (its dependencies are listed before it), then our module.
+vendor=
+while read -r m; do
+	if insmod "/modules/$m.ko" 2>/tmp/insmod.err; then
+		case $m in kvm-amd|kvm-intel) vendor=$m ;; esac
+	else
+		# kvm-intel refuses without VMX (TCG), kvm-amd without SVM.
+		case $m in kvm-amd|kvm-intel) ;; *) out "# insmod $m: $(cat /tmp/insmod.err)" ;; esac
+	fi
+done < /modules/order
+out "# KVM vendor module: ${vendor:-none}"
+if insmod /modules/kvm_memext.ko; then
+	out "# kvm_memext loaded: $(dmesg | grep 'kvm_memext: version' | tail -n 1)"
+else
+	out "# kvm_memext failed to load"
+fi
+
+n=0
+while read -r stage name tmo cmd; do
+	case $stage in ''|'#'*) continue ;; esac
+	n=$((n + 1))
+	kmsg "begin $stage/$name"
+	t0=$(now)
+	(cd /tests && timeout -s KILL "$tmo" sh -c "$cmd") < /dev/null > /tmp/out 2>&1
+	rc=$?
+	t1=$(now)
+	kmsg "end $stage/$name rc=$rc"
+	sed 's/^/    /' /tmp/out >&3
+	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+	if [ "$stage" = kunit ] && [ $rc = 0 ]; then
+		# Case lines sit one level below their suite's line.
+		n=$((n - 1))
+		grep -E '^    (not )?ok [0-9]+ ' /tmp/out |
+			sed -E 's/^    (not )?ok [0-9]+ /\1ok N /' > /tmp/cases
+		[ -s /tmp/cases ] || echo "not ok N no KUnit results" > /tmp/cases
+		while read -r line; do
+			n=$((n + 1))
+			out "$(echo "$line" | sed "s| N | $n $stage/$name.|")"
+		done < /tmp/cases
+		continue
+	fi
+	case $rc in
+	0) out "ok $n $stage/$name # time=${secs}s" ;;
+	4) out "ok $n $stage/$name # SKIP time=${secs}s" ;;
+	137) out "not ok $n $stage/$name # TIMEOUT after ${tmo}s" ;;
+	*) out "not ok $n $stage/$name # exit=$rc time=${secs}s" ;;
+	esac
+done < /tests/plan
+
+if [ -f /sys/kernel/debug/kmemleak ]; then
+	# Two scans: kmemleak reports an object only once it stayed
+	# unreferenced across a scan.
+	echo scan > /sys/kernel/debug/kmemleak
+	sleep 5
+	echo scan > /sys/kernel/debug/kmemleak
+	cat /sys/kernel/debug/kmemleak > /tmp/leaks
+	if [ -s /tmp/leaks ]; then
+		cat /tmp/leaks > /dev/console
+		out "# kmemleak: $(grep -c unreferenced /tmp/leaks) leaks"
+	else
+		out "# kmemleak: no leaks"
+	fi
+fi
+out "1..$n"
+out "# KVM_MEMEXT_RUNNER_DONE"
+exec 3>&-
+sync
+sleep 1
+poweroff -f

@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Make one kernel of the test matrix available in the cache and write
+# $CACHE/env-<K>.sh describing it:
+#
+#   KVER     release string (uname -r, and the modules directory name)
+#   KIMAGE   bootable bzImage
+#   KMODS    root of an extracted /lib/modules/$KVER tree
+#   KBUILD   tree to build external modules against (M=)
+#   KSRC     kernel source tree (for the KVM selftest library)
+#   KDEBUG   1 on the self-built debug kernel
+#
+# Stock kernels (6.1, 6.12) come from Debian 12's archive: the newest image
+# whose matching headers exist is chosen by querying apt, never hard-coded.
+# 7.3 is built from Debian's linux-source-7.3 (trixie-backports), fetched as
+# one verified .deb without adding the suite to apt's sources.
+#
+# Usage: scripts/kernel.sh <6.1|6.12|7.3>
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+K=${1:?usage: kernel.sh <6.1|6.12|7.3>}
+mkdir -p "$CACHE/debs"
+
+# Download an apt package (exact name) into the deb cache, print its path.
+apt_fetch() {
+	local pkg=$1 f
+	f=$(ls "$CACHE/debs/${pkg}_"*.deb 2>/dev/null | sort -V | tail -n 1 || true)
+	if [ -z "$f" ]; then
+		(cd "$CACHE/debs" && apt-get download -q "$pkg" >&2) ||
+			die "apt-get download $pkg failed"
+		f=$(ls "$CACHE/debs/${pkg}_"*.deb | sort -V | tail -n 1)
+	fi
+	echo "$f"
+}
+
+# Extract the tarball shipped in a linux-source-X.Y .deb into $2.
+extract_source() {
+	local deb=$1 dest=$2 tmp
+	tmp=$(mktemp -d "$CACHE/tmp.XXXXXX")
+	dpkg-deb -x "$deb" "$tmp"
+	mkdir -p "$dest"
+	tar -C "$dest" --strip-components=1 -xf "$tmp"/usr/src/linux-source-*.tar.xz
+	rm -rf "$tmp"
+}
+
+stock_kernel() {
+	local series=$1 img_re abi img hdr dir pkg src_pkg
+	case $series in
+	6.1) img_re='^linux-image-6\.1\.0-[0-9]+-amd64-unsigned$' ;;
+	6.12) img_re='^linux-image-6\.12\.[0-9]+\+deb12-amd64-unsigned$' ;;
+	esac
+	# Newest image whose -amd64 headers are also in the archive.
+	abi=
+	for img in $(apt-cache search --names-only "$img_re" 2>/dev/null |
+		     awk '{print $1}' | sort -rV); do
+		abi=${img#linux-image-}
+		abi=${abi%-amd64-unsigned}
+		if apt-cache show "linux-headers-$abi-amd64" >/dev/null 2>&1; then
+			break
+		fi
+		abi=
+	done
+	if [ -z "$abi" ]; then
+		# Offline or stale lists: reuse what the cache already has.
+		dir=$(ls -d "$CACHE"/stock-"$series".* 2>/dev/null | sort -V | tail -n 1 || true)
+		[ -n "$dir" ] && stamp_ok "$dir" || die "no $series image+headers pair in apt"
+		abi=${dir##*/stock-}
+		abi=${abi#"$series".}
+		abi=${abi%%/*}
+		log "$series: apt lists have no pair, reusing cached $abi"
+	fi
+	dir=$CACHE/stock-$series.$abi
+	if ! stamp_ok "$dir"; then
+		log "$series: fetching linux-image-$abi-amd64-unsigned + headers"
+		rm -rf "$dir"
+		mkdir -p "$dir/root"
+		# Headers pull their -common and linux-kbuild partners.
+		for pkg in "linux-image-$abi-amd64-unsigned" \
+			   "linux-headers-$abi-amd64" \
+			   $(apt-cache depends "linux-headers-$abi-amd64" |
+			     awk '/Depends: linux-(headers|kbuild)-/ {print $2}'); do
+			dpkg-deb -x "$(apt_fetch "$pkg")" "$dir/root"
+		done
+		# The headers include their -common part by absolute path.
+		sed -i "s|^include /usr/src/|include $dir/root/usr/src/|" \
+			"$dir/root/usr/src/linux-headers-$abi-amd64/Makefile"
+		src_pkg=linux-source-$series
+		log "$series: fetching and extracting $src_pkg"
+		extract_source "$(apt_fetch "$src_pkg")" "$dir/src"
+		stamp_set "$dir"
+	fi
+	KVER=$abi-amd64
+	cat > "$CACHE/env-$series.sh" <<-EOF
+	KVER=$KVER
+	KIMAGE=$dir/root/boot/vmlinuz-$KVER
+	KMODS=$dir/root/lib/modules/$KVER
+	KBUILD=$dir/root/usr/src/linux-headers-$KVER
+	KSRC=$dir/src
+	KDEBUG=0
+	EOF
+}
+
+# The 7.3 source .deb from trixie-backports: verify InRelease with the
+# Debian archive keys (Debian 12's debian-archive-keyring has trixie's), the
+# Packages index against InRelease, and the .deb against Packages.
+fetch_bpo_source() {
+	local series=$1 suite=trixie-backports tmp idx sum fn deb
+	tmp=$CACHE/bpo
+	mkdir -p "$tmp"
+	if curl -fsS -m 60 -o "$tmp/InRelease.new" "$DEB_MIRROR/dists/$suite/InRelease"; then
+		gpgv --keyring /usr/share/keyrings/debian-archive-keyring.gpg \
+		     "$tmp/InRelease.new" 2>/dev/null || die "$suite InRelease: bad signature"
+		mv "$tmp/InRelease.new" "$tmp/InRelease"
+		idx=main/binary-amd64/Packages.xz
+		sum=$(awk -v f="$idx" '$3 == f && length($1) == 64 {print $1}' "$tmp/InRelease" | tail -n 1)
+		curl -fsS -m 300 -o "$tmp/Packages.xz" "$DEB_MIRROR/dists/$suite/$idx"
+		echo "$sum  $tmp/Packages.xz" | sha256sum -c --quiet - || die "$suite Packages: checksum"
+		xz -dc "$tmp/Packages.xz" |
+			awk -v p="linux-source-$series" '
+				/^Package: / { pkg = $2 }
+				pkg == p && /^Filename: / { fn = $2 }
+				pkg == p && /^SHA256: / { print fn, $2 }' |
+			sort -V | tail -n 1 > "$tmp/$series.sel"
+	fi
+	[ -s "$tmp/$series.sel" ] || die "linux-source-$series not found in $suite"
+	read -r fn sum < "$tmp/$series.sel"
+	deb=$CACHE/debs/${fn##*/}
+	if [ ! -f "$deb" ]; then
+		log "$series: downloading ${fn##*/}"
+		curl -fsS -m 1200 -o "$deb.part" "$DEB_MIRROR/$fn"
+		echo "$sum  $deb.part" | sha256sum -c --quiet - || die "${fn##*/}: checksum"
+		mv "$deb.part" "$deb"
+	fi
+	echo "$deb"
+}
+
+debug_kernel() {
+	local series=$1 deb ver key src obj out
+	deb=$(fetch_bpo_source "$series")
+	ver=${deb##*/linux-source-"$series"_}
+	ver=${ver%_all.deb}
+	src=$CACHE/src-$series.$ver
+	if ! stamp_ok "$src"; then
+		log "$series: extracting source $ver"
+		rm -rf "$src"
+		extract_source "$deb" "$src"
+		stamp_set "$src"
+	fi
+	# Keyed by source version and the config inputs.
+	key=$(cat "$TOP"/scripts/config/*.config "$TOP/scripts/build-debug-kernel.sh" |
+	      sha256sum | cut -c1-12)
+	out=$CACHE/debug-$series.$ver.$key
+	if ! stamp_ok "$out"; then
+		log "$series: building debug kernel ($ver, config $key)"
+		rm -rf "$out"
+		"$TOP/scripts/build-debug-kernel.sh" "$src" "$out"
+		stamp_set "$out"
+	fi
+	cat > "$CACHE/env-$series.sh" <<-EOF
+	KVER=$(cat "$out/kernel.release")
+	KIMAGE=$out/bzImage
+	KMODS=$out/modroot/lib/modules/$(cat "$out/kernel.release")
+	KBUILD=$out/obj
+	KSRC=$src
+	KDEBUG=1
+	EOF
+}
+
+case $K in
+6.1 | 6.12) stock_kernel "$K" ;;
+7.3) debug_kernel "$K" ;;
+*) die "unknown kernel '$K' (have: $ALL_KERNELS)" ;;
+esac
+log "$K: ready ($(. "$CACHE/env-$K.sh"; echo "$KVER"))"

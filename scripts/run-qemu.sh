@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Boot one kernel of the matrix under QEMU with a test initramfs.  Kernel
+# messages land in <outdir>/console.log, the guest's KTAP in
+# <outdir>/results.ktap (second serial port).
+#
+# KVM acceleration is used only where the host CPU shows vmx/svm and a
+# guest really starts with it (probed once per host boot); otherwise TCG
+# with -cpu max, which exposes SVM with nested paging so that kvm_amd
+# loads inside the guest.
+#
+# Usage: run-qemu.sh <K> <initramfs> <outdir> <timeout seconds>
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+K=$1
+initrd=$2
+outdir=$3
+tmo=$4
+. "$CACHE/env-$K.sh"
+mkdir -p "$outdir"
+
+append="console=ttyS0 panic=-1 oops=panic loglevel=7 nokaslr"
+append+=" hung_task_panic=0 softlockup_panic=0 transparent_hugepage=madvise"
+# The debug kernel is the judge: any WARN stops the run there.
+[ "$KDEBUG" = 1 ] && append+=" panic_on_warn=1 kmemleak=on"
+
+accel_args() {
+	local probe=/tmp/kvm_memext-accel.$(cut -d' ' -f1 /proc/sys/kernel/random/boot_id)
+	if [ ! -f "$probe" ]; then
+		echo tcg > "$probe"
+		if grep -qw -e vmx -e svm /proc/cpuinfo && [ -w /dev/kvm ] &&
+		   timeout 60 qemu-system-x86_64 -accel kvm -cpu host -m 256 \
+			-nodefaults -nographic -no-reboot -serial stdio \
+			-kernel "$KIMAGE" -append "console=ttyS0 panic=-1 rdinit=/nonexistent" \
+			2>/dev/null | grep -q "Kernel panic"; then
+			echo kvm > "$probe"
+		fi
+	fi
+	if [ "$(cat "$probe")" = kvm ]; then
+		echo "-accel kvm -cpu host"
+	else
+		echo "-accel tcg,thread=multi -cpu max"
+	fi
+}
+
+accel=$(accel_args)
+log "$K: booting $KVER ($accel, ${KVM_MEMEXT_QEMU_SMP:-2} cpus)"
+rc=0
+# shellcheck disable=SC2086
+timeout -s KILL "$tmo" qemu-system-x86_64 $accel \
+	-m "${KVM_MEMEXT_QEMU_MEM:-3G}" -smp "${KVM_MEMEXT_QEMU_SMP:-2}" \
+	-nodefaults -nographic -no-reboot \
+	-kernel "$KIMAGE" -initrd "$initrd" -append "$append" \
+	-serial "file:$outdir/console.log" \
+	-serial "file:$outdir/results.ktap" \
+	< /dev/null > "$outdir/qemu.log" 2>&1 || rc=$?
+if [ $rc = 137 ] || [ $rc = 124 ]; then
+	log "$K: QEMU killed after ${tmo}s"
+	echo "# RUNNER TIMEOUT after ${tmo}s" >> "$outdir/results.ktap"
+fi
+exit 0

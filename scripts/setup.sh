@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Install what building and testing kvm_memext needs, from Debian's archive.
+# Idempotent: packages already present are skipped, and apt is not touched
+# at all when nothing is missing.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+pkgs=(
+	# kernel and module builds
+	make gcc gcc-12 libc6-dev bc bison flex libelf-dev libssl-dev dwarves
+	kmod cpio rsync xz-utils perl python3
+	# fetching kernels: apt-get download, the trixie-backports index
+	curl ca-certificates gpgv debian-archive-keyring
+	# test guests
+	qemu-system-x86 busybox-static
+	# make style
+	sparse
+)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+		missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	log "installing: ${missing[*]}"
+	sudo=
+	[ "$(id -u)" = 0 ] || sudo=sudo
+	$sudo apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q \
+		--no-install-recommends "${missing[@]}"
+fi
+# apt-get download and the kernel choice read the package lists.
+if ! apt-cache show linux-source-6.12 >/dev/null 2>&1; then
+	sudo=
+	[ "$(id -u)" = 0 ] || sudo=sudo
+	$sudo apt-get update -q
+fi

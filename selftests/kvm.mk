@@ -1,0 +1,39 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Build kvm_memext's selftests, and the peer tests from KVM's own suite,
+# against the KVM selftest library of one kernel's source.  Run with the
+# KVM selftests directory as the working directory:
+#
+#   make -C $KSRC/tools/testing/selftests/kvm -f kvm.mk OUTPUT=... \
+#        MEMEXT_DIR=... KHDR_INCLUDES=... memext peer
+#
+# Including KVM's Makefile gives the library objects, CFLAGS and LDFLAGS of
+# exactly that kernel's suite.
+
+include Makefile
+
+MEMEXT_TESTS := $(patsubst $(MEMEXT_DIR)/%.c,$(OUTPUT)/memext/%,\
+		  $(wildcard $(MEMEXT_DIR)/*_test.c))
+MEMEXT_HDRS := $(wildcard $(MEMEXT_DIR)/*.h) $(MEMEXT_DIR)/../include/uapi/linux/kvm_memext.h
+
+# KVM's tests that must keep passing with kvm_memext loaded.
+PEER_NAMES := set_memory_region_test memslot_modification_stress_test \
+	      dirty_log_test guest_memfd_test xen_shinfo_test
+PEER_TESTS := $(filter $(addprefix %/,$(PEER_NAMES)),$(TEST_GEN_PROGS))
+
+# Every VM a peer test creates is bound to a kvm_memext handle.
+$(OUTPUT)/memext/bind_wrap.o: $(MEMEXT_DIR)/lib/bind_wrap.c $(MEMEXT_HDRS)
+	$(CC) $(CFLAGS) -I$(MEMEXT_DIR) -I$(MEMEXT_DIR)/../include/uapi -c $< -o $@
+$(PEER_TESTS): $(OUTPUT)/memext/bind_wrap.o
+$(PEER_TESTS): LDLIBS += $(OUTPUT)/memext/bind_wrap.o -Wl,--wrap=ioctl -Wl,--wrap=close
+
+$(OUTPUT)/memext/%: $(MEMEXT_DIR)/%.c $(LIBKVM_OBJS) $(MEMEXT_HDRS)
+	$(CC) $(CFLAGS) -I$(MEMEXT_DIR) -I$(MEMEXT_DIR)/../include/uapi \
+		$(CPPFLAGS) $(LDFLAGS) $< $(LIBKVM_OBJS) $(LDLIBS) -o $@
+
+$(shell mkdir -p $(OUTPUT)/memext)
+
+.PHONY: memext peer
+memext: $(MEMEXT_TESTS)
+peer: $(PEER_TESTS)
+	@printf '%s\n' $(PEER_TESTS:$(OUTPUT)/%=%) > $(OUTPUT)/peer.list

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers shared by the kvm_memext selftests.
+ */
+#ifndef SELFTEST_MEMEXT_UTIL_H
+#define SELFTEST_MEMEXT_UTIL_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <linux/kvm_memext.h>
+
+#include "kvm_util.h"
+#include "test_util.h"
+#include "kselftest.h"
+#include "memext_compat.h"
+
+#define MEMEXT_DEV	"/dev/kvm_memext"
+
+static inline int memext_open(void)
+{
+	int fd = open(MEMEXT_DEV, O_RDWR | O_CLOEXEC);
+
+	__TEST_REQUIRE(fd >= 0, MEMEXT_DEV " not available (module not loaded?)");
+	return fd;
+}
+
+static inline int __memext_bind(int dev, int vm_fd, __u32 flags)
+{
+	struct kvm_memext_bind_vm args = { .vm_fd = vm_fd, .flags = flags };
+
+	return ioctl(dev, KVM_MEMEXT_BIND_VM, &args);
+}
+
+static inline int memext_bind(int dev, int vm_fd)
+{
+	int h = __memext_bind(dev, vm_fd, 0);
+
+	TEST_ASSERT(h >= 0, "KVM_MEMEXT_BIND_VM(%d) failed: %s",
+		    vm_fd, strerror(errno));
+	return h;
+}
+
+/* Assert that a call failed with one errno. */
+#define TEST_ASSERT_ERRNO(ret, err, what)					\
+	TEST_ASSERT((ret) == -1 && errno == (err),				\
+		    "%s: expected %s, got ret %d errno %s", what,		\
+		    strerror(err), (int)(ret), strerror(errno))
+
+struct memext_test {
+	const char *name;
+	void (*fn)(void);
+};
+
+/*
+ * Run each test in its own child, so that a failed TEST_ASSERT (which
+ * exits) or a TEST_REQUIRE skip affects only that test, and report KTAP.
+ */
+static inline int memext_run_tests(const struct memext_test *tests, int nr)
+{
+	int i, status, skipped = 0;
+	pid_t pid;
+
+	ksft_print_header();
+	ksft_set_plan(nr);
+	for (i = 0; i < nr; i++) {
+		fflush(stdout);
+		fflush(stderr);
+		pid = fork();
+		TEST_ASSERT(pid >= 0, "fork failed");
+		if (!pid) {
+			tests[i].fn();
+			exit(0);
+		}
+		TEST_ASSERT(waitpid(pid, &status, 0) == pid, "waitpid failed");
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+			ksft_test_result_pass("%s\n", tests[i].name);
+		} else if (WIFEXITED(status) && WEXITSTATUS(status) == KSFT_SKIP) {
+			ksft_test_result_skip("%s\n", tests[i].name);
+			skipped++;
+		} else {
+			ksft_test_result_fail("%s (%s %d)\n", tests[i].name,
+					      WIFEXITED(status) ? "exit" : "signal",
+					      WIFEXITED(status) ? WEXITSTATUS(status) :
+								  WTERMSIG(status));
+		}
+	}
+	if (ksft_get_fail_cnt())
+		ksft_exit_fail();
+	if (skipped == nr)
+		ksft_exit_skip("all tests skipped\n");
+	ksft_exit_pass();
+	return 0;
+}
+
+#define MEMEXT_TEST(fn)	{ #fn, fn }
+
+#endif /* SELFTEST_MEMEXT_UTIL_H */

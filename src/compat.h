@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Kernel-version differences, force-included into every object so that the
+ * rest of the sources read like upstream code for the newest kernel.
+ *
+ * Supported: Debian 12's 6.1 and 6.12 kernels, and 7.3.
+ */
+#ifndef _KVM_MEMEXT_COMPAT_H
+#define _KVM_MEMEXT_COMPAT_H
+
+#include <linux/version.h>
+
+/* <kunit/visibility.h> appeared in 6.2. */
+#if __has_include(<kunit/visibility.h>)
+#include <kunit/visibility.h>
+#else
+#define VISIBLE_IF_KUNIT static
+#define EXPORT_SYMBOL_IF_KUNIT(symbol)
+#endif
+
+/*
+ * KVM stamps the vendor module (kvm_amd, kvm_intel) into the VM file's
+ * f_op->owner since the kvm_init() rework; 6.1 leaves it NULL and pins
+ * the vendor module per VM instead.
+ */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 12, 0)
+#define KVM_MEMEXT_VM_FOPS_MAY_BE_UNOWNED 1
+#else
+#define KVM_MEMEXT_VM_FOPS_MAY_BE_UNOWNED 0
+#endif
+
+#endif /* _KVM_MEMEXT_COMPAT_H */

@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * kvm_memext: memory-subsystem extensions for KVM, as a loadable module.
+ *
+ * The /dev/kvm_memext misc device answers API and extension queries and
+ * turns KVM VM file descriptors into VM handles (see vm.c).
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/compat.h>
+#include <linux/fs.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/uaccess.h>
+
+#include "kvm_memext.h"
+
+static long kvm_memext_check_extension(unsigned long ext)
+{
+	switch (ext) {
+	case KVM_MEMEXT_CAP_VM_HANDLE:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static long kvm_memext_dev_ioctl(struct file *file, unsigned int ioctl,
+				 unsigned long arg)
+{
+	struct kvm_memext_bind_vm bind;
+
+	switch (ioctl) {
+	case KVM_MEMEXT_GET_API_VERSION:
+		/* Like KVM_GET_API_VERSION: the argument must be zero. */
+		if (arg)
+			return -EINVAL;
+		return KVM_MEMEXT_API_VERSION;
+	case KVM_MEMEXT_CHECK_EXTENSION:
+		return kvm_memext_check_extension(arg);
+	case KVM_MEMEXT_BIND_VM:
+		if (copy_from_user(&bind, (void __user *)arg, sizeof(bind)))
+			return -EFAULT;
+		return kvm_memext_bind_vm(&bind);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static const struct file_operations kvm_memext_dev_fops = {
+	.owner		= THIS_MODULE,
+	.unlocked_ioctl	= kvm_memext_dev_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+	.llseek		= noop_llseek,
+};
+
+static struct miscdevice kvm_memext_dev = {
+	.minor	= MISC_DYNAMIC_MINOR,
+	.name	= "kvm_memext",
+	.fops	= &kvm_memext_dev_fops,
+	/* Like /dev/kvm: root only unless udev grants the kvm group. */
+	.mode	= 0600,
+};
+
+static int __init kvm_memext_init(void)
+{
+	int r;
+
+	r = misc_register(&kvm_memext_dev);
+	if (r) {
+		pr_err("cannot register /dev/kvm_memext: %d\n", r);
+		return r;
+	}
+
+	pr_info("version %s loaded, API %d, features: vm_handle\n",
+		KVM_MEMEXT_VERSION, KVM_MEMEXT_API_VERSION);
+	return 0;
+}
+
+static void __exit kvm_memext_exit(void)
+{
+	misc_deregister(&kvm_memext_dev);
+}
+
+module_init(kvm_memext_init);
+module_exit(kvm_memext_exit);
+
+MODULE_DESCRIPTION("Memory-subsystem extensions for KVM");
+MODULE_AUTHOR("The kvm_memext authors");
+MODULE_LICENSE("GPL");
+MODULE_VERSION(KVM_MEMEXT_VERSION);

@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * VM handles: binding a KVM VM file descriptor to a kvm_memext handle.
+ *
+ * Only kvm_get_kvm() and kvm_put_kvm() are used from KVM: 7.3 exports
+ * nothing else to modules outside KVM, file_is_kvm() included.  A VM file
+ * is therefore recognised by what the file itself shows; see
+ * kvm_memext_is_vm_file().
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/anon_inodes.h>
+#include <linux/file.h>
+#include <linux/magic.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+
+#include "kvm_memext.h"
+
+/* Bound VMs; a VM may be bound by one handle at a time. */
+static LIST_HEAD(kvm_memext_vms);
+static DEFINE_MUTEX(kvm_memext_vms_lock);
+
+/*
+ * KVM's VM file operations belong to the vendor module that registered
+ * with kvm_init().  Only those two modules ever create "kvm-vm" files.
+ */
+VISIBLE_IF_KUNIT bool kvm_memext_vm_owner_ok(const struct module *owner)
+{
+	if (!owner)
+		return KVM_MEMEXT_VM_FOPS_MAY_BE_UNOWNED;
+
+	return !strcmp(owner->name, "kvm_amd") ||
+	       !strcmp(owner->name, "kvm_intel");
+}
+EXPORT_SYMBOL_IF_KUNIT(kvm_memext_vm_owner_ok);
+
+/**
+ * kvm_memext_is_vm_file() - tell whether @file is a KVM VM file
+ * @file: an open file
+ *
+ * KVM creates its VM files with anon_inode_getfile("kvm-vm", ...) and the
+ * VM as private data.  vCPU files ("kvm-vcpu:N"), stats files, KVM device
+ * files, /dev/kvm and ordinary files all fail one of the checks below.
+ *
+ * Return: true if @file is a KVM VM file.
+ */
+bool kvm_memext_is_vm_file(const struct file *file)
+{
+	if (file_inode(file)->i_sb->s_magic != ANON_INODE_FS_MAGIC)
+		return false;
+	if (strcmp(file->f_path.dentry->d_name.name, "kvm-vm"))
+		return false;
+	if (!kvm_memext_vm_owner_ok(file->f_op->owner))
+		return false;
+
+	return file->private_data && file->f_op->unlocked_ioctl;
+}
+EXPORT_SYMBOL_IF_KUNIT(kvm_memext_is_vm_file);
+
+static int kvm_memext_vm_release(struct inode *inode, struct file *file)
+{
+	struct kvm_memext_vm *vm = file->private_data;
+
+	mutex_lock(&kvm_memext_vms_lock);
+	list_del(&vm->node);
+	mutex_unlock(&kvm_memext_vms_lock);
+
+	/* May destroy the VM: the vendor module must still be pinned. */
+	kvm_put_kvm(vm->kvm);
+	module_put(vm->vendor);
+	kfree(vm);
+	return 0;
+}
+
+static long kvm_memext_vm_ioctl(struct file *file, unsigned int ioctl,
+				unsigned long arg)
+{
+	struct kvm_memext_vm *vm = file->private_data;
+
+	/* As KVM does: a handle inherited across fork() is not usable. */
+	if (vm->kvm->mm != current->mm)
+		return -EIO;
+
+	return -ENOTTY;
+}
+
+static const struct file_operations kvm_memext_vm_fops = {
+	.owner		= THIS_MODULE,
+	.release	= kvm_memext_vm_release,
+	.unlocked_ioctl	= kvm_memext_vm_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+	.llseek		= noop_llseek,
+};
+
+static bool kvm_memext_vm_is_bound(struct kvm *kvm)
+{
+	struct kvm_memext_vm *vm;
+
+	lockdep_assert_held(&kvm_memext_vms_lock);
+	list_for_each_entry(vm, &kvm_memext_vms, node)
+		if (vm->kvm == kvm)
+			return true;
+	return false;
+}
+
+/**
+ * kvm_memext_bind_vm() - create a VM handle for a KVM VM file descriptor
+ * @args: the validated-by-us user arguments
+ *
+ * Return: the new handle's file descriptor, or -EINVAL (flags set, or not a
+ * KVM VM file), -EBADF (not an open descriptor), -EPERM (VM of another
+ * process), -EEXIST (VM already bound), -ENOMEM or another error from file
+ * creation.
+ */
+int kvm_memext_bind_vm(const struct kvm_memext_bind_vm *args)
+{
+	struct kvm_memext_vm *vm;
+	struct file *vm_file, *file;
+	struct kvm *kvm;
+	int fd, r;
+
+	if (args->flags)
+		return -EINVAL;
+
+	vm_file = fget(args->vm_fd);
+	if (!vm_file)
+		return -EBADF;
+
+	r = -EINVAL;
+	if (!kvm_memext_is_vm_file(vm_file))
+		goto out_fput;
+
+	kvm = vm_file->private_data;
+	r = -EPERM;
+	if (kvm->mm != current->mm)
+		goto out_fput;
+
+	r = -ENOMEM;
+	vm = kzalloc(sizeof(*vm), GFP_KERNEL_ACCOUNT);
+	if (!vm)
+		goto out_fput;
+
+	fd = get_unused_fd_flags(O_CLOEXEC);
+	if (fd < 0) {
+		r = fd;
+		goto out_free;
+	}
+
+	mutex_lock(&kvm_memext_vms_lock);
+	r = -EEXIST;
+	if (kvm_memext_vm_is_bound(kvm))
+		goto out_unlock;
+
+	file = anon_inode_getfile("kvm_memext-vm", &kvm_memext_vm_fops, vm,
+				  O_RDWR);
+	if (IS_ERR(file)) {
+		r = PTR_ERR(file);
+		goto out_unlock;
+	}
+
+	/* vm_file pins both until fput(), so plain gets are safe here. */
+	kvm_get_kvm(kvm);
+	vm->kvm = kvm;
+	vm->vendor = vm_file->f_op->owner;
+	__module_get(vm->vendor);
+	list_add(&vm->node, &kvm_memext_vms);
+	mutex_unlock(&kvm_memext_vms_lock);
+
+	fd_install(fd, file);
+	fput(vm_file);
+	return fd;
+
+out_unlock:
+	mutex_unlock(&kvm_memext_vms_lock);
+	put_unused_fd(fd);
+out_free:
+	kfree(vm);
+out_fput:
+	fput(vm_file);
+	return r;
+}
+EXPORT_SYMBOL_IF_KUNIT(kvm_memext_bind_vm);
