@@ -103,7 +103,8 @@ static void is_vm_file_rejects_lookalikes(struct kunit *test)
 
 static void is_vm_file_rejects_non_anon(struct kunit *test)
 {
-	struct file *file = shmem_file_setup("kvm-vm", PAGE_SIZE, 0);
+	struct file *file = shmem_file_setup("kvm-vm", PAGE_SIZE,
+						KVM_MEMEXT_SHMEM_NO_FLAGS);
 
 	KUNIT_ASSERT_FALSE(test, IS_ERR(file));
 	KUNIT_EXPECT_STREQ(test, file->f_path.dentry->d_name.name, "kvm-vm");
@@ -150,6 +151,7 @@ static struct kunit_suite kvm_memext_vm_test_suite = {
 	.name = "kvm_memext_vm",
 	.test_cases = kvm_memext_vm_test_cases,
 };
+
 kunit_test_suite(kvm_memext_vm_test_suite);
 
 MODULE_DESCRIPTION("KUnit tests for kvm_memext VM binding");

@@ -14,8 +14,9 @@ src=$1
 out=$2
 obj=$out/obj
 mkdir -p "$obj"
+# gcc-12, like Debian 12's own kernels; external modules use the same
+# (KMAKEFLAGS in the env file written by kernel.sh).
 mk() { make -C "$src" O="$obj" CC=gcc-12 HOSTCC=gcc-12 -j"$(nproc)" "$@"; }
-command -v gcc-12 >/dev/null || mk() { make -C "$src" O="$obj" -j"$(nproc)" "$@"; }
 
 frags=("$TOP"/scripts/config/*.config)
 selftest_cfg=$src/tools/testing/selftests/kvm/config

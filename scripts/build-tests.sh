@@ -24,7 +24,7 @@ log "$K: building kvm_memext.ko against $KVER"
 rm -rf "$build/src"
 mkdir -p "$build/src"
 cp -r "$TOP"/Kbuild "$TOP"/VERSION "$TOP"/src "$TOP"/include "$TOP"/kunit "$build/src/"
-make -s -C "$KBUILD" M="$build/src" W=1 modules >&2
+make -s -C "$KBUILD" M="$build/src" W=1 ${KMAKEFLAGS:-} modules >&2
 cp "$build"/src/*.ko "$build/module/"
 
 # uapi headers of this kernel, cached next to its source.
@@ -52,5 +52,7 @@ mkdir -p "$build/tests/peer"
 while read -r t; do
 	cp "$build/selftests/$t" "$build/tests/peer/${t##*/}"
 done < "$build/selftests/peer.list"
+gcc -O2 -Wall -Wextra -static -isystem "$hdr/include" -I"$TOP/include/uapi" \
+	-o "$build/tests/demo_vmm" "$TOP/samples/demo_vmm.c"
 cp "$TOP/scripts/guest-kunit.sh" "$build/tests/kunit.sh"
 cp "$TOP/scripts/guest-peer.sh" "$build/tests/peer.sh"

@@ -36,6 +36,7 @@ write_plan() {
 	for t in "$TOP"/build/"$K"/tests/memext/*_test; do
 		echo "selftest ${t##*/} 600 ./memext/${t##*/}"
 	done
+	echo "sample demo_vmm 120 ./demo_vmm"
 	for t in set_memory_region_test memslot_modification_stress_test \
 		 dirty_log_test guest_memfd_test xen_shinfo_test; do
 		[ -x "$TOP/build/$K/tests/peer/$t" ] || continue

@@ -10,6 +10,8 @@
 #   KBUILD   tree to build external modules against (M=)
 #   KSRC     kernel source tree (for the KVM selftest library)
 #   KDEBUG   1 on the self-built debug kernel
+#   KMAKEFLAGS  extra make flags for external modules (the compiler the
+#            kernel was built with)
 #
 # Stock kernels (6.1, 6.12) come from Debian 12's archive: the newest image
 # whose matching headers exist is chosen by querying apt, never hard-coded.
@@ -99,6 +101,7 @@ stock_kernel() {
 	KBUILD=$dir/root/usr/src/linux-headers-$KVER
 	KSRC=$dir/src
 	KDEBUG=0
+	KMAKEFLAGS=
 	EOF
 }
 
@@ -165,6 +168,7 @@ debug_kernel() {
 	KBUILD=$out/obj
 	KSRC=$src
 	KDEBUG=1
+	KMAKEFLAGS="CC=gcc-12 HOSTCC=gcc-12"
 	EOF
 }
 

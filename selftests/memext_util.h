@@ -49,9 +49,13 @@ static inline int memext_bind(int dev, int vm_fd)
 
 /* Assert that a call failed with one errno. */
 #define TEST_ASSERT_ERRNO(ret, err, what)					\
-	TEST_ASSERT((ret) == -1 && errno == (err),				\
+do {										\
+	int __ret = (ret), __errno = errno, __want = (err);			\
+										\
+	TEST_ASSERT(__ret == -1 && __errno == __want,				\
 		    "%s: expected %s, got ret %d errno %s", what,		\
-		    strerror(err), (int)(ret), strerror(errno))
+		    strerror(__want), __ret, strerror(__errno));		\
+} while (0)
 
 struct memext_test {
 	const char *name;

@@ -1,21 +1,30 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * Kernel-version differences, force-included into every object so that the
- * rest of the sources read like upstream code for the newest kernel.
+ * Kernel-version differences, included by kvm_memext.h after the kernel's
+ * own headers, so that the rest of the sources read like upstream code for
+ * the newest kernel.
  *
- * Supported: Debian 12's 6.1 and 6.12 kernels, and 7.3.
+ * Supported: Debian 12's 6.1 and 6.12 kernels, and 7.3.  Comparisons with
+ * LINUX_VERSION_CODE live here and nowhere else.
  */
 #ifndef _KVM_MEMEXT_COMPAT_H
 #define _KVM_MEMEXT_COMPAT_H
 
+#include <linux/mm_types.h>
+#include <linux/slab.h>
 #include <linux/version.h>
 
 /* <kunit/visibility.h> appeared in 6.2. */
-#if __has_include(<kunit/visibility.h>)
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
 #include <kunit/visibility.h>
 #else
 #define VISIBLE_IF_KUNIT static
 #define EXPORT_SYMBOL_IF_KUNIT(symbol)
+#endif
+
+/* Type-safe allocation helpers: 7.0, and backported to Debian's 6.12. */
+#ifndef kzalloc_obj
+#define kzalloc_obj(P, GFP) kzalloc(sizeof(P), GFP)
 #endif
 
 /*
@@ -27,6 +36,13 @@
 #define KVM_MEMEXT_VM_FOPS_MAY_BE_UNOWNED 1
 #else
 #define KVM_MEMEXT_VM_FOPS_MAY_BE_UNOWNED 0
+#endif
+
+/* shmem_file_setup() takes vma_flags_t (7.x) where the type exists. */
+#ifdef EMPTY_VMA_FLAGS
+#define KVM_MEMEXT_SHMEM_NO_FLAGS EMPTY_VMA_FLAGS
+#else
+#define KVM_MEMEXT_SHMEM_NO_FLAGS 0
 #endif
 
 #endif /* _KVM_MEMEXT_COMPAT_H */

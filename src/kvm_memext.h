@@ -7,6 +7,8 @@
 #include <linux/list.h>
 #include <linux/kvm_memext.h>
 
+#include "compat.h"
+
 /**
  * struct kvm_memext_vm - state behind one VM handle file
  * @kvm: the bound VM; a reference is held for the handle's lifetime.

@@ -139,7 +139,7 @@ int kvm_memext_bind_vm(const struct kvm_memext_bind_vm *args)
 		goto out_fput;
 
 	r = -ENOMEM;
-	vm = kzalloc(sizeof(*vm), GFP_KERNEL_ACCOUNT);
+	vm = kzalloc_obj(*vm, GFP_KERNEL_ACCOUNT);
 	if (!vm)
 		goto out_fput;
 
