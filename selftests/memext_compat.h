@@ -1,9 +1,22 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Differences between the KVM selftest libraries of 6.1, 6.12 and 7.3 that
- * the kvm_memext selftests meet.  Everything else uses the library as is.
+ * the kvm_memext selftests, and the peer tests built with kvm.mk, meet.
+ * Everything else uses each kernel's library as it is.
  */
 #ifndef SELFTEST_MEMEXT_COMPAT_H
 #define SELFTEST_MEMEXT_COMPAT_H
+
+#include "test_util.h"
+
+/*
+ * 6.1's library has no TEST_ASSERT_EQ, yet Debian's 6.1 dirty_log_test.c
+ * (a stable backport) uses it.
+ */
+#ifndef TEST_ASSERT_EQ
+#define TEST_ASSERT_EQ(a, b)							\
+	TEST_ASSERT((a) == (b), "%s == %s failed: 0x%lx != 0x%lx", #a, #b,	\
+		    (unsigned long)(a), (unsigned long)(b))
+#endif
 
 #endif /* SELFTEST_MEMEXT_COMPAT_H */
