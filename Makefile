@@ -7,7 +7,7 @@
 #   make install          modules_install (run depmod afterwards)
 #   make run              set up, boot stock 6.12 under QEMU, run the demo
 #   make check            the whole test suite over the kernel matrix
-#   make check KERNELS=6.12
+#   make check KERNELS=6.12 ONLY=bind   (one kernel, tests matching a regex)
 #   make style            checkpatch --strict, sparse (C=1) and W=1
 
 KDIR ?= /lib/modules/$(shell uname -r)/build
@@ -34,7 +34,7 @@ run: setup
 	scripts/run-demo.sh
 
 check: setup
-	scripts/check.sh $(KERNELS)
+	ONLY='$(ONLY)' scripts/check.sh $(KERNELS)
 
 style:
 	scripts/style.sh

@@ -8,16 +8,15 @@
 # Ends with "N passed, N failed, N skipped" and exits non-zero on any
 # failure, splat, leak or timeout.
 #
-# Usage: check.sh [kernel...]     (default: all of $ALL_KERNELS)
+# Usage: [ONLY=<regex>] check.sh [kernel...]   (default: all of $ALL_KERNELS)
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
 kernels=${*:-$ALL_KERNELS}
 out=$TOP/build/results
-rm -rf "$out"
-mkdir -p "$out"
 declare -A stage_secs=()
 total_pass=0 total_fail=0 total_skip=0
+summary=
 
 timed() {
 	local name=$1 t0=$SECONDS rc=0
@@ -56,6 +55,16 @@ write_plan() {
 	done
 }
 
+# ONLY=<regex> keeps the plan lines whose "stage/name" matches, for quick
+# iterations; a filtered run says so in its summary.
+filter_plan() {
+	if [ -n "${ONLY:-}" ]; then
+		awk -v re="$ONLY" '/^#/ || ($1 "/" $2) ~ re'
+	else
+		cat
+	fi
+}
+
 # Splats in the guest's kernel log.  Each known upstream report is matched
 # by signature in known-splats.txt and reported, never silently dropped.
 scan_console() {
@@ -67,25 +76,37 @@ scan_console() {
 	grep -E "$pat" "$console" | grep -v 'Call Trace:' || true
 }
 
+# Count one kernel's results, by section: kunit, selftest (with the demo
+# VMM), peer (KVM's own tests), and the kernel log.
 judge() {
-	local K=$1 dir=$2 pass=0 fail=0 skip=0 line splats known
+	local K=$1 dir=$2 line stage splats known
 	local results=$dir/results.ktap
+	local -A pass=() fail=() skip=()
 	if [ ! -s "$results" ]; then
 		echo "not ok 1 $K/boot # no results from the guest" > "$results"
 	fi
-	while IFS= read -r line; do
-		case $line in
-		"ok "*"# SKIP"*) skip=$((skip + 1)) ;;
-		"ok "*) pass=$((pass + 1)) ;;
-		"not ok "*) fail=$((fail + 1)) ;;
-		*) continue ;;
+	count() {
+		case $2 in
+		pass) pass[$1]=$((${pass[$1]:-0} + 1)) ;;
+		fail) fail[$1]=$((${fail[$1]:-0} + 1)) ;;
+		skip) skip[$1]=$((${skip[$1]:-0} + 1)) ;;
 		esac
-		printf '  %s: %s\n' "$K" "$line"
-	done < "$results"
+	}
+	for stage in kunit selftest sample peer boot; do
+		while IFS= read -r line; do
+			case $line in
+			"ok "*"# SKIP"*) count "$stage" skip ;;
+			"ok "*) count "$stage" pass ;;
+			"not ok "*) count "$stage" fail ;;
+			*) continue ;;
+			esac
+			printf '  %s: %s\n' "$K" "$line"
+		done < <(grep -E "^(not )?ok [0-9]+ $stage[/.]|^not ok [0-9]+ $K/$stage" "$results")
+	done
 	if ! grep -q '^# KVM_MEMEXT_RUNNER_DONE' "$results"; then
 		printf '  %s: not ok %s/runner # guest did not finish (timeout or panic), see %s\n' \
 			"$K" "$K" "$dir/console.log"
-		fail=$((fail + 1))
+		count runner fail
 	fi
 	splats=$(scan_console "$dir/console.log")
 	if [ -n "$splats" ]; then
@@ -100,25 +121,32 @@ judge() {
 		if [ "$(echo -n "$splats" | grep -c .)" != "$(echo -n "$known" | grep -c .)" ]; then
 			printf '  %s: not ok %s/kernel-log # splat in the kernel log:\n' "$K" "$K"
 			echo "$splats" | head -n 20 | sed 's/^/      /'
-			fail=$((fail + 1))
+			count kernel-log fail
 		else
 			printf '  %s: ok %s/kernel-log # known upstream splats only:\n' "$K" "$K"
 			echo -n "$known" | sed 's/^/      /'
-			pass=$((pass + 1))
+			count kernel-log pass
 		fi
 	else
 		printf '  %s: ok %s/kernel-log # no splat\n' "$K" "$K"
-		pass=$((pass + 1))
+		count kernel-log pass
 	fi
 	grep '^# kmemleak' "$results" | sed "s/^/  $K: /"
-	printf '  %s: %d passed, %d failed, %d skipped\n' "$K" "$pass" "$fail" "$skip"
-	total_pass=$((total_pass + pass))
-	total_fail=$((total_fail + fail))
-	total_skip=$((total_skip + skip))
+	for stage in kunit selftest sample peer boot runner kernel-log; do
+		[ -n "${pass[$stage]:-}${fail[$stage]:-}${skip[$stage]:-}" ] || continue
+		printf '  %s: %-10s %d passed, %d failed, %d skipped\n' "$K" "$stage" \
+			"${pass[$stage]:-0}" "${fail[$stage]:-0}" "${skip[$stage]:-0}"
+		total_pass=$((total_pass + ${pass[$stage]:-0}))
+		total_fail=$((total_fail + ${fail[$stage]:-0}))
+		total_skip=$((total_skip + ${skip[$stage]:-0}))
+		summary+="$(printf '%-5s %-10s %3d passed, %d failed, %d skipped' "$K" "$stage" \
+			"${pass[$stage]:-0}" "${fail[$stage]:-0}" "${skip[$stage]:-0}")"$'\n'
+	done
 }
 
 for K in $kernels; do
 	dir=$out/$K
+	rm -rf "$dir"
 	mkdir -p "$dir"
 	echo "== kernel $K"
 	if ! timed "$K:kernel" "$TOP/scripts/kernel.sh" "$K"; then
@@ -133,7 +161,7 @@ for K in $kernels; do
 		continue
 	fi
 	. "$CACHE/env-$K.sh"
-	write_plan "$K" "$KDEBUG" > "$dir/plan"
+	write_plan "$K" "$KDEBUG" | filter_plan > "$dir/plan"
 	grep '^#' "$dir/plan" | sed "s/^/  $K: /"
 	"$TOP/scripts/mkinitramfs.sh" "$K" "$TOP/build/$K" "$dir/plan" "$dir/initramfs.cpio.gz"
 	timed "$K:tests" "$TOP/scripts/run-qemu.sh" "$K" "$dir/initramfs.cpio.gz" "$dir" \
@@ -141,9 +169,12 @@ for K in $kernels; do
 	judge "$K" "$dir"
 done
 
+echo "== summary by kernel and section"
+echo -n "$summary"
 echo "== stage timings (s)"
 for s in "${!stage_secs[@]}"; do
 	printf '  %-14s %5d\n' "$s" "${stage_secs[$s]}"
 done | sort
+[ -z "${ONLY:-}" ] || echo "note: plan filtered by ONLY='$ONLY'"
 echo "$total_pass passed, $total_fail failed, $total_skip skipped"
 [ "$total_fail" = 0 ]
