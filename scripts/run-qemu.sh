@@ -47,7 +47,6 @@ accel_args() {
 
 accel=$(accel_args)
 log "$K: booting $KVER ($accel, ${KVM_MEMEXT_QEMU_SMP:-2} cpus)"
-rc=0
 # shellcheck disable=SC2086
 timeout -s KILL "$tmo" qemu-system-x86_64 $accel \
 	-m "${KVM_MEMEXT_QEMU_MEM:-3G}" -smp "${KVM_MEMEXT_QEMU_SMP:-2}" \
@@ -55,8 +54,22 @@ timeout -s KILL "$tmo" qemu-system-x86_64 $accel \
 	-kernel "$KIMAGE" -initrd "$initrd" -append "$append" \
 	-serial "file:$outdir/console.log" \
 	-serial "file:$outdir/results.ktap" \
-	< /dev/null > "$outdir/qemu.log" 2>&1 || rc=$?
-if [ $rc = 137 ] || [ $rc = 124 ]; then
+	< /dev/null > "$outdir/qemu.log" 2>&1 &
+qemu=$!
+# The guest powers off when done; should it hang instead (e.g. no ACPI
+# power-off), stop it once it has reported.
+grace=15
+while kill -0 $qemu 2>/dev/null; do
+	if grep -q '^# KVM_MEMEXT_RUNNER_DONE' "$outdir/results.ktap" 2>/dev/null; then
+		grace=$((grace - 1))
+		[ $grace -gt 0 ] || { kill -KILL $qemu 2>/dev/null; break; }
+	fi
+	sleep 1
+done
+rc=0
+wait $qemu || rc=$?
+if ! grep -q '^# KVM_MEMEXT_RUNNER_DONE' "$outdir/results.ktap" 2>/dev/null &&
+   [ $rc = 137 ]; then
 	log "$K: QEMU killed after ${tmo}s"
 	echo "# RUNNER TIMEOUT after ${tmo}s" >> "$outdir/results.ktap"
 fi
