@@ -15,8 +15,13 @@
  */
 #ifndef TEST_ASSERT_EQ
 #define TEST_ASSERT_EQ(a, b)							\
-	TEST_ASSERT((a) == (b), "%s == %s failed: 0x%lx != 0x%lx", #a, #b,	\
-		    (unsigned long)(a), (unsigned long)(b))
+do {										\
+	typeof(a) __a = (a);							\
+	typeof(b) __b = (b);							\
+										\
+	TEST_ASSERT(__a == __b, "%s == %s failed: 0x%lx != 0x%lx", #a, #b,	\
+		    (unsigned long)__a, (unsigned long)__b);			\
+} while (0)
 #endif
 
 #endif /* SELFTEST_MEMEXT_COMPAT_H */

@@ -45,4 +45,37 @@
 #define KVM_MEMEXT_SHMEM_NO_FLAGS 0
 #endif
 
+/* guest_memfd and KVM_SET_USER_MEMORY_REGION2 arrived in 6.8. */
+#include <linux/kvm.h>
+#ifndef KVM_MEM_GUEST_MEMFD
+#define KVM_MEM_GUEST_MEMFD BIT(2)
+#endif
+#ifdef KVM_SET_USER_MEMORY_REGION2
+#define KVM_MEMEXT_SET_REGION_IOCTL KVM_SET_USER_MEMORY_REGION2
+#else
+#define KVM_MEMEXT_SET_REGION_IOCTL KVM_SET_USER_MEMORY_REGION
+#endif
+
+/* Address spaces of a VM's memslots (SMM on x86). */
+#ifdef KVM_MAX_NR_ADDRESS_SPACES
+#define KVM_MEMEXT_MAX_AS KVM_MAX_NR_ADDRESS_SPACES
+#define kvm_memext_nr_as(kvm) kvm_arch_nr_memslot_as_ids(kvm)
+#else
+#define KVM_MEMEXT_MAX_AS KVM_ADDRESS_SPACE_NUM
+#define kvm_memext_nr_as(kvm) ((void)(kvm), KVM_ADDRESS_SPACE_NUM)
+#endif
+
+/*
+ * Which memslot flags a VM accepts: read-only memory depends on the VM type
+ * and guest_memfd on private-memory support since 6.8; 6.1 has neither
+ * notion and always accepts KVM_MEM_READONLY on x86.
+ */
+#ifdef KVM_SET_USER_MEMORY_REGION2
+#define kvm_memext_readonly_ok(kvm) kvm_arch_has_readonly_mem(kvm)
+#define kvm_memext_gmem_ok(kvm) kvm_arch_has_private_mem(kvm)
+#else
+#define kvm_memext_readonly_ok(kvm) ((void)(kvm), true)
+#define kvm_memext_gmem_ok(kvm) ((void)(kvm), false)
+#endif
+
 #endif /* _KVM_MEMEXT_COMPAT_H */

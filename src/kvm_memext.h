@@ -11,20 +11,94 @@
 
 /**
  * struct kvm_memext_vm - state behind one VM handle file
- * @kvm: the bound VM; a reference is held for the handle's lifetime.
- * @vendor: module owning the VM file's operations (kvm_amd or kvm_intel, or
- *	    NULL on kernels that do not set it); pinned so that the VM can
- *	    still be destroyed from our release path after its own file is
- *	    gone.
+ * @vm_file: the VM's own file, held for the handle's lifetime.  It keeps
+ *	     the VM and KVM's vendor module alive, and lets the module call
+ *	     KVM's public VM ioctls (memslot batches).
+ * @kvm: the bound VM (@vm_file's private data).
  * @node: entry in the list of bound VMs, which enforces one handle per VM.
+ * @batch_lock: serialises memslot batches on this VM.
  */
 struct kvm_memext_vm {
+	struct file *vm_file;
 	struct kvm *kvm;
-	struct module *vendor;
 	struct list_head node;
+	struct mutex batch_lock;	/* serialises memslot batches */
+};
+
+/* A memslot as the batch planner sees it. */
+struct kvm_memext_slot {
+	u32 slot;		/* as_id << 16 | id, as in the uAPI */
+	u32 flags;
+	u64 base_gfn;
+	u64 npages;
+	u64 userspace_addr;
+	u64 guest_memfd_offset;
+	u32 guest_memfd;
+};
+
+/* A memslot layout: the user slots of every address space of a VM. */
+struct kvm_memext_layout {
+	unsigned int nr;
+	struct kvm_memext_slot *slots;
+};
+
+/* What a VM's memslots accept. */
+struct kvm_memext_plan_limits {
+	u32 nr_as;
+	u32 nr_slots;		/* user slots per address space */
+	u64 max_npages;
+	u32 valid_flags;	/* KVM_MEM_* */
+};
+
+enum kvm_memext_op {
+	KVM_MEMEXT_OP_NONE,
+	KVM_MEMEXT_OP_CREATE,
+	KVM_MEMEXT_OP_DELETE,
+	KVM_MEMEXT_OP_MOVE,
+	KVM_MEMEXT_OP_FLAGS,
+};
+
+/* One KVM memslot operation of a batch, with what it replaces. */
+struct kvm_memext_step {
+	enum kvm_memext_op op;
+	struct kvm_memext_slot old;
+	struct kvm_memext_slot new;
+	bool harvest;		/* save old's dirty bitmap first */
+	u64 dirty_bitmap;	/* ... to this user address */
+};
+
+/* Same layout as struct kvm_userspace_memory_region2 (6.8+). */
+struct kvm_memext_region {
+	__u32 slot;
+	__u32 flags;
+	__u64 guest_phys_addr;
+	__u64 memory_size;
+	__u64 userspace_addr;
+	__u64 guest_memfd_offset;
+	__u32 guest_memfd;
+	__u32 pad1;
+	__u64 pad2[14];
 };
 
 int kvm_memext_bind_vm(const struct kvm_memext_bind_vm *args);
+long kvm_memext_set_memslots(struct kvm_memext_vm *vm,
+			     struct kvm_memext_set_memslots __user *uargs);
+int kvm_memext_plan_batch(const struct kvm_memext_plan_limits *lim,
+			  struct kvm_memext_layout *layout,
+			  const struct kvm_memext_memslot *entries,
+			  unsigned int nr, u32 batch_flags,
+			  struct kvm_memext_step *steps,
+			  unsigned int *err_index);
+void kvm_memext_step_undo(const struct kvm_memext_step *step,
+			  struct kvm_memext_step *undo);
+void kvm_memext_step_region(const struct kvm_memext_step *step,
+			    struct kvm_memext_region *region);
+
+struct kvm_memext_quiesce;
+struct kvm_memext_quiesce *kvm_memext_quiesce_vcpus(struct kvm *kvm,
+						    unsigned int timeout_ms);
+void kvm_memext_resume_vcpus(struct kvm_memext_quiesce *q);
+void kvm_memext_quiesce_exit(void);
 bool kvm_memext_is_vm_file(const struct file *file);
 
 #if IS_ENABLED(CONFIG_KUNIT)

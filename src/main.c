@@ -19,6 +19,7 @@ static long kvm_memext_check_extension(unsigned long ext)
 {
 	switch (ext) {
 	case KVM_MEMEXT_CAP_VM_HANDLE:
+	case KVM_MEMEXT_CAP_MEMSLOT_BATCH:
 		return 1;
 	default:
 		return 0;
@@ -72,7 +73,7 @@ static int __init kvm_memext_init(void)
 		return r;
 	}
 
-	pr_info("version %s loaded, API %d, features: vm_handle\n",
+	pr_info("version %s loaded, API %d, features: vm_handle memslot_batch\n",
 		KVM_MEMEXT_VERSION, KVM_MEMEXT_API_VERSION);
 	return 0;
 }
@@ -80,6 +81,7 @@ static int __init kvm_memext_init(void)
 static void __exit kvm_memext_exit(void)
 {
 	misc_deregister(&kvm_memext_dev);
+	kvm_memext_quiesce_exit();
 }
 
 module_init(kvm_memext_init);
@@ -89,3 +91,5 @@ MODULE_DESCRIPTION("Memory-subsystem extensions for KVM");
 MODULE_AUTHOR("The kvm_memext authors");
 MODULE_LICENSE("GPL");
 MODULE_VERSION(KVM_MEMEXT_VERSION);
+/* No KVM symbol is linked, but there is nothing to bind without KVM. */
+MODULE_SOFTDEP("pre: kvm");

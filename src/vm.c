@@ -2,10 +2,11 @@
 /*
  * VM handles: binding a KVM VM file descriptor to a kvm_memext handle.
  *
- * Only kvm_get_kvm() and kvm_put_kvm() are used from KVM: 7.3 exports
- * nothing else to modules outside KVM, file_is_kvm() included.  A VM file
- * is therefore recognised by what the file itself shows; see
- * kvm_memext_is_vm_file().
+ * No KVM function is called: 7.3 exports almost nothing to modules outside
+ * KVM, file_is_kvm() included.  A VM file is recognised by what the file
+ * itself shows (kvm_memext_is_vm_file()); a handle holds a reference to the
+ * VM file, which keeps the VM and KVM's vendor module alive, and uses KVM's
+ * public ioctls through it.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -68,9 +69,9 @@ static int kvm_memext_vm_release(struct inode *inode, struct file *file)
 	list_del(&vm->node);
 	mutex_unlock(&kvm_memext_vms_lock);
 
-	/* May destroy the VM: the vendor module must still be pinned. */
-	kvm_put_kvm(vm->kvm);
-	module_put(vm->vendor);
+	/* The last reference to the VM file destroys the VM. */
+	fput(vm->vm_file);
+	mutex_destroy(&vm->batch_lock);
 	kfree(vm);
 	return 0;
 }
@@ -84,7 +85,12 @@ static long kvm_memext_vm_ioctl(struct file *file, unsigned int ioctl,
 	if (vm->kvm->mm != current->mm)
 		return -EIO;
 
-	return -ENOTTY;
+	switch (ioctl) {
+	case KVM_MEMEXT_SET_MEMSLOTS:
+		return kvm_memext_set_memslots(vm, (void __user *)arg);
+	default:
+		return -ENOTTY;
+	}
 }
 
 static const struct file_operations kvm_memext_vm_fops = {
@@ -161,16 +167,14 @@ int kvm_memext_bind_vm(const struct kvm_memext_bind_vm *args)
 		goto out_unlock;
 	}
 
-	/* vm_file pins both until fput(), so plain gets are safe here. */
-	kvm_get_kvm(kvm);
+	/* The handle keeps our reference to the VM file. */
+	vm->vm_file = vm_file;
 	vm->kvm = kvm;
-	vm->vendor = vm_file->f_op->owner;
-	__module_get(vm->vendor);
+	mutex_init(&vm->batch_lock);
 	list_add(&vm->node, &kvm_memext_vms);
 	mutex_unlock(&kvm_memext_vms_lock);
 
 	fd_install(fd, file);
-	fput(vm_file);
 	return fd;
 
 out_unlock:

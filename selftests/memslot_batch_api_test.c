@@ -1,0 +1,471 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KVM_MEMEXT_SET_MEMSLOTS: every bad input gets a clear errno and changes
+ * nothing; a step KVM refuses late is rolled back; dirty bits of a deleted
+ * slot reach the caller; vCPUs that run, halt, sit in userspace or issue
+ * the batch themselves are all handled; the wait for vCPUs is bounded.
+ */
+#include <pthread.h>
+#include <sys/mman.h>
+
+#include "memext_util.h"
+#include "processor.h"
+#include "ucall_common.h"
+
+#define TEST_GPA	0x40000000ul
+#define NR_PAGES	16
+#define PAGE		4096ul
+#define SLOT		10
+#define SLOT2		11
+#define PARAM_TIMEOUT	"/sys/module/kvm_memext/parameters/batch_timeout_ms"
+
+struct ctx {
+	int dev;
+	int handle;
+	uint32_t flags;		/* of slot SLOT */
+	struct kvm_vm *vm;
+	struct kvm_vcpu *vcpu;
+	uint8_t *hva;
+};
+
+static void guest_spin(void)
+{
+	for (;;)
+		cpu_relax();
+}
+
+static void guest_halt(void)
+{
+	asm volatile("cli; hlt");
+	GUEST_DONE();
+}
+
+static void guest_dirty(void)
+{
+	uint64_t p;
+
+	/* Dirty the odd pages of the test slot. */
+	for (p = 1; p < NR_PAGES; p += 2)
+		WRITE_ONCE(*(uint64_t *)(TEST_GPA + p * PAGE), p);
+	GUEST_SYNC(0);
+	GUEST_DONE();
+}
+
+static void ctx_init(struct ctx *c, void *guest_code, uint32_t flags)
+{
+	c->dev = memext_open();
+	__TEST_REQUIRE(ioctl(c->dev, KVM_MEMEXT_CHECK_EXTENSION,
+			     KVM_MEMEXT_CAP_MEMSLOT_BATCH) > 0,
+		       "no memslot batches");
+	c->vm = vm_create_with_one_vcpu(&c->vcpu, guest_code);
+	c->handle = memext_bind(c->dev, c->vm->fd);
+	c->flags = flags;
+	c->hva = mmap(NULL, 2 * NR_PAGES * PAGE, PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	TEST_ASSERT(c->hva != MAP_FAILED, "mmap");
+	vm_set_user_memory_region(c->vm, SLOT, flags, TEST_GPA,
+				  NR_PAGES * PAGE, c->hva);
+	virt_map(c->vm, TEST_GPA, TEST_GPA, NR_PAGES);
+}
+
+static struct kvm_memext_memslot entry(uint32_t slot, uint32_t flags,
+				       uint64_t gpa, uint64_t size, void *hva)
+{
+	return (struct kvm_memext_memslot) {
+		.slot = slot, .flags = flags, .guest_phys_addr = gpa,
+		.memory_size = size, .userspace_addr = (uintptr_t)hva,
+	};
+}
+
+static int batch(struct ctx *c, struct kvm_memext_memslot *e, unsigned int nr,
+		 uint32_t flags, struct kvm_memext_set_memslots *out)
+{
+	struct kvm_memext_set_memslots args = {
+		.flags = flags, .nr_entries = nr, .entries = (uintptr_t)e,
+	};
+	int r = ioctl(c->handle, KVM_MEMEXT_SET_MEMSLOTS, &args);
+
+	if (out)
+		*out = args;
+	return r;
+}
+
+/* The layout is still: slot SLOT covering [TEST_GPA, +NR_PAGES), nothing else. */
+static void assert_original_layout(struct ctx *c)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = 100, .memory_size = PAGE, .userspace_addr = (uintptr_t)c->hva,
+	};
+	uint64_t p;
+
+	/* Every page of the range is taken: creating over it fails. */
+	for (p = 0; p < NR_PAGES; p += NR_PAGES - 1) {
+		r.guest_phys_addr = TEST_GPA + p * PAGE;
+		TEST_ASSERT(ioctl(c->vm->fd, KVM_SET_USER_MEMORY_REGION, &r) == -1 &&
+			    errno == EEXIST, "page %lu of the slot is gone", p);
+	}
+	/* ... and by slot SLOT alone: deleting SLOT2 finds nothing. */
+	r = (struct kvm_userspace_memory_region) { .slot = SLOT2 };
+	TEST_ASSERT(ioctl(c->vm->fd, KVM_SET_USER_MEMORY_REGION, &r) == -1 &&
+		    errno == EINVAL, "slot %d exists", SLOT2);
+	/* Re-stating SLOT unchanged succeeds only if it is exactly as before. */
+	r = (struct kvm_userspace_memory_region) {
+		.slot = SLOT, .flags = c->flags, .guest_phys_addr = TEST_GPA,
+		.memory_size = NR_PAGES * PAGE, .userspace_addr = (uintptr_t)c->hva,
+	};
+	TEST_ASSERT(!ioctl(c->vm->fd, KVM_SET_USER_MEMORY_REGION, &r),
+		    "slot %d changed: %s", SLOT, strerror(errno));
+}
+
+static void expect_refused(struct ctx *c, struct kvm_memext_memslot *e,
+			   unsigned int nr, uint32_t flags, int index, int err,
+			   const char *what)
+{
+	struct kvm_memext_set_memslots out;
+	int r = batch(c, e, nr, flags, &out);
+
+	TEST_ASSERT(r == -1 && errno == err,
+		    "%s: expected %s, got %d/%s", what, strerror(err), r,
+		    strerror(errno));
+	TEST_ASSERT(out.error_index == index && out.error == (uint32_t)err &&
+		    out.applied == 0 && out.result == 0,
+		    "%s: reported index %d error %u applied %u result 0x%x",
+		    what, out.error_index, out.error, out.applied, out.result);
+	assert_original_layout(c);
+}
+
+static void test_bad_batch_args(void)
+{
+	struct kvm_memext_memslot e = entry(SLOT2, 0, TEST_GPA + 2 * NR_PAGES * PAGE,
+					   PAGE, NULL);
+	struct kvm_memext_set_memslots args;
+	struct ctx c;
+
+	ctx_init(&c, guest_spin, 0);
+	e.userspace_addr = (uintptr_t)c.hva;
+
+#define BAD_ARGS(field, value, err)					\
+	do {								\
+		args = (struct kvm_memext_set_memslots) {		\
+			.nr_entries = 1, .entries = (uintptr_t)&e,	\
+		};							\
+		args.field = value;					\
+		TEST_ASSERT_ERRNO(ioctl(c.handle, KVM_MEMEXT_SET_MEMSLOTS, &args), \
+				  err, #field " = " #value);		\
+	} while (0)
+
+	BAD_ARGS(flags, 1u << 1, EINVAL);
+	BAD_ARGS(flags, 1u << 31, EINVAL);
+	BAD_ARGS(reserved[0], 1, EINVAL);
+	BAD_ARGS(reserved[3], 1ull << 63, EINVAL);
+	BAD_ARGS(nr_entries, 0, EINVAL);
+	BAD_ARGS(nr_entries, KVM_MEMEXT_MAX_BATCH + 1, E2BIG);
+	BAD_ARGS(nr_entries, ~0u, E2BIG);
+	BAD_ARGS(entries, 0, EFAULT);
+	BAD_ARGS(entries, 16, EFAULT);
+	TEST_ASSERT_ERRNO(ioctl(c.handle, KVM_MEMEXT_SET_MEMSLOTS, NULL),
+			  EFAULT, "NULL argument");
+	assert_original_layout(&c);
+	/* The handle-less device does not take batches. */
+	TEST_ASSERT_ERRNO(ioctl(c.dev, KVM_MEMEXT_SET_MEMSLOTS, &args), ENOTTY,
+			  "batch on /dev/kvm_memext");
+}
+
+static void test_bad_entries(void)
+{
+	struct kvm_memext_memslot e[2];
+	struct ctx c;
+	uint8_t *h;
+
+	ctx_init(&c, guest_spin, KVM_MEM_LOG_DIRTY_PAGES);
+	h = c.hva;
+
+#define ONE_BAD(err, ...)						\
+	do {								\
+		e[0] = entry(SLOT2, 0, TEST_GPA + 2 * NR_PAGES * PAGE, PAGE, h); \
+		__VA_ARGS__;						\
+		expect_refused(&c, e, 2, 0, 1, err, #__VA_ARGS__);	\
+	} while (0)
+
+	/* e[0] is a valid create; e[1] is the bad one. */
+#define E1(...) (e[1] = entry(__VA_ARGS__))
+	ONE_BAD(EINVAL, E1(20, 0, TEST_GPA + 40 * PAGE, PAGE, h); e[1].pad = 1);
+	ONE_BAD(EINVAL, E1(20, 0, TEST_GPA + 40 * PAGE, PAGE, h); e[1].reserved[1] = 1);
+	ONE_BAD(EINVAL, E1(20, 1u << 7, TEST_GPA + 40 * PAGE, PAGE, h));
+	ONE_BAD(EINVAL, E1(20, 0, TEST_GPA + 40 * PAGE + 8, PAGE, h));
+	ONE_BAD(EINVAL, E1(20, 0, TEST_GPA + 40 * PAGE, PAGE + 8, h));
+	ONE_BAD(EINVAL, E1(20, 0, TEST_GPA + 40 * PAGE, PAGE, h + 8));
+	ONE_BAD(EINVAL, E1(0x7fff, 0, TEST_GPA + 40 * PAGE, PAGE, h));
+	ONE_BAD(EINVAL, E1(5u << 16 | 20, 0, TEST_GPA + 40 * PAGE, PAGE, h));
+	ONE_BAD(EINVAL, E1(20, 0, -PAGE, 2 * PAGE, h));
+	ONE_BAD(EINVAL, E1(20, 0, TEST_GPA + 40 * PAGE, PAGE, h); e[1].guest_memfd = 3);
+	/* Overlaps: with the batch's own first entry, with an existing slot. */
+	ONE_BAD(EEXIST, E1(20, 0, TEST_GPA + 2 * NR_PAGES * PAGE, PAGE, h));
+	ONE_BAD(EEXIST, E1(20, 0, TEST_GPA + PAGE, PAGE, h));
+	/* Existing slots: no delete of what is absent, no resize, no RO flip. */
+	ONE_BAD(EINVAL, E1(21, 0, 0, 0, NULL));
+	ONE_BAD(EINVAL, E1(SLOT, 0, TEST_GPA, 2 * NR_PAGES * PAGE, h));
+	ONE_BAD(EINVAL, E1(SLOT, KVM_MEM_READONLY | KVM_MEM_LOG_DIRTY_PAGES,
+			   TEST_GPA, NR_PAGES * PAGE, h));
+	ONE_BAD(EINVAL, E1(SLOT, KVM_MEM_LOG_DIRTY_PAGES, TEST_GPA,
+			   NR_PAGES * PAGE, h + PAGE));
+	/* Dirty bits: deleting a logged slot needs a buffer ... */
+	ONE_BAD(EINVAL, E1(SLOT, 0, 0, 0, NULL));
+	/* ... and a buffer that would never be filled is refused. */
+	ONE_BAD(EINVAL, E1(20, 0, TEST_GPA + 40 * PAGE, PAGE, h); e[1].dirty_bitmap = 64);
+}
+
+/* A step KVM refuses only when applying it: everything before is undone. */
+static void test_rollback(void)
+{
+	struct kvm_memext_set_memslots out;
+	struct kvm_memext_memslot e[4];
+	struct ctx c;
+	int r;
+
+	ctx_init(&c, guest_spin, 0);
+	e[0] = entry(SLOT, 0, 0, 0, NULL);
+	e[1] = entry(SLOT, 0, TEST_GPA, NR_PAGES / 2 * PAGE, c.hva);
+	e[2] = entry(SLOT2, 0, TEST_GPA + NR_PAGES / 2 * PAGE, NR_PAGES / 2 * PAGE,
+		     c.hva + NR_PAGES / 2 * PAGE);
+	/* Not a user address: KVM's access_ok() refuses it at apply time. */
+	e[3] = entry(20, 0, TEST_GPA + 64 * PAGE, PAGE, (void *)(1ul << 63));
+
+	r = batch(&c, e, 4, 0, &out);
+	TEST_ASSERT(r == -1 && errno == EINVAL, "batch: %d/%s", r, strerror(errno));
+	TEST_ASSERT(out.error_index == 3 && out.error == EINVAL &&
+		    out.result == KVM_MEMEXT_MEMSLOTS_ROLLED_BACK && !out.applied,
+		    "reported index %d error %u result 0x%x applied %u",
+		    out.error_index, out.error, out.result, out.applied);
+	assert_original_layout(&c);
+
+	/* The same batch without the bad step applies. */
+	TEST_ASSERT(!batch(&c, e, 3, 0, &out) && out.applied == 3 &&
+		    out.error_index == -1, "good batch failed");
+}
+
+/* Pages the guest wrote just before their slot is deleted are reported. */
+static void test_dirty_harvest(void)
+{
+	uint64_t bitmap[NR_PAGES / 64 + 1] = {};
+	struct kvm_memext_memslot e;
+	struct ucall uc;
+	struct ctx c;
+	uint64_t p;
+
+	ctx_init(&c, guest_dirty, KVM_MEM_LOG_DIRTY_PAGES);
+	vcpu_run(c.vcpu);
+	TEST_ASSERT(get_ucall(c.vcpu, &uc) == UCALL_SYNC, "guest did not sync");
+
+	e = entry(SLOT, 0, 0, 0, NULL);
+	e.dirty_bitmap = (uintptr_t)bitmap;
+	TEST_ASSERT(!batch(&c, &e, 1, 0, NULL), "delete: %s", strerror(errno));
+	for (p = 0; p < NR_PAGES; p++)
+		TEST_ASSERT(!!(bitmap[p / 64] & (1ull << (p % 64))) == (p & 1),
+			    "page %lu: dirty bit %d", p,
+			    !!(bitmap[p / 64] & (1ull << (p % 64))));
+}
+
+/* With DISCARD_DIRTY the caller gives the bits up explicitly. */
+static void test_discard_dirty(void)
+{
+	struct kvm_memext_memslot e;
+	struct ctx c;
+
+	ctx_init(&c, guest_spin, KVM_MEM_LOG_DIRTY_PAGES);
+	e = entry(SLOT, 0, 0, 0, NULL);
+	TEST_ASSERT(!batch(&c, &e, 1, KVM_MEMEXT_MEMSLOTS_DISCARD_DIRTY, NULL),
+		    "delete with DISCARD_DIRTY: %s", strerror(errno));
+}
+
+static void *run_vcpu(void *arg)
+{
+	vcpu_run(arg);
+	return NULL;
+}
+
+/* Split and merge the slot while the vCPU is in the state under test. */
+static void reshape(struct ctx *c)
+{
+	struct kvm_memext_memslot split[] = {
+		entry(SLOT, 0, 0, 0, NULL),
+		entry(SLOT, 0, TEST_GPA, NR_PAGES / 2 * PAGE, c->hva),
+		entry(SLOT2, 0, TEST_GPA + NR_PAGES / 2 * PAGE,
+		      NR_PAGES / 2 * PAGE, c->hva + NR_PAGES / 2 * PAGE),
+	};
+	struct kvm_memext_memslot merge[] = {
+		entry(SLOT2, 0, 0, 0, NULL),
+		entry(SLOT, 0, 0, 0, NULL),
+		entry(SLOT, 0, TEST_GPA, NR_PAGES * PAGE, c->hva),
+	};
+	int i;
+
+	for (i = 0; i < 20; i++) {
+		TEST_ASSERT(!batch(c, split, 3, 0, NULL), "split: %s", strerror(errno));
+		TEST_ASSERT(!batch(c, merge, 3, 0, NULL), "merge: %s", strerror(errno));
+	}
+	assert_original_layout(c);
+}
+
+static void test_running_vcpu(void)
+{
+	struct ctx c;
+	pthread_t t;
+
+	ctx_init(&c, guest_spin, 0);
+	pthread_create(&t, NULL, run_vcpu, c.vcpu);
+	usleep(100000);
+	reshape(&c);
+	/* The spinning vCPU thread dies with this test's process. */
+}
+
+static void test_halted_vcpu(void)
+{
+	struct ctx c;
+	pthread_t t;
+
+	ctx_init(&c, guest_halt, 0);
+	pthread_create(&t, NULL, run_vcpu, c.vcpu);
+	usleep(100000);
+	reshape(&c);
+}
+
+/* A vCPU that never entered KVM_RUN, or sits in userspace between runs. */
+static void test_vcpu_in_userspace(void)
+{
+	struct ctx c;
+
+	ctx_init(&c, guest_spin, 0);
+	reshape(&c);
+}
+
+static struct ctx *vcpu_thread_ctx;
+
+static void *batch_from_vcpu_thread(void *arg)
+{
+	struct ucall uc;
+
+	/* This thread runs the vCPU, then issues batches from it. */
+	vcpu_run(vcpu_thread_ctx->vcpu);
+	TEST_ASSERT(get_ucall(vcpu_thread_ctx->vcpu, &uc) == UCALL_SYNC,
+		    "guest did not sync");
+	reshape(vcpu_thread_ctx);
+	return NULL;
+}
+
+static void test_batch_from_vcpu_thread(void)
+{
+	struct ctx c;
+	pthread_t t;
+
+	ctx_init(&c, guest_dirty, 0);
+	vcpu_thread_ctx = &c;
+	pthread_create(&t, NULL, batch_from_vcpu_thread, NULL);
+	pthread_join(t, NULL);
+}
+
+static void *concurrent_batches(void *arg)
+{
+	struct ctx *c = vcpu_thread_ctx;
+	uintptr_t id = (uintptr_t)arg;
+	struct kvm_memext_memslot e;
+	int i;
+
+	for (i = 0; i < 50; i++) {
+		e = entry(30 + id, 0, TEST_GPA + (64 + id) * PAGE, PAGE, c->hva);
+		TEST_ASSERT(!batch(c, &e, 1, 0, NULL), "create: %s", strerror(errno));
+		e = entry(30 + id, 0, 0, 0, NULL);
+		TEST_ASSERT(!batch(c, &e, 1, 0, NULL), "delete: %s", strerror(errno));
+	}
+	return NULL;
+}
+
+static void test_concurrent_batches(void)
+{
+	pthread_t t[4], runner;
+	struct ctx c;
+	uintptr_t i;
+
+	ctx_init(&c, guest_spin, 0);
+	vcpu_thread_ctx = &c;
+	pthread_create(&runner, NULL, run_vcpu, c.vcpu);
+	for (i = 0; i < 4; i++)
+		pthread_create(&t[i], NULL, concurrent_batches, (void *)i);
+	for (i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	assert_original_layout(&c);
+}
+
+static void set_timeout(const char *ms)
+{
+	int fd = open(PARAM_TIMEOUT, O_WRONLY);
+
+	TEST_ASSERT(fd >= 0 && write(fd, ms, strlen(ms)) == (ssize_t)strlen(ms),
+		    "write " PARAM_TIMEOUT);
+	close(fd);
+}
+
+/* A vCPU that does not stop in time fails the batch, with nothing applied. */
+static void test_timeout(void)
+{
+	struct kvm_memext_set_memslots out;
+	struct kvm_memext_memslot e[3];
+	char old[32] = "";
+	struct ctx c;
+	pthread_t t;
+	int fd, r;
+
+	ctx_init(&c, guest_spin, 0);
+	fd = open(PARAM_TIMEOUT, O_RDONLY);
+	TEST_ASSERT(fd >= 0 && read(fd, old, sizeof(old) - 1) > 0, "read param");
+	close(fd);
+
+	pthread_create(&t, NULL, run_vcpu, c.vcpu);
+	usleep(100000);
+	e[0] = entry(SLOT, 0, 0, 0, NULL);
+	e[1] = entry(SLOT, 0, TEST_GPA, NR_PAGES / 2 * PAGE, c.hva);
+	e[2] = entry(SLOT2, 0, TEST_GPA + NR_PAGES / 2 * PAGE,
+		     NR_PAGES / 2 * PAGE, c.hva + NR_PAGES / 2 * PAGE);
+	set_timeout("0");
+	r = batch(&c, e, 3, 0, &out);
+	set_timeout(old);
+	TEST_ASSERT(r == -1 && errno == ETIMEDOUT, "batch: %d/%s", r, strerror(errno));
+	TEST_ASSERT(out.error_index == -1 && out.error == ETIMEDOUT &&
+		    !out.applied && !out.result, "reported index %d error %u",
+		    out.error_index, out.error);
+	assert_original_layout(&c);
+	/* With the normal timeout the same batch goes through. */
+	TEST_ASSERT(!batch(&c, e, 3, 0, NULL), "batch: %s", strerror(errno));
+}
+
+/* The handle keeps the VM: batches work after the VM fd is closed. */
+static void test_vm_fd_closed(void)
+{
+	struct kvm_memext_memslot e;
+	struct ctx c;
+
+	ctx_init(&c, guest_spin, 0);
+	close(c.vm->fd);
+	e = entry(SLOT2, 0, TEST_GPA + 64 * PAGE, PAGE, c.hva);
+	TEST_ASSERT(!batch(&c, &e, 1, 0, NULL), "batch: %s", strerror(errno));
+}
+
+int main(void)
+{
+	static const struct memext_test tests[] = {
+		MEMEXT_TEST(test_bad_batch_args),
+		MEMEXT_TEST(test_bad_entries),
+		MEMEXT_TEST(test_rollback),
+		MEMEXT_TEST(test_dirty_harvest),
+		MEMEXT_TEST(test_discard_dirty),
+		MEMEXT_TEST(test_running_vcpu),
+		MEMEXT_TEST(test_halted_vcpu),
+		MEMEXT_TEST(test_vcpu_in_userspace),
+		MEMEXT_TEST(test_batch_from_vcpu_thread),
+		MEMEXT_TEST(test_concurrent_batches),
+		MEMEXT_TEST(test_timeout),
+		MEMEXT_TEST(test_vm_fd_closed),
+	};
+
+	return memext_run_tests(tests, ARRAY_SIZE(tests));
+}

@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KVM_MEMEXT_SET_MEMSLOTS atomicity with real guests: vCPUs execute code
+ * from, read and write the regions that a loop of batches splits, merges,
+ * moves, resizes, deletes and re-creates, makes read-only and dirty-logs.
+ * Any MMIO exit (a guest access that found no memslot) or wrong value is a
+ * failure.
+ *
+ * The same sequence issued as plain one-by-one KVM_SET_USER_MEMORY_REGION
+ * calls (the non-atomic baseline, -b) shows how often a guest sees the
+ * intermediate layouts there.
+ *
+ * Usage: memslot_batch_test [-v vcpus] [-c cycles] [-b]
+ */
+#include <pthread.h>
+#include <sys/mman.h>
+
+#include "memext_util.h"
+#include "processor.h"
+#include "ucall_common.h"
+
+#define DATA_GPA	0x40000000ul	/* the region being reshaped */
+#define ALT_GPA		0x60000000ul	/* where it is moved to */
+#define WRITE_GPA	0x50000000ul	/* per-vCPU counters */
+#define NR_PAGES	16
+#define HALF		(NR_PAGES / 2)
+#define PAGE		4096ul
+
+#define SLOT_DATA	10
+#define SLOT_DATA2	11
+#define SLOT_WRITE	12
+#define SLOT_ALIAS	13
+
+#define CODE_OFFSET	128		/* in page 0 of the region */
+#define CODE_MAGIC	0x5eed5eed5eedull
+#define PATTERN(p)	(0xa5a5000000000000ull | (p))
+
+#define BAD_VALUE	1ull
+#define BAD_CODE	2ull
+
+#define MAX_VCPUS	16
+
+static bool guest_stop;
+
+/* Run the code that the region holds; it returns CODE_MAGIC in %rax. */
+static uint64_t guest_call_region(void)
+{
+	uint64_t ret;
+
+	asm volatile("call *%1" : "=a"(ret) : "r"(DATA_GPA + CODE_OFFSET) : "memory");
+	return ret;
+}
+
+static void guest_code(uint64_t id)
+{
+	uint64_t *counter = (uint64_t *)(WRITE_GPA + id * 64);
+	uint64_t n = 0, p, v;
+
+	while (!READ_ONCE(guest_stop)) {
+		for (p = 0; p < NR_PAGES; p++) {
+			v = READ_ONCE(*(uint64_t *)(DATA_GPA + p * PAGE));
+			if (v != PATTERN(p))
+				GUEST_SYNC(BAD_VALUE << 32 | p);
+		}
+		if (guest_call_region() != CODE_MAGIC)
+			GUEST_SYNC(BAD_CODE << 32);
+		WRITE_ONCE(*counter, ++n);
+	}
+	GUEST_DONE();
+}
+
+struct vcpu_thread {
+	struct kvm_vcpu *vcpu;
+	pthread_t thread;
+	uint64_t mmio_exits;
+	uint64_t bad_values;
+	uint64_t other_exits;
+	bool dead;
+};
+
+static struct kvm_vm *vm;
+static uint8_t *data_hva;	/* 2 * NR_PAGES: room to grow */
+static uint8_t *write_hva;
+static int handle;
+static bool baseline;
+
+static void *vcpu_thread_fn(void *arg)
+{
+	struct vcpu_thread *t = arg;
+	struct kvm_run *run = t->vcpu->run;
+	struct ucall uc;
+
+	for (;;) {
+		vcpu_run(t->vcpu);
+		switch (get_ucall(t->vcpu, &uc)) {
+		case UCALL_SYNC:
+			__atomic_add_fetch(&t->bad_values, 1, __ATOMIC_RELAXED);
+			break;
+		case UCALL_DONE:
+			return NULL;
+		case UCALL_ABORT:
+			REPORT_GUEST_ASSERT(uc);
+			break;
+		default:
+			/* A guest access that found no memslot. */
+			if (run->exit_reason == KVM_EXIT_MMIO) {
+				/* A read completes with zeros; the guest reports it. */
+				__atomic_add_fetch(&t->mmio_exits, 1, __ATOMIC_RELAXED);
+				break;
+			}
+			/* E.g. an instruction fetch from a hole: fatal for the vCPU. */
+			TEST_ASSERT(baseline, "unexpected exit %s",
+				    exit_reason_str(run->exit_reason));
+			t->other_exits++;
+			WRITE_ONCE(t->dead, true);
+			return NULL;
+		}
+	}
+}
+
+static struct kvm_memext_memslot slot(uint32_t id, uint32_t flags, uint64_t gpa,
+				      uint64_t npages, void *hva)
+{
+	return (struct kvm_memext_memslot) {
+		.slot = id, .flags = flags, .guest_phys_addr = gpa,
+		.memory_size = npages * PAGE, .userspace_addr = (uintptr_t)hva,
+	};
+}
+
+static struct kvm_memext_memslot del(uint32_t id)
+{
+	return (struct kvm_memext_memslot) { .slot = id };
+}
+
+static void apply(struct kvm_memext_memslot *e, unsigned int nr)
+{
+	struct kvm_memext_set_memslots args = {
+		.nr_entries = nr, .entries = (uintptr_t)e,
+		.flags = KVM_MEMEXT_MEMSLOTS_DISCARD_DIRTY,
+	};
+	unsigned int i;
+	int r;
+
+	if (!baseline) {
+		r = ioctl(handle, KVM_MEMEXT_SET_MEMSLOTS, &args);
+		TEST_ASSERT(!r, "batch failed at entry %d: %s (result 0x%x)",
+			    args.error_index, strerror(args.error), args.result);
+		return;
+	}
+	for (i = 0; i < nr; i++) {
+		struct kvm_userspace_memory_region region = {
+			.slot = e[i].slot, .flags = e[i].flags,
+			.guest_phys_addr = e[i].guest_phys_addr,
+			.memory_size = e[i].memory_size,
+			.userspace_addr = e[i].userspace_addr,
+		};
+
+		r = ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &region);
+		TEST_ASSERT(!r, "KVM_SET_USER_MEMORY_REGION entry %u: %s",
+			    i, strerror(errno));
+	}
+}
+
+#define APPLY(...)							\
+do {									\
+	struct kvm_memext_memslot __e[] = { __VA_ARGS__ };		\
+									\
+	apply(__e, ARRAY_SIZE(__e));					\
+	batches++;							\
+} while (0)
+
+static uint64_t batches;
+
+/* One cycle: eleven batches, each leaving the guest's view unchanged. */
+static void cycle(void)
+{
+	uint8_t *d2 = data_hva + HALF * PAGE;
+
+	/* split and merge */
+	APPLY(del(SLOT_DATA),
+	      slot(SLOT_DATA, 0, DATA_GPA, HALF, data_hva),
+	      slot(SLOT_DATA2, 0, DATA_GPA + HALF * PAGE, HALF, d2));
+	APPLY(del(SLOT_DATA), del(SLOT_DATA2),
+	      slot(SLOT_DATA, 0, DATA_GPA, NR_PAGES, data_hva));
+	/* move away, with an alias left in place, and back */
+	APPLY(slot(SLOT_DATA, 0, ALT_GPA, NR_PAGES, data_hva),
+	      slot(SLOT_ALIAS, 0, DATA_GPA, NR_PAGES, data_hva));
+	APPLY(del(SLOT_ALIAS),
+	      slot(SLOT_DATA, 0, DATA_GPA, NR_PAGES, data_hva));
+	/* read-only on and off */
+	APPLY(del(SLOT_DATA),
+	      slot(SLOT_DATA, KVM_MEM_READONLY, DATA_GPA, NR_PAGES, data_hva));
+	APPLY(del(SLOT_DATA),
+	      slot(SLOT_DATA, 0, DATA_GPA, NR_PAGES, data_hva));
+	/* grow and shrink */
+	APPLY(del(SLOT_DATA),
+	      slot(SLOT_DATA, 0, DATA_GPA, 2 * NR_PAGES, data_hva));
+	APPLY(del(SLOT_DATA),
+	      slot(SLOT_DATA, 0, DATA_GPA, NR_PAGES, data_hva));
+	/* dirty logging on and off for the written region */
+	APPLY(slot(SLOT_WRITE, KVM_MEM_LOG_DIRTY_PAGES, WRITE_GPA, 1, write_hva));
+	APPLY(slot(SLOT_WRITE, 0, WRITE_GPA, 1, write_hva));
+	/* delete and re-create the written region */
+	APPLY(del(SLOT_WRITE), slot(SLOT_WRITE, 0, WRITE_GPA, 1, write_hva));
+}
+
+static uint64_t counter(int i)
+{
+	return READ_ONCE(*(uint64_t *)(write_hva + i * 64));
+}
+
+int main(int argc, char *argv[])
+{
+	struct kvm_vcpu *vcpus[MAX_VCPUS];
+	struct vcpu_thread threads[MAX_VCPUS] = {};
+	uint64_t before[MAX_VCPUS], mmio = 0, bad = 0, other = 0;
+	int nr_vcpus = 8, cycles = 200, opt, i, dev, c;
+	struct timespec t0, t1;
+
+	while ((opt = getopt(argc, argv, "v:c:b")) != -1) {
+		switch (opt) {
+		case 'v':
+			nr_vcpus = atoi(optarg);
+			break;
+		case 'c':
+			cycles = atoi(optarg);
+			break;
+		case 'b':
+			baseline = true;
+			break;
+		default:
+			exit(KSFT_FAIL);
+		}
+	}
+	TEST_ASSERT(nr_vcpus > 0 && nr_vcpus <= MAX_VCPUS, "1..%d vCPUs", MAX_VCPUS);
+
+	ksft_print_header();
+	ksft_set_plan(1);
+	dev = memext_open();
+	__TEST_REQUIRE(ioctl(dev, KVM_MEMEXT_CHECK_EXTENSION,
+			     KVM_MEMEXT_CAP_MEMSLOT_BATCH) > 0,
+		       "no memslot batches");
+
+	vm = vm_create_with_vcpus(nr_vcpus, guest_code, vcpus);
+	handle = memext_bind(dev, vm->fd);
+
+	data_hva = mmap(NULL, 2 * NR_PAGES * PAGE, PROT_READ | PROT_WRITE,
+			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	write_hva = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	TEST_ASSERT(data_hva != MAP_FAILED && write_hva != MAP_FAILED, "mmap");
+	for (i = 0; i < 2 * NR_PAGES; i++)
+		*(uint64_t *)(data_hva + i * PAGE) = PATTERN(i);
+	/* movabs $CODE_MAGIC, %rax; ret */
+	data_hva[CODE_OFFSET] = 0x48;
+	data_hva[CODE_OFFSET + 1] = 0xb8;
+	memcpy(data_hva + CODE_OFFSET + 2, &(uint64_t){ CODE_MAGIC }, 8);
+	data_hva[CODE_OFFSET + 10] = 0xc3;
+
+	vm_set_user_memory_region(vm, SLOT_DATA, 0, DATA_GPA, NR_PAGES * PAGE, data_hva);
+	vm_set_user_memory_region(vm, SLOT_WRITE, 0, WRITE_GPA, PAGE, write_hva);
+	virt_map(vm, DATA_GPA, DATA_GPA, NR_PAGES);
+	virt_map(vm, WRITE_GPA, WRITE_GPA, 1);
+
+	for (i = 0; i < nr_vcpus; i++) {
+		vcpu_args_set(vcpus[i], 1, i);
+		threads[i].vcpu = vcpus[i];
+		pthread_create(&threads[i].thread, NULL, vcpu_thread_fn, &threads[i]);
+	}
+	/* Every vCPU runs its loop before the layout changes. */
+	for (i = 0; i < nr_vcpus; i++)
+		while (!counter(i))
+			usleep(1000);
+	for (i = 0; i < nr_vcpus; i++)
+		before[i] = counter(i);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (c = 0; c < cycles; c++)
+		cycle();
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+
+	/* The guests kept running through the batches. */
+	for (i = 0; i < nr_vcpus; i++) {
+		int ms = 0;
+
+		while (counter(i) == before[i] && !READ_ONCE(threads[i].dead)) {
+			TEST_ASSERT(++ms < 20000, "vCPU %d stopped running", i);
+			usleep(1000);
+		}
+	}
+
+	guest_stop = true;
+	sync_global_to_guest(vm, guest_stop);
+	for (i = 0; i < nr_vcpus; i++) {
+		pthread_join(threads[i].thread, NULL);
+		mmio += threads[i].mmio_exits;
+		bad += threads[i].bad_values;
+		other += threads[i].other_exits;
+	}
+
+	ksft_print_msg("%s: %lu batches, %d vCPUs, %.1f ms; ",
+		       baseline ? "one-by-one" : "batched",
+		       (unsigned long)batches, nr_vcpus,
+		       ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / 1e6);
+	printf("guests saw %lu MMIO exits, %lu fatal exits, %lu wrong values\n",
+	       (unsigned long)mmio, (unsigned long)other, (unsigned long)bad);
+	if (baseline) {
+		ksft_test_result_pass("baseline measured\n");
+	} else {
+		TEST_ASSERT(!mmio && !bad && !other,
+			    "a guest saw an intermediate layout");
+		ksft_test_result_pass("no vCPU saw an intermediate layout\n");
+	}
+	close(handle);
+	kvm_vm_free(vm);
+	close(dev);
+	ksft_exit_pass();
+}

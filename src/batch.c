@@ -1,0 +1,308 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * KVM_MEMEXT_SET_MEMSLOTS: apply a batch of memslot changes so that no vCPU
+ * ever runs on an intermediate layout.
+ *
+ * The batch is planned (validated) against a snapshot of the layout before
+ * any vCPU is disturbed, then every vCPU is parked (quiesce.c) and the steps
+ * are applied through the VM file's own ioctl handler, exactly as the VMM
+ * would issue them: this works on every kernel, since KVM exports nothing
+ * for memslots.  KVM's ioctls read their arguments from user memory, so the
+ * validated arguments are written to a scratch mapping in the caller's
+ * address space.  A step KVM refuses is followed by undoing the steps
+ * before it, in reverse order.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/mman.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "kvm_memext.h"
+
+static unsigned int batch_timeout_ms = 2000;
+module_param(batch_timeout_ms, uint, 0644);
+MODULE_PARM_DESC(batch_timeout_ms,
+		 "Longest wait for vCPUs to stop before a memslot batch fails with ETIMEDOUT");
+
+/* Where the KVM ioctl arguments of one step are written. */
+struct kvm_memext_scratch {
+	struct kvm_memext_region region;
+	struct kvm_dirty_log log;
+};
+
+struct kvm_memext_batch {
+	struct kvm_memext_vm *vm;
+	struct kvm_memext_memslot *entries;
+	struct kvm_memext_step *steps;
+	unsigned int nr;
+	u32 flags;
+	struct kvm_memext_layout layout;
+	u64 gens[KVM_MEMEXT_MAX_AS];
+	struct kvm_memext_scratch __user *scratch;
+	/* results */
+	int error_index;
+	int error;
+	u32 result;
+	u32 applied;
+};
+
+static void kvm_memext_limits(struct kvm *kvm,
+			      struct kvm_memext_plan_limits *lim)
+{
+	lim->nr_as = kvm_memext_nr_as(kvm);
+	lim->nr_slots = KVM_USER_MEM_SLOTS;
+	lim->max_npages = KVM_MEM_MAX_NR_PAGES;
+	lim->valid_flags = KVM_MEM_LOG_DIRTY_PAGES;
+	if (kvm_memext_readonly_ok(kvm))
+		lim->valid_flags |= KVM_MEM_READONLY;
+	if (kvm_memext_gmem_ok(kvm))
+		lim->valid_flags |= KVM_MEM_GUEST_MEMFD;
+}
+
+/*
+ * Snapshot the user memslots of every address space, with room for one
+ * more slot per entry, and their generations.
+ */
+static int kvm_memext_snapshot(struct kvm_memext_batch *b)
+{
+	struct kvm *kvm = b->vm->kvm;
+	struct kvm_memory_slot *ms;
+	struct kvm_memslots *slots;
+	unsigned int nr = 0;
+	int as, bkt;
+
+	mutex_lock(&kvm->slots_lock);
+	for (as = 0; as < kvm_memext_nr_as(kvm); as++)
+		kvm_for_each_memslot(ms, bkt, __kvm_memslots(kvm, as))
+			nr++;
+	kvfree(b->layout.slots);
+	b->layout.nr = 0;
+	b->layout.slots = kvmalloc_array(nr + b->nr, sizeof(*b->layout.slots),
+					 GFP_KERNEL_ACCOUNT);
+	if (!b->layout.slots) {
+		mutex_unlock(&kvm->slots_lock);
+		return -ENOMEM;
+	}
+	for (as = 0; as < kvm_memext_nr_as(kvm); as++) {
+		slots = __kvm_memslots(kvm, as);
+		b->gens[as] = slots->generation;
+		kvm_for_each_memslot(ms, bkt, slots) {
+			struct kvm_memext_slot *s;
+
+			if (ms->id >= KVM_USER_MEM_SLOTS)
+				continue;
+			s = &b->layout.slots[b->layout.nr++];
+			*s = (struct kvm_memext_slot) {
+				.slot = (as << 16) | ms->id,
+				.flags = ms->flags,
+				.base_gfn = ms->base_gfn,
+				.npages = ms->npages,
+				.userspace_addr = ms->userspace_addr,
+			};
+		}
+	}
+	mutex_unlock(&kvm->slots_lock);
+	return 0;
+}
+
+static bool kvm_memext_layout_changed(struct kvm_memext_batch *b)
+{
+	struct kvm *kvm = b->vm->kvm;
+	bool changed = false;
+	int as;
+
+	mutex_lock(&kvm->slots_lock);
+	for (as = 0; as < kvm_memext_nr_as(kvm); as++)
+		changed |= __kvm_memslots(kvm, as)->generation != b->gens[as];
+	mutex_unlock(&kvm->slots_lock);
+	return changed;
+}
+
+static int kvm_memext_plan(struct kvm_memext_batch *b)
+{
+	struct kvm_memext_plan_limits lim;
+	unsigned int index;
+	int r;
+
+	r = kvm_memext_snapshot(b);
+	if (r)
+		return r;
+	kvm_memext_limits(b->vm->kvm, &lim);
+	r = kvm_memext_plan_batch(&lim, &b->layout, b->entries, b->nr,
+				  b->flags, b->steps, &index);
+	if (r)
+		b->error_index = index;
+	return r;
+}
+
+static long kvm_memext_vm_file_ioctl(struct kvm_memext_batch *b,
+				     unsigned int ioctl, void __user *arg)
+{
+	struct file *file = b->vm->vm_file;
+
+	return file->f_op->unlocked_ioctl(file, ioctl, (unsigned long)arg);
+}
+
+static int kvm_memext_harvest(struct kvm_memext_batch *b,
+			      const struct kvm_memext_step *step)
+{
+	struct kvm_dirty_log log = {
+		.slot = step->old.slot,
+		.dirty_bitmap = u64_to_user_ptr(step->dirty_bitmap),
+	};
+
+	if (copy_to_user(&b->scratch->log, &log, sizeof(log)))
+		return -EFAULT;
+	return kvm_memext_vm_file_ioctl(b, KVM_GET_DIRTY_LOG, &b->scratch->log);
+}
+
+static int kvm_memext_apply_step(struct kvm_memext_batch *b,
+				 const struct kvm_memext_step *step)
+{
+	struct kvm_memext_region region;
+	int r;
+
+	if (step->harvest) {
+		r = kvm_memext_harvest(b, step);
+		if (r)
+			return r;
+	}
+	if (step->op == KVM_MEMEXT_OP_NONE)
+		return 0;
+
+	kvm_memext_step_region(step, &region);
+	if (copy_to_user(&b->scratch->region, &region, sizeof(region)))
+		return -EFAULT;
+	return kvm_memext_vm_file_ioctl(b, KVM_MEMEXT_SET_REGION_IOCTL,
+					&b->scratch->region);
+}
+
+static void kvm_memext_rollback(struct kvm_memext_batch *b, unsigned int done)
+{
+	struct kvm_memext_step undo;
+	int r;
+
+	while (done--) {
+		if (b->steps[done].op == KVM_MEMEXT_OP_NONE)
+			continue;
+		kvm_memext_step_undo(&b->steps[done], &undo);
+		r = kvm_memext_apply_step(b, &undo);
+		if (r) {
+			pr_warn_ratelimited("pid %d: undoing memslot batch entry %u failed: %d\n",
+					    task_pid_nr(current), done, r);
+			b->result |= KVM_MEMEXT_MEMSLOTS_ROLLBACK_FAILED;
+		}
+	}
+	b->result |= KVM_MEMEXT_MEMSLOTS_ROLLED_BACK;
+}
+
+static int kvm_memext_apply(struct kvm_memext_batch *b)
+{
+	struct kvm_memext_quiesce *q;
+	unsigned int i;
+	int r;
+
+	q = kvm_memext_quiesce_vcpus(b->vm->kvm, READ_ONCE(batch_timeout_ms));
+	if (IS_ERR(q))
+		return PTR_ERR(q);
+
+	/* Another thread of the VMM may have changed memslots meanwhile. */
+	if (kvm_memext_layout_changed(b)) {
+		r = kvm_memext_plan(b);
+		if (r)
+			goto out;
+	}
+
+	for (i = 0; i < b->nr; i++) {
+		r = kvm_memext_apply_step(b, &b->steps[i]);
+		if (r) {
+			b->error_index = i;
+			kvm_memext_rollback(b, i);
+			goto out;
+		}
+	}
+	b->applied = b->nr;
+out:
+	kvm_memext_resume_vcpus(q);
+	return r;
+}
+
+static int kvm_memext_batch_run(struct kvm_memext_batch *b)
+{
+	unsigned long scratch;
+	int r;
+
+	r = kvm_memext_plan(b);
+	if (r)
+		return r;
+
+	scratch = vm_mmap(NULL, 0, PAGE_SIZE, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, 0);
+	if (IS_ERR_VALUE(scratch))
+		return (int)scratch;
+	b->scratch = (struct kvm_memext_scratch __user *)scratch;
+
+	r = kvm_memext_apply(b);
+	vm_munmap(scratch, PAGE_SIZE);
+	return r;
+}
+
+/**
+ * kvm_memext_set_memslots() - the KVM_MEMEXT_SET_MEMSLOTS ioctl
+ * @vm: the VM handle
+ * @uargs: user argument
+ *
+ * Return: 0 when every entry is in effect; otherwise a negative errno,
+ * with the failing entry, errno and what was undone in @uargs.
+ */
+long kvm_memext_set_memslots(struct kvm_memext_vm *vm,
+			     struct kvm_memext_set_memslots __user *uargs)
+{
+	struct kvm_memext_set_memslots args;
+	struct kvm_memext_batch b = { .vm = vm, .error_index = -1 };
+	int r;
+
+	BUILD_BUG_ON(sizeof(struct kvm_memext_scratch) > PAGE_SIZE);
+
+	if (copy_from_user(&args, uargs, sizeof(args)))
+		return -EFAULT;
+	if ((args.flags & ~KVM_MEMEXT_MEMSLOTS_DISCARD_DIRTY) ||
+	    memchr_inv(args.reserved, 0, sizeof(args.reserved)))
+		return -EINVAL;
+	if (!args.nr_entries)
+		return -EINVAL;
+	if (args.nr_entries > KVM_MEMEXT_MAX_BATCH)
+		return -E2BIG;
+	b.nr = args.nr_entries;
+	b.flags = args.flags;
+
+	b.entries = vmemdup_user(u64_to_user_ptr(args.entries),
+				 array_size(b.nr, sizeof(*b.entries)));
+	if (IS_ERR(b.entries))
+		return PTR_ERR(b.entries);
+	b.steps = kvcalloc(b.nr, sizeof(*b.steps), GFP_KERNEL_ACCOUNT);
+	if (!b.steps) {
+		r = -ENOMEM;
+		goto out_free;
+	}
+
+	r = mutex_lock_killable(&vm->batch_lock);
+	if (r)
+		goto out_free;
+	r = kvm_memext_batch_run(&b);
+	mutex_unlock(&vm->batch_lock);
+
+	args.error_index = r ? b.error_index : -1;
+	args.error = -r;
+	args.result = b.result;
+	args.applied = b.applied;
+	if (copy_to_user(uargs, &args, sizeof(args)) && !r)
+		r = -EFAULT;
+out_free:
+	kvfree(b.layout.slots);
+	kvfree(b.steps);
+	kvfree(b.entries);
+	return r;
+}

@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Keeping every vCPU of a VM out of guest mode, and away from guest memory,
+ * for the duration of a memslot batch, with public kernel interfaces only.
+ *
+ * Holding kvm->lock keeps vCPUs from being created meanwhile.  A vCPU whose
+ * vcpu->mutex we can take is outside KVM_RUN and now cannot enter it.  Any
+ * other vCPU gets a task work queued with TWA_SIGNAL, which kicks its thread
+ * out of guest mode or out of a halt; the work runs either inside KVM_RUN
+ * (from the guest-entry work loop, with SRCU released and the vCPU outside
+ * guest mode) or on the way back to userspace, reports "arrived", and waits
+ * until the batch is done.  Waiting for vcpu->mutex alone would hang: the
+ * vCPU thread re-enters KVM_RUN before we get the mutex, and the kick is
+ * then consumed.  The wait is bounded: a vCPU may be stuck where it cannot
+ * leave, e.g. in a userfaultfd that the caller itself serves.
+ *
+ * Task works cannot be cancelled by a module, so a work item may run long
+ * after the batch: each one holds a reference on the quiesce state and on
+ * this module, and the module's exit waits for an RCU-tasks grace period so
+ * that no callback still executes its last instructions.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/completion.h>
+#include <linux/module.h>
+#include <linux/pid.h>
+#include <linux/rcupdate.h>
+#include <linux/refcount.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/task_work.h>
+#include <linux/wait.h>
+
+#include "kvm_memext.h"
+
+struct kvm_memext_quiesce_vcpu {
+	struct callback_head work;
+	struct kvm_memext_quiesce *q;
+	struct kvm_vcpu *vcpu;
+	bool locked;		/* we hold vcpu->mutex */
+	bool queued;		/* the task work is queued */
+	bool arrived;		/* the task work is running */
+};
+
+struct kvm_memext_quiesce {
+	struct kvm *kvm;
+	refcount_t refs;
+	atomic_t arrivals;
+	wait_queue_head_t wq;
+	struct completion done;
+	unsigned int nr;
+	struct kvm_memext_quiesce_vcpu vcpus[] __counted_by(nr);
+};
+
+static void kvm_memext_quiesce_put(struct kvm_memext_quiesce *q)
+{
+	if (refcount_dec_and_test(&q->refs))
+		kfree(q);
+}
+
+static void kvm_memext_quiesce_fn(struct callback_head *work)
+{
+	struct kvm_memext_quiesce_vcpu *v =
+		container_of(work, struct kvm_memext_quiesce_vcpu, work);
+	struct kvm_memext_quiesce *q = v->q;
+
+	/* Pairs with smp_load_acquire() in kvm_memext_quiesce_pending(). */
+	smp_store_release(&v->arrived, true);
+	atomic_inc(&q->arrivals);
+	wake_up(&q->wq);
+	/* A fatal signal lets the thread go; the batch then times out. */
+	wait_for_completion_killable(&q->done);
+	kvm_memext_quiesce_put(q);
+	module_put(THIS_MODULE);
+}
+
+/* Queue the kick on the vCPU's thread; false if it has none right now. */
+static bool kvm_memext_quiesce_queue(struct kvm_memext_quiesce_vcpu *v)
+{
+	struct task_struct *task;
+	struct pid *pid;
+	bool queued = false;
+
+	rcu_read_lock();
+	pid = rcu_dereference(v->vcpu->pid);
+	task = pid ? get_pid_task(pid, PIDTYPE_PID) : NULL;
+	rcu_read_unlock();
+	/*
+	 * No thread, or the caller itself (a batch issued from a vCPU
+	 * thread while another thread has the vCPU busy): only polling
+	 * vcpu->mutex helps, the work would run after the batch.
+	 */
+	if (task == current) {
+		put_task_struct(task);
+		return false;
+	}
+	if (!task)
+		return false;
+
+	init_task_work(&v->work, kvm_memext_quiesce_fn);
+	refcount_inc(&v->q->refs);
+	__module_get(THIS_MODULE);
+	if (!task_work_add(task, &v->work, TWA_SIGNAL)) {
+		queued = true;
+	} else {
+		/* The thread is exiting, and will release vcpu->mutex. */
+		module_put(THIS_MODULE);
+		kvm_memext_quiesce_put(v->q);
+	}
+	put_task_struct(task);
+	return queued;
+}
+
+/* Count vCPUs still able to touch guest memory; take free mutexes. */
+static unsigned int kvm_memext_quiesce_pending(struct kvm_memext_quiesce *q)
+{
+	unsigned int i, pending = 0;
+
+	for (i = 0; i < q->nr; i++) {
+		struct kvm_memext_quiesce_vcpu *v = &q->vcpus[i];
+
+		/* Pairs with smp_store_release() in kvm_memext_quiesce_fn(). */
+		if (v->locked || (v->queued && smp_load_acquire(&v->arrived)))
+			continue;
+		if (mutex_trylock(&v->vcpu->mutex)) {
+			v->locked = true;
+			continue;
+		}
+		if (!v->queued)
+			v->queued = kvm_memext_quiesce_queue(v);
+		pending++;
+	}
+	return pending;
+}
+
+/**
+ * kvm_memext_quiesce_vcpus() - keep every vCPU of @kvm out of guest mode
+ * @kvm: the VM
+ * @timeout_ms: how long to wait for vCPUs
+ *
+ * Takes kvm->lock, held until kvm_memext_resume_vcpus().
+ *
+ * Return: the quiesce state, or ERR_PTR(-ETIMEDOUT) when a vCPU did not
+ * stop in time, -EINTR on a signal, -ENOMEM.  On error nothing is held.
+ */
+struct kvm_memext_quiesce *kvm_memext_quiesce_vcpus(struct kvm *kvm,
+						    unsigned int timeout_ms)
+{
+	unsigned long deadline = jiffies + msecs_to_jiffies(timeout_ms);
+	struct kvm_memext_quiesce *q;
+	struct kvm_vcpu *vcpu;
+	unsigned long i;
+	unsigned int nr;
+	int r = 0;
+
+	if (mutex_lock_killable(&kvm->lock))
+		return ERR_PTR(-EINTR);
+
+	nr = atomic_read(&kvm->online_vcpus);
+	q = kzalloc(struct_size(q, vcpus, nr), GFP_KERNEL_ACCOUNT);
+	if (!q) {
+		mutex_unlock(&kvm->lock);
+		return ERR_PTR(-ENOMEM);
+	}
+	q->nr = nr;
+	q->kvm = kvm;
+	refcount_set(&q->refs, 1);
+	init_waitqueue_head(&q->wq);
+	init_completion(&q->done);
+	kvm_for_each_vcpu(i, vcpu, kvm) {
+		if (i >= nr)
+			break;
+		q->vcpus[i].q = q;
+		q->vcpus[i].vcpu = vcpu;
+	}
+
+	for (;;) {
+		int seen = atomic_read(&q->arrivals);
+		long left;
+
+		if (!kvm_memext_quiesce_pending(q))
+			break;
+		left = (long)(deadline - jiffies);
+		if (left <= 0) {
+			r = -ETIMEDOUT;
+			break;
+		}
+		/* Arrivals wake us; mutexes freed without a work are polled. */
+		if (wait_event_interruptible_timeout(q->wq,
+						     atomic_read(&q->arrivals) != seen,
+						     1) < 0) {
+			r = -EINTR;
+			break;
+		}
+	}
+	if (r) {
+		kvm_memext_resume_vcpus(q);
+		return ERR_PTR(r);
+	}
+	return q;
+}
+
+/**
+ * kvm_memext_resume_vcpus() - let the vCPUs run again
+ * @q: from kvm_memext_quiesce_vcpus()
+ *
+ * Releases kvm->lock and every vcpu->mutex taken, and frees @q once no
+ * task work refers to it.
+ */
+void kvm_memext_resume_vcpus(struct kvm_memext_quiesce *q)
+{
+	unsigned int i;
+
+	complete_all(&q->done);
+	for (i = 0; i < q->nr; i++)
+		if (q->vcpus[i].locked)
+			mutex_unlock(&q->vcpus[i].vcpu->mutex);
+	mutex_unlock(&q->kvm->lock);
+	kvm_memext_quiesce_put(q);
+}
+
+/**
+ * kvm_memext_quiesce_exit() - wait out task works at module unload
+ *
+ * Every callback drops its module reference as its last action; the
+ * RCU-tasks grace period waits until each such task has left the
+ * callback's code.
+ */
+void kvm_memext_quiesce_exit(void)
+{
+	synchronize_rcu_tasks();
+}
