@@ -8,12 +8,13 @@
 #   make run              set up, boot stock 6.12 under QEMU, run the demo
 #   make check            the whole test suite over the kernel matrix
 #   make check KERNELS=6.12 ONLY=bind   (one kernel, tests matching a regex)
+#   make bench            benchmarks on 6.12 and 7.3 (BENCH_KERNELS=...)
 #   make style            checkpatch --strict, sparse (C=1) and W=1
 
 KDIR ?= /lib/modules/$(shell uname -r)/build
 KERNELS ?= 6.1 6.12 7.3
 
-.PHONY: all module install clean setup run check style
+.PHONY: all module install clean setup run check bench style
 
 all: module
 
@@ -35,6 +36,9 @@ run: setup
 
 check: setup
 	ONLY='$(ONLY)' scripts/check.sh $(KERNELS)
+
+bench: setup
+	scripts/bench.sh $(BENCH_KERNELS)
 
 style:
 	scripts/style.sh

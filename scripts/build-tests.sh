@@ -44,10 +44,11 @@ make -s -C "$kst" -f "$TOP/selftests/kvm.mk" -j"$(nproc)" \
 	OUTPUT="$build/selftests" MEMEXT_DIR="$TOP/selftests" \
 	KHDR_INCLUDES="-isystem $hdr/include" LINUX_HDR_PATH="$hdr/include" \
 	INSTALL_HDR_PATH="$hdr" EXTRA_CFLAGS="-static" \
-	LDFLAGS="-static -pthread -no-pie" memext peer >&2
+	LDFLAGS="-static -pthread -no-pie" memext peer bench >&2
 
 cp -r "$build/selftests/memext" "$build/tests/memext"
-rm -f "$build/tests/memext/"*.o "$build/tests/memext/"*.d
+mv "$build/tests/memext/bench" "$build/tests/bench"
+rm -f "$build/tests/memext/"*.o "$build/tests/memext/"*.d "$build/tests/bench/"*.d
 mkdir -p "$build/tests/peer"
 while read -r t; do
 	cp "$build/selftests/$t" "$build/tests/peer/${t##*/}"

@@ -30,7 +30,7 @@ apt_fetch() {
 	local pkg=$1 f
 	f=$(ls "$CACHE/debs/${pkg}_"*.deb 2>/dev/null | sort -V | tail -n 1 || true)
 	if [ -z "$f" ]; then
-		(cd "$CACHE/debs" && apt-get download -q "$pkg" >&2) ||
+		(cd "$CACHE/debs" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >&2) ||
 			die "apt-get download $pkg failed"
 		f=$(ls "$CACHE/debs/${pkg}_"*.deb | sort -V | tail -n 1)
 	fi

@@ -34,9 +34,17 @@ $(OUTPUT)/memext/%: $(MEMEXT_DIR)/%.c $(LIBKVM_OBJS) $(MEMEXT_HDRS)
 	$(CC) $(CFLAGS) -I$(MEMEXT_DIR) -I$(MEMEXT_DIR)/../include/uapi \
 		$(CPPFLAGS) $(LDFLAGS) $< $(LIBKVM_OBJS) $(LDLIBS) -o $@
 
-$(shell mkdir -p $(OUTPUT)/memext)
+# Benchmarks (make bench), built like the tests.
+MEMEXT_BENCH := $(patsubst $(MEMEXT_DIR)/bench/%.c,$(OUTPUT)/memext/bench/%,\
+		  $(wildcard $(MEMEXT_DIR)/bench/*.c))
+$(OUTPUT)/memext/bench/%: $(MEMEXT_DIR)/bench/%.c $(LIBKVM_OBJS) $(MEMEXT_HDRS)
+	$(CC) $(CFLAGS) -I$(MEMEXT_DIR) -I$(MEMEXT_DIR)/../include/uapi \
+		$(CPPFLAGS) $(LDFLAGS) $< $(LIBKVM_OBJS) $(LDLIBS) -o $@
 
-.PHONY: memext peer
+$(shell mkdir -p $(OUTPUT)/memext/bench)
+
+.PHONY: memext peer bench
 memext: $(MEMEXT_TESTS)
+bench: $(MEMEXT_BENCH)
 peer: $(PEER_TESTS)
 	@printf '%s\n' $(PEER_TESTS:$(OUTPUT)/%=%) > $(OUTPUT)/peer.list

@@ -1,0 +1,293 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Memslot batch latency, side by side in one run: KVM_MEMEXT_SET_MEMSLOTS;
+ * the same changes one by one without pausing (the non-atomic baseline);
+ * and a userspace pause-all as QEMU does it (signal every vCPU thread, wait
+ * until all are out of KVM_RUN, apply one by one, resume).
+ *
+ * A batch moves K one-page slots that the guests do not touch between two
+ * guest-physical bases, while V vCPUs run a loop that records the longest
+ * gap between two of its iterations (the vCPU's blackout), in TSC ticks.
+ *
+ * Prints one table row per (V, K, method): median batch latency over R
+ * repeats of N batches, the ratio to the baseline, and the median of the
+ * longest vCPU blackout per repeat.
+ *
+ * Usage: memslot_batch_bench [-r repeats] [-n batches]
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <x86intrin.h>
+
+#include "memext_util.h"
+#include "processor.h"
+#include "ucall_common.h"
+
+#define LOOP_GPA	0x40000000ul
+#define SLOTS_GPA	0x50000000ul
+#define ALT_GPA		0x70000000ul
+#define PAGE		4096ul
+#define FIRST_SLOT	10
+#define MAX_VCPUS	16
+#define MAX_K		64
+
+enum method { BATCH, ONE_BY_ONE, PAUSE_ALL, NR_METHODS };
+static const char * const method_name[] = { "kvm_memext batch", "one-by-one", "userspace pause-all" };
+
+/* Per-vCPU guest state, in the loop page: [0] iterations, [1] max gap. */
+static void guest_code(uint64_t id)
+{
+	uint64_t *st = (uint64_t *)(LOOP_GPA + id * 64);
+	uint64_t last = __rdtsc(), now, gap;
+
+	for (;;) {
+		now = __rdtsc();
+		gap = now - last;
+		last = now;
+		if (gap > READ_ONCE(st[1]))
+			WRITE_ONCE(st[1], gap);
+		WRITE_ONCE(st[0], READ_ONCE(st[0]) + 1);
+	}
+}
+
+struct vcpu_thread {
+	struct kvm_vcpu *vcpu;
+	pthread_t thread;
+};
+
+static struct vcpu_thread threads[MAX_VCPUS];
+static int nr_vcpus;
+static struct kvm_vm *vm;
+static int handle;
+static uint8_t *loop_hva, *slots_hva;
+
+/* Pause-all state, under pause_lock; stop_vcpus ends the vCPU threads. */
+static int pause_requested, nr_paused, stop_vcpus;
+static pthread_mutex_t pause_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pause_cond = PTHREAD_COND_INITIALIZER;
+static __thread struct kvm_run *my_run;
+
+static void kick_handler(int sig)
+{
+	/* A kick that lands outside KVM_RUN makes the next entry return. */
+	if (my_run)
+		my_run->immediate_exit = 1;
+}
+
+static void *vcpu_fn(void *arg)
+{
+	struct vcpu_thread *t = arg;
+
+	my_run = t->vcpu->run;
+	for (;;) {
+		int r = __vcpu_run(t->vcpu);
+
+		if (r == -1 && errno == EINTR) {
+			my_run->immediate_exit = 0;
+			if (READ_ONCE(stop_vcpus))
+				return NULL;
+			if (!READ_ONCE(pause_requested))
+				continue;
+			pthread_mutex_lock(&pause_lock);
+			nr_paused++;
+			pthread_cond_broadcast(&pause_cond);
+			while (pause_requested)
+				pthread_cond_wait(&pause_cond, &pause_lock);
+			nr_paused--;
+			pthread_mutex_unlock(&pause_lock);
+			continue;
+		}
+		TEST_FAIL("vCPU exit %s", exit_reason_str(t->vcpu->run->exit_reason));
+	}
+	return NULL;
+}
+
+static void set_region(uint32_t slot, uint64_t gpa, void *hva)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = slot, .guest_phys_addr = gpa, .memory_size = PAGE,
+		.userspace_addr = (uintptr_t)hva,
+	};
+
+	TEST_ASSERT(!ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &r),
+		    "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
+}
+
+static void apply(enum method m, int k, uint64_t base)
+{
+	struct kvm_memext_memslot e[MAX_K];
+	struct kvm_memext_set_memslots args = {
+		.nr_entries = k, .entries = (uintptr_t)e,
+	};
+	int i;
+
+	if (m == BATCH) {
+		for (i = 0; i < k; i++)
+			e[i] = (struct kvm_memext_memslot) {
+				.slot = FIRST_SLOT + i, .memory_size = PAGE,
+				.guest_phys_addr = base + i * PAGE,
+				.userspace_addr = (uintptr_t)(slots_hva + i * PAGE),
+			};
+		TEST_ASSERT(!ioctl(handle, KVM_MEMEXT_SET_MEMSLOTS, &args),
+			    "batch: %s", strerror(errno));
+		return;
+	}
+	if (m == PAUSE_ALL) {
+		pthread_mutex_lock(&pause_lock);
+		pause_requested = 1;
+		pthread_mutex_unlock(&pause_lock);
+		for (i = 0; i < nr_vcpus; i++)
+			pthread_kill(threads[i].thread, SIGUSR1);
+		pthread_mutex_lock(&pause_lock);
+		while (nr_paused < nr_vcpus)
+			pthread_cond_wait(&pause_cond, &pause_lock);
+		pthread_mutex_unlock(&pause_lock);
+	}
+	for (i = 0; i < k; i++)
+		set_region(FIRST_SLOT + i, base + i * PAGE, slots_hva + i * PAGE);
+	if (m == PAUSE_ALL) {
+		pthread_mutex_lock(&pause_lock);
+		pause_requested = 0;
+		pthread_cond_broadcast(&pause_cond);
+		pthread_mutex_unlock(&pause_lock);
+	}
+}
+
+static double now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static double tsc_per_ns;
+
+static void calibrate_tsc(void)
+{
+	double t0 = now_ns();
+	uint64_t c0 = __rdtsc();
+
+	usleep(200000);
+	tsc_per_ns = (__rdtsc() - c0) / (now_ns() - t0);
+}
+
+static uint64_t *vcpu_state(int i)
+{
+	return (uint64_t *)(loop_hva + i * 64);
+}
+
+static void start_vm(int v, int max_k)
+{
+	struct kvm_vcpu *vcpus[MAX_VCPUS];
+	int i;
+
+	nr_vcpus = v;
+	vm = vm_create_with_vcpus(v, guest_code, vcpus);
+	handle = memext_bind(memext_open(), vm->fd);
+	loop_hva = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	slots_hva = mmap(NULL, max_k * PAGE, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	TEST_ASSERT(loop_hva != MAP_FAILED && slots_hva != MAP_FAILED, "mmap");
+	vm_set_user_memory_region(vm, 1, 0, LOOP_GPA, PAGE, loop_hva);
+	virt_map(vm, LOOP_GPA, LOOP_GPA, 1);
+	for (i = 0; i < max_k; i++)
+		set_region(FIRST_SLOT + i, SLOTS_GPA + i * PAGE, slots_hva + i * PAGE);
+	for (i = 0; i < v; i++) {
+		vcpu_args_set(vcpus[i], 1, i);
+		threads[i].vcpu = vcpus[i];
+		pthread_create(&threads[i].thread, NULL, vcpu_fn, &threads[i]);
+	}
+	for (i = 0; i < v; i++)
+		while (!READ_ONCE(vcpu_state(i)[0]))
+			usleep(1000);
+}
+
+/* Kick every vCPU thread out for good, then free the VM. */
+static void stop_vm(void)
+{
+	int i;
+
+	WRITE_ONCE(stop_vcpus, 1);
+	for (i = 0; i < nr_vcpus; i++) {
+		pthread_kill(threads[i].thread, SIGUSR1);
+		pthread_join(threads[i].thread, NULL);
+	}
+	WRITE_ONCE(stop_vcpus, 0);
+	close(handle);
+	kvm_vm_free(vm);
+	munmap(loop_hva, PAGE);
+	munmap(slots_hva, MAX_K * PAGE);
+}
+
+int main(int argc, char *argv[])
+{
+	static const int vs[] = { 1, 4, 16 }, ks[] = { 1, 8, 64 };
+	int repeats = 5, batches = 10, opt, vi, ki, m, r, b, i;
+	struct sigaction sa = { .sa_handler = kick_handler };
+	double lat[NR_METHODS][16], gap[NR_METHODS][16];
+	double med[NR_METHODS], medgap[NR_METHODS];
+
+	while ((opt = getopt(argc, argv, "r:n:")) != -1) {
+		if (opt == 'r')
+			repeats = atoi(optarg);
+		else if (opt == 'n')
+			batches = atoi(optarg);
+		else
+			exit(KSFT_FAIL);
+	}
+	TEST_ASSERT(repeats >= 1 && repeats <= 16 && batches >= 2, "bad -r/-n");
+	sigaction(SIGUSR1, &sa, NULL);
+	calibrate_tsc();
+
+	printf("%-3s %-3s %-20s %14s %8s %16s\n", "V", "K", "method",
+	       "batch (us)", "ratio", "max blackout (us)");
+	for (vi = 0; vi < ARRAY_SIZE(vs); vi++) {
+		start_vm(vs[vi], MAX_K);
+		for (ki = 0; ki < ARRAY_SIZE(ks); ki++) {
+			for (r = 0; r < repeats; r++) {
+				/* Interleave methods so drift hits all alike. */
+				for (m = 0; m < NR_METHODS; m++) {
+					double t0, worst = 0;
+
+					for (i = 0; i < nr_vcpus; i++)
+						vcpu_state(i)[1] = 0;
+					t0 = now_ns();
+					for (b = 0; b < batches; b++)
+						apply(m, ks[ki], b & 1 ? SLOTS_GPA : ALT_GPA);
+					lat[m][r] = (now_ns() - t0) / batches / 1e3;
+					for (i = 0; i < nr_vcpus; i++)
+						if (READ_ONCE(vcpu_state(i)[1]) > worst)
+							worst = READ_ONCE(vcpu_state(i)[1]);
+					gap[m][r] = worst / tsc_per_ns / 1e3;
+				}
+			}
+			for (m = 0; m < NR_METHODS; m++) {
+				med[m] = median(lat[m], repeats);
+				medgap[m] = median(gap[m], repeats);
+			}
+			for (m = 0; m < NR_METHODS; m++)
+				printf("%-3d %-3d %-20s %14.1f %8.2f %16.1f\n",
+				       vs[vi], ks[ki], method_name[m], med[m],
+				       med[m] / med[ONE_BY_ONE], medgap[m]);
+			fflush(stdout);
+		}
+		stop_vm();
+	}
+	return 0;
+}
