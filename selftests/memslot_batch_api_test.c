@@ -438,6 +438,32 @@ static void test_timeout(void)
 	TEST_ASSERT(!batch(&c, e, 3, 0, NULL), "batch: %s", strerror(errno));
 }
 
+/*
+ * More vCPUs than lockdep can track as separately held locks (48): the
+ * batch holds every vcpu->mutex at once.
+ */
+static void test_many_vcpus(void)
+{
+	struct kvm_vcpu *vcpus[64];
+	struct kvm_memext_memslot e;
+	struct kvm_vm *vm;
+	int dev, h;
+
+	dev = memext_open();
+	vm = vm_create_with_vcpus(ARRAY_SIZE(vcpus), guest_spin, vcpus);
+	h = memext_bind(dev, vm->fd);
+	e = entry(SLOT2, 0, TEST_GPA, PAGE, NULL);
+	e.userspace_addr = (uintptr_t)mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+					   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	TEST_ASSERT(!ioctl(h, KVM_MEMEXT_SET_MEMSLOTS,
+			   &(struct kvm_memext_set_memslots) {
+				.nr_entries = 1, .entries = (uintptr_t)&e }),
+		    "batch with %zu vCPUs: %s", ARRAY_SIZE(vcpus), strerror(errno));
+	close(h);
+	kvm_vm_free(vm);
+	close(dev);
+}
+
 /* The handle keeps the VM: batches work after the VM fd is closed. */
 static void test_vm_fd_closed(void)
 {
@@ -464,6 +490,7 @@ int main(void)
 		MEMEXT_TEST(test_batch_from_vcpu_thread),
 		MEMEXT_TEST(test_concurrent_batches),
 		MEMEXT_TEST(test_timeout),
+		MEMEXT_TEST(test_many_vcpus),
 		MEMEXT_TEST(test_vm_fd_closed),
 	};
 

@@ -78,4 +78,13 @@
 #define kvm_memext_gmem_ok(kvm) ((void)(kvm), false)
 #endif
 
+/*
+ * 6.15+: take many vcpu->mutex under kvm->lock without exceeding lockdep's
+ * MAX_LOCK_DEPTH.  Older kernels lack it; their stock builds have no lockdep.
+ */
+#include <linux/mutex.h>
+#ifndef mutex_trylock_nest_lock
+#define mutex_trylock_nest_lock(lock, nest_lock) mutex_trylock(lock)
+#endif
+
 #endif /* _KVM_MEMEXT_COMPAT_H */

@@ -122,7 +122,8 @@ static unsigned int kvm_memext_quiesce_pending(struct kvm_memext_quiesce *q)
 		/* Pairs with smp_store_release() in kvm_memext_quiesce_fn(). */
 		if (v->locked || (v->queued && smp_load_acquire(&v->arrived)))
 			continue;
-		if (mutex_trylock(&v->vcpu->mutex)) {
+		/* Nested under kvm->lock, so lockdep folds them into one. */
+		if (mutex_trylock_nest_lock(&v->vcpu->mutex, &q->kvm->lock)) {
 			v->locked = true;
 			continue;
 		}
