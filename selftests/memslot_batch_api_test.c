@@ -464,6 +464,79 @@ static void test_many_vcpus(void)
 	close(dev);
 }
 
+static void *add_vcpus(void *arg)
+{
+	struct ctx *c = arg;
+	pthread_t t;
+	int i;
+
+	for (i = 1; i < 8; i++) {
+		struct kvm_vcpu *vcpu = vm_vcpu_add(c->vm, i, guest_spin);
+
+		pthread_create(&t, NULL, run_vcpu, vcpu);
+	}
+	return NULL;
+}
+
+/* vCPUs created and started while batches run. */
+static void test_vcpu_creation_race(void)
+{
+	pthread_t adder, runner;
+	struct ctx c;
+
+	ctx_init(&c, guest_spin, 0);
+	pthread_create(&runner, NULL, run_vcpu, c.vcpu);
+	pthread_create(&adder, NULL, add_vcpus, &c);
+	reshape(&c);
+	pthread_join(adder, NULL);
+	reshape(&c);
+}
+
+static long module_refcnt(void)
+{
+	FILE *f = fopen("/sys/module/kvm_memext/refcnt", "r");
+	long cnt = -1;
+
+	TEST_ASSERT(f && fscanf(f, "%ld", &cnt) == 1, "read refcnt");
+	fclose(f);
+	return cnt;
+}
+
+/*
+ * The VMM killed in the middle of batches, with vCPUs running: no
+ * reference is left behind (task works included), and kmemleak on the
+ * debug kernel sees no leak.
+ */
+static void test_killed_mid_batch(void)
+{
+	long base = module_refcnt();
+	int i, status, tries;
+	pid_t pid;
+
+	for (i = 0; i < 5; i++) {
+		pid = fork();
+		TEST_ASSERT(pid >= 0, "fork");
+		if (!pid) {
+			struct ctx c;
+			pthread_t t;
+
+			ctx_init(&c, guest_spin, 0);
+			pthread_create(&t, NULL, run_vcpu, c.vcpu);
+			for (;;)
+				reshape(&c);
+		}
+		usleep(300000 + i * 100000);
+		kill(pid, SIGKILL);
+		TEST_ASSERT(waitpid(pid, &status, 0) == pid &&
+			    WIFSIGNALED(status), "child did not die by SIGKILL");
+	}
+	/* Task works of the dead threads have run by now, or soon. */
+	for (tries = 0; module_refcnt() != base && tries < 100; tries++)
+		usleep(10000);
+	TEST_ASSERT(module_refcnt() == base, "module refcnt %ld, was %ld",
+		    module_refcnt(), base);
+}
+
 /* The handle keeps the VM: batches work after the VM fd is closed. */
 static void test_vm_fd_closed(void)
 {
@@ -491,6 +564,8 @@ int main(void)
 		MEMEXT_TEST(test_concurrent_batches),
 		MEMEXT_TEST(test_timeout),
 		MEMEXT_TEST(test_many_vcpus),
+		MEMEXT_TEST(test_vcpu_creation_race),
+		MEMEXT_TEST(test_killed_mid_batch),
 		MEMEXT_TEST(test_vm_fd_closed),
 	};
 
