@@ -84,7 +84,7 @@
  */
 #include <linux/mutex.h>
 #ifndef mutex_trylock_nest_lock
-#define mutex_trylock_nest_lock(lock, nest_lock) mutex_trylock(lock)
+#define mutex_trylock_nest_lock(lock, nest_lock) ((void)(nest_lock), mutex_trylock(lock))
 #endif
 
 #endif /* _KVM_MEMEXT_COMPAT_H */

@@ -33,7 +33,9 @@
 #define MAX_K		64
 
 enum method { BATCH, ONE_BY_ONE, PAUSE_ALL, NR_METHODS };
-static const char * const method_name[] = { "kvm_memext batch", "one-by-one", "userspace pause-all" };
+static const char * const method_name[] = {
+	"kvm_memext batch", "one-by-one", "userspace pause-all",
+};
 
 /* Per-vCPU guest state, in the loop page: [0] iterations, [1] max gap. */
 static void guest_code(uint64_t id)
@@ -218,6 +220,27 @@ static void start_vm(int v, int max_k)
 			usleep(1000);
 }
 
+/*
+ * One repeat of one method: mean batch latency (us) and the longest vCPU
+ * blackout (us) over @batches batches of @k changes.
+ */
+static void measure(enum method m, int k, int batches, double *lat, double *gap)
+{
+	double t0, worst = 0;
+	int i, b;
+
+	for (i = 0; i < nr_vcpus; i++)
+		WRITE_ONCE(vcpu_state(i)[1], 0);
+	t0 = now_ns();
+	for (b = 0; b < batches; b++)
+		apply(m, k, b & 1 ? SLOTS_GPA : ALT_GPA);
+	*lat = (now_ns() - t0) / batches / 1e3;
+	for (i = 0; i < nr_vcpus; i++)
+		if (READ_ONCE(vcpu_state(i)[1]) > worst)
+			worst = READ_ONCE(vcpu_state(i)[1]);
+	*gap = worst / tsc_per_ns / 1e3;
+}
+
 /* Kick every vCPU thread out for good, then free the VM. */
 static void stop_vm(void)
 {
@@ -238,7 +261,7 @@ static void stop_vm(void)
 int main(int argc, char *argv[])
 {
 	static const int vs[] = { 1, 4, 16 }, ks[] = { 1, 8, 64 };
-	int repeats = 5, batches = 10, opt, vi, ki, m, r, b, i;
+	int repeats = 5, batches = 10, opt, vi, ki, m, r;
 	struct sigaction sa = { .sa_handler = kick_handler };
 	double lat[NR_METHODS][16], gap[NR_METHODS][16];
 	double med[NR_METHODS], medgap[NR_METHODS];
@@ -260,23 +283,10 @@ int main(int argc, char *argv[])
 	for (vi = 0; vi < ARRAY_SIZE(vs); vi++) {
 		start_vm(vs[vi], MAX_K);
 		for (ki = 0; ki < ARRAY_SIZE(ks); ki++) {
-			for (r = 0; r < repeats; r++) {
-				/* Interleave methods so drift hits all alike. */
-				for (m = 0; m < NR_METHODS; m++) {
-					double t0, worst = 0;
-
-					for (i = 0; i < nr_vcpus; i++)
-						vcpu_state(i)[1] = 0;
-					t0 = now_ns();
-					for (b = 0; b < batches; b++)
-						apply(m, ks[ki], b & 1 ? SLOTS_GPA : ALT_GPA);
-					lat[m][r] = (now_ns() - t0) / batches / 1e3;
-					for (i = 0; i < nr_vcpus; i++)
-						if (READ_ONCE(vcpu_state(i)[1]) > worst)
-							worst = READ_ONCE(vcpu_state(i)[1]);
-					gap[m][r] = worst / tsc_per_ns / 1e3;
-				}
-			}
+			/* Interleave methods so drift hits all alike. */
+			for (r = 0; r < repeats; r++)
+				for (m = 0; m < NR_METHODS; m++)
+					measure(m, ks[ki], batches, &lat[m][r], &gap[m][r]);
 			for (m = 0; m < NR_METHODS; m++) {
 				med[m] = median(lat[m], repeats);
 				medgap[m] = median(gap[m], repeats);
