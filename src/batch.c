@@ -62,8 +62,10 @@ static void kvm_memext_limits(struct kvm *kvm,
 }
 
 /*
- * Snapshot the user memslots of every address space, with room for one
- * more slot per entry, and their generations.
+ * Snapshot the memslots of every address space, with room for one more
+ * slot per entry, and their generations.  KVM's internal slots (ids at or
+ * above KVM_USER_MEM_SLOTS, e.g. x86's APIC access page) are included:
+ * user slots must not overlap them either, and no entry can name them.
  */
 static int kvm_memext_snapshot(struct kvm_memext_batch *b)
 {
@@ -74,9 +76,11 @@ static int kvm_memext_snapshot(struct kvm_memext_batch *b)
 	int as, bkt;
 
 	mutex_lock(&kvm->slots_lock);
-	for (as = 0; as < kvm_memext_nr_as(kvm); as++)
-		kvm_for_each_memslot(ms, bkt, __kvm_memslots(kvm, as))
+	for (as = 0; as < kvm_memext_nr_as(kvm); as++) {
+		slots = __kvm_memslots(kvm, as);
+		kvm_for_each_memslot(ms, bkt, slots)
 			nr++;
+	}
 	kvfree(b->layout.slots);
 	b->layout.nr = 0;
 	b->layout.slots = kvmalloc_array(nr + b->nr, sizeof(*b->layout.slots),
@@ -89,11 +93,8 @@ static int kvm_memext_snapshot(struct kvm_memext_batch *b)
 		slots = __kvm_memslots(kvm, as);
 		b->gens[as] = slots->generation;
 		kvm_for_each_memslot(ms, bkt, slots) {
-			struct kvm_memext_slot *s;
+			struct kvm_memext_slot *s = &b->layout.slots[b->layout.nr++];
 
-			if (ms->id >= KVM_USER_MEM_SLOTS)
-				continue;
-			s = &b->layout.slots[b->layout.nr++];
 			*s = (struct kvm_memext_slot) {
 				.slot = (as << 16) | ms->id,
 				.flags = ms->flags,
