@@ -55,5 +55,7 @@ while read -r t; do
 done < "$build/selftests/peer.list"
 gcc -O2 -Wall -Wextra -static -isystem "$hdr/include" -I"$TOP/include/uapi" \
 	-o "$build/tests/demo_vmm" "$TOP/samples/demo_vmm.c"
+gcc -O2 -Wall -static -isystem "$hdr/include" \
+	-o "$build/tests/vm-keeper" "$TOP/scripts/guest-vm-keeper.c"
 cp "$TOP/scripts/guest-kunit.sh" "$build/tests/kunit.sh"
 cp "$TOP/scripts/guest-peer.sh" "$build/tests/peer.sh"

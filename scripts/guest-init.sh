@@ -39,11 +39,29 @@ while read -r m; do
 	fi
 done < /modules/order
 out "# KVM vendor module: ${vendor:-none}"
+# Keep virtualization enabled for the whole run (see guest-vm-keeper.c).
+if [ -n "$vendor" ]; then
+	/tests/vm-keeper < /dev/null > /dev/null 2>&1 &
+fi
 if insmod /modules/kvm_memext.ko; then
 	out "# kvm_memext loaded: $(dmesg | grep 'kvm_memext: version' | tail -n 1)"
 else
 	out "# kvm_memext failed to load"
 fi
+
+# Watchdog: a test still running 10 s after its own timeout is stuck where
+# SIGKILL cannot reach; dump blocked tasks and every CPU's backtrace to the
+# console for the host's report, and once more a minute later.
+echo 1 > /proc/sys/kernel/sysrq
+watchdog() {
+	sleep "$(($1 + 10))"
+	kmsg "watchdog: $2 still running after ${1}s, dumping state"
+	echo w > /proc/sysrq-trigger
+	echo l > /proc/sysrq-trigger
+	echo t > /proc/sysrq-trigger
+	sleep 60
+	echo w > /proc/sysrq-trigger
+}
 
 n=0
 while read -r stage name tmo cmd; do
@@ -51,8 +69,11 @@ while read -r stage name tmo cmd; do
 	n=$((n + 1))
 	kmsg "begin $stage/$name"
 	t0=$(now)
-	(cd /tests && timeout -s KILL "$tmo" sh -c "$cmd") < /dev/null > /tmp/out 2>&1
+	watchdog "$tmo" "$stage/$name" &
+	wd=$!
+	(cd /tests && exec timeout -s KILL "$tmo" sh -c "exec $cmd") < /dev/null > /tmp/out 2>&1
 	rc=$?
+	kill $wd 2>/dev/null
 	t1=$(now)
 	kmsg "end $stage/$name rc=$rc"
 	sed 's/^/    /' /tmp/out >&3

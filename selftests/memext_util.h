@@ -65,15 +65,21 @@ struct memext_test {
 /*
  * Run each test in its own child, so that a failed TEST_ASSERT (which
  * exits) or a TEST_REQUIRE skip affects only that test, and report KTAP.
+ * MEMEXT_TEST=<name> in the environment runs only that test.
  */
 static inline int memext_run_tests(const struct memext_test *tests, int nr)
 {
-	int i, status, skipped = 0;
+	const char *only = getenv("MEMEXT_TEST");
+	int i, status, skipped = 0, planned = 0;
 	pid_t pid;
 
+	for (i = 0; i < nr; i++)
+		planned += !only || !strcmp(only, tests[i].name);
 	ksft_print_header();
-	ksft_set_plan(nr);
+	ksft_set_plan(planned);
 	for (i = 0; i < nr; i++) {
+		if (only && strcmp(only, tests[i].name))
+			continue;
 		fflush(stdout);
 		fflush(stderr);
 		pid = fork();
@@ -97,7 +103,7 @@ static inline int memext_run_tests(const struct memext_test *tests, int nr)
 	}
 	if (ksft_get_fail_cnt())
 		ksft_exit_fail();
-	if (skipped == nr)
+	if (skipped == planned)
 		ksft_exit_skip("all tests skipped\n");
 	ksft_exit_pass();
 	return 0;
