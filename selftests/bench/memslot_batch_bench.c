@@ -261,7 +261,7 @@ static void stop_vm(void)
 int main(int argc, char *argv[])
 {
 	static const int vs[] = { 1, 4, 16 }, ks[] = { 1, 8, 64 };
-	int repeats = 5, batches = 10, opt, vi, ki, m, r;
+	int repeats = 5, batches = 4, opt, vi, ki, m, r;
 	struct sigaction sa = { .sa_handler = kick_handler };
 	double lat[NR_METHODS][16], gap[NR_METHODS][16];
 	double med[NR_METHODS], medgap[NR_METHODS];
