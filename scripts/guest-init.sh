@@ -39,9 +39,19 @@ while read -r m; do
 	fi
 done < /modules/order
 out "# KVM vendor module: ${vendor:-none}"
-# Keep virtualization enabled for the whole run (see guest-vm-keeper.c).
-if [ -n "$vendor" ]; then
+# Kernels that enable virtualization per VM (no kvm.enable_virt_at_load,
+# i.e. 6.1) get one VM held open for the whole run (guest-vm-keeper.c).
+# Wait until it exists: its first-VM static-key flips must not overlap
+# the text patching of the next insmod (multi-threaded TCG has crashed
+# on that overlap with an int3 Oops).
+if [ -n "$vendor" ] && [ ! -e /sys/module/kvm/parameters/enable_virt_at_load ]; then
 	/tests/vm-keeper < /dev/null > /dev/null 2>&1 &
+	i=0
+	while [ ! -e /tmp/vm-keeper.ready ] && [ $i -lt 100 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	out "# vm-keeper holds a VM: $([ -e /tmp/vm-keeper.ready ] && echo yes || echo no)"
 fi
 if insmod /modules/kvm_memext.ko; then
 	out "# kvm_memext loaded: $(dmesg | grep 'kvm_memext: version' | tail -n 1)"

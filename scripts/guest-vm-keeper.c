@@ -21,6 +21,8 @@ int main(void)
 		perror("vm-keeper");
 		return 1;
 	}
+	/* Tell the init the VM exists. */
+	close(open("/tmp/vm-keeper.ready", O_CREAT | O_WRONLY, 0600));
 	for (;;)
 		pause();
 }

@@ -47,27 +47,40 @@ accel_args() {
 
 accel=$(accel_args)
 log "$K: booting $KVER ($accel, ${KVM_MEMEXT_QEMU_SMP:-2} cpus)"
-# shellcheck disable=SC2086
-timeout -s KILL "$tmo" qemu-system-x86_64 $accel \
-	-m "${KVM_MEMEXT_QEMU_MEM:-3G}" -smp "${KVM_MEMEXT_QEMU_SMP:-2}" \
-	-nodefaults -nographic -no-reboot \
-	-kernel "$KIMAGE" -initrd "$initrd" -append "$append" \
-	-serial "file:$outdir/console.log" \
-	-serial "file:$outdir/results.ktap" \
-	< /dev/null > "$outdir/qemu.log" 2>&1 &
-qemu=$!
-# The guest powers off when done; should it hang instead (e.g. no ACPI
-# power-off), stop it once it has reported.
-grace=15
-while kill -0 $qemu 2>/dev/null; do
-	if grep -q '^# KVM_MEMEXT_RUNNER_DONE' "$outdir/results.ktap" 2>/dev/null; then
-		grace=$((grace - 1))
-		[ $grace -gt 0 ] || { kill -KILL $qemu 2>/dev/null; break; }
-	fi
-	sleep 1
-done
-rc=0
-wait $qemu || rc=$?
+boot() {
+	rm -f "$outdir/console.log" "$outdir/results.ktap"
+	# shellcheck disable=SC2086
+	timeout -s KILL "$tmo" qemu-system-x86_64 $accel \
+		-m "${KVM_MEMEXT_QEMU_MEM:-3G}" -smp "${KVM_MEMEXT_QEMU_SMP:-2}" \
+		-nodefaults -nographic -no-reboot \
+		-kernel "$KIMAGE" -initrd "$initrd" -append "$append" \
+		-serial "file:$outdir/console.log" \
+		-serial "file:$outdir/results.ktap" \
+		< /dev/null > "$outdir/qemu.log" 2>&1 &
+	qemu=$!
+	# The guest powers off when done; should it hang instead (e.g. no
+	# ACPI power-off), stop it once it has reported.
+	grace=15
+	while kill -0 $qemu 2>/dev/null; do
+		if grep -q '^# KVM_MEMEXT_RUNNER_DONE' "$outdir/results.ktap" 2>/dev/null; then
+			grace=$((grace - 1))
+			[ $grace -gt 0 ] || { kill -KILL $qemu 2>/dev/null; break; }
+		fi
+		sleep 1
+	done
+	rc=0
+	wait $qemu || rc=$?
+}
+
+boot
+# A guest that died before loading KVM (seen once: an int3 Oops in early
+# boot text patching under multi-threaded TCG) ran nothing of ours: boot
+# it once more, and say so.  Anything later counts as it is.
+if ! grep -q '^# KVM vendor module' "$outdir/results.ktap" 2>/dev/null; then
+	mv "$outdir/console.log" "$outdir/console.failed-boot.log" 2>/dev/null || true
+	log "$K: guest died before loading KVM (see console.failed-boot.log), booting again"
+	boot
+fi
 if ! grep -q '^# KVM_MEMEXT_RUNNER_DONE' "$outdir/results.ktap" 2>/dev/null &&
    [ $rc = 137 ]; then
 	log "$K: QEMU killed after ${tmo}s"
