@@ -62,15 +62,15 @@ fi
 # Watchdog: a test still running 10 s after its own timeout is stuck where
 # SIGKILL cannot reach; dump blocked tasks and every CPU's backtrace to the
 # console for the host's report, and once more a minute later.
-echo 1 > /proc/sys/kernel/sysrq
+echo 1 > /proc/sys/kernel/sysrq 2>/dev/null
 watchdog() {
 	sleep "$(($1 + 10))"
 	kmsg "watchdog: $2 still running after ${1}s, dumping state"
-	echo w > /proc/sysrq-trigger
-	echo l > /proc/sysrq-trigger
-	echo t > /proc/sysrq-trigger
+	for c in w l t; do
+		echo $c > /proc/sysrq-trigger
+	done 2>/dev/null
 	sleep 60
-	echo w > /proc/sysrq-trigger
+	echo w 2>/dev/null > /proc/sysrq-trigger
 }
 
 n=0
