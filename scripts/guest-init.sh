@@ -62,7 +62,7 @@ fi
 # Watchdog: a test still running 10 s after its own timeout is stuck where
 # SIGKILL cannot reach; dump blocked tasks and every CPU's backtrace to the
 # console for the host's report, and once more a minute later.
-echo 1 > /proc/sys/kernel/sysrq 2>/dev/null
+echo 1 2>/dev/null > /proc/sys/kernel/sysrq
 watchdog() {
 	sleep "$(($1 + 10))"
 	kmsg "watchdog: $2 still running after ${1}s, dumping state"
