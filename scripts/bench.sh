@@ -13,13 +13,9 @@ for K in ${*:-6.12 7.3}; do
 	dir=$TOP/build/bench/$K
 	rm -rf "$dir"
 	mkdir -p "$dir"
-	"$TOP/scripts/kernel.sh" "$K"
-	"$TOP/scripts/build-tests.sh" "$K" > "$dir/build.log" 2>&1 ||
-		{ tail -n 30 "$dir/build.log"; die "$K: build failed"; }
+	prepare_kernel "$K" "$dir" || die "$K: build failed"
 	echo "bench memslot_batch_bench 5400 ./bench/memslot_batch_bench" > "$dir/plan"
-	"$TOP/scripts/mkinitramfs.sh" "$K" "$TOP/build/$K" "$dir/plan" "$dir/initramfs.cpio.gz"
-	KVM_MEMEXT_QEMU_SMP=${KVM_MEMEXT_QEMU_SMP:-2} \
-		"$TOP/scripts/run-qemu.sh" "$K" "$dir/initramfs.cpio.gz" "$dir" 5400
+	boot_plan "$K" "$dir/plan" "$dir" 5400
 	echo "== memslot batch latency, kernel $K (guest under QEMU TCG on $(nproc) host cpus)"
 	sed -n 's/^    //p' "$dir/results.ktap" | grep -v '^Random seed'
 	grep -q '^ok 1 ' "$dir/results.ktap" || die "$K: benchmark failed (see $dir)"

@@ -166,9 +166,7 @@ for K in $kernels; do
 	. "$CACHE/env-$K.sh"
 	write_plan "$K" "$KDEBUG" | filter_plan > "$dir/plan"
 	grep '^#' "$dir/plan" | sed "s/^/  $K: /"
-	"$TOP/scripts/mkinitramfs.sh" "$K" "$TOP/build/$K" "$dir/plan" "$dir/initramfs.cpio.gz"
-	timed "$K:tests" "$TOP/scripts/run-qemu.sh" "$K" "$dir/initramfs.cpio.gz" "$dir" \
-		"${KVM_MEMEXT_BOOT_TIMEOUT:-2400}"
+	timed "$K:tests" boot_plan "$K" "$dir/plan" "$dir" "${KVM_MEMEXT_BOOT_TIMEOUT:-2400}"
 	judge "$K" "$dir"
 done
 

@@ -16,11 +16,17 @@ die() { log "error: $*"; exit 1; }
 stamp_ok() { [ -f "$1/.complete" ]; }
 stamp_set() { touch "$1/.complete"; }
 
-# Newest version of an apt package whose name matches an ERE, for which a
-# partner package (name derived by sed expression) also exists.
-apt_newest() {
-	apt-cache search --names-only "$1" | awk '{print $1}' | sort -V | tail -n 1
+# Fetch or build kernel $1 and build the module and tests for it, with the
+# build log in $2/build.log (its tail is shown on failure).
+prepare_kernel() {
+	"$TOP/scripts/kernel.sh" "$1" || return 1
+	"$TOP/scripts/build-tests.sh" "$1" > "$2/build.log" 2>&1 ||
+		{ tail -n 30 "$2/build.log"; return 1; }
 }
 
-# Directory of one kernel of the matrix: image, modules, headers/build tree.
-kdir() { echo "$CACHE/kernel-$1"; }
+# Boot kernel $1 with the tests of build/$1 and the plan file $2; results
+# land in directory $3; $4 is the wall-clock timeout in seconds.
+boot_plan() {
+	"$TOP/scripts/mkinitramfs.sh" "$1" "$TOP/build/$1" "$2" "$3/initramfs.cpio.gz" &&
+		"$TOP/scripts/run-qemu.sh" "$1" "$3/initramfs.cpio.gz" "$3" "$4"
+}

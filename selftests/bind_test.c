@@ -318,16 +318,6 @@ static void test_close_from_other_thread(void)
 	close(dev);
 }
 
-static long module_refcnt(void)
-{
-	FILE *f = fopen("/sys/module/kvm_memext/refcnt", "r");
-	long cnt = -1;
-
-	TEST_ASSERT(f && fscanf(f, "%ld", &cnt) == 1, "read refcnt");
-	fclose(f);
-	return cnt;
-}
-
 /* The module cannot go away while a handle exists. */
 static void test_module_pinned(void)
 {
@@ -339,13 +329,13 @@ static void test_module_pinned(void)
 	h = memext_bind(dev, vm);
 	close(dev);
 	/* Other tests' processes may hold references too: compare. */
-	base = module_refcnt();
+	base = memext_module_refcnt();
 	TEST_ASSERT(base >= 1, "a handle must pin the module");
 	TEST_ASSERT_ERRNO(syscall(__NR_delete_module, "kvm_memext", O_NONBLOCK),
 			  EWOULDBLOCK, "unload with a handle open");
 	close(h);
-	TEST_ASSERT(module_refcnt() == base - 1, "handle close dropped %ld",
-		    base - module_refcnt());
+	TEST_ASSERT(memext_module_refcnt() == base - 1, "handle close dropped %ld",
+		    base - memext_module_refcnt());
 	close(vm);
 }
 

@@ -47,6 +47,17 @@ static inline int memext_bind(int dev, int vm_fd)
 	return h;
 }
 
+/* References held on kvm_memext.ko (open files, handles, task works). */
+static inline long memext_module_refcnt(void)
+{
+	FILE *f = fopen("/sys/module/kvm_memext/refcnt", "r");
+	long cnt = -1;
+
+	TEST_ASSERT(f && fscanf(f, "%ld", &cnt) == 1, "read refcnt");
+	fclose(f);
+	return cnt;
+}
+
 /* Assert that a call failed with one errno. */
 #define TEST_ASSERT_ERRNO(ret, err, what)					\
 do {										\

@@ -307,27 +307,26 @@ static void reshape(struct ctx *c)
 	assert_original_layout(c);
 }
 
-static void test_running_vcpu(void)
+/* Reshape while the vCPU runs @guest_code; its thread dies with the test. */
+static void reshape_while_running(void *guest_code)
 {
 	struct ctx c;
 	pthread_t t;
 
-	ctx_init(&c, guest_spin, 0);
+	ctx_init(&c, guest_code, 0);
 	pthread_create(&t, NULL, run_vcpu, c.vcpu);
 	usleep(100000);
 	reshape(&c);
-	/* The spinning vCPU thread dies with this test's process. */
+}
+
+static void test_running_vcpu(void)
+{
+	reshape_while_running(guest_spin);
 }
 
 static void test_halted_vcpu(void)
 {
-	struct ctx c;
-	pthread_t t;
-
-	ctx_init(&c, guest_halt, 0);
-	pthread_create(&t, NULL, run_vcpu, c.vcpu);
-	usleep(100000);
-	reshape(&c);
+	reshape_while_running(guest_halt);
 }
 
 /* A vCPU that never entered KVM_RUN, or sits in userspace between runs. */
@@ -492,16 +491,6 @@ static void test_vcpu_creation_race(void)
 	reshape(&c);
 }
 
-static long module_refcnt(void)
-{
-	FILE *f = fopen("/sys/module/kvm_memext/refcnt", "r");
-	long cnt = -1;
-
-	TEST_ASSERT(f && fscanf(f, "%ld", &cnt) == 1, "read refcnt");
-	fclose(f);
-	return cnt;
-}
-
 /*
  * The VMM killed in the middle of batches, with vCPUs running: no
  * reference is left behind (task works included), and kmemleak on the
@@ -509,7 +498,7 @@ static long module_refcnt(void)
  */
 static void test_killed_mid_batch(void)
 {
-	long base = module_refcnt();
+	long base = memext_module_refcnt();
 	int i, status, tries;
 	pid_t pid;
 
@@ -531,10 +520,10 @@ static void test_killed_mid_batch(void)
 			    WIFSIGNALED(status), "child did not die by SIGKILL");
 	}
 	/* Task works of the dead threads have run by now, or soon. */
-	for (tries = 0; module_refcnt() != base && tries < 100; tries++)
+	for (tries = 0; memext_module_refcnt() != base && tries < 100; tries++)
 		usleep(10000);
-	TEST_ASSERT(module_refcnt() == base, "module refcnt %ld, was %ld",
-		    module_refcnt(), base);
+	TEST_ASSERT(memext_module_refcnt() == base, "module refcnt %ld, was %ld",
+		    memext_module_refcnt(), base);
 }
 
 /* The handle keeps the VM: batches work after the VM fd is closed. */
