@@ -13,7 +13,8 @@
  * repeats of N batches, the ratio to the baseline, and the median of the
  * longest vCPU blackout per repeat.
  *
- * Usage: memslot_batch_bench [-r repeats] [-n batches]
+ * Usage: memslot_batch_bench [-r repeats] [-n batches] [-V vcpus] [-K changes]
+ * (-V and -K run one row of the table instead of all).
  */
 #include <pthread.h>
 #include <signal.h>
@@ -229,6 +230,8 @@ static void measure(enum method m, int k, int batches, double *lat, double *gap)
 	double t0, worst = 0;
 	int i, b;
 
+	/* Says which method ran, should a vCPU die meanwhile. */
+	fprintf(stderr, "# V=%d K=%d %s\n", nr_vcpus, k, method_name[m]);
 	for (i = 0; i < nr_vcpus; i++)
 		WRITE_ONCE(vcpu_state(i)[1], 0);
 	t0 = now_ns();
@@ -261,16 +264,20 @@ static void stop_vm(void)
 int main(int argc, char *argv[])
 {
 	static const int vs[] = { 1, 4, 16 }, ks[] = { 1, 8, 64 };
-	int repeats = 5, batches = 4, opt, vi, ki, m, r;
+	int repeats = 5, batches = 4, only_v = 0, only_k = 0, opt, vi, ki, m, r;
 	struct sigaction sa = { .sa_handler = kick_handler };
 	double lat[NR_METHODS][16], gap[NR_METHODS][16];
 	double med[NR_METHODS], medgap[NR_METHODS];
 
-	while ((opt = getopt(argc, argv, "r:n:")) != -1) {
+	while ((opt = getopt(argc, argv, "r:n:V:K:")) != -1) {
 		if (opt == 'r')
 			repeats = atoi(optarg);
 		else if (opt == 'n')
 			batches = atoi(optarg);
+		else if (opt == 'V')
+			only_v = atoi(optarg);
+		else if (opt == 'K')
+			only_k = atoi(optarg);
 		else
 			exit(KSFT_FAIL);
 	}
@@ -281,8 +288,12 @@ int main(int argc, char *argv[])
 	printf("%-3s %-3s %-20s %14s %8s %16s\n", "V", "K", "method",
 	       "batch (us)", "ratio", "max blackout (us)");
 	for (vi = 0; vi < ARRAY_SIZE(vs); vi++) {
+		if (only_v && vs[vi] != only_v)
+			continue;
 		start_vm(vs[vi], MAX_K);
 		for (ki = 0; ki < ARRAY_SIZE(ks); ki++) {
+			if (only_k && ks[ki] != only_k)
+				continue;
 			/* Interleave methods so drift hits all alike. */
 			for (r = 0; r < repeats; r++)
 				for (m = 0; m < NR_METHODS; m++)
