@@ -18,7 +18,7 @@ mount -t debugfs debugfs /sys/kernel/debug
 mount -t tmpfs tmp /tmp
 mkdir -p /dev/hugepages
 mount -t hugetlbfs none /dev/hugepages 2>/dev/null
-echo 0 > /proc/sys/kernel/printk_ratelimit 2>/dev/null
+echo 0 2>/dev/null > /proc/sys/kernel/printk_ratelimit
 
 exec 3>/dev/ttyS1
 out() { echo "$*" >&3; }

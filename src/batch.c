@@ -43,7 +43,6 @@ struct kvm_memext_batch {
 	struct kvm_memext_scratch __user *scratch;
 	/* results */
 	int error_index;
-	int error;
 	u32 result;
 	u32 applied;
 };

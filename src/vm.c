@@ -15,7 +15,6 @@
 #include <linux/magic.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
-#include <linux/sched/mm.h>
 #include <linux/slab.h>
 
 #include "kvm_memext.h"
