@@ -8,6 +8,7 @@
 #   make run              set up, boot stock 6.12 under QEMU, run the demo
 #   make check            the whole test suite over the kernel matrix
 #   make check KERNELS=6.12 ONLY=bind   (one kernel, tests matching a regex)
+#   make check ... REPEAT=20            (each test 20 times in one boot)
 #   make bench            benchmarks on 6.12 and 7.3 (BENCH_KERNELS=...)
 #   make style            checkpatch --strict, sparse (C=1) and W=1
 
@@ -35,7 +36,7 @@ run: setup
 	scripts/run-demo.sh
 
 check: setup
-	ONLY='$(ONLY)' scripts/check.sh $(KERNELS)
+	ONLY='$(ONLY)' REPEAT='$(REPEAT)' scripts/check.sh $(KERNELS)
 
 bench: setup
 	scripts/bench.sh $(BENCH_KERNELS)

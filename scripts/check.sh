@@ -59,13 +59,12 @@ write_plan() {
 }
 
 # ONLY=<regex> keeps the plan lines whose "stage/name" matches, for quick
-# iterations; a filtered run says so in its summary.
+# iterations; REPEAT=<n> runs each kept line n times in one boot, to hunt
+# rare failures.  A filtered run says so in its summary.
 filter_plan() {
-	if [ -n "${ONLY:-}" ]; then
-		awk -v re="$ONLY" '/^#/ || ($1 "/" $2) ~ re'
-	else
-		cat
-	fi
+	awk -v re="${ONLY:-}" -v n="${REPEAT:-1}" '
+		/^#/ { print; next }
+		re == "" || ($1 "/" $2) ~ re { for (i = 0; i < n; i++) print }'
 }
 
 # Splats in the guest's kernel log.  Each known upstream report is matched
@@ -177,5 +176,6 @@ for s in "${!stage_secs[@]}"; do
 	printf '  %-14s %5d\n' "$s" "${stage_secs[$s]}"
 done | sort
 [ -z "${ONLY:-}" ] || echo "note: plan filtered by ONLY='$ONLY'"
+[ "${REPEAT:-1}" = 1 ] || echo "note: each test repeated REPEAT=$REPEAT times"
 echo "$total_pass passed, $total_fail failed, $total_skip skipped"
 [ "$total_fail" = 0 ]

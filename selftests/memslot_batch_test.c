@@ -84,6 +84,20 @@ static uint8_t *write_hva;
 static int handle;
 static bool baseline;
 
+/* Where a vCPU was when it died, for the failure report. */
+static void dump_vcpu(struct kvm_vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	struct kvm_regs regs;
+
+	vcpu_regs_get(vcpu, &regs);
+	ksft_print_msg("vCPU %u: exit %s, rip 0x%llx rsp 0x%llx rax 0x%llx, internal error suberror %u\n",
+		       vcpu->id, exit_reason_str(run->exit_reason), regs.rip,
+		       regs.rsp, regs.rax,
+		       run->exit_reason == KVM_EXIT_INTERNAL_ERROR ?
+		       run->internal.suberror : 0);
+}
+
 static void *vcpu_thread_fn(void *arg)
 {
 	struct vcpu_thread *t = arg;
@@ -109,6 +123,7 @@ static void *vcpu_thread_fn(void *arg)
 				break;
 			}
 			/* E.g. an instruction fetch from a hole: fatal for the vCPU. */
+			dump_vcpu(t->vcpu);
 			TEST_ASSERT(baseline, "unexpected exit %s",
 				    exit_reason_str(run->exit_reason));
 			t->other_exits++;
