@@ -41,7 +41,7 @@ accel_args() {
 	if [ "$(cat "$probe")" = kvm ]; then
 		echo "-accel kvm -cpu host"
 	else
-		echo "-accel tcg,thread=multi -cpu max"
+		echo "-accel tcg,thread=${KVM_MEMEXT_TCG_THREAD:-multi} -cpu max"
 	fi
 }
 
