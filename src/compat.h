@@ -26,6 +26,9 @@
 #ifndef kzalloc_obj
 #define kzalloc_obj(P, GFP) kzalloc(sizeof(P), GFP)
 #endif
+#ifndef kmalloc_obj
+#define kmalloc_obj(P, GFP) kmalloc(sizeof(P), GFP)
+#endif
 
 /*
  * KVM stamps the vendor module (kvm_amd, kvm_intel) into the VM file's
@@ -86,5 +89,86 @@
 #ifndef mutex_trylock_nest_lock
 #define mutex_trylock_nest_lock(lock, nest_lock) ((void)(nest_lock), mutex_trylock(lock))
 #endif
+
+/*
+ * The page frame, protection and writability of a VM_IO/VM_PFNMAP mapping:
+ * follow_pfnmap_start() since 6.12, follow_pte() before.
+ */
+struct kvm_memext_pfnmap {
+	unsigned long pfn;
+	pgprot_t prot;
+	bool writable;
+};
+
+#include <linux/mm.h>
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)
+static inline int kvm_memext_follow_pfnmap(struct vm_area_struct *vma,
+					   unsigned long addr,
+					   struct kvm_memext_pfnmap *pm)
+{
+	struct follow_pfnmap_args args = { .vma = vma, .address = addr };
+	int r = follow_pfnmap_start(&args);
+
+	if (r)
+		return r;
+	pm->pfn = args.pfn;
+	pm->prot = args.pgprot;
+	pm->writable = args.writable;
+	follow_pfnmap_end(&args);
+	return 0;
+}
+#else
+static inline int kvm_memext_follow_pfnmap(struct vm_area_struct *vma,
+					   unsigned long addr,
+					   struct kvm_memext_pfnmap *pm)
+{
+	spinlock_t *ptl;
+	pte_t *ptep;
+	int r = follow_pte(vma->vm_mm, addr, &ptep, &ptl);
+
+	if (r)
+		return r;
+	pm->pfn = pte_pfn(*ptep);
+	pm->prot = pte_pgprot(*ptep);
+	pm->writable = pte_write(*ptep);
+	pte_unmap_unlock(ptep, ptl);
+	return 0;
+}
+#endif
+
+/* get_user_pages_remote() lost its vmas argument in 6.5. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0)
+#define kvm_memext_gup_remote(mm, start, nr, flags, pages) \
+	get_user_pages_remote(mm, start, nr, flags, pages, NULL)
+#else
+#define kvm_memext_gup_remote(mm, start, nr, flags, pages) \
+	get_user_pages_remote(mm, start, nr, flags, pages, NULL, NULL)
+#endif
+
+/*
+ * The thread that last ran a vCPU, referenced.  6.13 protects vcpu->pid
+ * with vcpu->pid_lock instead of RCU (the old pid is freed at once).
+ */
+#include <linux/kvm_host.h>
+#include <linux/pid.h>
+static inline struct task_struct *kvm_memext_vcpu_task(struct kvm_vcpu *vcpu)
+{
+	struct task_struct *task = NULL;
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 13, 0)
+	read_lock(&vcpu->pid_lock);
+	if (vcpu->pid)
+		task = get_pid_task(vcpu->pid, PIDTYPE_PID);
+	read_unlock(&vcpu->pid_lock);
+#else
+	struct pid *pid;
+
+	rcu_read_lock();
+	pid = rcu_dereference(vcpu->pid);
+	if (pid)
+		task = get_pid_task(pid, PIDTYPE_PID);
+	rcu_read_unlock();
+#endif
+	return task;
+}
 
 #endif /* _KVM_MEMEXT_COMPAT_H */

@@ -5,7 +5,9 @@
 #include <linux/fs.h>
 #include <linux/kvm_host.h>
 #include <linux/list.h>
+#include <linux/mmu_notifier.h>
 #include <linux/kvm_memext.h>
+#include <linux/kvm_memext_cache.h>
 
 #include "compat.h"
 
@@ -17,12 +19,29 @@
  * @kvm: the bound VM (@vm_file's private data).
  * @node: entry in the list of bound VMs, which enforces one handle per VM.
  * @batch_lock: serialises memslot batches on this VM.
+ * @cache_lock: serialises notifier registration and the runstate list.
+ * @mn: mmu_notifier on the VM's mm, registered when the first guest-page
+ *	cache is activated.
+ * @mn_registered: @mn is registered.
+ * @mn_lock: protects @caches and the invalidation counters.
+ * @caches: active guest-page caches of this VM.
+ * @mn_seq: completed invalidations.
+ * @mn_active: invalidations in progress.
+ * @runstates: attached vCPU runstate areas.
  */
 struct kvm_memext_vm {
 	struct file *vm_file;
 	struct kvm *kvm;
 	struct list_head node;
 	struct mutex batch_lock;	/* serialises memslot batches */
+	struct mutex cache_lock;
+	struct mmu_notifier mn;
+	bool mn_registered;
+	spinlock_t mn_lock;
+	struct list_head caches;
+	unsigned long mn_seq;
+	unsigned long mn_active;
+	struct list_head runstates;
 };
 
 /* A memslot as the batch planner sees it. */
@@ -100,9 +119,31 @@ struct kvm_memext_quiesce *kvm_memext_quiesce_vcpus(struct kvm *kvm,
 void kvm_memext_resume_vcpus(struct kvm_memext_quiesce *q);
 void kvm_memext_quiesce_exit(void);
 bool kvm_memext_is_vm_file(const struct file *file);
+bool kvm_memext_is_handle_file(const struct file *file);
+struct kvm_vcpu *kvm_memext_vcpu_from_file(const struct file *file);
+
+void kvm_memext_cache_release_vm(struct kvm_memext_vm *vm);
+
+long kvm_memext_runstate_ioctl(struct kvm_memext_vm *vm, unsigned int ioctl,
+			       void __user *argp);
+void kvm_memext_runstate_release_vm(struct kvm_memext_vm *vm);
 
 #if IS_ENABLED(CONFIG_KUNIT)
 bool kvm_memext_vm_owner_ok(const struct module *owner);
+int kvm_memext_gpc_span(u64 gpa, unsigned long len, unsigned int *nr_pages);
+bool kvm_memext_gpc_overlaps(const unsigned long *uhva, unsigned int nr,
+			     unsigned long start, unsigned long end);
+bool kvm_memext_gpc_fresh(const struct kvm_memext_gpc *gpc, u64 generation);
+unsigned int kvm_memext_gpc_plan_maps(const unsigned long *pfn,
+				      const pgprot_t *prot, unsigned int nr,
+				      struct kvm_memext_gpc_map *maps);
+int kvm_memext_gpc_map_pfns(const unsigned long *pfn, const pgprot_t *prot,
+			    unsigned int nr, struct kvm_memext_gpc_map *maps);
+void kvm_memext_gpc_unmap(struct kvm_memext_gpc_map *maps, unsigned int nr);
+void kvm_memext_mn_start(struct kvm_memext_vm *vm, unsigned long start,
+			 unsigned long end);
+void kvm_memext_mn_end(struct kvm_memext_vm *vm);
+bool kvm_memext_mn_retry(struct kvm_memext_vm *vm, unsigned long seq);
 #endif
 
 #endif /* _KVM_MEMEXT_H */

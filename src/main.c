@@ -20,6 +20,7 @@ static long kvm_memext_check_extension(unsigned long ext)
 	switch (ext) {
 	case KVM_MEMEXT_CAP_VM_HANDLE:
 	case KVM_MEMEXT_CAP_MEMSLOT_BATCH:
+	case KVM_MEMEXT_CAP_RUNSTATE:
 		return 1;
 	default:
 		return 0;
@@ -73,7 +74,7 @@ static int __init kvm_memext_init(void)
 		return r;
 	}
 
-	pr_info("version %s loaded, API %d, features: vm_handle memslot_batch\n",
+	pr_info("version %s loaded, API %d, features: vm_handle memslot_batch runstate\n",
 		KVM_MEMEXT_VERSION, KVM_MEMEXT_API_VERSION);
 	return 0;
 }

@@ -23,7 +23,6 @@
 
 #include <linux/completion.h>
 #include <linux/module.h>
-#include <linux/pid.h>
 #include <linux/rcupdate.h>
 #include <linux/refcount.h>
 #include <linux/sched/signal.h>
@@ -77,14 +76,9 @@ static void kvm_memext_quiesce_fn(struct callback_head *work)
 /* Queue the kick on the vCPU's thread; false if it has none right now. */
 static bool kvm_memext_quiesce_queue(struct kvm_memext_quiesce_vcpu *v)
 {
-	struct task_struct *task;
-	struct pid *pid;
+	struct task_struct *task = kvm_memext_vcpu_task(v->vcpu);
 	bool queued = false;
 
-	rcu_read_lock();
-	pid = rcu_dereference(v->vcpu->pid);
-	task = pid ? get_pid_task(pid, PIDTYPE_PID) : NULL;
-	rcu_read_unlock();
 	/*
 	 * No thread, or the caller itself (a batch issued from a vCPU
 	 * thread while another thread has the vCPU busy): only polling

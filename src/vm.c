@@ -60,6 +60,26 @@ bool kvm_memext_is_vm_file(const struct file *file)
 }
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_is_vm_file);
 
+/**
+ * kvm_memext_vcpu_from_file() - the vCPU behind a KVM vCPU file
+ * @file: an open file
+ *
+ * KVM names its vCPU files "kvm-vcpu:<id>", on the anon-inode filesystem,
+ * with the vCPU as private data; see kvm_memext_is_vm_file().
+ *
+ * Return: the vCPU, or NULL if @file is not a KVM vCPU file.
+ */
+struct kvm_vcpu *kvm_memext_vcpu_from_file(const struct file *file)
+{
+	if (file_inode(file)->i_sb->s_magic != ANON_INODE_FS_MAGIC)
+		return NULL;
+	if (strncmp(file->f_path.dentry->d_name.name, "kvm-vcpu:", 9))
+		return NULL;
+	if (!kvm_memext_vm_owner_ok(file->f_op->owner))
+		return NULL;
+	return file->private_data;
+}
+
 static int kvm_memext_vm_release(struct inode *inode, struct file *file)
 {
 	struct kvm_memext_vm *vm = file->private_data;
@@ -68,8 +88,11 @@ static int kvm_memext_vm_release(struct inode *inode, struct file *file)
 	list_del(&vm->node);
 	mutex_unlock(&kvm_memext_vms_lock);
 
+	kvm_memext_runstate_release_vm(vm);
+	kvm_memext_cache_release_vm(vm);
 	/* The last reference to the VM file destroys the VM. */
 	fput(vm->vm_file);
+	mutex_destroy(&vm->cache_lock);
 	mutex_destroy(&vm->batch_lock);
 	kfree(vm);
 	return 0;
@@ -87,6 +110,10 @@ static long kvm_memext_vm_ioctl(struct file *file, unsigned int ioctl,
 	switch (ioctl) {
 	case KVM_MEMEXT_SET_MEMSLOTS:
 		return kvm_memext_set_memslots(vm, (void __user *)arg);
+	case KVM_MEMEXT_RUNSTATE_ATTACH:
+	case KVM_MEMEXT_RUNSTATE_DETACH:
+	case KVM_MEMEXT_RUNSTATE_GET:
+		return kvm_memext_runstate_ioctl(vm, ioctl, (void __user *)arg);
 	default:
 		return -ENOTTY;
 	}
@@ -99,6 +126,17 @@ static const struct file_operations kvm_memext_vm_fops = {
 	.compat_ioctl	= compat_ptr_ioctl,
 	.llseek		= noop_llseek,
 };
+
+/**
+ * kvm_memext_is_handle_file() - tell whether @file is a kvm_memext VM handle
+ * @file: an open file
+ *
+ * Return: true if @file came from KVM_MEMEXT_BIND_VM.
+ */
+bool kvm_memext_is_handle_file(const struct file *file)
+{
+	return file->f_op == &kvm_memext_vm_fops;
+}
 
 static bool kvm_memext_vm_is_bound(struct kvm *kvm)
 {
@@ -170,6 +208,10 @@ int kvm_memext_bind_vm(const struct kvm_memext_bind_vm *args)
 	vm->vm_file = vm_file;
 	vm->kvm = kvm;
 	mutex_init(&vm->batch_lock);
+	mutex_init(&vm->cache_lock);
+	spin_lock_init(&vm->mn_lock);
+	INIT_LIST_HEAD(&vm->caches);
+	INIT_LIST_HEAD(&vm->runstates);
 	list_add(&vm->node, &kvm_memext_vms);
 	mutex_unlock(&kvm_memext_vms_lock);
 

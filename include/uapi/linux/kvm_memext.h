@@ -24,6 +24,7 @@
  */
 #define KVM_MEMEXT_CAP_VM_HANDLE	1
 #define KVM_MEMEXT_CAP_MEMSLOT_BATCH	2
+#define KVM_MEMEXT_CAP_RUNSTATE		3
 
 /* 0xBB is not claimed in Documentation/userspace-api/ioctl/ioctl-number.rst */
 #define KVM_MEMEXT_IO			0xBB
@@ -116,6 +117,101 @@ struct kvm_memext_set_memslots {
 	__u64 reserved[4];
 };
 
+/* vCPU runstates, as Xen defines them */
+#define KVM_MEMEXT_RUNSTATE_RUNNING	0
+#define KVM_MEMEXT_RUNSTATE_RUNNABLE	1
+#define KVM_MEMEXT_RUNSTATE_BLOCKED	2
+#define KVM_MEMEXT_RUNSTATE_OFFLINE	3
+
+/* Set in state_entry_time while the module updates the area. */
+#define KVM_MEMEXT_RUNSTATE_UPDATE	(1ULL << 63)
+
+/**
+ * struct kvm_memext_runstate_area - the guest's runstate area, 64-bit layout
+ * @state: KVM_MEMEXT_RUNSTATE_*.
+ * @pad: written as zero.
+ * @state_entry_time: guest time (ns) of the last state change;
+ *		      KVM_MEMEXT_RUNSTATE_UPDATE while an update is under way.
+ * @time: ns spent in each state; they add up to @state_entry_time.
+ *
+ * Xen's struct vcpu_runstate_info.
+ */
+struct kvm_memext_runstate_area {
+	__u32 state;
+	__u32 pad;
+	__u64 state_entry_time;
+	__u64 time[4];
+};
+
+/**
+ * struct kvm_memext_runstate_area32 - the runstate area, 32-bit layout
+ * @state: as in struct kvm_memext_runstate_area.
+ * @state_entry_time: as in struct kvm_memext_runstate_area.
+ * @time: as in struct kvm_memext_runstate_area.
+ *
+ * Xen's struct compat_vcpu_runstate_info: 64-bit fields aligned to 4 bytes.
+ */
+struct kvm_memext_runstate_area32 {
+	__u32 state;
+	__u64 state_entry_time;
+	__u64 time[4];
+} __attribute__((packed));
+
+/* kvm_memext_runstate.flags */
+#define KVM_MEMEXT_RUNSTATE_COMPAT32	(1U << 0)
+
+/**
+ * struct kvm_memext_runstate - argument of KVM_MEMEXT_RUNSTATE_ATTACH and
+ *				KVM_MEMEXT_RUNSTATE_DETACH
+ * @vcpu_fd: a vCPU file descriptor of the bound VM.
+ * @flags: ATTACH: KVM_MEMEXT_RUNSTATE_COMPAT32 for the 32-bit layout.
+ *	   DETACH: must be zero.
+ * @gpa: ATTACH: guest physical address of the area, aligned to 8 bytes
+ *	 (4 for the 32-bit layout); it may cross pages and memslots.
+ *	 DETACH: must be zero.
+ * @size: ATTACH: size of the area, sizeof(struct kvm_memext_runstate_area)
+ *	  or, with COMPAT32, sizeof(struct kvm_memext_runstate_area32).
+ *	  DETACH: must be zero.
+ * @as_id: ATTACH: KVM address space of @gpa (0, or 1 for SMM on x86).
+ *	   DETACH: must be zero.
+ * @reserved: must be zero.
+ */
+struct kvm_memext_runstate {
+	__s32 vcpu_fd;
+	__u32 flags;
+	__u64 gpa;
+	__u32 size;
+	__u32 as_id;
+	__u64 reserved[2];
+};
+
+/**
+ * struct kvm_memext_runstate_info - argument of KVM_MEMEXT_RUNSTATE_GET
+ * @vcpu_fd: in: a vCPU file descriptor of the bound VM.
+ * @flags: in: must be zero.
+ * @state: out: KVM_MEMEXT_RUNSTATE_*.
+ * @attach_flags: out: the flags the area was attached with.
+ * @gpa: out: guest physical address of the area.
+ * @state_entry_time: out: as in the area, never with the update flag.
+ * @time: out: as in the area.
+ * @pending: out: 1 if the guest's copy is behind (its pages were invalid
+ *	     at the last change and the refresh has not run yet), else 0.
+ * @pad: out: zero.
+ * @reserved: in: must be zero.
+ */
+struct kvm_memext_runstate_info {
+	__s32 vcpu_fd;
+	__u32 flags;
+	__u32 state;
+	__u32 attach_flags;
+	__u64 gpa;
+	__u64 state_entry_time;
+	__u64 time[4];
+	__u32 pending;
+	__u32 pad;
+	__u64 reserved[2];
+};
+
 /* ioctls on /dev/kvm_memext */
 #define KVM_MEMEXT_GET_API_VERSION	_IO(KVM_MEMEXT_IO, 0x00)
 #define KVM_MEMEXT_CHECK_EXTENSION	_IO(KVM_MEMEXT_IO, 0x01)
@@ -124,5 +220,8 @@ struct kvm_memext_set_memslots {
 
 /* ioctls on a VM handle */
 #define KVM_MEMEXT_SET_MEMSLOTS		_IOWR(KVM_MEMEXT_IO, 0x10, struct kvm_memext_set_memslots)
+#define KVM_MEMEXT_RUNSTATE_ATTACH	_IOW(KVM_MEMEXT_IO, 0x20, struct kvm_memext_runstate)
+#define KVM_MEMEXT_RUNSTATE_DETACH	_IOW(KVM_MEMEXT_IO, 0x21, struct kvm_memext_runstate)
+#define KVM_MEMEXT_RUNSTATE_GET		_IOWR(KVM_MEMEXT_IO, 0x22, struct kvm_memext_runstate_info)
 
 #endif /* _UAPI_LINUX_KVM_MEMEXT_H */

@@ -1,0 +1,492 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * vCPU runstate areas: Xen's vcpu_runstate_info, kept current in guest
+ * memory through a guest-page cache, so that the area may cross pages and
+ * memslots and is never written half.
+ *
+ * The VMM attaches an area from the thread that runs the vCPU; a preempt
+ * notifier on that thread accounts every switch (running on CPU, runnable
+ * when preempted, blocked when it sleeps, e.g. in a halt) and writes the
+ * area when the whole cache is valid.  From the scheduler's context it
+ * cannot refresh: it leaves the area behind ("pending") and queues a task
+ * work on the thread, which refreshes the cache where sleeping is allowed
+ * (on the way back to userspace, or in KVM_RUN's guest-entry work loop) and
+ * writes the current state.  The accounting lives in the kernel, so the
+ * next write is consistent: the times add up to state_entry_time and never
+ * go backwards.
+ *
+ * A preempt notifier can only be unregistered by its own thread.  A handle
+ * closed from another thread queues a task work on the vCPU thread that
+ * does it; a thread that has exited (or is past running task works) never
+ * calls the notifier again once dead, which the release waits for.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/delay.h>
+#include <linux/file.h>
+#include <linux/module.h>
+#include <linux/preempt.h>
+#include <linux/refcount.h>
+#include <linux/sched/task.h>
+#include <linux/slab.h>
+#include <linux/task_work.h>
+#include <linux/uaccess.h>
+
+#include "kvm_memext.h"
+
+#define KVM_MEMEXT_RUNSTATE_NR	4
+
+struct kvm_memext_vcpu_runstate {
+	struct preempt_notifier pn;
+	struct kvm_memext_gpc gpc;
+	struct kvm *kvm;
+	struct kvm_vcpu *vcpu;
+	struct task_struct *task;	/* referenced */
+	struct list_head node;		/* in vm->runstates, under cache_lock */
+	refcount_t refs;
+	raw_spinlock_t lock;		/* the accounting; scheduler context */
+	u32 flags;
+	u64 gpa;
+	bool detached;			/* no more guest writes */
+	bool pending;			/* the guest's copy is behind */
+	u32 state;
+	u64 entry;
+	u64 time[KVM_MEMEXT_RUNSTATE_NR];
+	unsigned long refresh_queued;
+	struct callback_head refresh_work;
+	struct callback_head unhook_work;
+};
+
+static void kvm_memext_runstate_put(struct kvm_memext_vcpu_runstate *rs)
+{
+	if (!refcount_dec_and_test(&rs->refs))
+		return;
+	put_task_struct(rs->task);
+	preempt_notifier_dec();
+	kfree(rs);
+}
+
+/* Guest time, as kvmclock counts it (without the master clock's scaling). */
+static u64 kvm_memext_runstate_now(struct kvm *kvm)
+{
+	return ktime_get_boottime_ns() + READ_ONCE(kvm->arch.kvmclock_offset);
+}
+
+static void kvm_memext_runstate_account(struct kvm_memext_vcpu_runstate *rs,
+					u32 state)
+{
+	u64 now = kvm_memext_runstate_now(rs->kvm);
+
+	lockdep_assert_held(&rs->lock);
+	/* A clock set backwards (KVM_SET_CLOCK) must not undo time. */
+	if (now < rs->entry)
+		now = rs->entry;
+	rs->time[rs->state] += now - rs->entry;
+	rs->entry = now;
+	rs->state = state;
+}
+
+/*
+ * Write the area with Xen's protocol: state_entry_time with the update
+ * flag first, then the rest, then state_entry_time without the flag.  When
+ * state_entry_time itself crosses a page, its low bytes are written first:
+ * the flag (bit 63) is the only change of the first write, and cleared by
+ * the last bytes of the last one.  All or nothing: only when every page of
+ * the area is valid, under the cache's lock.
+ */
+static bool kvm_memext_runstate_flush(struct kvm_memext_vcpu_runstate *rs)
+{
+	bool compat = rs->flags & KVM_MEMEXT_RUNSTATE_COMPAT32;
+	unsigned long entry_off = compat ?
+		offsetof(struct kvm_memext_runstate_area32, state_entry_time) :
+		offsetof(struct kvm_memext_runstate_area, state_entry_time);
+	unsigned long time_off = compat ?
+		offsetof(struct kvm_memext_runstate_area32, time) :
+		offsetof(struct kvm_memext_runstate_area, time);
+	struct kvm_memext_gpc *gpc = &rs->gpc;
+	u32 state[2] = { rs->state, 0 };
+	u64 entry;
+	bool ok;
+
+	lockdep_assert_held(&rs->lock);
+	kvm_memext_gpc_lock(gpc);
+	ok = kvm_memext_gpc_check(gpc);
+	if (ok) {
+		entry = rs->entry | KVM_MEMEXT_RUNSTATE_UPDATE;
+		kvm_memext_gpc_copy_to(gpc, entry_off, &entry, sizeof(entry));
+		smp_wmb();
+		kvm_memext_gpc_copy_to(gpc, 0, state, compat ? 4 : 8);
+		kvm_memext_gpc_copy_to(gpc, time_off, rs->time, sizeof(rs->time));
+		smp_wmb();
+		entry = rs->entry;
+		kvm_memext_gpc_copy_to(gpc, entry_off, &entry, sizeof(entry));
+	}
+	kvm_memext_gpc_unlock(gpc);
+	return ok;
+}
+
+static void kvm_memext_runstate_switch(struct kvm_memext_vcpu_runstate *rs,
+				       u32 state)
+{
+	unsigned long flags;
+
+	raw_spin_lock_irqsave(&rs->lock, flags);
+	if (!rs->detached) {
+		kvm_memext_runstate_account(rs, state);
+		rs->pending = !kvm_memext_runstate_flush(rs);
+	}
+	raw_spin_unlock_irqrestore(&rs->lock, flags);
+}
+
+/* Bring the guest's copy up to date; sleeps. */
+static void kvm_memext_runstate_catch_up(struct kvm_memext_vcpu_runstate *rs)
+{
+	int tries;
+
+	for (tries = 0; tries < 2; tries++) {
+		raw_spin_lock_irq(&rs->lock);
+		if (!rs->detached && rs->pending)
+			rs->pending = !kvm_memext_runstate_flush(rs);
+		if (rs->detached || !rs->pending) {
+			raw_spin_unlock_irq(&rs->lock);
+			return;
+		}
+		raw_spin_unlock_irq(&rs->lock);
+		if (kvm_memext_gpc_refresh(&rs->gpc))
+			return;
+	}
+}
+
+static void kvm_memext_runstate_refresh_fn(struct callback_head *work)
+{
+	struct kvm_memext_vcpu_runstate *rs =
+		container_of(work, struct kvm_memext_vcpu_runstate, refresh_work);
+
+	clear_bit(0, &rs->refresh_queued);
+	kvm_memext_runstate_catch_up(rs);
+	kvm_memext_runstate_put(rs);
+	module_put(THIS_MODULE);
+}
+
+/* From the scheduler: refresh on the thread once it may sleep. */
+static void kvm_memext_runstate_queue_refresh(struct kvm_memext_vcpu_runstate *rs)
+{
+	if (test_and_set_bit(0, &rs->refresh_queued))
+		return;
+	refcount_inc(&rs->refs);
+	__module_get(THIS_MODULE);
+	init_task_work(&rs->refresh_work, kvm_memext_runstate_refresh_fn);
+	if (task_work_add(current, &rs->refresh_work, TWA_RESUME)) {
+		/* Exiting: nothing more to keep current. */
+		module_put(THIS_MODULE);
+		refcount_dec(&rs->refs);
+	}
+}
+
+static void kvm_memext_runstate_sched_in(struct preempt_notifier *pn, int cpu)
+{
+	struct kvm_memext_vcpu_runstate *rs =
+		container_of(pn, struct kvm_memext_vcpu_runstate, pn);
+
+	kvm_memext_runstate_switch(rs, KVM_MEMEXT_RUNSTATE_RUNNING);
+	if (READ_ONCE(rs->pending))
+		kvm_memext_runstate_queue_refresh(rs);
+}
+
+static void kvm_memext_runstate_sched_out(struct preempt_notifier *pn,
+					  struct task_struct *next)
+{
+	struct kvm_memext_vcpu_runstate *rs =
+		container_of(pn, struct kvm_memext_vcpu_runstate, pn);
+
+	/* Still queued: preempted; dequeued: going to sleep (e.g. halt). */
+	kvm_memext_runstate_switch(rs, READ_ONCE(current->on_rq) ?
+				   KVM_MEMEXT_RUNSTATE_RUNNABLE :
+				   KVM_MEMEXT_RUNSTATE_BLOCKED);
+}
+
+static struct preempt_ops kvm_memext_runstate_ops = {
+	.sched_in	= kvm_memext_runstate_sched_in,
+	.sched_out	= kvm_memext_runstate_sched_out,
+};
+
+static void kvm_memext_runstate_unregister(struct kvm_memext_vcpu_runstate *rs)
+{
+	preempt_disable();
+	preempt_notifier_unregister(&rs->pn);
+	preempt_enable();
+}
+
+static void kvm_memext_runstate_unhook_fn(struct callback_head *work)
+{
+	struct kvm_memext_vcpu_runstate *rs =
+		container_of(work, struct kvm_memext_vcpu_runstate, unhook_work);
+
+	kvm_memext_runstate_unregister(rs);
+	kvm_memext_runstate_put(rs);
+	module_put(THIS_MODULE);
+}
+
+/*
+ * Take the notifier off its thread and drop the list's reference.  Only
+ * the thread itself can unregister: another thread asks it with a task
+ * work (TWA_SIGNAL: promptly, also out of KVM_RUN or a sleep, which then
+ * simply resume).  A thread past its last task works is exiting: once it
+ * is dead it never calls the notifier again.
+ */
+static void kvm_memext_runstate_unhook(struct kvm_memext_vcpu_runstate *rs)
+{
+	struct task_struct *task = rs->task;
+
+	if (task == current) {
+		kvm_memext_runstate_unregister(rs);
+		kvm_memext_runstate_put(rs);
+		return;
+	}
+	__module_get(THIS_MODULE);
+	init_task_work(&rs->unhook_work, kvm_memext_runstate_unhook_fn);
+	if (!task_work_add(task, &rs->unhook_work, TWA_SIGNAL))
+		return;
+	module_put(THIS_MODULE);
+	/* on_cpu clears after the final switch, notifiers included. */
+	while (READ_ONCE(task->__state) != TASK_DEAD ||
+	       smp_load_acquire(&task->on_cpu))
+		msleep(1);
+	kvm_memext_runstate_put(rs);
+}
+
+/* Stop guest writes (offline, best effort), unmap, unhook. */
+static void kvm_memext_runstate_stop(struct kvm_memext_vcpu_runstate *rs)
+{
+	raw_spin_lock_irq(&rs->lock);
+	kvm_memext_runstate_account(rs, KVM_MEMEXT_RUNSTATE_OFFLINE);
+	rs->pending = true;
+	raw_spin_unlock_irq(&rs->lock);
+	kvm_memext_runstate_catch_up(rs);
+
+	raw_spin_lock_irq(&rs->lock);
+	rs->detached = true;
+	raw_spin_unlock_irq(&rs->lock);
+	kvm_memext_gpc_deactivate(&rs->gpc);
+	list_del(&rs->node);
+	kvm_memext_runstate_unhook(rs);
+}
+
+static struct kvm_memext_vcpu_runstate *
+kvm_memext_runstate_find(struct kvm_memext_vm *vm, struct kvm_vcpu *vcpu)
+{
+	struct kvm_memext_vcpu_runstate *rs;
+
+	lockdep_assert_held(&vm->cache_lock);
+	list_for_each_entry(rs, &vm->runstates, node)
+		if (rs->vcpu == vcpu)
+			return rs;
+	return NULL;
+}
+
+/* The vCPU behind @fd, which must belong to @vm; NULL and *@r otherwise. */
+static struct kvm_vcpu *kvm_memext_runstate_vcpu(struct kvm_memext_vm *vm,
+						 int fd, int *r)
+{
+	struct kvm_vcpu *vcpu;
+	struct file *file;
+
+	file = fget(fd);
+	if (!file) {
+		*r = -EBADF;
+		return NULL;
+	}
+	vcpu = kvm_memext_vcpu_from_file(file);
+	fput(file);
+	*r = -EINVAL;
+	/* vCPUs live as long as their VM, which the handle holds. */
+	return vcpu && vcpu->kvm == vm->kvm ? vcpu : NULL;
+}
+
+/* The vCPU's thread is the one that runs it, if it has run yet. */
+static bool kvm_memext_runstate_vcpu_thread(struct kvm_vcpu *vcpu)
+{
+	struct task_struct *task = kvm_memext_vcpu_task(vcpu);
+	bool ok = !task || task == current;
+
+	if (task)
+		put_task_struct(task);
+	return ok;
+}
+
+static int kvm_memext_runstate_attach(struct kvm_memext_vm *vm,
+				      const struct kvm_memext_runstate *a)
+{
+	bool compat = a->flags & KVM_MEMEXT_RUNSTATE_COMPAT32;
+	struct kvm_memext_vcpu_runstate *rs;
+	struct kvm_vcpu *vcpu;
+	int r;
+
+	if ((a->flags & ~KVM_MEMEXT_RUNSTATE_COMPAT32) ||
+	    a->reserved[0] || a->reserved[1] ||
+	    a->size != (compat ? sizeof(struct kvm_memext_runstate_area32) :
+			sizeof(struct kvm_memext_runstate_area)) ||
+	    !IS_ALIGNED(a->gpa, compat ? 4 : 8) ||
+	    a->as_id >= kvm_memext_nr_as(vm->kvm))
+		return -EINVAL;
+	vcpu = kvm_memext_runstate_vcpu(vm, a->vcpu_fd, &r);
+	if (!vcpu)
+		return r;
+	if (!kvm_memext_runstate_vcpu_thread(vcpu))
+		return -EPERM;
+
+	rs = kzalloc_obj(*rs, GFP_KERNEL_ACCOUNT);
+	if (!rs)
+		return -ENOMEM;
+	refcount_set(&rs->refs, 1);
+	raw_spin_lock_init(&rs->lock);
+	rs->kvm = vm->kvm;
+	rs->vcpu = vcpu;
+	rs->flags = a->flags;
+	rs->gpa = a->gpa;
+	kvm_memext_gpc_init(&rs->gpc, vm);
+
+	mutex_lock(&vm->cache_lock);
+	r = -EEXIST;
+	if (kvm_memext_runstate_find(vm, vcpu))
+		goto out_free;
+	r = kvm_memext_gpc_activate(&rs->gpc, a->as_id, a->gpa, a->size,
+				    KVM_MEMEXT_GPC_WRITE);
+	if (r)
+		goto out_deactivate;
+
+	/* Before now, the vCPU counts as offline: the times add up. */
+	rs->state = KVM_MEMEXT_RUNSTATE_RUNNING;
+	rs->entry = kvm_memext_runstate_now(vm->kvm);
+	rs->time[KVM_MEMEXT_RUNSTATE_OFFLINE] = rs->entry;
+	rs->pending = true;
+	kvm_memext_runstate_catch_up(rs);
+	if (rs->pending) {
+		r = -EFAULT;
+		goto out_deactivate;
+	}
+
+	get_task_struct(current);
+	rs->task = current;
+	preempt_notifier_inc();
+	preempt_notifier_init(&rs->pn, &kvm_memext_runstate_ops);
+	preempt_disable();
+	preempt_notifier_register(&rs->pn);
+	preempt_enable();
+	list_add(&rs->node, &vm->runstates);
+	mutex_unlock(&vm->cache_lock);
+	return 0;
+
+out_deactivate:
+	kvm_memext_gpc_deactivate(&rs->gpc);
+out_free:
+	mutex_unlock(&vm->cache_lock);
+	kfree(rs);
+	return r;
+}
+
+static int kvm_memext_runstate_detach(struct kvm_memext_vm *vm,
+				      const struct kvm_memext_runstate *a)
+{
+	struct kvm_memext_vcpu_runstate *rs;
+	struct kvm_vcpu *vcpu;
+	int r;
+
+	if (a->flags || a->gpa || a->size || a->as_id || a->reserved[0] ||
+	    a->reserved[1])
+		return -EINVAL;
+	vcpu = kvm_memext_runstate_vcpu(vm, a->vcpu_fd, &r);
+	if (!vcpu)
+		return r;
+
+	mutex_lock(&vm->cache_lock);
+	rs = kvm_memext_runstate_find(vm, vcpu);
+	r = -ENOENT;
+	if (!rs)
+		goto out;
+	r = -EPERM;
+	if (rs->task != current)
+		goto out;
+	kvm_memext_runstate_stop(rs);
+	r = 0;
+out:
+	mutex_unlock(&vm->cache_lock);
+	return r;
+}
+
+static int kvm_memext_runstate_get(struct kvm_memext_vm *vm,
+				   struct kvm_memext_runstate_info *info)
+{
+	struct kvm_memext_vcpu_runstate *rs;
+	struct kvm_vcpu *vcpu;
+	int r;
+
+	if (info->flags || info->reserved[0] || info->reserved[1])
+		return -EINVAL;
+	vcpu = kvm_memext_runstate_vcpu(vm, info->vcpu_fd, &r);
+	if (!vcpu)
+		return r;
+
+	mutex_lock(&vm->cache_lock);
+	rs = kvm_memext_runstate_find(vm, vcpu);
+	if (rs) {
+		raw_spin_lock_irq(&rs->lock);
+		info->state = rs->state;
+		info->attach_flags = rs->flags;
+		info->gpa = rs->gpa;
+		info->state_entry_time = rs->entry;
+		memcpy(info->time, rs->time, sizeof(info->time));
+		info->pending = rs->pending;
+		info->pad = 0;
+		raw_spin_unlock_irq(&rs->lock);
+	}
+	mutex_unlock(&vm->cache_lock);
+	return rs ? 0 : -ENOENT;
+}
+
+/**
+ * kvm_memext_runstate_ioctl() - the runstate ioctls of a VM handle
+ * @vm: the handle's state
+ * @ioctl: KVM_MEMEXT_RUNSTATE_ATTACH, _DETACH or _GET
+ * @argp: user argument
+ *
+ * Return: 0 or a negative errno, see Documentation/api.rst.
+ */
+long kvm_memext_runstate_ioctl(struct kvm_memext_vm *vm, unsigned int ioctl,
+			       void __user *argp)
+{
+	struct kvm_memext_runstate_info info;
+	struct kvm_memext_runstate a;
+	int r;
+
+	if (ioctl == KVM_MEMEXT_RUNSTATE_GET) {
+		if (copy_from_user(&info, argp, sizeof(info)))
+			return -EFAULT;
+		r = kvm_memext_runstate_get(vm, &info);
+		if (!r && copy_to_user(argp, &info, sizeof(info)))
+			r = -EFAULT;
+		return r;
+	}
+	if (copy_from_user(&a, argp, sizeof(a)))
+		return -EFAULT;
+	if (ioctl == KVM_MEMEXT_RUNSTATE_ATTACH)
+		return kvm_memext_runstate_attach(vm, &a);
+	return kvm_memext_runstate_detach(vm, &a);
+}
+
+/**
+ * kvm_memext_runstate_release_vm() - detach every area of a closing handle
+ * @vm: the handle's state
+ *
+ * From any thread: notifiers of other threads are unhooked by those
+ * threads (see kvm_memext_runstate_unhook()).
+ */
+void kvm_memext_runstate_release_vm(struct kvm_memext_vm *vm)
+{
+	struct kvm_memext_vcpu_runstate *rs, *tmp;
+
+	mutex_lock(&vm->cache_lock);
+	list_for_each_entry_safe(rs, tmp, &vm->runstates, node)
+		kvm_memext_runstate_stop(rs);
+	mutex_unlock(&vm->cache_lock);
+}
