@@ -1,0 +1,633 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vCPU runstate areas (KVM_MEMEXT_RUNSTATE_*) with real guests.
+ *
+ * The guest reads its runstate area all the time and checks Xen's update
+ * protocol (no torn read once state_entry_time is stable and without the
+ * update flag), that the four times add up to state_entry_time, and that
+ * state_entry_time never goes backwards.  The host makes the vCPU thread
+ * sleep between rounds, so every round switches states, and changes the
+ * memory under the area: the area inside one page, across two pages,
+ * across two memslots, in shmem and in anonymous memory, with the 64-bit
+ * and the 32-bit layout; the page zapped (MADV_DONTNEED), replaced by a new
+ * mapping at the same address, made read-only for a while, and the memslot
+ * moved to a new backing by a memslot batch.  Then lifetimes (thread exits
+ * without detaching, handle closed from another thread while the vCPU
+ * runs, VM closed first) and every bad input.
+ */
+#include <pthread.h>
+#include <sys/mman.h>
+
+#include "memext_util.h"
+#include "processor.h"
+#include "ucall_common.h"
+
+#define GPA_A		0x40000000ul	/* slot A: 4 pages */
+#define GPA_B		(GPA_A + 4 * PAGE)	/* slot B, right after A */
+#define SLOT_A		10
+#define SLOT_B		11
+#define NR_PAGES	4
+#define PAGE		4096ul
+#define ROUNDS		40
+#define LOOPS		2000
+
+#define SYNC_ROUND	1
+#define SYNC_BAD	2
+
+#define AREA64		sizeof(struct kvm_memext_runstate_area)
+#define AREA32		sizeof(struct kvm_memext_runstate_area32)
+
+/* Read the area with Xen's protocol; returns state_entry_time. */
+static uint64_t guest_read_area(uint64_t gpa, bool compat, uint32_t *state,
+				uint64_t *time)
+{
+	volatile uint8_t *a = (volatile uint8_t *)gpa;
+	uint64_t e1, e2, toff = compat ? 12 : 16, eoff = compat ? 4 : 8;
+	int i;
+
+	do {
+		e1 = *(volatile uint64_t *)(a + eoff);
+		barrier();
+		*state = *(volatile uint32_t *)a;
+		for (i = 0; i < 4; i++)
+			time[i] = *(volatile uint64_t *)(a + toff + 8 * i);
+		barrier();
+		e2 = *(volatile uint64_t *)(a + eoff);
+	} while (e1 != e2 || (e1 & KVM_MEMEXT_RUNSTATE_UPDATE));
+	return e1;
+}
+
+static void guest_code(uint64_t gpa, uint64_t compat)
+{
+	uint64_t last = 0, changes, time[4], e, sum;
+	uint32_t state;
+	int i;
+
+	for (;;) {
+		changes = 0;
+		for (i = 0; i < LOOPS; i++) {
+			e = guest_read_area(gpa, compat, &state, time);
+			sum = time[0] + time[1] + time[2] + time[3];
+			if (sum != e || e < last || state > 3)
+				GUEST_SYNC_ARGS(SYNC_BAD, e, sum, last, state);
+			changes += e != last;
+			last = e;
+		}
+		GUEST_SYNC_ARGS(SYNC_ROUND, changes, last, 0, 0);
+	}
+}
+
+struct rs_ctx {
+	int dev;
+	int handle;
+	struct kvm_vm *vm;
+	struct kvm_vcpu *vcpu;
+	uint8_t *hva[2];	/* backing of slots A and B */
+	int mmap_flags;
+	uint64_t gpa;
+	bool compat;
+	uint64_t changes;
+};
+
+static void *map_backing(int flags)
+{
+	void *p = mmap(NULL, NR_PAGES * PAGE, PROT_READ | PROT_WRITE, flags, -1, 0);
+
+	TEST_ASSERT(p != MAP_FAILED, "mmap: %s", strerror(errno));
+	return p;
+}
+
+static int __attach(struct rs_ctx *c, int vcpu_fd, uint64_t gpa, uint32_t size,
+		    uint32_t flags)
+{
+	struct kvm_memext_runstate a = {
+		.vcpu_fd = vcpu_fd, .flags = flags, .gpa = gpa, .size = size,
+	};
+
+	return ioctl(c->handle, KVM_MEMEXT_RUNSTATE_ATTACH, &a);
+}
+
+static int __detach(struct rs_ctx *c, int vcpu_fd)
+{
+	struct kvm_memext_runstate a = { .vcpu_fd = vcpu_fd };
+
+	return ioctl(c->handle, KVM_MEMEXT_RUNSTATE_DETACH, &a);
+}
+
+static struct kvm_memext_runstate_info get_info(struct rs_ctx *c, int vcpu_fd)
+{
+	struct kvm_memext_runstate_info info = { .vcpu_fd = vcpu_fd };
+
+	TEST_ASSERT(!ioctl(c->handle, KVM_MEMEXT_RUNSTATE_GET, &info),
+		    "RUNSTATE_GET: %s", strerror(errno));
+	return info;
+}
+
+/* A VM whose vCPU reads the area at @offset from slot A's start. */
+static void ctx_init(struct rs_ctx *c, int mmap_flags, uint64_t offset,
+		     bool compat)
+{
+	memset(c, 0, sizeof(*c));
+	c->dev = memext_open();
+	__TEST_REQUIRE(ioctl(c->dev, KVM_MEMEXT_CHECK_EXTENSION,
+			     KVM_MEMEXT_CAP_RUNSTATE) > 0, "no runstate areas");
+	c->vm = vm_create_with_one_vcpu(&c->vcpu, guest_code);
+	c->handle = memext_bind(c->dev, c->vm->fd);
+	c->mmap_flags = mmap_flags;
+	c->hva[0] = map_backing(mmap_flags);
+	c->hva[1] = map_backing(mmap_flags);
+	vm_set_user_memory_region(c->vm, SLOT_A, 0, GPA_A, NR_PAGES * PAGE, c->hva[0]);
+	vm_set_user_memory_region(c->vm, SLOT_B, 0, GPA_B, NR_PAGES * PAGE, c->hva[1]);
+	virt_map(c->vm, GPA_A, GPA_A, 2 * NR_PAGES);
+	c->gpa = GPA_A + offset;
+	c->compat = compat;
+	vcpu_args_set(c->vcpu, 2, c->gpa, compat);
+}
+
+static void attach(struct rs_ctx *c)
+{
+	TEST_ASSERT(!__attach(c, c->vcpu->fd, c->gpa, c->compat ? AREA32 : AREA64,
+			      c->compat ? KVM_MEMEXT_RUNSTATE_COMPAT32 : 0),
+		    "RUNSTATE_ATTACH: %s", strerror(errno));
+}
+
+/* Host address of guest physical @gpa in slot A or B. */
+static uint8_t *host_addr(struct rs_ctx *c, uint64_t gpa)
+{
+	return gpa < GPA_B ? c->hva[0] + (gpa - GPA_A) : c->hva[1] + (gpa - GPA_B);
+}
+
+/* The area as the host sees it, through its own mappings. */
+static uint64_t host_read_area(struct rs_ctx *c, uint32_t *state, uint64_t *time)
+{
+	uint8_t buf[AREA64];
+	size_t size = c->compat ? AREA32 : AREA64, i;
+	uint64_t e;
+
+	for (i = 0; i < size; i++)
+		buf[i] = *host_addr(c, c->gpa + i);
+	memcpy(state, buf, 4);
+	memcpy(&e, buf + (c->compat ? 4 : 8), 8);
+	memcpy(time, buf + (c->compat ? 12 : 16), 32);
+	return e;
+}
+
+/* The module's accounting adds up and the guest's copy is that copy. */
+static void check_current(struct rs_ctx *c, const char *when)
+{
+	struct kvm_memext_runstate_info info = get_info(c, c->vcpu->fd);
+	uint64_t time[4], e;
+	uint32_t state;
+
+	TEST_ASSERT(info.time[0] + info.time[1] + info.time[2] + info.time[3] ==
+		    info.state_entry_time, "%s: times do not add up", when);
+	TEST_ASSERT(!info.pending, "%s: the guest's copy is still behind", when);
+	e = host_read_area(c, &state, time);
+	TEST_ASSERT(e == info.state_entry_time && state == info.state &&
+		    !memcmp(time, info.time, sizeof(time)),
+		    "%s: area (entry %lu state %u) differs from the module's (entry %llu state %u)",
+		    when, e, state, info.state_entry_time, info.state);
+}
+
+/*
+ * Run @rounds rounds of the guest's checks; the thread sleeps between
+ * rounds (blocked, then running again), and @event changes the memory
+ * under the area before round @event_round.
+ */
+static void run_rounds(struct rs_ctx *c, int rounds,
+		       void (*event)(struct rs_ctx *c), int event_round)
+{
+	struct ucall uc;
+	int i;
+
+	for (i = 0; i < rounds; i++) {
+		if (event && i == event_round)
+			event(c);
+		vcpu_run(c->vcpu);
+		switch (get_ucall(c->vcpu, &uc)) {
+		case UCALL_SYNC:
+			TEST_ASSERT(uc.args[1] == SYNC_ROUND,
+				    "round %d: guest saw entry %lu, sum %lu, previous %lu, state %lu",
+				    i, uc.args[2], uc.args[3], uc.args[4], uc.args[5]);
+			c->changes += uc.args[2];
+			break;
+		case UCALL_ABORT:
+			REPORT_GUEST_ASSERT(uc);
+			break;
+		default:
+			TEST_FAIL("round %d: exit %s", i,
+				  exit_reason_str(c->vcpu->run->exit_reason));
+		}
+		usleep(1000);
+	}
+	/* Each sleep is two switches; the guest saw at least one per round. */
+	TEST_ASSERT(c->changes >= (uint64_t)rounds - 1,
+		    "the guest saw %lu updates in %d rounds", c->changes, rounds);
+}
+
+static void ctx_done(struct rs_ctx *c)
+{
+	struct kvm_memext_runstate_info info = get_info(c, c->vcpu->fd);
+	uint64_t time[4];
+	uint32_t state;
+
+	/* Sleeping and running were both accounted. */
+	TEST_ASSERT(info.time[KVM_MEMEXT_RUNSTATE_RUNNING] &&
+		    info.time[KVM_MEMEXT_RUNSTATE_BLOCKED],
+		    "running %llu ns, blocked %llu ns",
+		    info.time[KVM_MEMEXT_RUNSTATE_RUNNING],
+		    info.time[KVM_MEMEXT_RUNSTATE_BLOCKED]);
+	TEST_ASSERT(!__detach(c, c->vcpu->fd), "RUNSTATE_DETACH: %s", strerror(errno));
+	host_read_area(c, &state, time);
+	TEST_ASSERT(state == KVM_MEMEXT_RUNSTATE_OFFLINE, "state %u after detach", state);
+	TEST_ASSERT_ERRNO(ioctl(c->handle, KVM_MEMEXT_RUNSTATE_GET, &info), ENOENT,
+			  "RUNSTATE_GET after detach");
+	close(c->handle);
+	kvm_vm_free(c->vm);
+	close(c->dev);
+}
+
+static void run_layout(int mmap_flags, uint64_t offset, bool compat)
+{
+	struct rs_ctx c;
+
+	ctx_init(&c, mmap_flags, offset, compat);
+	attach(&c);
+	check_current(&c, "after attach");
+	run_rounds(&c, ROUNDS, NULL, 0);
+	check_current(&c, "after the rounds");
+	ctx_done(&c);
+}
+
+#define SHM	(MAP_SHARED | MAP_ANONYMOUS)
+#define ANON	(MAP_PRIVATE | MAP_ANONYMOUS)
+
+static void test_one_page(void)
+{
+	run_layout(SHM, 0x100, false);
+}
+
+static void test_two_pages(void)
+{
+	/* state_entry_time itself crosses the page boundary. */
+	run_layout(SHM, PAGE - 12, false);
+}
+
+static void test_two_memslots(void)
+{
+	run_layout(SHM, NR_PAGES * PAGE - 24, false);
+}
+
+static void test_two_memslots_anon(void)
+{
+	run_layout(ANON, NR_PAGES * PAGE - 24, false);
+}
+
+static void test_compat32_two_pages(void)
+{
+	run_layout(SHM, PAGE - 8, true);
+}
+
+/* Memory under the area changes while the guest keeps reading it. */
+static void run_event(void (*event)(struct rs_ctx *c), int mmap_flags)
+{
+	struct rs_ctx c;
+
+	ctx_init(&c, mmap_flags, NR_PAGES * PAGE - 16, false);
+	attach(&c);
+	run_rounds(&c, ROUNDS, event, ROUNDS / 2);
+	check_current(&c, "after the event");
+	ctx_done(&c);
+}
+
+static void zap_both_pages(struct rs_ctx *c)
+{
+	TEST_ASSERT(!madvise(c->hva[0] + (NR_PAGES - 1) * PAGE, PAGE, MADV_DONTNEED) &&
+		    !madvise(c->hva[1], PAGE, MADV_DONTNEED), "madvise");
+	/* The area reads zeros until the next switch rewrites it. */
+	usleep(1000);
+	check_current(c, "after MADV_DONTNEED");
+}
+
+static void test_madv_dontneed(void)
+{
+	run_event(zap_both_pages, ANON);
+}
+
+static void remap_second_page(struct rs_ctx *c)
+{
+	void *p = mmap(c->hva[1], PAGE, PROT_READ | PROT_WRITE,
+		       c->mmap_flags | MAP_FIXED, -1, 0);
+
+	TEST_ASSERT(p == c->hva[1], "mmap MAP_FIXED: %s", strerror(errno));
+	usleep(1000);
+	check_current(c, "after the remap");
+}
+
+static void test_remap_same_address(void)
+{
+	run_event(remap_second_page, SHM);
+}
+
+static void protect_second_page(struct rs_ctx *c)
+{
+	struct kvm_memext_runstate_info info;
+	int i;
+
+	TEST_ASSERT(!mprotect(c->hva[1], PAGE, PROT_READ), "mprotect");
+	/* Switches while read-only: the module cannot write, and says so. */
+	for (i = 0; i < 3; i++)
+		usleep(1000);
+	info = get_info(c, c->vcpu->fd);
+	TEST_ASSERT(info.pending, "the area was written through a read-only mapping");
+	TEST_ASSERT(!mprotect(c->hva[1], PAGE, PROT_READ | PROT_WRITE), "mprotect");
+	usleep(1000);
+	check_current(c, "after mprotect");
+}
+
+static void test_mprotect(void)
+{
+	run_event(protect_second_page, SHM);
+}
+
+/* A memslot batch moves slot B to new memory (with the same contents). */
+static void move_slot_b(struct rs_ctx *c)
+{
+	uint8_t *n = map_backing(c->mmap_flags);
+	struct kvm_memext_memslot e[2] = {
+		{ .slot = SLOT_B },
+		{ .slot = SLOT_B, .guest_phys_addr = GPA_B,
+		  .memory_size = NR_PAGES * PAGE, .userspace_addr = (uintptr_t)n },
+	};
+	struct kvm_memext_set_memslots args = {
+		.nr_entries = 2, .entries = (uintptr_t)e,
+	};
+
+	memcpy(n, c->hva[1], NR_PAGES * PAGE);
+	TEST_ASSERT(!ioctl(c->handle, KVM_MEMEXT_SET_MEMSLOTS, &args),
+		    "SET_MEMSLOTS: %s", strerror(errno));
+	c->hva[1] = n;
+	usleep(1000);
+	check_current(c, "after the memslot move");
+}
+
+static void test_memslot_move(void)
+{
+	run_event(move_slot_b, SHM);
+}
+
+/* Several vCPUs, each attached from its own thread, areas everywhere. */
+#define NR_VCPUS 4
+
+struct vcpu_job {
+	struct rs_ctx c;
+	pthread_t thread;
+};
+
+static void *vcpu_job_fn(void *arg)
+{
+	struct vcpu_job *j = arg;
+
+	attach(&j->c);
+	run_rounds(&j->c, ROUNDS / 2, NULL, 0);
+	check_current(&j->c, "many vCPUs");
+	TEST_ASSERT(!__detach(&j->c, j->c.vcpu->fd), "detach: %s", strerror(errno));
+	return NULL;
+}
+
+static void test_many_vcpus(void)
+{
+	static const uint64_t offsets[NR_VCPUS] = {
+		0x40, PAGE - 16, 2 * PAGE - 40, NR_PAGES * PAGE - 8,
+	};
+	struct kvm_vcpu *vcpus[NR_VCPUS];
+	struct vcpu_job jobs[NR_VCPUS] = {};
+	struct rs_ctx base;
+	int i;
+
+	ctx_init(&base, SHM, 0, false);
+	/* The base context's VM gets more vCPUs, one job each. */
+	for (i = 0; i < NR_VCPUS; i++) {
+		vcpus[i] = i ? vm_vcpu_add(base.vm, i, guest_code) : base.vcpu;
+		jobs[i].c = base;
+		jobs[i].c.vcpu = vcpus[i];
+		jobs[i].c.gpa = GPA_A + offsets[i];
+		vcpu_args_set(vcpus[i], 2, jobs[i].c.gpa, 0);
+	}
+	for (i = 0; i < NR_VCPUS; i++)
+		pthread_create(&jobs[i].thread, NULL, vcpu_job_fn, &jobs[i]);
+	for (i = 0; i < NR_VCPUS; i++)
+		pthread_join(jobs[i].thread, NULL);
+}
+
+/* Lifetimes: nothing dangles, nothing leaks, the module is released. */
+
+static void *attach_and_exit(void *arg)
+{
+	struct rs_ctx *c = arg;
+
+	attach(c);
+	run_rounds(c, 2, NULL, 0);
+	return NULL;	/* without detaching */
+}
+
+static void wait_refcnt(long want)
+{
+	int ms;
+
+	/* Task works on other threads drop their references soon after. */
+	for (ms = 0; memext_module_refcnt() != want && ms < 5000; ms++)
+		usleep(1000);
+	TEST_ASSERT(memext_module_refcnt() == want, "module refcnt %ld, want %ld",
+		    memext_module_refcnt(), want);
+}
+
+static void test_thread_exits_attached(void)
+{
+	struct kvm_memext_runstate_info info;
+	struct rs_ctx c;
+	pthread_t t;
+	long base;
+
+	base = memext_module_refcnt();
+	ctx_init(&c, SHM, 0x200, false);
+	pthread_create(&t, NULL, attach_and_exit, &c);
+	pthread_join(t, NULL);
+	/* Still attached; readable; not detachable from here. */
+	info = get_info(&c, c.vcpu->fd);
+	TEST_ASSERT(info.state == KVM_MEMEXT_RUNSTATE_BLOCKED,
+		    "state %u of an exited thread", info.state);
+	TEST_ASSERT_ERRNO(__detach(&c, c.vcpu->fd), EPERM, "detach from another thread");
+	close(c.handle);
+	kvm_vm_free(c.vm);
+	close(c.dev);
+	wait_refcnt(base);
+}
+
+static bool stop_vcpu;
+
+static void *run_until_stopped(void *arg)
+{
+	struct rs_ctx *c = arg;
+
+	attach(c);
+	while (!READ_ONCE(stop_vcpu))
+		run_rounds(c, 1, NULL, 0);
+	return NULL;
+}
+
+static void test_close_handle_while_running(void)
+{
+	struct rs_ctx c;
+	pthread_t t;
+	long base;
+
+	base = memext_module_refcnt();
+	ctx_init(&c, SHM, PAGE - 8, false);
+	pthread_create(&t, NULL, run_until_stopped, &c);
+	usleep(200000);
+	/* The vCPU thread unhooks its notifier itself, promptly. */
+	close(c.handle);
+	close(c.dev);
+	wait_refcnt(base);
+	WRITE_ONCE(stop_vcpu, true);
+	pthread_join(t, NULL);
+	kvm_vm_free(c.vm);
+}
+
+static void test_vm_closed_first(void)
+{
+	struct rs_ctx c;
+	long base;
+
+	base = memext_module_refcnt();
+	ctx_init(&c, SHM, 0x300, false);
+	attach(&c);
+	run_rounds(&c, 2, NULL, 0);
+	/* Every KVM fd of the VM goes; the handle keeps the VM alive. */
+	kvm_vm_free(c.vm);
+	close(c.handle);
+	close(c.dev);
+	wait_refcnt(base);
+}
+
+/* Bad inputs: a clear errno, nothing attached. */
+
+static struct rs_ctx *other_ctx;
+
+static void *attach_from_other_thread(void *arg)
+{
+	struct rs_ctx *c = arg;
+
+	TEST_ASSERT_ERRNO(__attach(c, c->vcpu->fd, c->gpa, AREA64, 0), EPERM,
+			  "attach from a thread that does not run the vCPU");
+	return NULL;
+}
+
+static void test_bad_inputs(void)
+{
+	struct kvm_memext_runstate_info info = {};
+	struct kvm_memext_runstate a;
+	struct kvm_vcpu *other_vcpu;
+	struct kvm_vm *other;
+	struct rs_ctx c;
+	pthread_t t;
+	int fd = -1;
+
+	ctx_init(&c, SHM, 0x100, false);
+	other_ctx = &c;
+	other = vm_create_with_one_vcpu(&other_vcpu, guest_code);
+
+	TEST_ASSERT_ERRNO(__attach(&c, c.vcpu->fd, c.gpa + 4, AREA64, 0), EINVAL,
+			  "unaligned area");
+	TEST_ASSERT_ERRNO(__attach(&c, c.vcpu->fd, c.gpa + 2, AREA32,
+				   KVM_MEMEXT_RUNSTATE_COMPAT32), EINVAL,
+			  "unaligned compat area");
+	TEST_ASSERT_ERRNO(__attach(&c, c.vcpu->fd, c.gpa, AREA64 + 8, 0), EINVAL,
+			  "oversized area");
+	TEST_ASSERT_ERRNO(__attach(&c, c.vcpu->fd, c.gpa, AREA32, 0), EINVAL,
+			  "size of the other layout");
+	TEST_ASSERT_ERRNO(__attach(&c, c.vcpu->fd, c.gpa, AREA64, 2), EINVAL,
+			  "unknown flags");
+	TEST_ASSERT_ERRNO(__attach(&c, c.vcpu->fd, 0x80000000ul, AREA64, 0), EFAULT,
+			  "gpa outside any slot");
+	TEST_ASSERT_ERRNO(__attach(&c, c.vcpu->fd, GPA_B + NR_PAGES * PAGE - 8,
+				   AREA64, 0), EFAULT,
+			  "area running past the last slot");
+	TEST_ASSERT_ERRNO(__attach(&c, other_vcpu->fd, c.gpa, AREA64, 0), EINVAL,
+			  "vCPU fd of another VM");
+	TEST_ASSERT_ERRNO(__attach(&c, c.vm->fd, c.gpa, AREA64, 0), EINVAL,
+			  "VM fd instead of a vCPU fd");
+	TEST_ASSERT_ERRNO(__attach(&c, fd, c.gpa, AREA64, 0), EBADF, "closed fd");
+	a = (struct kvm_memext_runstate) {
+		.vcpu_fd = c.vcpu->fd, .gpa = c.gpa, .size = AREA64, .as_id = 7,
+	};
+	TEST_ASSERT_ERRNO(ioctl(c.handle, KVM_MEMEXT_RUNSTATE_ATTACH, &a), EINVAL,
+			  "address space out of range");
+	a.as_id = 0;
+	a.reserved[1] = 1;
+	TEST_ASSERT_ERRNO(ioctl(c.handle, KVM_MEMEXT_RUNSTATE_ATTACH, &a), EINVAL,
+			  "nonzero reserved");
+	TEST_ASSERT_ERRNO(ioctl(c.handle, KVM_MEMEXT_RUNSTATE_ATTACH, (void *)8),
+			  EFAULT, "bad pointer");
+	TEST_ASSERT_ERRNO(__detach(&c, c.vcpu->fd), ENOENT, "detach without attach");
+	info.vcpu_fd = c.vcpu->fd;
+	TEST_ASSERT_ERRNO(ioctl(c.handle, KVM_MEMEXT_RUNSTATE_GET, &info), ENOENT,
+			  "get without attach");
+
+	/* The vCPU ran on this thread: other threads may not attach it. */
+	run_rounds(&c, 1, NULL, 0);
+	pthread_create(&t, NULL, attach_from_other_thread, &c);
+	pthread_join(t, NULL);
+
+	attach(&c);
+	TEST_ASSERT_ERRNO(__attach(&c, c.vcpu->fd, c.gpa, AREA64, 0), EEXIST,
+			  "double attach");
+	a = (struct kvm_memext_runstate) { .vcpu_fd = c.vcpu->fd, .flags = 1 };
+	TEST_ASSERT_ERRNO(ioctl(c.handle, KVM_MEMEXT_RUNSTATE_DETACH, &a), EINVAL,
+			  "detach with flags");
+	info = (struct kvm_memext_runstate_info) { .vcpu_fd = c.vcpu->fd, .flags = 1 };
+	TEST_ASSERT_ERRNO(ioctl(c.handle, KVM_MEMEXT_RUNSTATE_GET, &info), EINVAL,
+			  "get with flags");
+	/* The area stayed attached through all of it. */
+	run_rounds(&c, 2, NULL, 0);
+	check_current(&c, "after the bad inputs");
+	kvm_vm_free(other);
+	ctx_done(&c);
+}
+
+/* A read-only memslot cannot hold an area the module writes. */
+static void test_readonly_slot(void)
+{
+	struct rs_ctx c;
+
+	ctx_init(&c, SHM, 0x100, false);
+	vm_set_user_memory_region(c.vm, SLOT_A, 0, 0, 0, NULL);
+	vm_set_user_memory_region(c.vm, SLOT_A, KVM_MEM_READONLY, GPA_A,
+				  NR_PAGES * PAGE, c.hva[0]);
+	TEST_ASSERT_ERRNO(__attach(&c, c.vcpu->fd, c.gpa, AREA64, 0), EFAULT,
+			  "area in a read-only slot");
+}
+
+int main(int argc, char *argv[])
+{
+	static const struct memext_test tests[] = {
+		MEMEXT_TEST(test_one_page),
+		MEMEXT_TEST(test_two_pages),
+		MEMEXT_TEST(test_two_memslots),
+		MEMEXT_TEST(test_two_memslots_anon),
+		MEMEXT_TEST(test_compat32_two_pages),
+		MEMEXT_TEST(test_madv_dontneed),
+		MEMEXT_TEST(test_remap_same_address),
+		MEMEXT_TEST(test_mprotect),
+		MEMEXT_TEST(test_memslot_move),
+		MEMEXT_TEST(test_many_vcpus),
+		MEMEXT_TEST(test_thread_exits_attached),
+		MEMEXT_TEST(test_close_handle_while_running),
+		MEMEXT_TEST(test_vm_closed_first),
+		MEMEXT_TEST(test_bad_inputs),
+		MEMEXT_TEST(test_readonly_slot),
+	};
+
+	return memext_run_tests(tests, ARRAY_SIZE(tests));
+}
