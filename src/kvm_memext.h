@@ -19,7 +19,7 @@
  * @kvm: the bound VM (@vm_file's private data).
  * @node: entry in the list of bound VMs, which enforces one handle per VM.
  * @batch_lock: serialises memslot batches on this VM.
- * @cache_lock: serialises notifier registration and the runstate list.
+ * @cache_lock: serialises the notifier's registration.
  * @mn: mmu_notifier on the VM's mm, registered when the first guest-page
  *	cache is activated.
  * @mn_registered: @mn is registered.
@@ -27,6 +27,7 @@
  * @caches: active guest-page caches of this VM.
  * @mn_seq: completed invalidations.
  * @mn_active: invalidations in progress.
+ * @runstate_lock: protects @runstates.
  * @runstates: attached vCPU runstate areas.
  */
 struct kvm_memext_vm {
@@ -41,6 +42,7 @@ struct kvm_memext_vm {
 	struct list_head caches;
 	unsigned long mn_seq;
 	unsigned long mn_active;
+	struct mutex runstate_lock;
 	struct list_head runstates;
 };
 

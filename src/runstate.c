@@ -42,7 +42,7 @@ struct kvm_memext_vcpu_runstate {
 	struct kvm *kvm;
 	struct kvm_vcpu *vcpu;
 	struct task_struct *task;	/* referenced */
-	struct list_head node;		/* in vm->runstates, under cache_lock */
+	struct list_head node;		/* in vm->runstates, under runstate_lock */
 	refcount_t refs;
 	raw_spinlock_t lock;		/* the accounting; scheduler context */
 	u32 flags;
@@ -277,7 +277,7 @@ kvm_memext_runstate_find(struct kvm_memext_vm *vm, struct kvm_vcpu *vcpu)
 {
 	struct kvm_memext_vcpu_runstate *rs;
 
-	lockdep_assert_held(&vm->cache_lock);
+	lockdep_assert_held(&vm->runstate_lock);
 	list_for_each_entry(rs, &vm->runstates, node)
 		if (rs->vcpu == vcpu)
 			return rs;
@@ -346,7 +346,7 @@ static int kvm_memext_runstate_attach(struct kvm_memext_vm *vm,
 	rs->gpa = a->gpa;
 	kvm_memext_gpc_init(&rs->gpc, vm);
 
-	mutex_lock(&vm->cache_lock);
+	mutex_lock(&vm->runstate_lock);
 	r = -EEXIST;
 	if (kvm_memext_runstate_find(vm, vcpu))
 		goto out_free;
@@ -374,13 +374,13 @@ static int kvm_memext_runstate_attach(struct kvm_memext_vm *vm,
 	preempt_notifier_register(&rs->pn);
 	preempt_enable();
 	list_add(&rs->node, &vm->runstates);
-	mutex_unlock(&vm->cache_lock);
+	mutex_unlock(&vm->runstate_lock);
 	return 0;
 
 out_deactivate:
 	kvm_memext_gpc_deactivate(&rs->gpc);
 out_free:
-	mutex_unlock(&vm->cache_lock);
+	mutex_unlock(&vm->runstate_lock);
 	kfree(rs);
 	return r;
 }
@@ -399,7 +399,7 @@ static int kvm_memext_runstate_detach(struct kvm_memext_vm *vm,
 	if (!vcpu)
 		return r;
 
-	mutex_lock(&vm->cache_lock);
+	mutex_lock(&vm->runstate_lock);
 	rs = kvm_memext_runstate_find(vm, vcpu);
 	r = -ENOENT;
 	if (!rs)
@@ -410,7 +410,7 @@ static int kvm_memext_runstate_detach(struct kvm_memext_vm *vm,
 	kvm_memext_runstate_stop(rs);
 	r = 0;
 out:
-	mutex_unlock(&vm->cache_lock);
+	mutex_unlock(&vm->runstate_lock);
 	return r;
 }
 
@@ -427,7 +427,7 @@ static int kvm_memext_runstate_get(struct kvm_memext_vm *vm,
 	if (!vcpu)
 		return r;
 
-	mutex_lock(&vm->cache_lock);
+	mutex_lock(&vm->runstate_lock);
 	rs = kvm_memext_runstate_find(vm, vcpu);
 	if (rs) {
 		raw_spin_lock_irq(&rs->lock);
@@ -440,7 +440,7 @@ static int kvm_memext_runstate_get(struct kvm_memext_vm *vm,
 		info->pad = 0;
 		raw_spin_unlock_irq(&rs->lock);
 	}
-	mutex_unlock(&vm->cache_lock);
+	mutex_unlock(&vm->runstate_lock);
 	return rs ? 0 : -ENOENT;
 }
 
@@ -485,8 +485,8 @@ void kvm_memext_runstate_release_vm(struct kvm_memext_vm *vm)
 {
 	struct kvm_memext_vcpu_runstate *rs, *tmp;
 
-	mutex_lock(&vm->cache_lock);
+	mutex_lock(&vm->runstate_lock);
 	list_for_each_entry_safe(rs, tmp, &vm->runstates, node)
 		kvm_memext_runstate_stop(rs);
-	mutex_unlock(&vm->cache_lock);
+	mutex_unlock(&vm->runstate_lock);
 }

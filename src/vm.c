@@ -92,6 +92,7 @@ static int kvm_memext_vm_release(struct inode *inode, struct file *file)
 	kvm_memext_cache_release_vm(vm);
 	/* The last reference to the VM file destroys the VM. */
 	fput(vm->vm_file);
+	mutex_destroy(&vm->runstate_lock);
 	mutex_destroy(&vm->cache_lock);
 	mutex_destroy(&vm->batch_lock);
 	kfree(vm);
@@ -209,6 +210,7 @@ int kvm_memext_bind_vm(const struct kvm_memext_bind_vm *args)
 	vm->kvm = kvm;
 	mutex_init(&vm->batch_lock);
 	mutex_init(&vm->cache_lock);
+	mutex_init(&vm->runstate_lock);
 	spin_lock_init(&vm->mn_lock);
 	INIT_LIST_HEAD(&vm->caches);
 	INIT_LIST_HEAD(&vm->runstates);
