@@ -269,8 +269,8 @@ static void test_one_page(void)
 
 static void test_two_pages(void)
 {
-	/* state_entry_time itself crosses the page boundary. */
-	run_layout(SHM, PAGE - 12, false);
+	/* state and state_entry_time in one page, the times in the next. */
+	run_layout(SHM, PAGE - 16, false);
 }
 
 static void test_two_memslots(void)
@@ -285,6 +285,7 @@ static void test_two_memslots_anon(void)
 
 static void test_compat32_two_pages(void)
 {
+	/* state_entry_time itself crosses the page boundary. */
 	run_layout(SHM, PAGE - 8, true);
 }
 
