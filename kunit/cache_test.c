@@ -34,8 +34,8 @@ static void span_counts_pages(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, nr, 2);
 	KUNIT_EXPECT_EQ(test, kvm_memext_gpc_span(0x1fff, 2, &nr), 0);
 	KUNIT_EXPECT_EQ(test, nr, 2);
-	KUNIT_EXPECT_EQ(test, kvm_memext_gpc_span(0,
-		KVM_MEMEXT_GPC_MAX_PAGES * PG, &nr), 0);
+	KUNIT_EXPECT_EQ(test,
+			kvm_memext_gpc_span(0, KVM_MEMEXT_GPC_MAX_PAGES * PG, &nr), 0);
 	KUNIT_EXPECT_EQ(test, nr, KVM_MEMEXT_GPC_MAX_PAGES);
 }
 
@@ -45,8 +45,9 @@ static void span_rejects_bad_ranges(struct kunit *test)
 
 	KUNIT_EXPECT_EQ(test, kvm_memext_gpc_span(0x1000, 0, &nr), -EINVAL);
 	/* One byte too many: the bound counts pages touched. */
-	KUNIT_EXPECT_EQ(test, kvm_memext_gpc_span(0x10,
-		KVM_MEMEXT_GPC_MAX_PAGES * PG, &nr), -EINVAL);
+	KUNIT_EXPECT_EQ(test,
+			kvm_memext_gpc_span(0x10, KVM_MEMEXT_GPC_MAX_PAGES * PG, &nr),
+			-EINVAL);
 	KUNIT_EXPECT_EQ(test, kvm_memext_gpc_span(~0ull - 10, 100, &nr), -EINVAL);
 	KUNIT_EXPECT_EQ(test, kvm_memext_gpc_span(~0ull, 1, &nr), 0);
 	KUNIT_EXPECT_EQ(test, nr, 1);
@@ -297,7 +298,9 @@ static void mixed_range_copies_through_split_path(struct kunit *test)
 	gpc->gpa = 0x7000 + PG - 8;	/* the range starts 8 bytes before page 1 */
 	gpc->len = 2 * PG + 8;
 	gpc->nr_pages = 3;
-	gpc->memslot[0] = gpc->memslot[1] = gpc->memslot[2] = &slot;
+	for (n = 0; n < 3; n++)
+		gpc->memslot[n] = &slot;
+	n = gpc->nr_maps;
 
 	raw_spin_lock_irq(&gpc->lock);
 	/* The last word of page 0 and the HPET's first register. */

@@ -10,6 +10,13 @@
 # with -cpu max, which exposes SVM with nested paging so that kvm_amd
 # loads inside the guest.
 #
+# TCG runs single-threaded (round-robin over the guest's CPUs) unless
+# KVM_MEMEXT_TCG_THREAD=multi: QEMU 7.2's multi-threaded TCG corrupts
+# nested-SVM state under frequent VMRUN/VMEXIT with cross-CPU interrupts
+# (an L2 vCPU came back with the L1 kernel's RIP and RSP, or triple-faulted
+# at RIP 0xfff0; an L1 CPU stayed in guest mode for 20 s ignoring
+# interrupts), see Documentation/testing.rst.
+#
 # Usage: run-qemu.sh <K> <initramfs> <outdir> <timeout seconds>
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -41,7 +48,7 @@ accel_args() {
 	if [ "$(cat "$probe")" = kvm ]; then
 		echo "-accel kvm -cpu host"
 	else
-		echo "-accel tcg,thread=${KVM_MEMEXT_TCG_THREAD:-multi} -cpu max"
+		echo "-accel tcg,thread=${KVM_MEMEXT_TCG_THREAD:-single} -cpu max"
 	fi
 }
 

@@ -100,7 +100,7 @@ static void dump_vcpu(struct kvm_vcpu *vcpu)
 	struct kvm_regs regs;
 
 	vcpu_regs_get(vcpu, &regs);
-	ksft_print_msg("vCPU %u: exit %s, rip 0x%llx rsp 0x%llx rax 0x%llx, internal error suberror %u\n",
+	ksft_print_msg("vCPU %u: %s, rip 0x%llx rsp 0x%llx rax 0x%llx, suberror %u\n",
 		       vcpu->id, exit_reason_str(run->exit_reason), regs.rip,
 		       regs.rsp, regs.rax,
 		       run->exit_reason == KVM_EXIT_INTERNAL_ERROR ?

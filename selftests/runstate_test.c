@@ -41,18 +41,17 @@
 static uint64_t guest_read_area(uint64_t gpa, bool compat, uint32_t *state,
 				uint64_t *time)
 {
-	volatile uint8_t *a = (volatile uint8_t *)gpa;
+	uint8_t *a = (uint8_t *)gpa;
 	uint64_t e1, e2, toff = compat ? 12 : 16, eoff = compat ? 4 : 8;
 	int i;
 
+	/* x86 keeps loads in order; READ_ONCE keeps the compiler from merging. */
 	do {
-		e1 = *(volatile uint64_t *)(a + eoff);
-		barrier();
-		*state = *(volatile uint32_t *)a;
+		e1 = READ_ONCE(*(uint64_t *)(a + eoff));
+		*state = READ_ONCE(*(uint32_t *)a);
 		for (i = 0; i < 4; i++)
-			time[i] = *(volatile uint64_t *)(a + toff + 8 * i);
-		barrier();
-		e2 = *(volatile uint64_t *)(a + eoff);
+			time[i] = READ_ONCE(*(uint64_t *)(a + toff + 8 * i));
+		e2 = READ_ONCE(*(uint64_t *)(a + eoff));
 	} while (e1 != e2 || (e1 & KVM_MEMEXT_RUNSTATE_UPDATE));
 	return e1;
 }

@@ -693,7 +693,7 @@ EXPORT_SYMBOL_GPL(kvm_memext_gpc_deactivate);
  * recorded stay alive) and takes the raw lock with interrupts disabled.
  */
 void kvm_memext_gpc_lock(struct kvm_memext_gpc *gpc)
-	__acquires(&gpc->lock)
+	__acquires(&gpc->lock) __acquires(&gpc->vm->kvm->srcu)
 {
 	int idx = srcu_read_lock(&gpc->vm->kvm->srcu);
 	unsigned long flags;
@@ -709,7 +709,7 @@ EXPORT_SYMBOL_GPL(kvm_memext_gpc_lock);
  * @gpc: a cache locked with kvm_memext_gpc_lock()
  */
 void kvm_memext_gpc_unlock(struct kvm_memext_gpc *gpc)
-	__releases(&gpc->lock)
+	__releases(&gpc->lock) __releases(&gpc->vm->kvm->srcu)
 {
 	unsigned long flags = gpc->irq_flags;
 	int idx = gpc->srcu_idx;

@@ -122,12 +122,13 @@ static inline int kvm_memext_follow_pfnmap(struct vm_area_struct *vma,
 					   unsigned long addr,
 					   struct kvm_memext_pfnmap *pm)
 {
-	spinlock_t *ptl;
+	spinlock_t *ptl;	/* the page table lock follow_pte() took */
 	pte_t *ptep;
 	int r = follow_pte(vma->vm_mm, addr, &ptep, &ptl);
 
 	if (r)
 		return r;
+	__acquire(ptl);
 	pm->pfn = pte_pfn(*ptep);
 	pm->prot = pte_pgprot(*ptep);
 	pm->writable = pte_write(*ptep);

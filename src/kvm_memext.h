@@ -38,11 +38,11 @@ struct kvm_memext_vm {
 	struct mutex cache_lock;
 	struct mmu_notifier mn;
 	bool mn_registered;
-	spinlock_t mn_lock;
+	spinlock_t mn_lock;		/* @caches, @mn_seq, @mn_active */
 	struct list_head caches;
 	unsigned long mn_seq;
 	unsigned long mn_active;
-	struct mutex runstate_lock;
+	struct mutex runstate_lock;	/* @runstates */
 	struct list_head runstates;
 };
 

@@ -114,9 +114,11 @@ static bool kvm_memext_runstate_flush(struct kvm_memext_vcpu_runstate *rs)
 	if (ok) {
 		entry = rs->entry | KVM_MEMEXT_RUNSTATE_UPDATE;
 		kvm_memext_gpc_copy_to(gpc, entry_off, &entry, sizeof(entry));
+		/* The guest sees the flag before any of the new contents. */
 		smp_wmb();
 		kvm_memext_gpc_copy_to(gpc, 0, state, compat ? 4 : 8);
 		kvm_memext_gpc_copy_to(gpc, time_off, rs->time, sizeof(rs->time));
+		/* ... and all of them before the flag goes. */
 		smp_wmb();
 		entry = rs->entry;
 		kvm_memext_gpc_copy_to(gpc, entry_off, &entry, sizeof(entry));
@@ -248,10 +250,10 @@ static void kvm_memext_runstate_unhook(struct kvm_memext_vcpu_runstate *rs)
 	if (!task_work_add(task, &rs->unhook_work, TWA_SIGNAL))
 		return;
 	module_put(THIS_MODULE);
-	/* on_cpu clears after the final switch, notifiers included. */
 	while (READ_ONCE(task->__state) != TASK_DEAD ||
+	       /* Cleared with release after the final switch and its notifiers. */
 	       smp_load_acquire(&task->on_cpu))
-		msleep(1);
+		usleep_range(1000, 2000);
 	kvm_memext_runstate_put(rs);
 }
 
