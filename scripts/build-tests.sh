@@ -23,7 +23,8 @@ mkdir -p "$build/module" "$build/tests" "$build/selftests"
 log "$K: building kvm_memext.ko against $KVER"
 rm -rf "$build/src"
 mkdir -p "$build/src"
-cp -r "$TOP"/Kbuild "$TOP"/VERSION "$TOP"/src "$TOP"/include "$TOP"/kunit "$build/src/"
+cp -r "$TOP"/Kbuild "$TOP"/VERSION "$TOP"/src "$TOP"/include "$TOP"/kunit \
+	"$TOP"/bench "$build/src/"
 make -s -C "$KBUILD" M="$build/src" W=1 ${KMAKEFLAGS:-} modules >&2
 cp "$build"/src/*.ko "$build/module/"
 
