@@ -10,6 +10,9 @@
 # with -cpu max, which exposes SVM with nested paging so that kvm_amd
 # loads inside the guest.
 #
+# An ivshmem-plain PCI device gives the tests IO memory without struct
+# page: its BAR 2, mapped through sysfs, is a VM_PFNMAP mapping.
+#
 # TCG runs single-threaded (round-robin over the guest's CPUs) unless
 # KVM_MEMEXT_TCG_THREAD=multi: QEMU 7.2's multi-threaded TCG corrupts
 # nested-SVM state under frequent VMRUN/VMEXIT with cross-CPU interrupts
@@ -61,6 +64,8 @@ boot() {
 		-m "${KVM_MEMEXT_QEMU_MEM:-3G}" -smp "${KVM_MEMEXT_QEMU_SMP:-2}" \
 		-nodefaults -nographic -no-reboot \
 		-kernel "$KIMAGE" -initrd "$initrd" -append "$append" \
+		-object memory-backend-ram,id=ivshmem,size=2M,share=on \
+		-device ivshmem-plain,memdev=ivshmem \
 		-serial "file:$outdir/console.log" \
 		-serial "file:$outdir/results.ktap" \
 		< /dev/null > "$outdir/qemu.log" 2>&1 &

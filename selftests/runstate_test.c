@@ -8,13 +8,14 @@
  * state_entry_time never goes backwards.  The host makes the vCPU thread
  * sleep between rounds, so every round switches states, and changes the
  * memory under the area: the area inside one page, across two pages,
- * across two memslots, in shmem and in anonymous memory, with the 64-bit
- * and the 32-bit layout; the page zapped (MADV_DONTNEED), replaced by a new
+ * across two memslots, in shmem, anonymous and IO memory (an ivshmem BAR
+ * mapped through sysfs, VM_PFNMAP), with the 64-bit and the 32-bit layout; the page zapped (MADV_DONTNEED), replaced by a new
  * mapping at the same address, made read-only for a while, and the memslot
  * moved to a new backing by a memslot batch.  Then lifetimes (thread exits
  * without detaching, handle closed from another thread while the vCPU
  * runs, VM closed first) and every bad input.
  */
+#include <dirent.h>
 #include <pthread.h>
 #include <sys/mman.h>
 
@@ -88,9 +89,16 @@ struct rs_ctx {
 	uint64_t changes;
 };
 
+/* Slot B in IO memory (slot A stays shmem). */
+#define IOMEM	-1
+
 static void *map_backing(int flags)
 {
-	void *p = mmap(NULL, NR_PAGES * PAGE, PROT_READ | PROT_WRITE, flags, -1, 0);
+	void *p;
+
+	if (flags == IOMEM)
+		flags = MAP_SHARED | MAP_ANONYMOUS;
+	p = mmap(NULL, NR_PAGES * PAGE, PROT_READ | PROT_WRITE, flags, -1, 0);
 
 	TEST_ASSERT(p != MAP_FAILED, "mmap: %s", strerror(errno));
 	return p;
@@ -122,6 +130,47 @@ static struct kvm_memext_runstate_info get_info(struct rs_ctx *c, int vcpu_fd)
 	return info;
 }
 
+/*
+ * IO memory: BAR 2 of an ivshmem-plain device (the runner adds one),
+ * mapped through sysfs.  NULL if there is none.
+ */
+static uint8_t *map_ivshmem(void)
+{
+	char path[300], id[16];
+	struct dirent *d;
+	uint8_t *p = NULL;
+	DIR *dir;
+	FILE *f;
+	int fd;
+
+	dir = opendir("/sys/bus/pci/devices");
+	if (!dir)
+		return NULL;
+	while (!p && (d = readdir(dir))) {
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/device", d->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(id, sizeof(id), f) && !strncmp(id, "0x1110", 6)) {
+			snprintf(path, sizeof(path),
+				 "/sys/bus/pci/devices/%s/resource2", d->d_name);
+			fd = open(path, O_RDWR | O_SYNC);
+			if (fd >= 0) {
+				p = mmap(NULL, NR_PAGES * PAGE, PROT_READ | PROT_WRITE,
+					 MAP_SHARED, fd, 0);
+				close(fd);
+				if (p == MAP_FAILED)
+					p = NULL;
+			}
+		}
+		fclose(f);
+	}
+	closedir(dir);
+	if (p)
+		memset(p, 0, NR_PAGES * PAGE);
+	return p;
+}
+
 /* A VM whose vCPU reads the area at @offset from slot A's start. */
 static void ctx_init(struct rs_ctx *c, int mmap_flags, uint64_t offset,
 		     bool compat)
@@ -134,7 +183,12 @@ static void ctx_init(struct rs_ctx *c, int mmap_flags, uint64_t offset,
 	c->handle = memext_bind(c->dev, c->vm->fd);
 	c->mmap_flags = mmap_flags;
 	c->hva[0] = map_backing(mmap_flags);
-	c->hva[1] = map_backing(mmap_flags);
+	if (mmap_flags == IOMEM) {
+		c->hva[1] = map_ivshmem();
+		__TEST_REQUIRE(c->hva[1], "no ivshmem device");
+	} else {
+		c->hva[1] = map_backing(mmap_flags);
+	}
 	vm_set_user_memory_region(c->vm, SLOT_A, 0, GPA_A, NR_PAGES * PAGE, c->hva[0]);
 	vm_set_user_memory_region(c->vm, SLOT_B, 0, GPA_B, NR_PAGES * PAGE, c->hva[1]);
 	virt_map(c->vm, GPA_A, GPA_A, 2 * NR_PAGES);
@@ -280,6 +334,17 @@ static void test_two_memslots(void)
 static void test_two_memslots_anon(void)
 {
 	run_layout(ANON, NR_PAGES * PAGE - 24, false);
+}
+
+static void test_pfnmap_two_pages(void)
+{
+	run_layout(IOMEM, NR_PAGES * PAGE + PAGE - 16, false);
+}
+
+/* RAM and IO pages under one area: the split path. */
+static void test_pfnmap_mixed(void)
+{
+	run_layout(IOMEM, NR_PAGES * PAGE - 24, false);
 }
 
 static void test_compat32_two_pages(void)
@@ -616,6 +681,8 @@ int main(int argc, char *argv[])
 		MEMEXT_TEST(test_two_pages),
 		MEMEXT_TEST(test_two_memslots),
 		MEMEXT_TEST(test_two_memslots_anon),
+		MEMEXT_TEST(test_pfnmap_two_pages),
+		MEMEXT_TEST(test_pfnmap_mixed),
 		MEMEXT_TEST(test_compat32_two_pages),
 		MEMEXT_TEST(test_madv_dontneed),
 		MEMEXT_TEST(test_remap_same_address),
