@@ -538,6 +538,87 @@ static void test_vm_fd_closed(void)
 	TEST_ASSERT(!batch(&c, &e, 1, 0, NULL), "batch: %s", strerror(errno));
 }
 
+#define FAILSLAB	"/sys/kernel/debug/failslab/"
+
+static void failslab_set(const char *attr, const char *val)
+{
+	char path[128];
+	int fd;
+
+	snprintf(path, sizeof(path), FAILSLAB "%s", attr);
+	fd = open(path, O_WRONLY);
+	TEST_ASSERT(fd >= 0 && write(fd, val, strlen(val)) == (ssize_t)strlen(val),
+		    "write %s", path);
+	close(fd);
+}
+
+static void make_it_fail(bool on)
+{
+	int fd = open("/proc/thread-self/make-it-fail", O_WRONLY);
+
+	TEST_ASSERT(fd >= 0 && write(fd, on ? "1" : "0", 1) == 1, "make-it-fail");
+	close(fd);
+}
+
+/*
+ * Fault injection (debug kernel): one slab allocation of the batching
+ * thread fails, at a different point of the batch each time: ours, KVM's
+ * memslot allocations, the scratch mapping.  A failed batch reports
+ * ENOMEM and leaves exactly the original layout; nothing splats (the debug
+ * kernel panics on WARN) and nothing leaks (kmemleak).
+ */
+static void test_failslab_mid_batch(void)
+{
+	struct kvm_memext_memslot split[3], merge[3];
+	struct kvm_memext_set_memslots out;
+	int n, r, failed = 0, rolled_back = 0;
+	char buf[16];
+	struct ctx c;
+	pthread_t t;
+
+	__TEST_REQUIRE(!access(FAILSLAB "times", W_OK),
+		       "no failslab (fault injection is on the debug kernel)");
+	ctx_init(&c, guest_spin, 0);
+	split[0] = entry(SLOT, 0, 0, 0, NULL);
+	split[1] = entry(SLOT, 0, TEST_GPA, NR_PAGES / 2 * PAGE, c.hva);
+	split[2] = entry(SLOT2, 0, TEST_GPA + NR_PAGES / 2 * PAGE,
+			 NR_PAGES / 2 * PAGE, c.hva + NR_PAGES / 2 * PAGE);
+	merge[0] = entry(SLOT2, 0, 0, 0, NULL);
+	merge[1] = entry(SLOT, 0, 0, 0, NULL);
+	merge[2] = entry(SLOT, 0, TEST_GPA, NR_PAGES * PAGE, c.hva);
+
+	pthread_create(&t, NULL, run_vcpu, c.vcpu);
+	failslab_set("task-filter", "Y");
+	failslab_set("ignore-gfp-wait", "N");
+	failslab_set("verbose", "0");
+	failslab_set("probability", "100");
+	for (n = 1; n <= 60; n++) {
+		snprintf(buf, sizeof(buf), "%d", n);
+		failslab_set("interval", buf);
+		failslab_set("times", "1");
+		make_it_fail(true);
+		r = batch(&c, split, 3, 0, &out);
+		make_it_fail(false);
+		failslab_set("times", "0");
+		if (r) {
+			TEST_ASSERT(errno == ENOMEM && out.error == ENOMEM &&
+				    !(out.result & KVM_MEMEXT_MEMSLOTS_ROLLBACK_FAILED),
+				    "interval %d: %s, error %u, result 0x%x", n,
+				    strerror(errno), out.error, out.result);
+			rolled_back += !!(out.result & KVM_MEMEXT_MEMSLOTS_ROLLED_BACK);
+			failed++;
+		} else {
+			TEST_ASSERT(!batch(&c, merge, 3, 0, NULL), "merge: %s",
+				    strerror(errno));
+		}
+		assert_original_layout(&c);
+	}
+	failslab_set("probability", "0");
+	ksft_print_msg("failslab: %d of 60 batches failed cleanly, %d of them rolled back\n",
+		       failed, rolled_back);
+	TEST_ASSERT(failed && rolled_back, "no failure was injected mid-batch");
+}
+
 int main(void)
 {
 	static const struct memext_test tests[] = {
@@ -556,6 +637,7 @@ int main(void)
 		MEMEXT_TEST(test_vcpu_creation_race),
 		MEMEXT_TEST(test_killed_mid_batch),
 		MEMEXT_TEST(test_vm_fd_closed),
+		MEMEXT_TEST(test_failslab_mid_batch),
 	};
 
 	return memext_run_tests(tests, ARRAY_SIZE(tests));
