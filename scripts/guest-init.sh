@@ -39,6 +39,11 @@ while read -r m; do
 	fi
 done < /modules/order
 out "# KVM vendor module: ${vendor:-none}"
+# Swap on a RAM disk, for the tests that swap guest memory out.
+if [ -b /dev/ram0 ] && mkswap /dev/ram0 > /dev/null 2>&1 && swapon /dev/ram0; then
+	out "# swap: /dev/ram0, $(awk '/SwapTotal/ { print $2 }' /proc/meminfo) kB"
+fi
+out "# NUMA nodes: $(ls -d /sys/devices/system/node/node* 2>/dev/null | wc -l)"
 # Kernels that enable virtualization per VM (no kvm.enable_virt_at_load,
 # i.e. 6.1) get one VM held open for the whole run (guest-vm-keeper.c).
 # Wait until it exists: its first-VM static-key flips must not overlap

@@ -42,7 +42,8 @@ add_module() {
 	echo "$name" >> "$root/modules/order"
 }
 : > "$root/modules/order"
-for m in irqbypass kvm ccp kvm-amd kvm-intel; do
+# brd: a RAM disk to swap to (built into the debug kernel).
+for m in irqbypass kvm ccp kvm-amd kvm-intel brd; do
 	add_module "$m"
 done
 for m in "$build"/module/*.ko; do

@@ -55,13 +55,26 @@ accel_args() {
 	fi
 }
 
+# Two NUMA nodes (half the memory and CPUs each), so that tests can
+# migrate pages between them.
+smp=${KVM_MEMEXT_QEMU_SMP:-2}
+mem=${KVM_MEMEXT_QEMU_MEM_MB:-3072}
+numa=
+if [ "$smp" -ge 2 ]; then
+	numa="-object memory-backend-ram,id=mem0,size=$((mem / 2))M"
+	numa+=" -object memory-backend-ram,id=mem1,size=$((mem - mem / 2))M"
+	numa+=" -numa node,nodeid=0,cpus=0,memdev=mem0"
+	numa+=" -numa node,nodeid=1,cpus=1-$((smp - 1)),memdev=mem1"
+fi
+mem=${mem}M
+
 accel=$(accel_args)
-log "$K: booting $KVER ($accel, ${KVM_MEMEXT_QEMU_SMP:-2} cpus)"
+log "$K: booting $KVER ($accel, $smp cpus, ${numa:+2 NUMA nodes, }$mem)"
 boot() {
 	rm -f "$outdir/console.log" "$outdir/results.ktap"
 	# shellcheck disable=SC2086
 	timeout -s KILL "$tmo" qemu-system-x86_64 $accel \
-		-m "${KVM_MEMEXT_QEMU_MEM:-3G}" -smp "${KVM_MEMEXT_QEMU_SMP:-2}" \
+		-m "$mem" -smp "$smp" $numa \
 		-nodefaults -nographic -no-reboot \
 		-kernel "$KIMAGE" -initrd "$initrd" -append "$append" \
 		-object memory-backend-ram,id=ivshmem,size=2M,share=on \

@@ -7,17 +7,21 @@
  * update flag), that the four times add up to state_entry_time, and that
  * state_entry_time never goes backwards.  The host makes the vCPU thread
  * sleep between rounds, so every round switches states, and changes the
- * memory under the area: the area inside one page, across two pages,
- * across two memslots, in shmem, anonymous and IO memory (an ivshmem BAR
- * mapped through sysfs, VM_PFNMAP), with the 64-bit and the 32-bit layout; the page zapped (MADV_DONTNEED), replaced by a new
- * mapping at the same address, made read-only for a while, and the memslot
- * moved to a new backing by a memslot batch.  Then lifetimes (thread exits
- * without detaching, handle closed from another thread while the vCPU
- * runs, VM closed first) and every bad input.
+ * memory under the area.  The area sits inside one page, across two pages,
+ * across two memslots; in shmem, anonymous, hugetlb and IO memory (an
+ * ivshmem BAR mapped through sysfs: VM_PFNMAP), and across RAM and IO; in
+ * the 64-bit and the 32-bit layout.  Its pages are zapped (MADV_DONTNEED),
+ * swapped out (MADV_PAGEOUT), migrated to the other NUMA node, replaced by
+ * a new mapping at the same address, made read-only for a while, and moved
+ * to new memory by a memslot batch.  Then lifetimes (thread exits without
+ * detaching, handle closed from another thread while the vCPU runs, VM
+ * closed first) and every bad input.
  */
 #include <dirent.h>
+#include <linux/mempolicy.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 
 #include "memext_util.h"
 #include "processor.h"
@@ -91,15 +95,27 @@ struct rs_ctx {
 
 /* Slot B in IO memory (slot A stays shmem). */
 #define IOMEM	-1
+#define HUGE_SIZE	(2ul << 20)
 
 static void *map_backing(int flags)
 {
+	size_t size = flags & MAP_HUGETLB ? HUGE_SIZE : NR_PAGES * PAGE;
 	void *p;
 
 	if (flags == IOMEM)
 		flags = MAP_SHARED | MAP_ANONYMOUS;
-	p = mmap(NULL, NR_PAGES * PAGE, PROT_READ | PROT_WRITE, flags, -1, 0);
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
+	if (p == MAP_FAILED && (flags & MAP_HUGETLB)) {
+		/* Reserve a few huge pages, then try again. */
+		int fd = open("/proc/sys/vm/nr_hugepages", O_WRONLY);
 
+		if (fd >= 0) {
+			TEST_ASSERT(write(fd, "4", 1) == 1, "nr_hugepages");
+			close(fd);
+		}
+		p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
+		__TEST_REQUIRE(p != MAP_FAILED, "no huge pages");
+	}
 	TEST_ASSERT(p != MAP_FAILED, "mmap: %s", strerror(errno));
 	return p;
 }
@@ -353,6 +369,12 @@ static void test_compat32_two_pages(void)
 	run_layout(SHM, PAGE - 8, true);
 }
 
+static void test_hugetlb(void)
+{
+	run_layout(MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, NR_PAGES * PAGE - 24,
+		   false);
+}
+
 /* Memory under the area changes while the guest keeps reading it. */
 static void run_event(void (*event)(struct rs_ctx *c), int mmap_flags)
 {
@@ -439,6 +461,69 @@ static void move_slot_b(struct rs_ctx *c)
 static void test_memslot_move(void)
 {
 	run_event(move_slot_b, SHM);
+}
+
+/* /proc/self/pagemap entry of @addr: bit 63 present, bit 62 swapped. */
+static uint64_t pagemap(void *addr)
+{
+	uint64_t e = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	TEST_ASSERT(fd >= 0 && pread(fd, &e, 8, (uintptr_t)addr / PAGE * 8) == 8,
+		    "pagemap");
+	close(fd);
+	return e;
+}
+
+static void swap_out_both_pages(struct rs_ctx *c)
+{
+	void *p[2] = { c->hva[0] + (NR_PAGES - 1) * PAGE, c->hva[1] };
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		TEST_ASSERT(!madvise(p[i], PAGE, MADV_PAGEOUT), "MADV_PAGEOUT");
+		__TEST_REQUIRE(pagemap(p[i]) & (1ull << 62),
+			       "page not swapped out (no swap?)");
+	}
+	usleep(1000);
+	check_current(c, "after swap-out");
+}
+
+static void test_swap_out(void)
+{
+	run_event(swap_out_both_pages, ANON);
+}
+
+/* NUMA node of each page, or -errno. */
+static void page_nodes(void **pages, int *status)
+{
+	TEST_ASSERT(!syscall(__NR_move_pages, 0, 2, pages, NULL, status, 0),
+		    "move_pages query: %s", strerror(errno));
+}
+
+static void migrate_both_pages(struct rs_ctx *c)
+{
+	void *pages[2] = { c->hva[0] + (NR_PAGES - 1) * PAGE, c->hva[1] };
+	int status[2], nodes[2], i;
+
+	page_nodes(pages, status);
+	for (i = 0; i < 2; i++)
+		nodes[i] = !status[i];
+	TEST_ASSERT(!syscall(__NR_move_pages, 0, 2, pages, nodes, status,
+			     MPOL_MF_MOVE), "move_pages: %s", strerror(errno));
+	page_nodes(pages, status);
+	for (i = 0; i < 2; i++)
+		TEST_ASSERT(status[i] == nodes[i], "page %d on node %d, not %d",
+			    i, status[i], nodes[i]);
+	usleep(1000);
+	check_current(c, "after migration");
+}
+
+static void test_migrate(void)
+{
+	__TEST_REQUIRE(!access("/sys/devices/system/node/node1", F_OK),
+		       "one NUMA node only");
+	run_event(migrate_both_pages, SHM);
 }
 
 /* Several vCPUs, each attached from its own thread, areas everywhere. */
@@ -688,6 +773,9 @@ int main(int argc, char *argv[])
 		MEMEXT_TEST(test_remap_same_address),
 		MEMEXT_TEST(test_mprotect),
 		MEMEXT_TEST(test_memslot_move),
+		MEMEXT_TEST(test_swap_out),
+		MEMEXT_TEST(test_migrate),
+		MEMEXT_TEST(test_hugetlb),
 		MEMEXT_TEST(test_many_vcpus),
 		MEMEXT_TEST(test_thread_exits_attached),
 		MEMEXT_TEST(test_close_handle_while_running),
