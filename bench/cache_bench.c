@@ -24,6 +24,7 @@
 #include <linux/uaccess.h>
 
 #include "cache_bench.h"
+#include "compat.h"
 
 static const u8 kvm_memext_bench_data[PAGE_SIZE];
 
@@ -34,7 +35,7 @@ static int bench_cache(struct kvm_memext_vm *vm, struct kvm_memext_bench_args *a
 	u32 i;
 	int r;
 
-	gpc = kzalloc(sizeof(*gpc), GFP_KERNEL);
+	gpc = kzalloc_obj(*gpc, GFP_KERNEL);
 	if (!gpc)
 		return -ENOMEM;
 	kvm_memext_gpc_init(gpc, vm);

@@ -25,7 +25,7 @@ rm -rf "$build/src"
 mkdir -p "$build/src"
 cp -r "$TOP"/Kbuild "$TOP"/VERSION "$TOP"/src "$TOP"/include "$TOP"/kunit \
 	"$TOP"/bench "$build/src/"
-make -s -C "$KBUILD" M="$build/src" W=1 ${KMAKEFLAGS:-} modules >&2
+make -s -C "$KBUILD" M="$build/src" W=1 KVM_MEMEXT_BENCH=m ${KMAKEFLAGS:-} modules >&2
 cp "$build"/src/*.ko "$build/module/"
 
 # uapi headers of this kernel, cached next to its source.

@@ -11,7 +11,7 @@ set -uo pipefail
 
 rc=0
 cd "$TOP"
-kernel_files=(src/*.[ch] include/uapi/linux/*.h kunit/*.c)
+kernel_files=(src/*.[ch] include/uapi/linux/*.h include/linux/*.h kunit/*.c bench/*.[ch])
 user_files=(selftests/*.[ch] selftests/lib/*.c selftests/bench/*.c samples/*.c scripts/*.c)
 checkpatch() {
 	"$cp" --strict --no-tree --terse --show-types -f "$@" 2>&1 |
@@ -46,8 +46,9 @@ for K in $ALL_KERNELS; do
 		. "$CACHE/env-$K.sh"
 		tmp=$(mktemp -d)
 		trap 'rm -rf "$tmp"' EXIT
-		cp -r Kbuild VERSION src include kunit "$tmp/"
-		out=$(make -s -C "$KBUILD" M="$tmp" W=1 C=1 ${KMAKEFLAGS:-} modules 2>&1 |
+		cp -r Kbuild VERSION src include kunit bench "$tmp/"
+		out=$(make -s -C "$KBUILD" M="$tmp" W=1 C=1 KVM_MEMEXT_BENCH=m \
+			   ${KMAKEFLAGS:-} modules 2>&1 |
 		      grep -v -e '^warning: pahole version differs' \
 			      -e 'Skipping BTF generation' \
 			      -e 'C=1 specified, but sparse is not available or not up to date')

@@ -464,13 +464,13 @@ static void test_memslot_move(void)
 }
 
 /* /proc/self/pagemap entry of @addr: bit 63 present, bit 62 swapped. */
-static uint64_t pagemap(void *addr)
+static uint64_t pagemap_entry(void *addr)
 {
 	uint64_t e = 0;
 	int fd = open("/proc/self/pagemap", O_RDONLY);
 
 	TEST_ASSERT(fd >= 0 && pread(fd, &e, 8, (uintptr_t)addr / PAGE * 8) == 8,
-		    "pagemap");
+		    "read /proc/self/pagemap");
 	close(fd);
 	return e;
 }
@@ -482,7 +482,7 @@ static void swap_out_both_pages(struct rs_ctx *c)
 
 	for (i = 0; i < 2; i++) {
 		TEST_ASSERT(!madvise(p[i], PAGE, MADV_PAGEOUT), "MADV_PAGEOUT");
-		__TEST_REQUIRE(pagemap(p[i]) & (1ull << 62),
+		__TEST_REQUIRE(pagemap_entry(p[i]) & (1ull << 62),
 			       "page not swapped out (no swap?)");
 	}
 	usleep(1000);

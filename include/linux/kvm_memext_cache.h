@@ -70,7 +70,7 @@ struct kvm_memext_gpc_map {
  */
 struct kvm_memext_gpc {
 	raw_spinlock_t lock;
-	struct mutex refresh_lock;
+	struct mutex refresh_lock;	/* serialises refreshes */
 	struct kvm_memext_vm *vm;
 	struct list_head node;
 	u64 gpa;
