@@ -16,12 +16,13 @@ for K in ${*:-6.12 7.3}; do
 	prepare_kernel "$K" "$dir" || die "$K: build failed"
 	{
 		echo "bench cache_bench 1800 sh -c 'insmod /modules/kvm_memext_bench.ko && exec ./bench/cache_bench'"
+		echo "bench runstate_bench 1800 ./bench/runstate_bench"
 		echo "bench memslot_batch_bench 5400 ./bench/memslot_batch_bench"
 	} > "$dir/plan"
 	boot_plan "$K" "$dir/plan" "$dir" 7200
 	echo "== kernel $K (guest under QEMU TCG on $(nproc) host cpus)"
 	sed -n 's/^    //p' "$dir/results.ktap" | grep -v '^Random seed'
-	for n in 1 2; do
+	for n in 1 2 3; do
 		grep -q "^ok $n " "$dir/results.ktap" || die "$K: benchmark $n failed (see $dir)"
 	done
 done
