@@ -71,7 +71,7 @@ static void pin(int cpu)
 
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
-	TEST_ASSERT(!sched_setaffinity(0, sizeof(set), &set), "pin to CPU %d", cpu);
+	TEST_ASSERT(!sched_setaffinity(0, sizeof(set), &set), "affinity to CPU %d", cpu);
 }
 
 static void kick_handler(int sig)
@@ -171,7 +171,8 @@ static double run_config(const struct config *c, int dev, int repeats, int n)
 
 	WRITE_ONCE(stop, 0);
 	WRITE_ONCE(attached, 0);
-	go = ack = 0;
+	go = 0;
+	ack = 0;
 	pthread_create(&vt, NULL, vcpu_fn, NULL);
 	pthread_create(&st, NULL, switcher_fn, NULL);
 	while (!READ_ONCE(attached))
@@ -237,7 +238,7 @@ int main(int argc, char *argv[])
 		med[i] = configs[i].kind == XEN && !xen ? 0 :
 			 run_config(&configs[i], dev, repeats, n);
 
-	printf("context-switch round trip of a vCPU thread inside KVM_RUN, median of %d x %d (us)\n\n",
+	printf("vCPU thread preempted inside KVM_RUN and back, median of %d x %d (us)\n\n",
 	       repeats, n);
 	printf("| runstate area | round trip | overhead |\n| --- | ---: | ---: |\n");
 	for (i = 0; i < (int)ARRAY_SIZE(configs); i++) {
