@@ -526,6 +526,34 @@ static void test_migrate(void)
 	run_event(migrate_both_pages, SHM);
 }
 
+/* Both pages of an area across two dirty-logged memslots get logged. */
+static void test_dirty_log(void)
+{
+	uint64_t bitmap[2][1];
+	struct rs_ctx c;
+	int round;
+
+	ctx_init(&c, SHM, NR_PAGES * PAGE - 24, false);
+	vm_set_user_memory_region(c.vm, SLOT_A, KVM_MEM_LOG_DIRTY_PAGES, GPA_A,
+				  NR_PAGES * PAGE, c.hva[0]);
+	vm_set_user_memory_region(c.vm, SLOT_B, KVM_MEM_LOG_DIRTY_PAGES, GPA_B,
+				  NR_PAGES * PAGE, c.hva[1]);
+	attach(&c);
+	for (round = 0; round < 3; round++) {
+		/* Fetch and clear; then a switch writes the area. */
+		kvm_vm_get_dirty_log(c.vm, SLOT_A, bitmap[0]);
+		kvm_vm_get_dirty_log(c.vm, SLOT_B, bitmap[1]);
+		usleep(1000);
+		check_current(&c, "dirty logging");
+		kvm_vm_get_dirty_log(c.vm, SLOT_A, bitmap[0]);
+		kvm_vm_get_dirty_log(c.vm, SLOT_B, bitmap[1]);
+		TEST_ASSERT(bitmap[0][0] == 1ul << (NR_PAGES - 1) && bitmap[1][0] == 1,
+			    "round %d: dirty bits 0x%lx 0x%lx", round, bitmap[0][0],
+			    bitmap[1][0]);
+	}
+	ctx_done(&c);
+}
+
 /* Several vCPUs, each attached from its own thread, areas everywhere. */
 #define NR_VCPUS 4
 
@@ -776,6 +804,7 @@ int main(int argc, char *argv[])
 		MEMEXT_TEST(test_swap_out),
 		MEMEXT_TEST(test_migrate),
 		MEMEXT_TEST(test_hugetlb),
+		MEMEXT_TEST(test_dirty_log),
 		MEMEXT_TEST(test_many_vcpus),
 		MEMEXT_TEST(test_thread_exits_attached),
 		MEMEXT_TEST(test_close_handle_while_running),
