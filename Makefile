@@ -9,7 +9,8 @@
 #   make check            the whole test suite over the kernel matrix
 #   make check KERNELS=6.12 ONLY=bind   (one kernel, tests matching a regex)
 #   make check ... REPEAT=20            (each test 20 times in one boot)
-#   make bench            benchmarks on 6.12 and 7.3 (BENCH_KERNELS=...)
+#   make bench            benchmarks on 6.12 and 7.3 (BENCH_KERNELS=...,
+#                         BENCH_ONLY=<regex>, BENCH_BATCH_ARGS=...)
 #   make style            checkpatch --strict, sparse (C=1) and W=1
 
 KDIR ?= /lib/modules/$(shell uname -r)/build
@@ -39,7 +40,8 @@ check: setup
 	ONLY='$(ONLY)' REPEAT='$(REPEAT)' scripts/check.sh $(KERNELS)
 
 bench: setup
-	scripts/bench.sh $(BENCH_KERNELS)
+	BENCH_ONLY='$(BENCH_ONLY)' BENCH_BATCH_ARGS='$(BENCH_BATCH_ARGS)' \
+		scripts/bench.sh $(BENCH_KERNELS)
 
 style:
 	scripts/style.sh
