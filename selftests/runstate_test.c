@@ -20,6 +20,7 @@
 #include <dirent.h>
 #include <linux/mempolicy.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
@@ -61,11 +62,17 @@ static uint64_t guest_read_area(uint64_t gpa, bool compat, uint32_t *state,
 	return e1;
 }
 
+/* The guest's second argument: the 32-bit layout, or halting at once. */
+#define GUEST_HALT	2
+
 static void guest_code(uint64_t gpa, uint64_t compat)
 {
 	uint64_t last = 0, changes, time[4], e, sum;
 	uint32_t state;
 	int i;
+
+	if (compat == GUEST_HALT)
+		asm volatile("cli; hlt");
 
 	for (;;) {
 		changes = 0;
@@ -779,6 +786,69 @@ static void test_bad_inputs(void)
 	ctx_done(&c);
 }
 
+/* An area in the SMM address space is written there, not in address space 0. */
+static void test_smm_address_space(void)
+{
+	struct kvm_memext_runstate a;
+	struct rs_ctx c;
+	uint64_t time[4];
+	uint32_t state;
+	uint8_t *smm;
+
+	ctx_init(&c, SHM, 0x100, false);
+	__TEST_REQUIRE(kvm_check_cap(KVM_CAP_MULTI_ADDRESS_SPACE) > 1,
+		       "one address space only");
+	smm = map_backing(SHM);
+	vm_set_user_memory_region(c.vm, 1 << 16 | SLOT_A, 0, GPA_A,
+				  NR_PAGES * PAGE, smm);
+	a = (struct kvm_memext_runstate) {
+		.vcpu_fd = c.vcpu->fd, .gpa = c.gpa, .size = AREA64, .as_id = 1,
+	};
+	TEST_ASSERT(!ioctl(c.handle, KVM_MEMEXT_RUNSTATE_ATTACH, &a),
+		    "attach in address space 1: %s", strerror(errno));
+	usleep(1000);
+	/* Address space 0 never saw a write. */
+	TEST_ASSERT(!host_read_area(&c, &state, time), "written into address space 0");
+	/* Address space 1 holds the current area. */
+	c.hva[0] = smm;
+	check_current(&c, "address space 1");
+	ctx_done(&c);
+}
+
+static void *halt_vcpu(void *arg)
+{
+	struct rs_ctx *c = arg;
+
+	attach(c);
+	/* Returns when kicked; the guest halts with interrupts off. */
+	__vcpu_run(c->vcpu);
+	return NULL;
+}
+
+static void kick_handler(int sig)
+{
+}
+
+/* A halted vCPU sleeps in KVM_RUN: blocked. */
+static void test_halted_vcpu_blocked(void)
+{
+	struct kvm_memext_runstate_info info;
+	struct rs_ctx c;
+	pthread_t t;
+
+	signal(SIGUSR1, kick_handler);
+	ctx_init(&c, SHM, 0x100, false);
+	vcpu_args_set(c.vcpu, 2, c.gpa, GUEST_HALT);
+	pthread_create(&t, NULL, halt_vcpu, &c);
+	usleep(200000);
+	info = get_info(&c, c.vcpu->fd);
+	TEST_ASSERT(info.state == KVM_MEMEXT_RUNSTATE_BLOCKED,
+		    "state %u of a halted vCPU", info.state);
+	check_current(&c, "halted");
+	pthread_kill(t, SIGUSR1);
+	pthread_join(t, NULL);
+}
+
 /* A read-only memslot cannot hold an area the module writes. */
 static void test_readonly_slot(void)
 {
@@ -816,6 +886,8 @@ int main(int argc, char *argv[])
 		MEMEXT_TEST(test_vm_closed_first),
 		MEMEXT_TEST(test_bad_inputs),
 		MEMEXT_TEST(test_readonly_slot),
+		MEMEXT_TEST(test_smm_address_space),
+		MEMEXT_TEST(test_halted_vcpu_blocked),
 	};
 
 	return memext_run_tests(tests, ARRAY_SIZE(tests));
