@@ -540,32 +540,32 @@ static void test_vm_fd_closed(void)
 
 #define FAILSLAB	"/sys/kernel/debug/failslab/"
 
-static void failslab_set(const char *attr, const char *val)
+static void write_file(const char *path, const char *val)
 {
-	char path[128];
-	int fd;
+	int fd = open(path, O_WRONLY);
 
-	snprintf(path, sizeof(path), FAILSLAB "%s", attr);
-	fd = open(path, O_WRONLY);
 	TEST_ASSERT(fd >= 0 && write(fd, val, strlen(val)) == (ssize_t)strlen(val),
 		    "write %s", path);
 	close(fd);
 }
 
-static void make_it_fail(bool on)
+static int read_fail_nth(void)
 {
-	int fd = open("/proc/thread-self/make-it-fail", O_WRONLY);
+	char buf[16] = "";
+	int fd = open("/proc/thread-self/fail-nth", O_RDONLY);
 
-	TEST_ASSERT(fd >= 0 && write(fd, on ? "1" : "0", 1) == 1, "make-it-fail");
+	TEST_ASSERT(fd >= 0 && read(fd, buf, sizeof(buf) - 1) > 0, "read fail-nth");
 	close(fd);
+	return atoi(buf);
 }
 
 /*
- * Fault injection (debug kernel): one slab allocation of the batching
- * thread fails, at a different point of the batch each time: ours, KVM's
- * memslot allocations, the scratch mapping.  A failed batch reports
- * ENOMEM and leaves exactly the original layout; nothing splats (the debug
- * kernel panics on WARN) and nothing leaks (kmemleak).
+ * Fault injection (debug kernel): the n-th slab allocation of the batching
+ * thread fails (/proc/thread-self/fail-nth), for n = 1, 2, ... until a
+ * batch needs fewer than n: every allocation of the batch fails once, ours,
+ * KVM's memslot allocations, the scratch mapping's.  A failed batch leaves
+ * exactly the original layout; nothing splats (the debug kernel panics on
+ * WARN) and nothing leaks (kmemleak).
  */
 static void test_failslab_mid_batch(void)
 {
@@ -576,7 +576,7 @@ static void test_failslab_mid_batch(void)
 	struct ctx c;
 	pthread_t t;
 
-	__TEST_REQUIRE(!access(FAILSLAB "times", W_OK),
+	__TEST_REQUIRE(!access(FAILSLAB "ignore-gfp-wait", W_OK),
 		       "no failslab (fault injection is on the debug kernel)");
 	ctx_init(&c, guest_spin, 0);
 	split[0] = entry(SLOT, 0, 0, 0, NULL);
@@ -588,35 +588,42 @@ static void test_failslab_mid_batch(void)
 	merge[2] = entry(SLOT, 0, TEST_GPA, NR_PAGES * PAGE, c.hva);
 
 	pthread_create(&t, NULL, run_vcpu, c.vcpu);
-	failslab_set("task-filter", "Y");
-	failslab_set("ignore-gfp-wait", "N");
-	failslab_set("verbose", "0");
-	failslab_set("probability", "100");
-	for (n = 1; n <= 60; n++) {
+	usleep(100000);
+	/* Sleeping (GFP_KERNEL) allocations too, quietly. */
+	write_file(FAILSLAB "ignore-gfp-wait", "N");
+	write_file(FAILSLAB "verbose", "0");
+	for (n = 1; n < 1000; n++) {
 		snprintf(buf, sizeof(buf), "%d", n);
-		failslab_set("interval", buf);
-		failslab_set("times", "1");
-		make_it_fail(true);
+		write_file("/proc/thread-self/fail-nth", buf);
 		r = batch(&c, split, 3, 0, &out);
-		make_it_fail(false);
-		failslab_set("times", "0");
+		if (read_fail_nth()) {
+			/* The batch needed fewer allocations: all were covered. */
+			write_file("/proc/thread-self/fail-nth", "0");
+			TEST_ASSERT(!r, "batch without injected failure: %s",
+				    strerror(errno));
+			TEST_ASSERT(!batch(&c, merge, 3, 0, NULL), "merge: %s",
+				    strerror(errno));
+			break;
+		}
 		if (r) {
-			TEST_ASSERT(errno == ENOMEM && out.error == ENOMEM &&
+			TEST_ASSERT((errno == ENOMEM || errno == EFAULT) &&
 				    !(out.result & KVM_MEMEXT_MEMSLOTS_ROLLBACK_FAILED),
-				    "interval %d: %s, error %u, result 0x%x", n,
-				    strerror(errno), out.error, out.result);
+				    "allocation %d failed: %s, error %u, result 0x%x",
+				    n, strerror(errno), out.error, out.result);
 			rolled_back += !!(out.result & KVM_MEMEXT_MEMSLOTS_ROLLED_BACK);
 			failed++;
 		} else {
+			/* A failure something retried or tolerated. */
 			TEST_ASSERT(!batch(&c, merge, 3, 0, NULL), "merge: %s",
 				    strerror(errno));
 		}
 		assert_original_layout(&c);
 	}
-	failslab_set("probability", "0");
-	ksft_print_msg("failslab: %d of 60 batches failed cleanly, %d of them rolled back\n",
-		       failed, rolled_back);
-	TEST_ASSERT(failed && rolled_back, "no failure was injected mid-batch");
+	write_file(FAILSLAB "ignore-gfp-wait", "Y");
+	ksft_print_msg("failslab: %d allocations, %d clean failures, %d rolled back\n",
+		       n - 1, failed, rolled_back);
+	TEST_ASSERT(n < 1000 && failed && rolled_back,
+		    "no failure was injected after the first entry");
 }
 
 int main(void)
