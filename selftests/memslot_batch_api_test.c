@@ -549,13 +549,20 @@ static void write_file(const char *path, const char *val)
 	close(fd);
 }
 
-static int read_fail_nth(void)
+/* fail-nth stays open: opening it would be an allocation of its own. */
+static void set_fail_nth(int fd, int n)
+{
+	char buf[16];
+	int len = snprintf(buf, sizeof(buf), "%d", n);
+
+	TEST_ASSERT(pwrite(fd, buf, len, 0) == len, "write fail-nth");
+}
+
+static int get_fail_nth(int fd)
 {
 	char buf[16] = "";
-	int fd = open("/proc/thread-self/fail-nth", O_RDONLY);
 
-	TEST_ASSERT(fd >= 0 && read(fd, buf, sizeof(buf) - 1) > 0, "read fail-nth");
-	close(fd);
+	TEST_ASSERT(pread(fd, buf, sizeof(buf) - 1, 0) > 0, "read fail-nth");
 	return atoi(buf);
 }
 
@@ -571,8 +578,7 @@ static void test_failslab_mid_batch(void)
 {
 	struct kvm_memext_memslot split[3], merge[3];
 	struct kvm_memext_set_memslots out;
-	int n, r, failed = 0, rolled_back = 0;
-	char buf[16];
+	int n, r, fd, failed = 0, rolled_back = 0;
 	struct ctx c;
 	pthread_t t;
 
@@ -592,13 +598,14 @@ static void test_failslab_mid_batch(void)
 	/* Sleeping (GFP_KERNEL) allocations too, quietly. */
 	write_file(FAILSLAB "ignore-gfp-wait", "N");
 	write_file(FAILSLAB "verbose", "0");
+	fd = open("/proc/thread-self/fail-nth", O_RDWR);
+	TEST_ASSERT(fd >= 0, "open fail-nth");
 	for (n = 1; n < 1000; n++) {
-		snprintf(buf, sizeof(buf), "%d", n);
-		write_file("/proc/thread-self/fail-nth", buf);
+		set_fail_nth(fd, n);
 		r = batch(&c, split, 3, 0, &out);
-		if (read_fail_nth()) {
+		if (get_fail_nth(fd)) {
 			/* The batch needed fewer allocations: all were covered. */
-			write_file("/proc/thread-self/fail-nth", "0");
+			set_fail_nth(fd, 0);
 			TEST_ASSERT(!r, "batch without injected failure: %s",
 				    strerror(errno));
 			TEST_ASSERT(!batch(&c, merge, 3, 0, NULL), "merge: %s",
@@ -619,6 +626,7 @@ static void test_failslab_mid_batch(void)
 		}
 		assert_original_layout(&c);
 	}
+	close(fd);
 	write_file(FAILSLAB "ignore-gfp-wait", "Y");
 	ksft_print_msg("failslab: %d allocations, %d clean failures, %d rolled back\n",
 		       n - 1, failed, rolled_back);
