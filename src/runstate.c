@@ -44,7 +44,6 @@ struct kvm_memext_vcpu_runstate {
 	struct task_struct *task;	/* referenced */
 	struct list_head node;		/* in vm->runstates, under runstate_lock */
 	refcount_t refs;
-	raw_spinlock_t lock;		/* the accounting; scheduler context */
 	u32 flags;
 	u64 gpa;
 	bool detached;			/* no more guest writes */
@@ -77,7 +76,7 @@ static void kvm_memext_runstate_account(struct kvm_memext_vcpu_runstate *rs,
 {
 	u64 now = kvm_memext_runstate_now(rs->kvm);
 
-	lockdep_assert_held(&rs->lock);
+	lockdep_assert_held(&rs->gpc.lock);
 	/* A clock set backwards (KVM_SET_CLOCK) must not undo time. */
 	if (now < rs->entry)
 		now = rs->entry;
@@ -92,38 +91,56 @@ static void kvm_memext_runstate_account(struct kvm_memext_vcpu_runstate *rs,
  * state_entry_time itself crosses a page, its low bytes are written first:
  * the flag (bit 63) is the only change of the first write, and cleared by
  * the last bytes of the last one.  All or nothing: only when every page of
- * the area is valid, under the cache's lock.
+ * the area is valid.
+ *
+ * Called with the cache's lock held, which also protects the accounting
+ * (one lock per switch, in the scheduler's hot path); enters kvm->srcu for
+ * the memslots the cache recorded.  Only while attached: the VM and the
+ * handle are alive then.
  */
 static bool kvm_memext_runstate_flush(struct kvm_memext_vcpu_runstate *rs)
 {
 	bool compat = rs->flags & KVM_MEMEXT_RUNSTATE_COMPAT32;
-	unsigned long entry_off = compat ?
-		offsetof(struct kvm_memext_runstate_area32, state_entry_time) :
-		offsetof(struct kvm_memext_runstate_area, state_entry_time);
-	unsigned long time_off = compat ?
-		offsetof(struct kvm_memext_runstate_area32, time) :
-		offsetof(struct kvm_memext_runstate_area, time);
 	struct kvm_memext_gpc *gpc = &rs->gpc;
-	u32 state[2] = { rs->state, 0 };
+	union {
+		struct kvm_memext_runstate_area a64;
+		struct kvm_memext_runstate_area32 a32;
+	} img;
+	unsigned long entry_off, size;
 	u64 entry;
 	bool ok;
+	int idx;
 
-	lockdep_assert_held(&rs->lock);
-	kvm_memext_gpc_lock(gpc);
+	lockdep_assert_held(&gpc->lock);
+	entry = rs->entry | KVM_MEMEXT_RUNSTATE_UPDATE;
+	if (compat) {
+		img.a32.state = rs->state;
+		img.a32.state_entry_time = entry;
+		memcpy(img.a32.time, rs->time, sizeof(img.a32.time));
+		entry_off = offsetof(struct kvm_memext_runstate_area32, state_entry_time);
+		size = sizeof(img.a32);
+	} else {
+		img.a64 = (struct kvm_memext_runstate_area) {
+			.state = rs->state, .state_entry_time = entry,
+		};
+		memcpy(img.a64.time, rs->time, sizeof(img.a64.time));
+		entry_off = offsetof(struct kvm_memext_runstate_area, state_entry_time);
+		size = sizeof(img.a64);
+	}
+
+	idx = srcu_read_lock(&rs->kvm->srcu);
 	ok = kvm_memext_gpc_check(gpc);
 	if (ok) {
-		entry = rs->entry | KVM_MEMEXT_RUNSTATE_UPDATE;
 		kvm_memext_gpc_copy_to(gpc, entry_off, &entry, sizeof(entry));
-		/* The guest sees the flag before any of the new contents. */
+		/* The guest sees the flag before any of the new contents ... */
 		smp_wmb();
-		kvm_memext_gpc_copy_to(gpc, 0, state, compat ? 4 : 8);
-		kvm_memext_gpc_copy_to(gpc, time_off, rs->time, sizeof(rs->time));
+		kvm_memext_gpc_copy_to(gpc, 0, &img, size);
 		/* ... and all of them before the flag goes. */
 		smp_wmb();
 		entry = rs->entry;
 		kvm_memext_gpc_copy_to(gpc, entry_off, &entry, sizeof(entry));
 	}
-	kvm_memext_gpc_unlock(gpc);
+	srcu_read_unlock(&rs->kvm->srcu, idx);
 	return ok;
 }
 
@@ -132,12 +149,12 @@ static void kvm_memext_runstate_switch(struct kvm_memext_vcpu_runstate *rs,
 {
 	unsigned long flags;
 
-	raw_spin_lock_irqsave(&rs->lock, flags);
+	raw_spin_lock_irqsave(&rs->gpc.lock, flags);
 	if (!rs->detached) {
 		kvm_memext_runstate_account(rs, state);
 		rs->pending = !kvm_memext_runstate_flush(rs);
 	}
-	raw_spin_unlock_irqrestore(&rs->lock, flags);
+	raw_spin_unlock_irqrestore(&rs->gpc.lock, flags);
 }
 
 /* Bring the guest's copy up to date; sleeps. */
@@ -146,14 +163,14 @@ static void kvm_memext_runstate_catch_up(struct kvm_memext_vcpu_runstate *rs)
 	int tries;
 
 	for (tries = 0; tries < 2; tries++) {
-		raw_spin_lock_irq(&rs->lock);
+		raw_spin_lock_irq(&rs->gpc.lock);
 		if (!rs->detached && rs->pending)
 			rs->pending = !kvm_memext_runstate_flush(rs);
 		if (rs->detached || !rs->pending) {
-			raw_spin_unlock_irq(&rs->lock);
+			raw_spin_unlock_irq(&rs->gpc.lock);
 			return;
 		}
-		raw_spin_unlock_irq(&rs->lock);
+		raw_spin_unlock_irq(&rs->gpc.lock);
 		if (kvm_memext_gpc_refresh(&rs->gpc))
 			return;
 	}
@@ -260,15 +277,15 @@ static void kvm_memext_runstate_unhook(struct kvm_memext_vcpu_runstate *rs)
 /* Stop guest writes (offline, best effort), unmap, unhook. */
 static void kvm_memext_runstate_stop(struct kvm_memext_vcpu_runstate *rs)
 {
-	raw_spin_lock_irq(&rs->lock);
+	raw_spin_lock_irq(&rs->gpc.lock);
 	kvm_memext_runstate_account(rs, KVM_MEMEXT_RUNSTATE_OFFLINE);
 	rs->pending = true;
-	raw_spin_unlock_irq(&rs->lock);
+	raw_spin_unlock_irq(&rs->gpc.lock);
 	kvm_memext_runstate_catch_up(rs);
 
-	raw_spin_lock_irq(&rs->lock);
+	raw_spin_lock_irq(&rs->gpc.lock);
 	rs->detached = true;
-	raw_spin_unlock_irq(&rs->lock);
+	raw_spin_unlock_irq(&rs->gpc.lock);
 	kvm_memext_gpc_deactivate(&rs->gpc);
 	list_del(&rs->node);
 	kvm_memext_runstate_unhook(rs);
@@ -341,7 +358,6 @@ static int kvm_memext_runstate_attach(struct kvm_memext_vm *vm,
 	if (!rs)
 		return -ENOMEM;
 	refcount_set(&rs->refs, 1);
-	raw_spin_lock_init(&rs->lock);
 	rs->kvm = vm->kvm;
 	rs->vcpu = vcpu;
 	rs->flags = a->flags;
@@ -432,7 +448,7 @@ static int kvm_memext_runstate_get(struct kvm_memext_vm *vm,
 	mutex_lock(&vm->runstate_lock);
 	rs = kvm_memext_runstate_find(vm, vcpu);
 	if (rs) {
-		raw_spin_lock_irq(&rs->lock);
+		raw_spin_lock_irq(&rs->gpc.lock);
 		info->state = rs->state;
 		info->attach_flags = rs->flags;
 		info->gpa = rs->gpa;
@@ -440,7 +456,7 @@ static int kvm_memext_runstate_get(struct kvm_memext_vm *vm,
 		memcpy(info->time, rs->time, sizeof(info->time));
 		info->pending = rs->pending;
 		info->pad = 0;
-		raw_spin_unlock_irq(&rs->lock);
+		raw_spin_unlock_irq(&rs->gpc.lock);
 	}
 	mutex_unlock(&vm->runstate_lock);
 	return rs ? 0 : -ENOENT;
