@@ -86,12 +86,14 @@ static void kvm_memext_runstate_account(struct kvm_memext_vcpu_runstate *rs,
 }
 
 /*
- * Write the area with Xen's protocol: state_entry_time with the update
- * flag first, then the rest, then state_entry_time without the flag.  When
- * state_entry_time itself crosses a page, its low bytes are written first:
- * the flag (bit 63) is the only change of the first write, and cleared by
- * the last bytes of the last one.  All or nothing: only when every page of
- * the area is valid.
+ * Write the area with Xen's protocol: the update flag first, then the
+ * contents (state_entry_time still flagged), then state_entry_time without
+ * the flag.  The flag goes in by writing only the top byte of
+ * state_entry_time (bit 63 is in it; bits 56-62 do not change for years),
+ * so the first write is a single byte even when state_entry_time crosses a
+ * page, and the last write changes nothing but that byte again: however a
+ * straddling store is split, the guest sees the flag or the whole update.
+ * All or nothing: only when every page of the area is valid.
  *
  * Called with the cache's lock held, which also protects the accounting
  * (one lock per switch, in the scheduler's hot path); enters kvm->srcu for
@@ -131,7 +133,9 @@ static bool kvm_memext_runstate_flush(struct kvm_memext_vcpu_runstate *rs)
 	idx = srcu_read_lock(&rs->kvm->srcu);
 	ok = kvm_memext_gpc_check(gpc);
 	if (ok) {
-		kvm_memext_gpc_copy_to(gpc, entry_off, &entry, sizeof(entry));
+		u8 top = entry >> 56;
+
+		kvm_memext_gpc_copy_to(gpc, entry_off + 7, &top, 1);
 		/* The guest sees the flag before any of the new contents ... */
 		smp_wmb();
 		kvm_memext_gpc_copy_to(gpc, 0, &img, size);
