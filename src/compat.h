@@ -172,4 +172,16 @@ static inline struct task_struct *kvm_memext_vcpu_task(struct kvm_vcpu *vcpu)
 	return task;
 }
 
+/*
+ * Whether a task being switched out is still runnable (preempted) rather
+ * than going to sleep.  Since 6.12 a sleeping task may stay queued for a
+ * while (delayed dequeue); task_is_runnable() tells.
+ */
+#include <linux/sched.h>
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)
+#define kvm_memext_task_is_runnable(p) task_is_runnable(p)
+#else
+#define kvm_memext_task_is_runnable(p) READ_ONCE((p)->on_rq)
+#endif
+
 #endif /* _KVM_MEMEXT_COMPAT_H */

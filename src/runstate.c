@@ -222,8 +222,8 @@ static void kvm_memext_runstate_sched_out(struct preempt_notifier *pn,
 	struct kvm_memext_vcpu_runstate *rs =
 		container_of(pn, struct kvm_memext_vcpu_runstate, pn);
 
-	/* Still queued: preempted; dequeued: going to sleep (e.g. halt). */
-	kvm_memext_runstate_switch(rs, READ_ONCE(current->on_rq) ?
+	/* Still runnable: preempted; else going to sleep (e.g. a halt). */
+	kvm_memext_runstate_switch(rs, kvm_memext_task_is_runnable(current) ?
 				   KVM_MEMEXT_RUNSTATE_RUNNABLE :
 				   KVM_MEMEXT_RUNSTATE_BLOCKED);
 }
