@@ -91,6 +91,19 @@ static void generation_must_match(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, kvm_memext_gpc_fresh(&gpc, 42));
 }
 
+static void write_checks_range_and_flag(struct kunit *test)
+{
+	struct kvm_memext_gpc gpc = { .len = 48 };
+	u64 v[2] = {};
+
+	/* Read-only caches are mapped read-only: refused, not -EAGAIN. */
+	KUNIT_EXPECT_EQ(test, kvm_memext_gpc_write(&gpc, 0, v, 8), -EINVAL);
+	gpc.flags = KVM_MEMEXT_GPC_WRITE;
+	KUNIT_EXPECT_EQ(test, kvm_memext_gpc_write(&gpc, 40, v, 16), -EINVAL);
+	KUNIT_EXPECT_EQ(test, kvm_memext_gpc_write(&gpc, ~0ul, v, 2), -EINVAL);
+	KUNIT_EXPECT_EQ(test, kvm_memext_gpc_read(&gpc, 48, v, 1), -EINVAL);
+}
+
 static struct kvm_memext_vm *fake_vm(struct kunit *test)
 {
 	struct kvm_memext_vm *vm = kunit_kzalloc(test, sizeof(*vm), GFP_KERNEL);
@@ -327,6 +340,7 @@ static struct kunit_case kvm_memext_cache_cases[] = {
 	KUNIT_CASE(span_rejects_bad_ranges),
 	KUNIT_CASE(overlap_checks_every_page),
 	KUNIT_CASE(generation_must_match),
+	KUNIT_CASE(write_checks_range_and_flag),
 	KUNIT_CASE(invalidation_marks_overlapping_caches),
 	KUNIT_CASE(refresh_retries_across_invalidations),
 	KUNIT_CASE(plan_splits_by_kind_type_and_contiguity),

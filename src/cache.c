@@ -784,7 +784,8 @@ static bool kvm_memext_gpc_in_range(struct kvm_memext_gpc *gpc,
 
 /**
  * kvm_memext_gpc_copy_to() - write into a checked cache
- * @gpc: a cache locked with kvm_memext_gpc_lock() whose check succeeded
+ * @gpc: a cache activated with KVM_MEMEXT_GPC_WRITE (the others are mapped
+ *	 read-only), locked with kvm_memext_gpc_lock(), whose check succeeded
  * @offset: byte offset into the range
  * @data: what to write
  * @len: how many bytes; @offset + @len must not exceed the range
@@ -852,17 +853,19 @@ EXPORT_SYMBOL_GPL(kvm_memext_gpc_copy_from);
  * Any context.  Writes only when every page of the range is valid.
  *
  * Return: 0, -EAGAIN if the cache must be refreshed first (nothing was
- * written), -EINVAL if @offset/@len exceed the range.
+ * written), -EINVAL if @offset/@len exceed the range or the cache was not
+ * activated with KVM_MEMEXT_GPC_WRITE.
  */
 int kvm_memext_gpc_write(struct kvm_memext_gpc *gpc, unsigned long offset,
 			 const void *data, unsigned long len)
 {
 	int r = -EAGAIN;
 
-	if (!kvm_memext_gpc_in_range(gpc, offset, len))
+	if (!kvm_memext_gpc_in_range(gpc, offset, len) ||
+	    !(gpc->flags & KVM_MEMEXT_GPC_WRITE))
 		return -EINVAL;
 	kvm_memext_gpc_lock(gpc);
-	if (kvm_memext_gpc_check(gpc) && (gpc->flags & KVM_MEMEXT_GPC_WRITE)) {
+	if (kvm_memext_gpc_check(gpc)) {
 		kvm_memext_gpc_copy_to(gpc, offset, data, len);
 		r = 0;
 	}
