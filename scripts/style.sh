@@ -12,7 +12,7 @@ set -uo pipefail
 rc=0
 cd "$TOP"
 kernel_files=(src/*.[ch] include/uapi/linux/*.h include/linux/*.h kunit/*.c bench/*.[ch])
-user_files=(selftests/*.[ch] selftests/lib/*.c selftests/bench/*.c samples/*.c scripts/*.c)
+user_files=(selftests/*.[ch] selftests/lib/*.c selftests/bench/*.[ch] samples/*.c scripts/*.c)
 checkpatch() {
 	"$cp" --strict --no-tree --terse --show-types -f "$@" 2>&1 |
 		grep -E '^[^ ]+:[0-9]+: (ERROR|WARNING|CHECK)'

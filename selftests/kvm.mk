@@ -37,7 +37,8 @@ $(OUTPUT)/memext/%: $(MEMEXT_DIR)/%.c $(LIBKVM_OBJS) $(MEMEXT_HDRS)
 # Benchmarks (make bench), built like the tests.
 MEMEXT_BENCH := $(patsubst $(MEMEXT_DIR)/bench/%.c,$(OUTPUT)/memext/bench/%,\
 		  $(wildcard $(MEMEXT_DIR)/bench/*.c))
-$(OUTPUT)/memext/bench/%: $(MEMEXT_DIR)/bench/%.c $(LIBKVM_OBJS) $(MEMEXT_HDRS)
+$(OUTPUT)/memext/bench/%: $(MEMEXT_DIR)/bench/%.c $(LIBKVM_OBJS) $(MEMEXT_HDRS) \
+			  $(wildcard $(MEMEXT_DIR)/bench/*.h)
 	$(CC) $(CFLAGS) -I$(MEMEXT_DIR) -I$(MEMEXT_DIR)/../include/uapi \
 		$(CPPFLAGS) $(LDFLAGS) $< $(LIBKVM_OBJS) $(LDLIBS) -o $@
 

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
+#include "bench_util.h"
 #include "memext_util.h"
 #include "processor.h"
 #include "../../bench/cache_bench.h"
@@ -39,12 +40,6 @@ static const char * const methods[] = {
 	[KVM_MEMEXT_BENCH_PRE_CACHE] = "memslot lookup + copy",
 };
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 static void guest_code(void)
 {
@@ -106,8 +101,7 @@ int main(int argc, char *argv[])
 					    strerror(errno), args.result);
 				s[r] = (double)args.ns / n;
 			}
-			qsort(s, repeats, sizeof(*s), cmp_double);
-			med[l][m] = s[repeats / 2];
+			med[l][m] = median(s, repeats);
 		}
 	}
 

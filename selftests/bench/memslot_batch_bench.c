@@ -23,6 +23,7 @@
 #include <sys/mman.h>
 #include <x86intrin.h>
 
+#include "bench_util.h"
 #include "memext_util.h"
 #include "processor.h"
 #include "ucall_common.h"
@@ -159,26 +160,8 @@ static void apply(enum method m, int k, uint64_t base)
 	}
 }
 
-static double now_ns(void)
-{
-	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static double tsc_per_ns;
 

@@ -28,6 +28,7 @@
 #include <sys/syscall.h>
 #include <sys/sysinfo.h>
 
+#include "bench_util.h"
 #include "memext_util.h"
 #include "processor.h"
 
@@ -122,20 +123,7 @@ static void *switcher_fn(void *arg)
 	return NULL;
 }
 
-static double now_ns(void)
-{
-	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 static void xen_setup(uint64_t gpa)
 {
@@ -193,8 +181,7 @@ static double run_config(const struct config *c, int dev, int repeats, int n)
 		}
 		s[r] = (now_ns() - t0) / n;
 	}
-	qsort(s, repeats, sizeof(*s), cmp_double);
-	med = s[repeats / 2];
+	med = median(s, repeats);
 	free(s);
 
 	WRITE_ONCE(stop, 1);
