@@ -40,7 +40,6 @@ static const char * const methods[] = {
 	[KVM_MEMEXT_BENCH_PRE_CACHE] = "memslot lookup + copy",
 };
 
-
 static void guest_code(void)
 {
 	GUEST_DONE();

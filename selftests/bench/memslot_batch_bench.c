@@ -160,9 +160,6 @@ static void apply(enum method m, int k, uint64_t base)
 	}
 }
 
-
-
-
 static double tsc_per_ns;
 
 static void calibrate_tsc(void)

@@ -123,8 +123,6 @@ static void *switcher_fn(void *arg)
 	return NULL;
 }
 
-
-
 static void xen_setup(uint64_t gpa)
 {
 	struct kvm_xen_hvm_config hvm = { .msr = XEN_MSR };
