@@ -17,6 +17,7 @@ out=$TOP/build/results
 declare -A stage_secs=()
 total_pass=0 total_fail=0 total_skip=0
 summary=
+failures=
 
 timed() {
 	local name=$1 t0=$SECONDS rc=0
@@ -78,6 +79,25 @@ scan_console() {
 	grep -E "$pat" "$console" | grep -v 'Call Trace:' || true
 }
 
+# The diagnostics of each failed top-level test: its failed subtests and
+# "#" lines, capped, so that the end of the output (all a CI log may keep)
+# says what failed and why.
+failure_details() {
+	awk -v k="$1" '
+		/^(not )?ok [0-9]+ / {
+			if ($1 == "not") {
+				print k ": " $0
+				for (i = 0; i < n && i < 25; i++)
+					print k ":     " buf[i]
+				if (n > 25)
+					print k ":     ... " n - 25 " more lines in results.ktap"
+			}
+			n = 0
+			next
+		}
+		/^ *(not ok|#)/ && !/# Totals:/ { sub(/^ +/, ""); buf[n++] = $0 }' "$2"
+}
+
 # Count one kernel's results, by section: kunit, selftest (with the demo
 # VMM), peer (KVM's own tests), and the kernel log.
 judge() {
@@ -134,6 +154,14 @@ judge() {
 		count kernel-log pass
 	fi
 	grep '^# kmemleak' "$results" | sed "s/^/  $K: /"
+	failures+=$(failure_details "$K" "$results")
+	[ -z "${splats:-}" ] || [ "$(echo -n "$splats" | grep -c .)" = "$(echo -n "$known" | grep -c .)" ] ||
+		failures+=$'\n'"$K: kernel-log splats:"$'\n'"$(echo "$splats" | head -n 10)"
+	if ! grep -q '^# KVM_MEMEXT_RUNNER_DONE' "$results"; then
+		failures+=$'\n'"$K: guest did not finish; last console lines:"$'\n'
+		failures+=$(tail -n 15 "$dir/console.log")
+	fi
+	[ -z "$failures" ] || failures+=$'\n'
 	for stage in kunit selftest sample peer boot runner kernel-log; do
 		[ -n "${pass[$stage]:-}${fail[$stage]:-}${skip[$stage]:-}" ] || continue
 		printf '  %s: %-10s %d passed, %d failed, %d skipped\n' "$K" "$stage" \
@@ -177,5 +205,9 @@ for s in "${!stage_secs[@]}"; do
 done | sort
 [ -z "${ONLY:-}" ] || echo "note: plan filtered by ONLY='$ONLY'"
 [ "${REPEAT:-1}" = 1 ] || echo "note: each test repeated REPEAT=$REPEAT times"
+if [ -n "$failures" ]; then
+	echo "== failures"
+	echo -n "$failures" | grep -v '^$'
+fi
 echo "$total_pass passed, $total_fail failed, $total_skip skipped"
 [ "$total_fail" = 0 ]
