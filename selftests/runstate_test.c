@@ -648,13 +648,23 @@ static void test_thread_exits_attached(void)
 	struct rs_ctx c;
 	pthread_t t;
 	long base;
+	int ms;
 
 	base = memext_module_refcnt();
 	ctx_init(&c, SHM, 0x200, false);
 	pthread_create(&t, NULL, attach_and_exit, &c);
 	pthread_join(t, NULL);
-	/* Still attached; readable; not detachable from here. */
-	info = get_info(&c, c.vcpu->fd);
+	/*
+	 * Still attached; readable; not detachable from here.  The join
+	 * returns when the thread clears its tid, early in do_exit(): it may
+	 * still be running or preempted until its last switch, to blocked.
+	 */
+	for (ms = 0; ms < 5000; ms++) {
+		info = get_info(&c, c.vcpu->fd);
+		if (info.state == KVM_MEMEXT_RUNSTATE_BLOCKED)
+			break;
+		usleep(1000);
+	}
 	TEST_ASSERT(info.state == KVM_MEMEXT_RUNSTATE_BLOCKED,
 		    "state %u of an exited thread", info.state);
 	TEST_ASSERT_ERRNO(__detach(&c, c.vcpu->fd), EPERM, "detach from another thread");
