@@ -184,4 +184,41 @@ static inline struct task_struct *kvm_memext_vcpu_task(struct kvm_vcpu *vcpu)
 #define kvm_memext_task_is_runnable(p) READ_ONCE((p)->on_rq)
 #endif
 
+/* vm_flags became write-protected behind vm_flags_set() in 6.3. */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 3, 0)
+static inline void vm_flags_set(struct vm_area_struct *vma, unsigned long flags)
+{
+	vma->vm_flags |= flags;
+}
+#endif
+
+/* ->setattr() takes a struct mnt_idmap since 6.3. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+#define KVM_MEMEXT_SETATTR_IDMAP struct mnt_idmap
+#else
+#define KVM_MEMEXT_SETATTR_IDMAP struct user_namespace
+#endif
+
+/*
+ * Huge VM_PFNMAP mappings: only where GUP knows special PMDs (6.12+ with
+ * ARCH_SUPPORTS_PMD_PFNMAP) and KVM's follow_pfnmap_start() walks them.
+ * Elsewhere a PMD mapping would let get_user_pages_fast() pin the pages.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0) && \
+	defined(CONFIG_ARCH_SUPPORTS_PMD_PFNMAP) && \
+	defined(CONFIG_TRANSPARENT_HUGEPAGE)
+#define KVM_MEMEXT_HUGE_PFNMAP 1
+#include <linux/huge_mm.h>
+#if __has_include(<linux/pfn_t.h>)
+#include <linux/pfn_t.h>
+#define kvm_memext_insert_pfn_pmd(vmf, pfn, write) \
+	vmf_insert_pfn_pmd(vmf, pfn_to_pfn_t(pfn), write)
+#else
+#define kvm_memext_insert_pfn_pmd(vmf, pfn, write) \
+	vmf_insert_pfn_pmd(vmf, pfn, write)
+#endif
+#else
+#define KVM_MEMEXT_HUGE_PFNMAP 0
+#endif
+
 #endif /* _KVM_MEMEXT_COMPAT_H */

@@ -130,7 +130,85 @@ long kvm_memext_runstate_ioctl(struct kvm_memext_vm *vm, unsigned int ioctl,
 			       void __user *argp);
 void kvm_memext_runstate_release_vm(struct kvm_memext_vm *vm);
 
+/* Private memory: 2 MiB chunks, the size of a PMD mapping. */
+#define KVM_MEMEXT_CHUNK_ORDER	(PMD_SHIFT - PAGE_SHIFT)
+#define KVM_MEMEXT_CHUNK_PAGES	(1U << KVM_MEMEXT_CHUNK_ORDER)
+
+/**
+ * struct kvm_memext_privmem_chunk - the pages of one 2 MiB range of a file
+ * @nr: pages present.
+ * @huge: @pages are one naturally aligned 2 MiB block, all present.
+ * @pages: the pages, by offset in the chunk; NULL where not allocated.
+ */
+struct kvm_memext_privmem_chunk {
+	unsigned int nr;
+	bool huge;
+	struct page *pages[KVM_MEMEXT_CHUNK_PAGES];
+};
+
+/**
+ * struct kvm_memext_privmem - one private-memory file
+ * @lock: protects everything below and the file's size.
+ * @chunks: chunk index -> struct kvm_memext_privmem_chunk.
+ * @access: page index -> accessible count (an xarray value), nonzero only.
+ * @nr_access: entries in @access.
+ * @flags: KVM_MEMEXT_PRIVMEM_* creation flags.
+ * @inode: the file's own inode (its mapping tracks the VMAs).
+ * @mm: the creator's mm, the only one that may map the file.
+ */
+struct kvm_memext_privmem {
+	struct mutex lock;
+	struct xarray chunks;
+	struct xarray access;
+	unsigned long nr_access;
+	u64 flags;
+	struct inode *inode;
+	struct mm_struct *mm;
+};
+
+/* Counters shown in debugfs (kvm_memext/privmem). */
+struct kvm_memext_privmem_stats {
+	atomic_long_t files;
+	atomic_long_t pages;		/* allocated (and charged) */
+	atomic_long_t chunks;		/* live 2 MiB blocks */
+	atomic_long_t accessible;	/* pages in accessible ranges */
+	atomic_long_t tlb_flushes;
+	atomic_long_t fallbacks;	/* chunks allocated as 4 KiB pages */
+	atomic_long_t pmd_maps;
+	atomic_long_t leaked;		/* could not be put back: kept */
+};
+extern struct kvm_memext_privmem_stats kvm_memext_privmem_stats;
+
+/* What resolve.c found; see there. */
+struct kvm_memext_syms {
+	int (*set_memory_np)(unsigned long addr, int numpages);
+	int (*set_memory_p)(unsigned long addr, int numpages);
+	int (*set_direct_map_invalid_noflush)(struct page *page);
+	int (*set_direct_map_default_noflush)(struct page *page);
+	int (*set_direct_map_valid_noflush)(struct page *page, unsigned int nr,
+					    bool valid);
+	void (*flush_tlb_kernel_range)(unsigned long start, unsigned long end);
+};
+extern struct kvm_memext_syms kvm_memext_syms;
+bool kvm_memext_resolve_syms(void);
+
+int kvm_memext_dmap_remove_block(struct page *page, unsigned int nr);
+int kvm_memext_dmap_restore_block(struct page *page, unsigned int nr);
+int kvm_memext_dmap_remove_page(struct page *page);
+int kvm_memext_dmap_restore_page(struct page *page);
+void kvm_memext_dmap_flush(unsigned long start, unsigned long end);
+bool kvm_memext_dmap_present(struct page *page);
+
+bool kvm_memext_privmem_init(void);
+void kvm_memext_privmem_exit(void);
+bool kvm_memext_privmem_available(void);
+int kvm_memext_create_privmem(const struct kvm_memext_create_privmem *args);
+
 #if IS_ENABLED(CONFIG_KUNIT)
+int kvm_memext_privmem_populate(struct kvm_memext_privmem *pm, pgoff_t cidx,
+				struct kvm_memext_privmem_chunk **out);
+int kvm_memext_privmem_set_access(struct kvm_memext_privmem *pm, pgoff_t start,
+				  pgoff_t end, bool accessible);
 bool kvm_memext_vm_owner_ok(const struct module *owner);
 int kvm_memext_gpc_span(u64 gpa, unsigned long len, unsigned int *nr_pages);
 bool kvm_memext_gpc_overlaps(const unsigned long *uhva, unsigned int nr,

@@ -22,6 +22,8 @@ static long kvm_memext_check_extension(unsigned long ext)
 	case KVM_MEMEXT_CAP_MEMSLOT_BATCH:
 	case KVM_MEMEXT_CAP_RUNSTATE:
 		return 1;
+	case KVM_MEMEXT_CAP_PRIVMEM:
+		return kvm_memext_privmem_available();
 	default:
 		return 0;
 	}
@@ -30,6 +32,7 @@ static long kvm_memext_check_extension(unsigned long ext)
 static long kvm_memext_dev_ioctl(struct file *file, unsigned int ioctl,
 				 unsigned long arg)
 {
+	struct kvm_memext_create_privmem privmem;
 	struct kvm_memext_bind_vm bind;
 
 	switch (ioctl) {
@@ -44,6 +47,10 @@ static long kvm_memext_dev_ioctl(struct file *file, unsigned int ioctl,
 		if (copy_from_user(&bind, (void __user *)arg, sizeof(bind)))
 			return -EFAULT;
 		return kvm_memext_bind_vm(&bind);
+	case KVM_MEMEXT_CREATE_PRIVMEM:
+		if (copy_from_user(&privmem, (void __user *)arg, sizeof(privmem)))
+			return -EFAULT;
+		return kvm_memext_create_privmem(&privmem);
 	default:
 		return -ENOTTY;
 	}
@@ -66,22 +73,26 @@ static struct miscdevice kvm_memext_dev = {
 
 static int __init kvm_memext_init(void)
 {
+	bool privmem = kvm_memext_privmem_init();
 	int r;
 
 	r = misc_register(&kvm_memext_dev);
 	if (r) {
 		pr_err("cannot register /dev/kvm_memext: %d\n", r);
+		kvm_memext_privmem_exit();
 		return r;
 	}
 
-	pr_info("version %s loaded, API %d, features: vm_handle memslot_batch runstate\n",
-		KVM_MEMEXT_VERSION, KVM_MEMEXT_API_VERSION);
+	pr_info("version %s loaded, API %d, features: vm_handle memslot_batch runstate%s\n",
+		KVM_MEMEXT_VERSION, KVM_MEMEXT_API_VERSION,
+		privmem ? " privmem" : "");
 	return 0;
 }
 
 static void __exit kvm_memext_exit(void)
 {
 	misc_deregister(&kvm_memext_dev);
+	kvm_memext_privmem_exit();
 	kvm_memext_quiesce_exit();
 }
 

@@ -25,6 +25,7 @@
 #define KVM_MEMEXT_CAP_VM_HANDLE	1
 #define KVM_MEMEXT_CAP_MEMSLOT_BATCH	2
 #define KVM_MEMEXT_CAP_RUNSTATE		3
+#define KVM_MEMEXT_CAP_PRIVMEM		4
 
 /* 0xBB is not claimed in Documentation/userspace-api/ioctl/ioctl-number.rst */
 #define KVM_MEMEXT_IO			0xBB
@@ -212,16 +213,55 @@ struct kvm_memext_runstate_info {
 	__u64 reserved[2];
 };
 
+/* kvm_memext_create_privmem.flags: 4 KiB pages only, no 2 MiB chunks. */
+#define KVM_MEMEXT_PRIVMEM_NO_HUGE	(1ULL << 0)
+
+/**
+ * struct kvm_memext_create_privmem - argument of KVM_MEMEXT_CREATE_PRIVMEM
+ * @size: size of the file in bytes: nonzero and a multiple of the page
+ *	  size.  It can be changed later with ftruncate().
+ * @flags: KVM_MEMEXT_PRIVMEM_NO_HUGE, or zero.
+ */
+struct kvm_memext_create_privmem {
+	__u64 size;
+	__u64 flags;
+};
+
+/* kvm_memext_privmem_access.flags */
+#define KVM_MEMEXT_PRIVMEM_ACCESSIBLE	(1U << 0)
+
+/**
+ * struct kvm_memext_privmem_access - argument of KVM_MEMEXT_PRIVMEM_SET_ACCESS
+ * @offset: start of the range in the file, page aligned.
+ * @len: length of the range, page aligned, nonzero; the range must lie
+ *	 within the file's size.
+ * @flags: KVM_MEMEXT_PRIVMEM_ACCESSIBLE to take one more reference on the
+ *	   range being in the kernel direct map; zero to drop one.
+ * @pad: must be zero.
+ */
+struct kvm_memext_privmem_access {
+	__u64 offset;
+	__u64 len;
+	__u32 flags;
+	__u32 pad;
+};
+
 /* ioctls on /dev/kvm_memext */
 #define KVM_MEMEXT_GET_API_VERSION	_IO(KVM_MEMEXT_IO, 0x00)
 #define KVM_MEMEXT_CHECK_EXTENSION	_IO(KVM_MEMEXT_IO, 0x01)
 /* Returns a new VM handle file descriptor (O_CLOEXEC). */
 #define KVM_MEMEXT_BIND_VM		_IOW(KVM_MEMEXT_IO, 0x02, struct kvm_memext_bind_vm)
+/* Returns a new private-memory file descriptor (O_RDWR, O_CLOEXEC). */
+#define KVM_MEMEXT_CREATE_PRIVMEM	_IOW(KVM_MEMEXT_IO, 0x03, struct kvm_memext_create_privmem)
 
 /* ioctls on a VM handle */
 #define KVM_MEMEXT_SET_MEMSLOTS		_IOWR(KVM_MEMEXT_IO, 0x10, struct kvm_memext_set_memslots)
 #define KVM_MEMEXT_RUNSTATE_ATTACH	_IOW(KVM_MEMEXT_IO, 0x20, struct kvm_memext_runstate)
 #define KVM_MEMEXT_RUNSTATE_DETACH	_IOW(KVM_MEMEXT_IO, 0x21, struct kvm_memext_runstate)
 #define KVM_MEMEXT_RUNSTATE_GET		_IOWR(KVM_MEMEXT_IO, 0x22, struct kvm_memext_runstate_info)
+
+
+/* ioctls on a private-memory file */
+#define KVM_MEMEXT_PRIVMEM_SET_ACCESS	_IOW(KVM_MEMEXT_IO, 0x30, struct kvm_memext_privmem_access)
 
 #endif /* _UAPI_LINUX_KVM_MEMEXT_H */

@@ -1,0 +1,780 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Private memory (KVM_MEMEXT_CREATE_PRIVMEM): the file's behaviour, its
+ * pages out of the direct map in 2 MiB pieces, GUP refused on every path,
+ * and guests running from it, on every kernel of the matrix.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <linux/falloc.h>
+
+#include "kvm_util.h"
+#include "processor.h"
+#include "ucall_common.h"
+#include "memext_util.h"
+
+#define PAGE		4096UL
+#define CHUNK		(2UL << 20)
+#define DATA_SLOT	1
+#define DATA_GPA	0x10000000UL
+#define DATA_SIZE	(4 * CHUNK)
+#define STATS		"/sys/kernel/debug/kvm_memext/privmem"
+#define MAX_MB_PARAM	"/sys/module/kvm_memext/parameters/privmem_max_mb"
+
+static int __create(int dev, uint64_t size, uint64_t flags)
+{
+	struct kvm_memext_create_privmem args = { .size = size, .flags = flags };
+
+	return ioctl(dev, KVM_MEMEXT_CREATE_PRIVMEM, &args);
+}
+
+static int open_privmem_dev(void)
+{
+	int dev = memext_open();
+
+	__TEST_REQUIRE(ioctl(dev, KVM_MEMEXT_CHECK_EXTENSION,
+			     KVM_MEMEXT_CAP_PRIVMEM) > 0,
+		       "no private memory on this kernel");
+	return dev;
+}
+
+static int create(int dev, uint64_t size, uint64_t flags)
+{
+	int fd = __create(dev, size, flags);
+
+	TEST_ASSERT(fd >= 0, "CREATE_PRIVMEM(%lu, %lu): %s", size, flags,
+		    strerror(errno));
+	return fd;
+}
+
+static int __set_access(int fd, uint64_t offset, uint64_t len, uint32_t flags,
+			uint32_t pad)
+{
+	struct kvm_memext_privmem_access args = {
+		.offset = offset, .len = len, .flags = flags, .pad = pad,
+	};
+
+	return ioctl(fd, KVM_MEMEXT_PRIVMEM_SET_ACCESS, &args);
+}
+
+static void set_access(int fd, uint64_t offset, uint64_t len, bool on)
+{
+	TEST_ASSERT(!__set_access(fd, offset, len,
+				  on ? KVM_MEMEXT_PRIVMEM_ACCESSIBLE : 0, 0),
+		    "SET_ACCESS(%lu, %lu, %d): %s", offset, len, on, strerror(errno));
+}
+
+static void *map(int fd, size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	TEST_ASSERT(p != MAP_FAILED, "mmap privmem: %s", strerror(errno));
+	return p;
+}
+
+/* One counter of the module's debugfs statistics. */
+static long stat_of(const char *name)
+{
+	char key[64];
+	long val;
+	FILE *f = fopen(STATS, "r");
+
+	TEST_ASSERT(f, "open " STATS ": %s", strerror(errno));
+	while (fscanf(f, "%63s %ld", key, &val) == 2) {
+		if (!strcmp(key, name)) {
+			fclose(f);
+			return val;
+		}
+	}
+	fclose(f);
+	TEST_FAIL("no %s in " STATS, name);
+	return -1;
+}
+
+/* A /proc/meminfo counter, in kB, or -1. */
+static long meminfo(const char *name)
+{
+	char line[128];
+	size_t len = strlen(name);
+	long val = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	TEST_ASSERT(f, "open /proc/meminfo");
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, name, len) && line[len] == ':')
+			val = strtol(line + len + 1, NULL, 10);
+	}
+	fclose(f);
+	return val;
+}
+
+static void test_create_bad_args(void)
+{
+	int dev = open_privmem_dev();
+
+	TEST_ASSERT_ERRNO(__create(dev, 0, 0), EINVAL, "size 0");
+	TEST_ASSERT_ERRNO(__create(dev, PAGE + 1, 0), EINVAL, "unaligned size");
+	TEST_ASSERT_ERRNO(__create(dev, 1ULL << 63, 0), EINVAL, "huge size");
+	TEST_ASSERT_ERRNO(__create(dev, CHUNK, 1ULL << 1), EINVAL, "unknown flag");
+	TEST_ASSERT_ERRNO(__create(dev, CHUNK, 1ULL << 63), EINVAL, "unknown high flag");
+	TEST_ASSERT_ERRNO(ioctl(dev, KVM_MEMEXT_CREATE_PRIVMEM, (void *)8), EFAULT,
+			  "bad pointer");
+	close(dev);
+}
+
+static void test_file_ops(void)
+{
+	int dev = open_privmem_dev(), fd = create(dev, CHUNK, 0);
+	long pages = stat_of("pages");
+	struct stat st;
+	uint8_t *p;
+	char c;
+
+	TEST_ASSERT(!fstat(fd, &st) && st.st_size == CHUNK && S_ISREG(st.st_mode),
+		    "fstat: size %ld mode %o", (long)st.st_size, st.st_mode);
+	TEST_ASSERT_ERRNO(read(fd, &c, 1), EINVAL, "read()");
+	TEST_ASSERT_ERRNO(write(fd, &c, 1), EINVAL, "write()");
+	TEST_ASSERT(mmap(NULL, CHUNK, PROT_READ, MAP_PRIVATE, fd, 0) == MAP_FAILED &&
+		    errno == EINVAL, "MAP_PRIVATE must fail with EINVAL");
+	TEST_ASSERT_ERRNO(ftruncate(fd, CHUNK + 1), EINVAL, "unaligned ftruncate");
+	TEST_ASSERT_ERRNO(fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, 0, CHUNK),
+			  EOPNOTSUPP, "collapse range");
+	TEST_ASSERT_ERRNO(fallocate(fd, FALLOC_FL_PUNCH_HOLE, 0, CHUNK),
+			  EOPNOTSUPP, "punch without KEEP_SIZE");
+	TEST_ASSERT_ERRNO(fallocate(fd, 0, 1, PAGE), EINVAL, "unaligned fallocate");
+
+	/* Grow by fallocate; allocation shows in the statistics and st_blocks. */
+	TEST_ASSERT(!fallocate(fd, 0, 0, 2 * CHUNK), "fallocate: %s", strerror(errno));
+	TEST_ASSERT(!fstat(fd, &st) && st.st_size == 2 * CHUNK &&
+		    st.st_blocks == 2 * CHUNK / 512, "size %ld blocks %ld",
+		    (long)st.st_size, (long)st.st_blocks);
+	TEST_ASSERT(stat_of("pages") - pages == 2 * CHUNK / PAGE, "pages %ld -> %ld",
+		    pages, stat_of("pages"));
+	TEST_ASSERT(!fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 4 * CHUNK), "KEEP_SIZE");
+	TEST_ASSERT(!fstat(fd, &st) && st.st_size == 2 * CHUNK, "KEEP_SIZE grew the file");
+
+	/* Data lives; a punched range reads back as zeros. */
+	p = map(fd, 2 * CHUNK);
+	memset(p, 0xab, 2 * CHUNK);
+	TEST_ASSERT(!fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			       CHUNK / 2, CHUNK), "punch: %s", strerror(errno));
+	TEST_ASSERT(p[CHUNK / 2 - 1] == 0xab && p[CHUNK / 2] == 0 &&
+		    p[CHUNK + CHUNK / 2 - 1] == 0 && p[CHUNK + CHUNK / 2] == 0xab,
+		    "punch hole: %x %x %x %x", p[CHUNK / 2 - 1], p[CHUNK / 2],
+		    p[CHUNK + CHUNK / 2 - 1], p[CHUNK + CHUNK / 2]);
+
+	/* Shrink, then grow: the old tail is gone. */
+	TEST_ASSERT(!ftruncate(fd, PAGE), "shrink: %s", strerror(errno));
+	TEST_ASSERT(!ftruncate(fd, 2 * CHUNK), "grow: %s", strerror(errno));
+	TEST_ASSERT(p[0] == 0xab && p[PAGE] == 0 && p[2 * CHUNK - 1] == 0,
+		    "after truncate: %x %x %x", p[0], p[PAGE], p[2 * CHUNK - 1]);
+
+	munmap(p, 2 * CHUNK);
+	close(fd);
+	TEST_ASSERT(stat_of("pages") == pages, "pages leaked: %ld -> %ld", pages,
+		    stat_of("pages"));
+	close(dev);
+}
+
+/*
+ * 2 MiB chunks leave the direct map without splitting it into 4 KiB
+ * entries, at one TLB flush per chunk; 4 KiB pages (the control) split it.
+ */
+static void test_direct_map_chunks(void)
+{
+	int dev = open_privmem_dev(), fd;
+	long dm4k, flushes, fallbacks, chunks;
+	size_t size = 32 * CHUNK;
+
+	__TEST_REQUIRE(meminfo("DirectMap4k") >= 0, "no DirectMap4k in /proc/meminfo");
+	dm4k = meminfo("DirectMap4k");
+	flushes = stat_of("tlb_flushes");
+	fallbacks = stat_of("fallbacks");
+	chunks = stat_of("huge_chunks");
+	fd = create(dev, size, 0);
+	TEST_ASSERT(!fallocate(fd, 0, 0, size), "fallocate: %s", strerror(errno));
+	TEST_ASSERT(stat_of("fallbacks") == fallbacks &&
+		    stat_of("huge_chunks") - chunks == 32,
+		    "expected 32 huge chunks: %ld, fallbacks %ld",
+		    stat_of("huge_chunks") - chunks, stat_of("fallbacks") - fallbacks);
+	TEST_ASSERT(stat_of("tlb_flushes") - flushes == 32,
+		    "%ld TLB flushes for 32 chunks", stat_of("tlb_flushes") - flushes);
+	TEST_ASSERT(meminfo("DirectMap4k") == dm4k,
+		    "DirectMap4k grew from %ld to %ld kB", dm4k, meminfo("DirectMap4k"));
+	close(fd);
+	ksft_print_msg("2 MiB chunks: DirectMap4k %ld -> %ld kB\n", dm4k,
+		       meminfo("DirectMap4k"));
+
+	/* The control: 4 KiB pages split the direct map. */
+	dm4k = meminfo("DirectMap4k");
+	fd = create(dev, 4 * CHUNK, KVM_MEMEXT_PRIVMEM_NO_HUGE);
+	TEST_ASSERT(!fallocate(fd, 0, 0, 4 * CHUNK), "fallocate: %s", strerror(errno));
+	ksft_print_msg("4 KiB pages: DirectMap4k %ld -> %ld kB\n", dm4k,
+		       meminfo("DirectMap4k"));
+	TEST_ASSERT(meminfo("DirectMap4k") > dm4k,
+		    "4 KiB pages did not split the direct map: the counter tells nothing");
+	close(fd);
+	close(dev);
+}
+
+/* Every way of reaching user pages through GUP fails cleanly on privmem. */
+static void check_gup(uint8_t *buf, bool expect_ok)
+{
+	struct iovec local, remote;
+	static uint8_t tmp[PAGE] __attribute__((aligned(PAGE)));
+	int fd, pipefd[2];
+	ssize_t r;
+
+	local = (struct iovec){ tmp, PAGE };
+	remote = (struct iovec){ buf, PAGE };
+	r = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+	TEST_ASSERT(expect_ok ? r == PAGE : r == -1 && errno == EFAULT,
+		    "process_vm_readv: %zd %s", r, strerror(errno));
+	r = process_vm_writev(getpid(), &local, 1, &remote, 1, 0);
+	TEST_ASSERT(expect_ok ? r == PAGE : r == -1 && errno == EFAULT,
+		    "process_vm_writev: %zd %s", r, strerror(errno));
+
+	fd = open("/proc/self/mem", O_RDWR);
+	TEST_ASSERT(fd >= 0, "open /proc/self/mem");
+	r = pread(fd, tmp, PAGE, (off_t)(uintptr_t)buf);
+	TEST_ASSERT(expect_ok ? r == PAGE : r == -1 && errno == EIO,
+		    "/proc/self/mem read: %zd %s", r, strerror(errno));
+	r = pwrite(fd, tmp, PAGE, (off_t)(uintptr_t)buf);
+	TEST_ASSERT(expect_ok ? r == PAGE : r == -1 && errno == EIO,
+		    "/proc/self/mem write: %zd %s", r, strerror(errno));
+	close(fd);
+
+	/* vmsplice pins the pages for the pipe, as vhost would for a ring. */
+	TEST_ASSERT(!pipe(pipefd), "pipe");
+	remote = (struct iovec){ buf, PAGE };
+	r = vmsplice(pipefd[1], &remote, 1, 0);
+	TEST_ASSERT(expect_ok ? r == PAGE : r == -1 && errno == EFAULT,
+		    "vmsplice: %zd %s", r, strerror(errno));
+	close(pipefd[0]);
+	close(pipefd[1]);
+
+	/* O_DIRECT: the block layer pins the buffer. */
+	fd = open("/dev/ram0", O_RDONLY | O_DIRECT);
+	if (fd >= 0) {
+		r = pread(fd, buf, PAGE, 0);
+		TEST_ASSERT(expect_ok ? r == PAGE : r == -1 && errno == EFAULT,
+			    "O_DIRECT read: %zd %s", r, strerror(errno));
+		close(fd);
+	} else {
+		ksft_print_msg("no /dev/ram0: O_DIRECT not tried\n");
+	}
+}
+
+static void check_ptrace(uint8_t *buf, bool expect_ok)
+{
+	pid_t parent = getpid(), pid;
+	int status;
+
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "fork");
+	if (!pid) {
+		long word;
+		bool ok;
+
+		if (ptrace(PTRACE_ATTACH, parent, 0, 0))
+			_exit(2);
+		waitpid(parent, &status, __WALL);
+		errno = 0;
+		word = ptrace(PTRACE_PEEKDATA, parent, buf, 0);
+		ok = expect_ok ? !errno && word == *(long *)buf : errno == EIO;
+		ptrace(PTRACE_DETACH, parent, 0, 0);
+		_exit(ok ? 0 : 1);
+	}
+	TEST_ASSERT(waitpid(pid, &status, 0) == pid && WIFEXITED(status),
+		    "ptrace child");
+	TEST_ASSERT(WEXITSTATUS(status) == 0, "ptrace peek (%s memory): child exit %d",
+		    expect_ok ? "anonymous" : "private", WEXITSTATUS(status));
+}
+
+static void test_gup_refused(void)
+{
+	int dev = open_privmem_dev(), fd = create(dev, CHUNK, 0);
+	uint8_t *pm = map(fd, CHUNK), *anon;
+
+	anon = mmap(NULL, CHUNK, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	TEST_ASSERT(anon != MAP_FAILED, "mmap anon");
+	memset(pm, 0x5a, CHUNK);
+	memset(anon, 0x5a, CHUNK);
+
+	/* The same calls work on ordinary memory. */
+	check_gup(anon, true);
+	check_ptrace(anon, true);
+	check_gup(pm, false);
+	check_ptrace(pm, false);
+	TEST_ASSERT(pm[0] == 0x5a && pm[CHUNK - 1] == 0x5a, "privmem changed");
+
+	munmap(anon, CHUNK);
+	munmap(pm, CHUNK);
+	close(fd);
+	close(dev);
+}
+
+/* Another process (here a child) can neither map nor change the file. */
+static void test_other_process(void)
+{
+	int dev = open_privmem_dev(), fd = create(dev, CHUNK, 0), status;
+	uint8_t *pm = map(fd, CHUNK);
+	pid_t pid;
+
+	pm[0] = 1;
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "fork");
+	if (!pid) {
+		unsigned char vec;
+
+		if (mmap(NULL, CHUNK, PROT_READ, MAP_SHARED, fd, 0) != MAP_FAILED ||
+		    errno != EPERM)
+			_exit(1);
+		if (__set_access(fd, 0, PAGE, KVM_MEMEXT_PRIVMEM_ACCESSIBLE, 0) != -1 ||
+		    errno != EPERM)
+			_exit(2);
+		/* The parent's mapping is not inherited. */
+		if (mincore(pm, PAGE, &vec) != -1 || errno != ENOMEM)
+			_exit(3);
+		_exit(0);
+	}
+	TEST_ASSERT(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+		    WEXITSTATUS(status) == 0, "child: status %#x", status);
+	munmap(pm, CHUNK);
+	close(fd);
+	close(dev);
+}
+
+static void test_set_access(void)
+{
+	int dev = open_privmem_dev(), fd = create(dev, 2 * CHUNK, 0);
+	long acc = stat_of("accessible_pages");
+	uint8_t *pm = map(fd, 2 * CHUNK);
+
+	TEST_ASSERT_ERRNO(__set_access(fd, 0, PAGE, 2, 0), EINVAL, "unknown flag");
+	TEST_ASSERT_ERRNO(__set_access(fd, 0, PAGE, 1, 1), EINVAL, "nonzero pad");
+	TEST_ASSERT_ERRNO(__set_access(fd, 1, PAGE, 1, 0), EINVAL, "unaligned offset");
+	TEST_ASSERT_ERRNO(__set_access(fd, 0, 1, 1, 0), EINVAL, "unaligned length");
+	TEST_ASSERT_ERRNO(__set_access(fd, 0, 0, 1, 0), EINVAL, "zero length");
+	TEST_ASSERT_ERRNO(__set_access(fd, CHUNK, 2 * CHUNK, 1, 0), EINVAL, "beyond the end");
+	TEST_ASSERT_ERRNO(__set_access(fd, -PAGE, 2 * PAGE, 1, 0), EINVAL, "overflow");
+	TEST_ASSERT_ERRNO(__set_access(fd, 0, PAGE, 0, 0), EINVAL, "drop without take");
+	TEST_ASSERT_ERRNO(ioctl(fd, KVM_MEMEXT_PRIVMEM_SET_ACCESS, (void *)8), EFAULT,
+			  "bad pointer");
+	TEST_ASSERT(stat_of("accessible_pages") == acc, "bad calls changed the counts");
+
+	/* Nested and overlapping ranges, on allocated and unallocated pages. */
+	memset(pm, 0x11, CHUNK);
+	set_access(fd, 0, 4 * PAGE, true);
+	set_access(fd, 2 * PAGE, 4 * PAGE, true);
+	set_access(fd, CHUNK - PAGE, 2 * PAGE, true);
+	TEST_ASSERT(stat_of("accessible_pages") - acc == 6 + 2, "accessible %ld",
+		    stat_of("accessible_pages") - acc);
+	/* Dropping more than was taken fails and changes nothing. */
+	TEST_ASSERT_ERRNO(__set_access(fd, 0, 8 * PAGE, 0, 0), EINVAL, "over-drop");
+	set_access(fd, 0, 4 * PAGE, false);
+	TEST_ASSERT(stat_of("accessible_pages") - acc == 4 + 2, "accessible %ld",
+		    stat_of("accessible_pages") - acc);
+	memset(pm + CHUNK, 0x22, CHUNK);
+	TEST_ASSERT(pm[0] == 0x11 && pm[2 * PAGE] == 0x11 && pm[CHUNK] == 0x22,
+		    "contents changed");
+	set_access(fd, 2 * PAGE, 4 * PAGE, false);
+	/* A truncated file drops the counts of what it lost. */
+	TEST_ASSERT(!ftruncate(fd, CHUNK), "truncate");
+	TEST_ASSERT(stat_of("accessible_pages") - acc == 1, "accessible %ld after truncate",
+		    stat_of("accessible_pages") - acc);
+	munmap(pm, 2 * CHUNK);
+	close(fd);
+	TEST_ASSERT(stat_of("accessible_pages") == acc, "accessible pages leaked");
+	close(dev);
+}
+
+static void test_limit(void)
+{
+	int dev = open_privmem_dev(), fd;
+	long pages = stat_of("pages");
+	char old[32] = "";
+	FILE *f = fopen(MAX_MB_PARAM, "r+");
+
+	TEST_ASSERT(f && fgets(old, sizeof(old), f), "read " MAX_MB_PARAM);
+	fd = create(dev, 8 * CHUNK, 0);
+	rewind(f);
+	fprintf(f, "%ld\n", pages * PAGE / (1 << 20) + 4);
+	fflush(f);
+	TEST_ASSERT_ERRNO(fallocate(fd, 0, 0, 8 * CHUNK), ENOSPC, "over the limit");
+	rewind(f);
+	fputs(old, f);
+	fclose(f);
+	close(fd);
+	TEST_ASSERT(stat_of("pages") == pages, "pages %ld -> %ld", pages, stat_of("pages"));
+	close(dev);
+}
+
+/* Hibernation would write the pages to disk: refused while any exists. */
+static void test_hibernation_refused(void)
+{
+	int dev = open_privmem_dev(), fd = create(dev, CHUNK, 0), st;
+	char states[128] = "";
+	FILE *f;
+
+	f = fopen("/sys/power/state", "r");
+	if (f) {
+		if (!fgets(states, sizeof(states), f))
+			states[0] = 0;
+		fclose(f);
+	}
+	__TEST_REQUIRE(strstr(states, "disk"), "no hibernation on this kernel");
+	/* Should the refusal break, only go as far as freezing tasks. */
+	f = fopen("/sys/power/pm_test", "w");
+	__TEST_REQUIRE(f, "no /sys/power/pm_test");
+	fputs("freezer\n", f);
+	fclose(f);
+
+	TEST_ASSERT(!fallocate(fd, 0, 0, CHUNK), "fallocate");
+	st = open("/sys/power/state", O_WRONLY);
+	TEST_ASSERT(st >= 0, "open /sys/power/state");
+	TEST_ASSERT_ERRNO(write(st, "disk", 4), EBUSY, "hibernation with private memory");
+	close(st);
+	close(fd);
+	f = fopen("/sys/power/pm_test", "w");
+	fputs("none\n", f);
+	fclose(f);
+	close(dev);
+}
+
+/* Guests. */
+
+static uint64_t guest_data[512];
+
+/* Fill guest_data (in slot 0), then sum a data slot written by the host. */
+static void guest_fill_and_sum(uint64_t seed, uint64_t npages)
+{
+	uint64_t i, sum = 0;
+
+	for (i = 0; i < 512; i++)
+		guest_data[i] = seed * i + 7;
+	for (i = 0; i < npages; i++)
+		sum += *(volatile uint64_t *)(DATA_GPA + i * PAGE);
+	for (i = 0; i < npages; i++)
+		*(volatile uint64_t *)(DATA_GPA + i * PAGE + 8) = seed + i;
+	GUEST_SYNC(sum);
+	GUEST_DONE();
+}
+
+/* Move slot 0 (code, stack, page tables, data) into a privmem file. */
+static void *slot0_to_privmem(struct kvm_vm *vm, int dev, int *pmfd)
+{
+	struct userspace_mem_region *region = memslot2region(vm, 0);
+	uint64_t size = region->region.memory_size;
+	uint64_t gpa = region->region.guest_phys_addr;
+	void *p;
+
+	size = (size + CHUNK - 1) & ~(CHUNK - 1);
+	*pmfd = create(dev, size, 0);
+	p = map(*pmfd, size);
+	memcpy(p, region->host_mem, region->region.memory_size);
+	vm_set_user_memory_region(vm, 0, region->region.flags, gpa, 0, NULL);
+	vm_set_user_memory_region(vm, 0, region->region.flags, gpa,
+				  region->region.memory_size, p);
+	region->host_mem = p;
+	region->region.userspace_addr = (uintptr_t)p;
+	return p;
+}
+
+static void expect_sync(struct kvm_vcpu *vcpu, uint64_t want)
+{
+	struct ucall uc;
+
+	vcpu_run(vcpu);
+	switch (get_ucall(vcpu, &uc)) {
+	case UCALL_SYNC:
+		TEST_ASSERT(uc.args[1] == want, "guest reported %lu, want %lu",
+			    uc.args[1], want);
+		break;
+	case UCALL_ABORT:
+		REPORT_GUEST_ASSERT(uc);
+		break;
+	default:
+		TEST_FAIL("exit reason %s", exit_reason_str(vcpu->run->exit_reason));
+	}
+}
+
+static void expect_done(struct kvm_vcpu *vcpu)
+{
+	struct ucall uc;
+
+	vcpu_run(vcpu);
+	TEST_ASSERT(get_ucall(vcpu, &uc) == UCALL_DONE, "exit reason %s",
+		    exit_reason_str(vcpu->run->exit_reason));
+}
+
+/*
+ * Everything the guest touches is private memory: slot 0 and a data slot
+ * whose second half is anonymous memory (one slot, two kinds of VMA).
+ */
+static void test_guest_in_privmem(void)
+{
+	int dev = open_privmem_dev(), fd0, fd;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	uint64_t i, sum = 0, *gd;
+	uint8_t *base, *slot0;
+
+	vm = vm_create_with_one_vcpu(&vcpu, guest_fill_and_sum);
+	slot0 = slot0_to_privmem(vm, dev, &fd0);
+
+	/* [privmem 4 MiB][anonymous 4 MiB], one memslot. */
+	base = mmap(NULL, 2 * DATA_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	TEST_ASSERT(base != MAP_FAILED, "reserve");
+	fd = create(dev, DATA_SIZE, 0);
+	TEST_ASSERT(mmap(base, DATA_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+			 fd, 0) == base, "map privmem half");
+	TEST_ASSERT(mmap(base + DATA_SIZE, DATA_SIZE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) ==
+		    base + DATA_SIZE, "map anonymous half");
+	vm_set_user_memory_region(vm, DATA_SLOT, 0, DATA_GPA, 2 * DATA_SIZE, base);
+	virt_map(vm, DATA_GPA, DATA_GPA, 2 * DATA_SIZE / PAGE);
+	for (i = 0; i < 2 * DATA_SIZE / PAGE; i++) {
+		*(uint64_t *)(base + i * PAGE) = i * 3 + 1;
+		sum += i * 3 + 1;
+	}
+
+	vcpu_args_set(vcpu, 2, 5, 2 * DATA_SIZE / PAGE);
+	expect_sync(vcpu, sum);
+	expect_done(vcpu);
+
+	/* The VMM reads the guest's results through its own mappings. */
+	gd = addr_gva2hva(vm, (vm_vaddr_t)guest_data);
+	TEST_ASSERT((uint8_t *)gd >= slot0 && (uint8_t *)gd < slot0 + 16 * CHUNK,
+		    "guest data is not in the private slot");
+	for (i = 0; i < 512; i++)
+		TEST_ASSERT(gd[i] == 5 * i + 7, "guest_data[%lu] = %lu", i, gd[i]);
+	for (i = 0; i < 2 * DATA_SIZE / PAGE; i++)
+		TEST_ASSERT(*(uint64_t *)(base + i * PAGE + 8) == 5 + i,
+			    "page %lu of the data slot: %lu", i,
+			    *(uint64_t *)(base + i * PAGE + 8));
+	ksft_print_msg("huge PMD mappings so far: %ld\n", stat_of("pmd_maps"));
+
+	kvm_vm_free(vm);
+	munmap(base, 2 * DATA_SIZE);
+	close(fd);
+	close(fd0);
+	close(dev);
+}
+
+/* Punch holes while the guest reads and writes the range. */
+static volatile bool punch_stop;
+
+static void guest_churn(uint64_t rounds)
+{
+	volatile uint64_t *p;
+	uint64_t r, i, v;
+
+	for (r = 0; r < rounds; r++) {
+		for (i = 0; i < DATA_SIZE / PAGE; i++) {
+			p = (volatile uint64_t *)(DATA_GPA + i * PAGE);
+			v = *p;
+			/* The host writes 0xa5a5..., a punched page reads 0. */
+			GUEST_ASSERT(v == 0 || v == 0xa5a5a5a5a5a5a5a5ULL ||
+				     v == r || v + 1 == r);
+			*p = r;
+		}
+		GUEST_SYNC(r);
+	}
+	GUEST_DONE();
+}
+
+static void test_punch_while_running(void)
+{
+	int dev = open_privmem_dev(), fd0, fd, punches = 0;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	struct ucall uc;
+	uint64_t rounds = 40, r;
+	uint8_t *data;
+
+	vm = vm_create_with_one_vcpu(&vcpu, guest_churn);
+	slot0_to_privmem(vm, dev, &fd0);
+	fd = create(dev, DATA_SIZE, 0);
+	data = map(fd, DATA_SIZE);
+	vm_set_user_memory_region(vm, DATA_SLOT, 0, DATA_GPA, DATA_SIZE, data);
+	virt_map(vm, DATA_GPA, DATA_GPA, DATA_SIZE / PAGE);
+	vcpu_args_set(vcpu, 1, rounds);
+
+	for (r = 0; r < rounds; r++) {
+		vcpu_run(vcpu);
+		switch (get_ucall(vcpu, &uc)) {
+		case UCALL_SYNC:
+			TEST_ASSERT(uc.args[1] == r, "round %lu reported %lu", r, uc.args[1]);
+			break;
+		case UCALL_ABORT:
+			REPORT_GUEST_ASSERT(uc);
+			break;
+		default:
+			TEST_FAIL("round %lu: exit reason %s", r,
+				  exit_reason_str(vcpu->run->exit_reason));
+		}
+		/* Punch a different chunk-straddling range each round. */
+		TEST_ASSERT(!fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				       (r % 6) * CHUNK / 2, CHUNK), "punch");
+		punches++;
+		TEST_ASSERT(*(uint64_t *)(data + (r % 6) * CHUNK / 2) == 0,
+			    "punched page not zero");
+		if (r % 3 == 0)
+			memset(data + ((r + 1) % 6) * CHUNK / 2, 0xa5, PAGE);
+	}
+	expect_done(vcpu);
+	ksft_print_msg("%d punches while the guest ran\n", punches);
+	kvm_vm_free(vm);
+	munmap(data, DATA_SIZE);
+	close(fd);
+	close(fd0);
+	close(dev);
+}
+
+/* kvm-clock: KVM writes it through the direct map; make its page accessible. */
+#define MSR_KVM_SYSTEM_TIME_NEW_	0x4b564d01
+#define CLOCK_GPA			(DATA_GPA + 3 * PAGE)
+
+static void guest_kvmclock(void)
+{
+	volatile uint32_t *version = (volatile uint32_t *)CLOCK_GPA;
+	volatile uint64_t *system_time = (volatile uint64_t *)(CLOCK_GPA + 16);
+	volatile uint32_t *mul = (volatile uint32_t *)(CLOCK_GPA + 24);
+
+	wrmsr(MSR_KVM_SYSTEM_TIME_NEW_, CLOCK_GPA | 1);
+	GUEST_SYNC(*version && !(*version & 1) && *mul && *system_time);
+	wrmsr(MSR_KVM_SYSTEM_TIME_NEW_, 0);
+	GUEST_DONE();
+}
+
+static void test_kvmclock_accessible(void)
+{
+	int dev = open_privmem_dev(), fd0, fd;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	uint8_t *data;
+	long acc = stat_of("accessible_pages");
+
+	vm = vm_create_with_one_vcpu(&vcpu, guest_kvmclock);
+	slot0_to_privmem(vm, dev, &fd0);
+	fd = create(dev, DATA_SIZE, 0);
+	data = map(fd, DATA_SIZE);
+	vm_set_user_memory_region(vm, DATA_SLOT, 0, DATA_GPA, DATA_SIZE, data);
+	virt_map(vm, DATA_GPA, DATA_GPA, DATA_SIZE / PAGE);
+	/* Without this KVM's kvm-clock update would fault in the host. */
+	set_access(fd, CLOCK_GPA - DATA_GPA, PAGE, true);
+	TEST_ASSERT(stat_of("accessible_pages") == acc + 1, "one page accessible");
+
+	expect_sync(vcpu, 1);
+	expect_done(vcpu);
+	TEST_ASSERT(*(uint32_t *)(data + CLOCK_GPA - DATA_GPA), "host sees no kvm-clock");
+	kvm_vm_free(vm);
+	set_access(fd, CLOCK_GPA - DATA_GPA, PAGE, false);
+	munmap(data, DATA_SIZE);
+	close(fd);
+	close(fd0);
+	close(dev);
+}
+
+/* Debug kernel: every allocation of a fallocate fails once, in turn. */
+static void write_str(const char *path, const char *s)
+{
+	FILE *f = fopen(path, "w");
+
+	TEST_ASSERT(f && fputs(s, f) >= 0 && !fclose(f), "write %s", path);
+}
+
+/*
+ * Fail the n-th allocation for n = 1, 2, ... until a fallocate of @size
+ * goes through untouched.  Returns how many failed; *@fell_back counts
+ * chunks that took 4 KiB pages after their 2 MiB block failed.
+ */
+static int sweep_fail_nth(int dev, int nth_fd, uint64_t size, uint64_t flags,
+			  int *fell_back)
+{
+	long pages = stat_of("pages"), fallbacks;
+	int n, fd, r, err, failed = 0;
+	char buf[16];
+
+	for (n = 1; n < 1000; n++) {
+		fd = create(dev, size, flags);
+		fallbacks = stat_of("fallbacks");
+		snprintf(buf, sizeof(buf), "%d", n);
+		TEST_ASSERT(pwrite(nth_fd, buf, strlen(buf), 0) > 0, "fail-nth");
+		r = fallocate(fd, 0, 0, size);
+		err = errno;
+		TEST_ASSERT(pwrite(nth_fd, "0", 1, 0) > 0, "fail-nth reset");
+		close(fd);
+		TEST_ASSERT(stat_of("pages") == pages && !stat_of("leaked_pages"),
+			    "fail-nth %d: pages %ld -> %ld, leaked %ld", n, pages,
+			    stat_of("pages"), stat_of("leaked_pages"));
+		if (stat_of("fallbacks") > fallbacks) {
+			TEST_ASSERT(!r, "fail-nth %d: fallback failed: %s", n,
+				    strerror(err));
+			(*fell_back)++;
+			continue;
+		}
+		if (!r)
+			return failed;
+		TEST_ASSERT(err == ENOMEM, "fail-nth %d: %s", n, strerror(err));
+		failed++;
+	}
+	TEST_FAIL("fallocate still failing after %d injected failures", n);
+	return failed;
+}
+
+static void test_fail_page_alloc(void)
+{
+	const char *dir = "/sys/kernel/debug/fail_page_alloc";
+	int dev = open_privmem_dev(), nth_fd, failed, fell_back = 0;
+	char order[128], wait[128];
+
+	snprintf(order, sizeof(order), "%s/min-order", dir);
+	snprintf(wait, sizeof(wait), "%s/ignore-gfp-wait", dir);
+	__TEST_REQUIRE(!access(order, W_OK), "no fail_page_alloc");
+	nth_fd = open("/proc/thread-self/fail-nth", O_RDWR);
+	__TEST_REQUIRE(nth_fd >= 0, "no fail-nth");
+	write_str(order, "0");
+	write_str(wait, "N");
+
+	/* One 2 MiB chunk, then 4 KiB pages (partly filled chunks unwind). */
+	failed = sweep_fail_nth(dev, nth_fd, CHUNK, 0, &fell_back);
+	failed += sweep_fail_nth(dev, nth_fd, 16 * PAGE,
+				 KVM_MEMEXT_PRIVMEM_NO_HUGE, &fell_back);
+
+	write_str(wait, "Y");
+	write_str(order, "1");
+	ksft_print_msg("%d allocations failed cleanly, %d chunks fell back to 4 KiB pages\n",
+		       failed, fell_back);
+	TEST_ASSERT(failed >= 16 && fell_back, "the sweep missed allocations");
+	close(nth_fd);
+	close(dev);
+}
+
+int main(void)
+{
+	static const struct memext_test tests[] = {
+		MEMEXT_TEST(test_create_bad_args),
+		MEMEXT_TEST(test_file_ops),
+		MEMEXT_TEST(test_direct_map_chunks),
+		MEMEXT_TEST(test_gup_refused),
+		MEMEXT_TEST(test_other_process),
+		MEMEXT_TEST(test_set_access),
+		MEMEXT_TEST(test_limit),
+		MEMEXT_TEST(test_hibernation_refused),
+		MEMEXT_TEST(test_guest_in_privmem),
+		MEMEXT_TEST(test_punch_while_running),
+		MEMEXT_TEST(test_kvmclock_accessible),
+		MEMEXT_TEST(test_fail_page_alloc),
+	};
+
+	return memext_run_tests(tests, ARRAY_SIZE(tests));
+}
