@@ -95,6 +95,8 @@ failure_details() {
 			n = 0
 			next
 		}
+		/Test Assertion Failure/ { a = 4 }
+		a && !/Test Assertion Failure|addr2line/ { a--; sub(/^ +/, ""); buf[n++] = $0; next }
 		/^ *(not ok|#)/ && !/# Totals:/ { sub(/^ +/, ""); buf[n++] = $0 }' "$2"
 }
 

@@ -209,6 +209,10 @@ int kvm_memext_privmem_populate(struct kvm_memext_privmem *pm, pgoff_t cidx,
 				struct kvm_memext_privmem_chunk **out);
 int kvm_memext_privmem_set_access(struct kvm_memext_privmem *pm, pgoff_t start,
 				  pgoff_t end, bool accessible);
+void kvm_memext_privmem_free_range(struct kvm_memext_privmem *pm, pgoff_t start,
+				   pgoff_t end);
+struct kvm_memext_privmem *kvm_memext_privmem_new(u64 size, u64 flags);
+void kvm_memext_privmem_destroy(struct kvm_memext_privmem *pm);
 bool kvm_memext_vm_owner_ok(const struct module *owner);
 int kvm_memext_gpc_span(u64 gpa, unsigned long len, unsigned int *nr_pages);
 bool kvm_memext_gpc_overlaps(const unsigned long *uhva, unsigned int nr,

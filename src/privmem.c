@@ -309,9 +309,16 @@ static void privmem_free_slots(struct kvm_memext_privmem *pm, pgoff_t cidx,
 	}
 }
 
-/* Free the pages of [start, end); the caller unmapped them first. */
-static void privmem_free_range(struct kvm_memext_privmem *pm, pgoff_t start,
-			       pgoff_t end)
+/**
+ * kvm_memext_privmem_free_range() - free the pages of a range
+ * @pm: the file.
+ * @start: first page.
+ * @end: end page (exclusive).
+ *
+ * The caller unmapped the range from every mapping first.
+ */
+VISIBLE_IF_KUNIT void kvm_memext_privmem_free_range(struct kvm_memext_privmem *pm,
+						    pgoff_t start, pgoff_t end)
 {
 	struct kvm_memext_privmem_chunk *chunk;
 	unsigned long cidx;
@@ -328,6 +335,7 @@ static void privmem_free_range(struct kvm_memext_privmem *pm, pgoff_t start,
 		cond_resched();
 	}
 }
+EXPORT_SYMBOL_IF_KUNIT(kvm_memext_privmem_free_range);
 
 /* Unmap [start, end) from every mapping (KVM zaps it too), then free it. */
 static void privmem_punch(struct kvm_memext_privmem *pm, pgoff_t start,
@@ -335,7 +343,7 @@ static void privmem_punch(struct kvm_memext_privmem *pm, pgoff_t start,
 {
 	unmap_mapping_range(pm->inode->i_mapping, (loff_t)start << PAGE_SHIFT,
 			    (loff_t)(end - start) << PAGE_SHIFT, 1);
-	privmem_free_range(pm, start, end);
+	kvm_memext_privmem_free_range(pm, start, end);
 }
 
 /*
@@ -677,19 +685,68 @@ out:
 	return r;
 }
 
-static int privmem_release(struct inode *inode, struct file *file)
-{
-	struct kvm_memext_privmem *pm = file->private_data;
+static const struct inode_operations privmem_iops = {
+	.setattr	= privmem_setattr,
+};
 
-	/* The last mapping is gone with the last reference. */
-	privmem_free_range(pm, 0, ULONG_MAX >> PAGE_SHIFT);
+/**
+ * kvm_memext_privmem_new() - a private-memory file's state and inode
+ * @size: size in bytes, page aligned.
+ * @flags: KVM_MEMEXT_PRIVMEM_* creation flags.
+ *
+ * Return: the new state, or an ERR_PTR().
+ */
+VISIBLE_IF_KUNIT struct kvm_memext_privmem *kvm_memext_privmem_new(u64 size,
+								   u64 flags)
+{
+	struct kvm_memext_privmem *pm;
+	struct inode *inode;
+
+	pm = kzalloc_obj(*pm, GFP_KERNEL_ACCOUNT);
+	if (!pm)
+		return ERR_PTR(-ENOMEM);
+	inode = alloc_anon_inode(privmem_mnt->mnt_sb);
+	if (IS_ERR(inode)) {
+		kfree(pm);
+		return ERR_CAST(inode);
+	}
+	inode->i_mode |= S_IFREG;
+	inode->i_op = &privmem_iops;
+	inode->i_private = pm;
+	i_size_write(inode, size);
+	mutex_init(&pm->lock);
+	xa_init(&pm->chunks);
+	xa_init(&pm->access);
+	pm->flags = flags;
+	pm->inode = inode;
+	atomic_long_inc(&kvm_memext_privmem_stats.files);
+	return pm;
+}
+EXPORT_SYMBOL_IF_KUNIT(kvm_memext_privmem_new);
+
+/**
+ * kvm_memext_privmem_destroy() - free a file's pages and state
+ * @pm: the file, no longer mapped anywhere.
+ *
+ * The inode goes with the file that holds it (or is put by the caller).
+ */
+VISIBLE_IF_KUNIT void kvm_memext_privmem_destroy(struct kvm_memext_privmem *pm)
+{
+	kvm_memext_privmem_free_range(pm, 0, ULONG_MAX >> PAGE_SHIFT);
 	atomic_long_sub(pm->nr_access, &kvm_memext_privmem_stats.accessible);
 	xa_destroy(&pm->access);
 	xa_destroy(&pm->chunks);
-	mmdrop(pm->mm);
-	inode->i_private = NULL;
+	if (pm->mm)
+		mmdrop(pm->mm);
+	pm->inode->i_private = NULL;
 	kfree(pm);
 	atomic_long_dec(&kvm_memext_privmem_stats.files);
+}
+EXPORT_SYMBOL_IF_KUNIT(kvm_memext_privmem_destroy);
+
+static int privmem_release(struct inode *inode, struct file *file)
+{
+	kvm_memext_privmem_destroy(file->private_data);
 	return 0;
 }
 
@@ -705,10 +762,6 @@ static const struct file_operations privmem_fops = {
 	.get_unmapped_area	= thp_get_unmapped_area,
 };
 
-static const struct inode_operations privmem_iops = {
-	.setattr	= privmem_setattr,
-};
-
 /**
  * kvm_memext_create_privmem() - KVM_MEMEXT_CREATE_PRIVMEM
  * @args: the user's arguments.
@@ -720,7 +773,7 @@ int kvm_memext_create_privmem(const struct kvm_memext_create_privmem *args)
 	struct kvm_memext_privmem *pm;
 	struct inode *inode;
 	struct file *file;
-	int fd, r;
+	int fd;
 
 	if (!privmem_available)
 		return -EOPNOTSUPP;
@@ -730,29 +783,15 @@ int kvm_memext_create_privmem(const struct kvm_memext_create_privmem *args)
 	    args->size > MAX_LFS_FILESIZE)
 		return -EINVAL;
 
-	pm = kzalloc_obj(*pm, GFP_KERNEL_ACCOUNT);
-	if (!pm)
-		return -ENOMEM;
-	mutex_init(&pm->lock);
-	xa_init(&pm->chunks);
-	xa_init(&pm->access);
-	pm->flags = args->flags;
-
 	fd = get_unused_fd_flags(O_CLOEXEC);
-	if (fd < 0) {
-		r = fd;
-		goto err_pm;
+	if (fd < 0)
+		return fd;
+	pm = kvm_memext_privmem_new(args->size, args->flags);
+	if (IS_ERR(pm)) {
+		put_unused_fd(fd);
+		return PTR_ERR(pm);
 	}
-	inode = alloc_anon_inode(privmem_mnt->mnt_sb);
-	if (IS_ERR(inode)) {
-		r = PTR_ERR(inode);
-		goto err_fd;
-	}
-	inode->i_mode |= S_IFREG;
-	inode->i_op = &privmem_iops;
-	inode->i_private = pm;
-	i_size_write(inode, args->size);
-	pm->inode = inode;
+	inode = pm->inode;
 
 	/* __fput() drops the file's reference on its f_op's owner. */
 	__module_get(THIS_MODULE);
@@ -760,23 +799,16 @@ int kvm_memext_create_privmem(const struct kvm_memext_create_privmem *args)
 				 O_RDWR | O_LARGEFILE, &privmem_fops);
 	if (IS_ERR(file)) {
 		module_put(THIS_MODULE);
-		r = PTR_ERR(file);
-		goto err_inode;
+		kvm_memext_privmem_destroy(pm);
+		iput(inode);
+		put_unused_fd(fd);
+		return PTR_ERR(file);
 	}
 	file->private_data = pm;
 	pm->mm = current->mm;
 	mmgrab(pm->mm);
-	atomic_long_inc(&kvm_memext_privmem_stats.files);
 	fd_install(fd, file);
 	return fd;
-
-err_inode:
-	iput(inode);
-err_fd:
-	put_unused_fd(fd);
-err_pm:
-	kfree(pm);
-	return r;
 }
 
 /* Hibernation would write the pages to disk: refuse while any exists. */
@@ -860,6 +892,7 @@ bool kvm_memext_privmem_available(void)
 {
 	return privmem_available;
 }
+EXPORT_SYMBOL_IF_KUNIT(kvm_memext_privmem_available);
 
 /** kvm_memext_privmem_exit() - undo kvm_memext_privmem_init() */
 void kvm_memext_privmem_exit(void)

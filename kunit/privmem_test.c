@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * KUnit tests for private memory (src/privmem.c, src/directmap.c): pages
+ * leave the direct map when allocated and come back zeroed when freed, 2
+ * MiB chunks and their 4 KiB fallback, the accessible-range refcounts, and
+ * access through the guest-page cache's mappings without the direct map.
+ */
+#include <kunit/test.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/string.h>
+#include <linux/vmalloc.h>
+
+#include "kvm_memext.h"
+
+MODULE_IMPORT_NS("EXPORTED_FOR_KUNIT_TESTING");
+
+#define CHUNK_BYTES	((u64)KVM_MEMEXT_CHUNK_PAGES << PAGE_SHIFT)
+
+static struct kvm_memext_privmem *new_file(struct kunit *test, u64 size,
+					   u64 flags)
+{
+	struct kvm_memext_privmem *pm;
+
+	if (!kvm_memext_privmem_available())
+		kunit_skip(test, "no direct-map primitives on this kernel");
+	pm = kvm_memext_privmem_new(size, flags);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(pm));
+	return pm;
+}
+
+static void destroy_file(struct kvm_memext_privmem *pm)
+{
+	struct inode *inode = pm->inode;
+
+	kvm_memext_privmem_destroy(pm);
+	iput(inode);
+}
+
+static struct kvm_memext_privmem_chunk *populate(struct kunit *test,
+						 struct kvm_memext_privmem *pm,
+						 pgoff_t cidx)
+{
+	struct kvm_memext_privmem_chunk *chunk = NULL;
+	int r;
+
+	mutex_lock(&pm->lock);
+	r = kvm_memext_privmem_populate(pm, cidx, &chunk);
+	mutex_unlock(&pm->lock);
+	KUNIT_ASSERT_EQ(test, r, 0);
+	return chunk;
+}
+
+static unsigned int nr_present(struct kvm_memext_privmem_chunk *chunk,
+			       unsigned int from, unsigned int to)
+{
+	unsigned int i, n = 0;
+
+	for (i = from; i < to; i++)
+		n += chunk->pages[i] && kvm_memext_dmap_present(chunk->pages[i]);
+	return n;
+}
+
+/* Write @byte to every page through a vmap: the direct map is not needed. */
+static void fill(struct kunit *test, struct page **pages, unsigned int nr, u8 byte)
+{
+	void *p = vmap(pages, nr, VM_MAP, PAGE_KERNEL);
+
+	KUNIT_ASSERT_NOT_NULL(test, p);
+	memset(p, byte, (size_t)nr * PAGE_SIZE);
+	vunmap(p);
+}
+
+/*
+ * Free slots [lo, hi) of chunk 0 while holding extra references, so the
+ * pages can be looked at after the file let go of them.
+ */
+static void free_and_check(struct kunit *test, struct kvm_memext_privmem *pm,
+			   struct kvm_memext_privmem_chunk *chunk,
+			   unsigned int lo, unsigned int hi)
+{
+	struct page **pages;
+	unsigned int i;
+
+	pages = kunit_kcalloc(test, hi - lo, sizeof(*pages), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, pages);
+	for (i = lo; i < hi; i++) {
+		pages[i - lo] = chunk->pages[i];
+		get_page(pages[i - lo]);
+	}
+	mutex_lock(&pm->lock);
+	kvm_memext_privmem_free_range(pm, lo, hi);
+	mutex_unlock(&pm->lock);
+	for (i = 0; i < hi - lo; i++) {
+		KUNIT_EXPECT_TRUE(test, kvm_memext_dmap_present(pages[i]));
+		KUNIT_EXPECT_NULL(test, memchr_inv(page_address(pages[i]), 0, PAGE_SIZE));
+		put_page(pages[i]);
+	}
+}
+
+static void huge_chunk_leaves_direct_map(struct kunit *test)
+{
+	struct kvm_memext_privmem *pm = new_file(test, 2 * CHUNK_BYTES, 0);
+	struct kvm_memext_privmem_chunk *chunk = populate(test, pm, 1);
+	unsigned int i;
+
+	KUNIT_EXPECT_EQ(test, chunk->nr, KVM_MEMEXT_CHUNK_PAGES);
+	/* Fragmentation may have forced the fallback: nothing to see then. */
+	if (chunk->huge) {
+		KUNIT_EXPECT_EQ(test, page_to_pfn(chunk->pages[0]) %
+				KVM_MEMEXT_CHUNK_PAGES, 0);
+		for (i = 1; i < KVM_MEMEXT_CHUNK_PAGES; i++)
+			KUNIT_EXPECT_EQ(test, page_to_pfn(chunk->pages[i]),
+					page_to_pfn(chunk->pages[0]) + i);
+	}
+	KUNIT_EXPECT_EQ(test, nr_present(chunk, 0, KVM_MEMEXT_CHUNK_PAGES), 0);
+	/* Order-0 pages, each with its own reference, as KVM expects. */
+	KUNIT_EXPECT_EQ(test, page_count(chunk->pages[5]), 1);
+	KUNIT_EXPECT_NULL(test, xa_load(&pm->chunks, 0));
+	destroy_file(pm);
+}
+
+static void free_zeroes_and_restores(struct kunit *test)
+{
+	struct kvm_memext_privmem *pm = new_file(test, CHUNK_BYTES, 0);
+	struct kvm_memext_privmem_chunk *chunk = populate(test, pm, 0);
+
+	fill(test, chunk->pages, KVM_MEMEXT_CHUNK_PAGES, 0xa5);
+	/* A hole in the middle: the chunk is no longer one block. */
+	free_and_check(test, pm, chunk, 100, 200);
+	KUNIT_EXPECT_FALSE(test, chunk->huge);
+	KUNIT_EXPECT_EQ(test, chunk->nr, KVM_MEMEXT_CHUNK_PAGES - 100);
+	KUNIT_EXPECT_EQ(test, nr_present(chunk, 0, KVM_MEMEXT_CHUNK_PAGES), 0);
+	/* Refilling the hole allocates 4 KiB pages, out of the direct map. */
+	chunk = populate(test, pm, 0);
+	KUNIT_EXPECT_EQ(test, chunk->nr, KVM_MEMEXT_CHUNK_PAGES);
+	KUNIT_EXPECT_EQ(test, nr_present(chunk, 0, KVM_MEMEXT_CHUNK_PAGES), 0);
+	free_and_check(test, pm, chunk, 0, KVM_MEMEXT_CHUNK_PAGES);
+	KUNIT_EXPECT_NULL(test, xa_load(&pm->chunks, 0));
+	destroy_file(pm);
+}
+
+static void no_huge_uses_small_pages(struct kunit *test)
+{
+	struct kvm_memext_privmem *pm =
+		new_file(test, CHUNK_BYTES + 3 * PAGE_SIZE, KVM_MEMEXT_PRIVMEM_NO_HUGE);
+	struct kvm_memext_privmem_chunk *chunk = populate(test, pm, 0);
+
+	KUNIT_EXPECT_FALSE(test, chunk->huge);
+	KUNIT_EXPECT_EQ(test, nr_present(chunk, 0, KVM_MEMEXT_CHUNK_PAGES), 0);
+	/* The tail chunk holds only the pages below the size. */
+	chunk = populate(test, pm, 1);
+	KUNIT_EXPECT_EQ(test, chunk->nr, 3);
+	KUNIT_EXPECT_NULL(test, chunk->pages[3]);
+	free_and_check(test, pm, chunk, 0, 3);
+	destroy_file(pm);
+}
+
+static void access_counts_nest_and_overlap(struct kunit *test)
+{
+	struct kvm_memext_privmem *pm = new_file(test, 2 * CHUNK_BYTES, 0);
+	struct kvm_memext_privmem_chunk *chunk = populate(test, pm, 0);
+
+	mutex_lock(&pm->lock);
+	KUNIT_EXPECT_EQ(test, kvm_memext_privmem_set_access(pm, 0, 4, true), 0);
+	KUNIT_EXPECT_EQ(test, kvm_memext_privmem_set_access(pm, 2, 6, true), 0);
+	KUNIT_EXPECT_EQ(test, nr_present(chunk, 0, 6), 6);
+	KUNIT_EXPECT_EQ(test, nr_present(chunk, 6, KVM_MEMEXT_CHUNK_PAGES), 0);
+	KUNIT_EXPECT_EQ(test, pm->nr_access, 6);
+
+	/* More drops than takes: refused, nothing changes. */
+	KUNIT_EXPECT_EQ(test, kvm_memext_privmem_set_access(pm, 0, 7, false), -EINVAL);
+	KUNIT_EXPECT_EQ(test, nr_present(chunk, 0, 6), 6);
+
+	KUNIT_EXPECT_EQ(test, kvm_memext_privmem_set_access(pm, 0, 4, false), 0);
+	KUNIT_EXPECT_EQ(test, nr_present(chunk, 0, 2), 0);
+	KUNIT_EXPECT_EQ(test, nr_present(chunk, 2, 6), 4);
+	KUNIT_EXPECT_EQ(test, kvm_memext_privmem_set_access(pm, 2, 6, false), 0);
+	KUNIT_EXPECT_EQ(test, nr_present(chunk, 0, KVM_MEMEXT_CHUNK_PAGES), 0);
+	KUNIT_EXPECT_EQ(test, pm->nr_access, 0);
+
+	/* Counts taken before allocation keep those pages in. */
+	KUNIT_EXPECT_EQ(test, kvm_memext_privmem_set_access(pm, 600, 610, true), 0);
+	mutex_unlock(&pm->lock);
+	chunk = populate(test, pm, 1);
+	KUNIT_EXPECT_EQ(test, nr_present(chunk, 600 - 512, 610 - 512), 10);
+	KUNIT_EXPECT_EQ(test, nr_present(chunk, 0, KVM_MEMEXT_CHUNK_PAGES), 10);
+	/* Freed with a count: restored, zeroed, released all the same. */
+	fill(test, &chunk->pages[88], 10, 0x3c);
+	free_and_check(test, pm, chunk, 512, 1024);
+	destroy_file(pm);
+}
+
+/* The guest-page cache maps privmem pages without the direct map. */
+static void cache_maps_removed_pages(struct kunit *test)
+{
+	struct kvm_memext_privmem *pm = new_file(test, CHUNK_BYTES, 0);
+	struct kvm_memext_privmem_chunk *chunk = populate(test, pm, 0);
+	struct kvm_memext_gpc_map maps[KVM_MEMEXT_GPC_MAX_PAGES];
+	unsigned long pfn[2];
+	pgprot_t prot[2] = { PAGE_KERNEL, PAGE_KERNEL };
+	int n;
+	u8 *p;
+
+	fill(test, &chunk->pages[7], 2, 0x42);
+	pfn[0] = page_to_pfn(chunk->pages[7]);
+	pfn[1] = page_to_pfn(chunk->pages[8]);
+	n = kvm_memext_gpc_map_pfns(pfn, prot, 2, maps);
+	KUNIT_ASSERT_EQ(test, n, 1);
+	p = maps[0].addr;
+	KUNIT_EXPECT_EQ(test, p[PAGE_SIZE - 1], 0x42);
+	p[PAGE_SIZE - 1] = 0x43;
+	p[PAGE_SIZE] = 0x44;
+	kvm_memext_gpc_unmap(maps, n);
+	KUNIT_EXPECT_EQ(test, nr_present(chunk, 0, KVM_MEMEXT_CHUNK_PAGES), 0);
+	destroy_file(pm);
+}
+
+static struct kunit_case kvm_memext_privmem_cases[] = {
+	KUNIT_CASE(huge_chunk_leaves_direct_map),
+	KUNIT_CASE(free_zeroes_and_restores),
+	KUNIT_CASE(no_huge_uses_small_pages),
+	KUNIT_CASE(access_counts_nest_and_overlap),
+	KUNIT_CASE(cache_maps_removed_pages),
+	{}
+};
+
+static struct kunit_suite kvm_memext_privmem_suite = {
+	.name = "kvm_memext_privmem",
+	.test_cases = kvm_memext_privmem_cases,
+};
+
+kunit_test_suite(kvm_memext_privmem_suite);
