@@ -10,7 +10,8 @@
 #   make check KERNELS=6.12 ONLY=bind   (one kernel, tests matching a regex)
 #   make check ... REPEAT=20            (each test 20 times in one boot)
 #   make bench            benchmarks on 6.12 and 7.3 (BENCH_KERNELS=...,
-#                         BENCH_ONLY=<regex>, BENCH_BATCH_ARGS=...)
+#                         BENCH_ONLY=<regex>, BENCH_BATCH_ARGS=...,
+#                         BENCH_PRIVMEM_ARGS=...)
 #   make style            checkpatch --strict, sparse (C=1) and W=1
 
 KDIR ?= /lib/modules/$(shell uname -r)/build
@@ -41,6 +42,7 @@ check: setup
 
 bench: setup
 	BENCH_ONLY='$(BENCH_ONLY)' BENCH_BATCH_ARGS='$(BENCH_BATCH_ARGS)' \
+		BENCH_PRIVMEM_ARGS='$(BENCH_PRIVMEM_ARGS)' \
 		scripts/bench.sh $(BENCH_KERNELS)
 
 style:

@@ -8,6 +8,7 @@
 # Usage: bench.sh [kernel...]     (default: 6.12 7.3)
 #   BENCH_ONLY=<regex>      only the benchmarks whose name matches
 #   BENCH_BATCH_ARGS=...    arguments of memslot_batch_bench (e.g. -V 16 -K 64)
+#   BENCH_PRIVMEM_ARGS=...  arguments of privmem_bench (e.g. -s 256 -r 3)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -19,6 +20,7 @@ for K in ${*:-6.12 7.3}; do
 	{
 		echo "bench cache_bench 1800 sh -c 'insmod /modules/kvm_memext_bench.ko && exec ./bench/cache_bench'"
 		echo "bench runstate_bench 1800 ./bench/runstate_bench"
+		echo "bench privmem_bench 1800 ./bench/privmem_bench ${BENCH_PRIVMEM_ARGS:-}"
 		echo "bench memslot_batch_bench 5400 ./bench/memslot_batch_bench ${BENCH_BATCH_ARGS:-}"
 	} | awk -v re="${BENCH_ONLY:-}" 're == "" || $2 ~ re' > "$dir/plan"
 	boot_plan "$K" "$dir/plan" "$dir" 7200

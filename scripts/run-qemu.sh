@@ -33,6 +33,8 @@ mkdir -p "$outdir"
 
 append="console=ttyS0 panic=-1 oops=panic loglevel=7 nokaslr"
 append+=" hung_task_panic=0 softlockup_panic=0 transparent_hugepage=madvise"
+# memfd_secret, one of the backings privmem_bench compares with.
+append+=" secretmem.enable=1"
 # The debug kernel is the judge: any WARN stops the run there.
 [ "$KDEBUG" = 1 ] && append+=" panic_on_warn=1 kmemleak=on"
 

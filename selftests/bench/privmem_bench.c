@@ -1,0 +1,313 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Private memory against the other ways to back guest RAM, side by side in
+ * one run: kvm_memext privmem (2 MiB chunks, and 4 KiB pages only), memfd
+ * (shmem), memfd_secret, and guest_memfd where the kernel lets it be
+ * mmapped.
+ *
+ * For each: first-touch fault throughput (mmap, write one byte per 4 KiB
+ * page), fallocate throughput (where supported), and per GiB: growth of
+ * DirectMap4k and kernel TLB flushes (flush_tlb_kernel_range() and
+ * flush_tlb_all() calls counted by kprobe events, where tracefs has them;
+ * privmem also counts its own).  Medians of R repeats; throughput ratios
+ * against memfd.
+ *
+ * Usage: privmem_bench [-s MiB] [-r repeats]
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <linux/falloc.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+
+#include "bench_util.h"
+#include "memext_util.h"
+
+#define PAGE		4096ul
+#define TRACING		"/sys/kernel/tracing"
+
+enum kind { PRIVMEM, PRIVMEM_4K, MEMFD, SECRET, GMEM, NR_KINDS };
+
+static const char * const names[NR_KINDS] = {
+	"kvm_memext privmem", "privmem, 4 KiB only", "memfd (shmem)",
+	"memfd_secret", "guest_memfd (mmap)",
+};
+
+static int dev, vm_fd = -1;
+static size_t size;
+static bool kprobes;
+
+static long meminfo_kb(const char *name)
+{
+	char line[128];
+	size_t len = strlen(name);
+	long val = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, name, len) && line[len] == ':')
+			val = strtol(line + len + 1, NULL, 10);
+	}
+	if (f)
+		fclose(f);
+	return val;
+}
+
+/* Kernel TLB flush calls so far (kprobe hit counts), or -1. */
+static long tlb_flushes(void)
+{
+	char line[256], name[128];
+	long hits, total = 0;
+	FILE *f;
+
+	if (!kprobes)
+		return -1;
+	f = fopen(TRACING "/kprobe_profile", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%127s %ld", name, &hits) == 2 && strstr(name, "kmx_"))
+			total += hits;
+	}
+	fclose(f);
+	return total;
+}
+
+static bool write_file(const char *path, const char *s)
+{
+	FILE *f = fopen(path, "a");
+	bool ok = f && fputs(s, f) >= 0;
+
+	if (f)
+		ok &= !fclose(f);
+	return ok;
+}
+
+static void setup_kprobes(void)
+{
+	if (access(TRACING "/kprobe_events", W_OK))
+		mount("tracefs", TRACING, "tracefs", 0, NULL);
+	kprobes = write_file(TRACING "/kprobe_events", "p:kmx_range flush_tlb_kernel_range\n") &&
+		  write_file(TRACING "/kprobe_events", "p:kmx_all flush_tlb_all\n") &&
+		  write_file(TRACING "/events/kprobes/enable", "1\n");
+}
+
+static void teardown_kprobes(void)
+{
+	if (!kprobes)
+		return;
+	write_file(TRACING "/events/kprobes/enable", "0\n");
+	write_file(TRACING "/kprobe_events", "-:kmx_range\n");
+	write_file(TRACING "/kprobe_events", "-:kmx_all\n");
+}
+
+static int open_kind(enum kind k)
+{
+	struct kvm_memext_create_privmem pm = { .size = size };
+	int fd = -1;
+
+	switch (k) {
+	case PRIVMEM:
+	case PRIVMEM_4K:
+		pm.flags = k == PRIVMEM_4K ? KVM_MEMEXT_PRIVMEM_NO_HUGE : 0;
+		fd = ioctl(dev, KVM_MEMEXT_CREATE_PRIVMEM, &pm);
+		break;
+	case MEMFD:
+		fd = memfd_create("bench", 0);
+		if (fd >= 0 && ftruncate(fd, size)) {
+			close(fd);
+			fd = -1;
+		}
+		break;
+	case SECRET:
+#ifdef __NR_memfd_secret
+		fd = syscall(__NR_memfd_secret, 0);
+		if (fd >= 0 && ftruncate(fd, size)) {
+			close(fd);
+			fd = -1;
+		}
+#endif
+		break;
+	case GMEM:
+#ifdef GUEST_MEMFD_FLAG_MMAP
+		if (vm_fd >= 0) {
+			struct kvm_create_guest_memfd g = {
+				.size = size, .flags = GUEST_MEMFD_FLAG_MMAP,
+			};
+
+			fd = ioctl(vm_fd, KVM_CREATE_GUEST_MEMFD, &g);
+		}
+#endif
+		break;
+	default:
+		break;
+	}
+	return fd;
+}
+
+struct sample {
+	double fault_ns, falloc_ns;
+	long dm4k_kb, flushes;
+};
+
+/* One repeat of one kind: fault in every page, then fallocate a new file. */
+static bool run_once(enum kind k, struct sample *s)
+{
+	long dm0, fl0;
+	double t0;
+	uint8_t *p;
+	size_t off;
+	int fd;
+
+	fd = open_kind(k);
+	if (fd < 0)
+		return false;
+	dm0 = meminfo_kb("DirectMap4k");
+	fl0 = tlb_flushes();
+	t0 = now_ns();
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		close(fd);
+		return false;
+	}
+	for (off = 0; off < size; off += PAGE)
+		p[off] = 1;
+	s->fault_ns = now_ns() - t0;
+	s->flushes = fl0 < 0 ? -1 : tlb_flushes() - fl0;
+	s->dm4k_kb = meminfo_kb("DirectMap4k") - dm0;
+	munmap(p, size);
+	close(fd);
+
+	s->falloc_ns = -1;
+	fd = open_kind(k);
+	t0 = now_ns();
+	if (!fallocate(fd, 0, 0, size))
+		s->falloc_ns = now_ns() - t0;
+	close(fd);
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	static struct sample samples[NR_KINDS][64];
+	double gib, v[64], fault[NR_KINDS], falloc[NR_KINDS];
+	long dm[NR_KINDS], fl[NR_KINDS], own0, own1;
+	int opt, repeats = 5, r, k;
+	bool ok[NR_KINDS] = {};
+
+	size = 1024ul << 20;
+	while ((opt = getopt(argc, argv, "s:r:")) != -1) {
+		switch (opt) {
+		case 's':
+			size = strtoul(optarg, NULL, 0) << 20;
+			break;
+		case 'r':
+			repeats = atoi(optarg);
+			break;
+		default:
+			fprintf(stderr, "usage: %s [-s MiB] [-r repeats]\n", argv[0]);
+			return 2;
+		}
+	}
+	TEST_ASSERT(repeats > 0 && repeats <= 64 && size, "bad arguments");
+	gib = (double)size / (1ul << 30);
+
+	dev = memext_open();
+	__TEST_REQUIRE(ioctl(dev, KVM_MEMEXT_CHECK_EXTENSION, KVM_MEMEXT_CAP_PRIVMEM) > 0,
+		       "no private memory");
+	{
+		int kvm = open("/dev/kvm", O_RDWR);
+
+		if (kvm >= 0)
+			vm_fd = ioctl(kvm, KVM_CREATE_VM, 0);
+	}
+	setup_kprobes();
+
+	for (r = 0; r < repeats; r++) {
+		for (k = 0; k < NR_KINDS; k++) {
+			ok[k] = run_once(k, &samples[k][r]);
+			if (!ok[k] && r) {
+				fprintf(stderr, "%s stopped working\n", names[k]);
+				return 1;
+			}
+		}
+	}
+	teardown_kprobes();
+
+	/* privmem's own flush count, for kernels without kprobe events. */
+	{
+		int fd = open_kind(PRIVMEM);
+		FILE *f;
+		char key[64];
+		long val;
+		uint8_t *p;
+		size_t off;
+
+		own0 = own1 = -1;
+		f = fopen("/sys/kernel/debug/kvm_memext/privmem", "r");
+		while (f && fscanf(f, "%63s %ld", key, &val) == 2)
+			if (!strcmp(key, "tlb_flushes"))
+				own0 = val;
+		if (f)
+			fclose(f);
+		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		for (off = 0; p != MAP_FAILED && off < size; off += PAGE)
+			p[off] = 1;
+		f = fopen("/sys/kernel/debug/kvm_memext/privmem", "r");
+		while (f && fscanf(f, "%63s %ld", key, &val) == 2)
+			if (!strcmp(key, "tlb_flushes"))
+				own1 = val;
+		if (f)
+			fclose(f);
+		if (p != MAP_FAILED)
+			munmap(p, size);
+		close(fd);
+	}
+
+	printf("privmem_bench: %.2f GiB per run, %d repeats, medians\n", gib, repeats);
+	printf("%-22s %12s %10s %12s %10s %14s %14s\n", "backing", "fault GiB/s",
+	       "vs memfd", "falloc GiB/s", "vs memfd", "DirectMap4k/GiB", "TLB flush/GiB");
+	for (k = 0; k < NR_KINDS; k++) {
+		if (!ok[k])
+			continue;
+		for (r = 0; r < repeats; r++)
+			v[r] = samples[k][r].fault_ns;
+		fault[k] = gib / (median(v, repeats) / 1e9);
+		for (r = 0; r < repeats; r++)
+			v[r] = samples[k][r].falloc_ns;
+		falloc[k] = median(v, repeats) < 0 ? -1 : gib / (median(v, repeats) / 1e9);
+		for (r = 0; r < repeats; r++)
+			v[r] = samples[k][r].dm4k_kb;
+		dm[k] = median(v, repeats) / gib;
+		for (r = 0; r < repeats; r++)
+			v[r] = samples[k][r].flushes;
+		fl[k] = median(v, repeats) < 0 ? -1 : median(v, repeats) / gib;
+	}
+	for (k = 0; k < NR_KINDS; k++) {
+		char fa[32] = "n/a", far[32] = "", flb[32] = "n/a";
+
+		if (!ok[k]) {
+			printf("%-22s not available on this kernel\n", names[k]);
+			continue;
+		}
+		if (falloc[k] >= 0) {
+			snprintf(fa, sizeof(fa), "%.2f", falloc[k]);
+			if (ok[MEMFD] && falloc[MEMFD] > 0)
+				snprintf(far, sizeof(far), "%.2fx", falloc[k] / falloc[MEMFD]);
+		}
+		if (fl[k] >= 0)
+			snprintf(flb, sizeof(flb), "%ld", fl[k]);
+		printf("%-22s %12.2f %9.2fx %12s %10s %14ld kB %11s\n", names[k], fault[k],
+		       ok[MEMFD] ? fault[k] / fault[MEMFD] : 0, fa, far, dm[k], flb);
+	}
+	if (ok[PRIVMEM] && ok[SECRET])
+		printf("privmem vs memfd_secret, fault throughput: %.1fx\n",
+		       fault[PRIVMEM] / fault[SECRET]);
+	if (own0 >= 0 && own1 >= 0)
+		printf("privmem's own count: %.0f TLB flushes per GiB faulted in\n",
+		       (own1 - own0) / gib);
+	close(dev);
+	return 0;
+}
