@@ -98,7 +98,7 @@ static long stat_of(const char *name)
 }
 
 /* A /proc/meminfo counter, in kB, or -1. */
-static long meminfo(const char *name)
+static long meminfo_kb(const char *name)
 {
 	char line[128];
 	size_t len = strlen(name);
@@ -193,17 +193,17 @@ static void test_direct_map_chunks(void)
 	long dm4k, flushes, fallbacks, chunks;
 	size_t size = 32 * CHUNK;
 
-	__TEST_REQUIRE(meminfo("DirectMap4k") >= 0, "no DirectMap4k in /proc/meminfo");
-	dm4k = meminfo("DirectMap4k");
+	__TEST_REQUIRE(meminfo_kb("DirectMap4k") >= 0, "no DirectMap4k in /proc/meminfo");
+	dm4k = meminfo_kb("DirectMap4k");
 	fd = create(dev, 8 * CHUNK, KVM_MEMEXT_PRIVMEM_NO_HUGE);
 	TEST_ASSERT(!fallocate(fd, 0, 0, 8 * CHUNK), "fallocate: %s", strerror(errno));
 	ksft_print_msg("4 KiB pages: DirectMap4k %ld -> %ld kB\n", dm4k,
-		       meminfo("DirectMap4k"));
-	TEST_ASSERT(meminfo("DirectMap4k") > dm4k,
+		       meminfo_kb("DirectMap4k"));
+	TEST_ASSERT(meminfo_kb("DirectMap4k") > dm4k,
 		    "4 KiB pages did not split the direct map: the counter tells nothing");
 	close(fd);
 
-	dm4k = meminfo("DirectMap4k");
+	dm4k = meminfo_kb("DirectMap4k");
 	flushes = stat_of("tlb_flushes");
 	fallbacks = stat_of("fallbacks");
 	chunks = stat_of("huge_chunks");
@@ -216,12 +216,12 @@ static void test_direct_map_chunks(void)
 	TEST_ASSERT(stat_of("tlb_flushes") - flushes == 32,
 		    "%ld TLB flushes for 32 chunks", stat_of("tlb_flushes") - flushes);
 	ksft_print_msg("2 MiB chunks: DirectMap4k %ld -> %ld kB\n", dm4k,
-		       meminfo("DirectMap4k"));
-	TEST_ASSERT(meminfo("DirectMap4k") == dm4k,
-		    "DirectMap4k grew from %ld to %ld kB", dm4k, meminfo("DirectMap4k"));
+		       meminfo_kb("DirectMap4k"));
+	TEST_ASSERT(meminfo_kb("DirectMap4k") == dm4k,
+		    "DirectMap4k grew from %ld to %ld kB", dm4k, meminfo_kb("DirectMap4k"));
 	close(fd);
 	/* Only 6.1, without set_memory_p(), splits when it puts pages back. */
-	ksft_print_msg("2 MiB chunks freed: DirectMap4k %ld kB\n", meminfo("DirectMap4k"));
+	ksft_print_msg("2 MiB chunks freed: DirectMap4k %ld kB\n", meminfo_kb("DirectMap4k"));
 	close(dev);
 }
 
@@ -229,9 +229,12 @@ static void test_direct_map_chunks(void)
 static void check_gup(uint8_t *buf, bool expect_ok)
 {
 	struct iovec local, remote;
-	static uint8_t tmp[PAGE] __attribute__((aligned(PAGE)));
 	int fd, pipefd[2];
+	uint8_t *tmp;
 	ssize_t r;
+
+	tmp = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	TEST_ASSERT(tmp != MAP_FAILED, "mmap");
 
 	local = (struct iovec){ tmp, PAGE };
 	remote = (struct iovec){ buf, PAGE };
@@ -463,9 +466,9 @@ static void guest_fill_and_sum(uint64_t seed, uint64_t npages)
 	for (i = 0; i < 512; i++)
 		guest_data[i] = seed * i + 7;
 	for (i = 0; i < npages; i++)
-		sum += *(volatile uint64_t *)(DATA_GPA + i * PAGE);
+		sum += READ_ONCE(*(uint64_t *)(DATA_GPA + i * PAGE));
 	for (i = 0; i < npages; i++)
-		*(volatile uint64_t *)(DATA_GPA + i * PAGE + 8) = seed + i;
+		WRITE_ONCE(*(uint64_t *)(DATA_GPA + i * PAGE + 8), seed + i);
 	GUEST_SYNC(sum);
 	GUEST_DONE();
 }
@@ -574,18 +577,15 @@ static void test_guest_in_privmem(void)
 	close(dev);
 }
 
-/* Punch holes while the guest reads and writes the range. */
-static volatile bool punch_stop;
-
+/* Punch holes between rounds in which the guest reads and writes the range. */
 static void guest_churn(uint64_t rounds)
 {
-	volatile uint64_t *p;
-	uint64_t r, i, v;
+	uint64_t r, i, v, *p;
 
 	for (r = 0; r < rounds; r++) {
 		for (i = 0; i < DATA_SIZE / PAGE; i++) {
-			p = (volatile uint64_t *)(DATA_GPA + i * PAGE);
-			v = *p;
+			p = (uint64_t *)(DATA_GPA + i * PAGE);
+			v = READ_ONCE(*p);
 			/* The host writes 0xa5a5..., a punched page reads 0. */
 			GUEST_ASSERT(v == 0 || v == 0xa5a5a5a5a5a5a5a5ULL ||
 				     v == r || v + 1 == r);
@@ -650,12 +650,13 @@ static void test_punch_while_running(void)
 
 static void guest_kvmclock(void)
 {
-	volatile uint32_t *version = (volatile uint32_t *)CLOCK_GPA;
-	volatile uint64_t *system_time = (volatile uint64_t *)(CLOCK_GPA + 16);
-	volatile uint32_t *mul = (volatile uint32_t *)(CLOCK_GPA + 24);
+	uint32_t *version = (uint32_t *)CLOCK_GPA, *mul = (uint32_t *)(CLOCK_GPA + 24);
+	uint64_t *system_time = (uint64_t *)(CLOCK_GPA + 16);
+	uint32_t v;
 
 	wrmsr(MSR_KVM_SYSTEM_TIME_NEW_, CLOCK_GPA | 1);
-	GUEST_SYNC(*version && !(*version & 1) && *mul && *system_time);
+	v = READ_ONCE(*version);
+	GUEST_SYNC(v && !(v & 1) && READ_ONCE(*mul) && READ_ONCE(*system_time));
 	wrmsr(MSR_KVM_SYSTEM_TIME_NEW_, 0);
 	GUEST_DONE();
 }

@@ -209,7 +209,8 @@ static inline void vm_flags_set(struct vm_area_struct *vma, unsigned long flags)
 	defined(CONFIG_TRANSPARENT_HUGEPAGE)
 #define KVM_MEMEXT_HUGE_PFNMAP 1
 #include <linux/huge_mm.h>
-#if __has_include(<linux/pfn_t.h>)
+/* The pfn_t type was removed in 6.17. */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 17, 0)
 #include <linux/pfn_t.h>
 #define kvm_memext_insert_pfn_pmd(vmf, pfn, write) \
 	vmf_insert_pfn_pmd(vmf, pfn_to_pfn_t(pfn), write)

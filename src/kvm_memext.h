@@ -132,7 +132,7 @@ void kvm_memext_runstate_release_vm(struct kvm_memext_vm *vm);
 
 /* Private memory: 2 MiB chunks, the size of a PMD mapping. */
 #define KVM_MEMEXT_CHUNK_ORDER	(PMD_SHIFT - PAGE_SHIFT)
-#define KVM_MEMEXT_CHUNK_PAGES	(1U << KVM_MEMEXT_CHUNK_ORDER)
+#define KVM_MEMEXT_CHUNK_PAGES	BIT(KVM_MEMEXT_CHUNK_ORDER)
 
 /**
  * struct kvm_memext_privmem_chunk - the pages of one 2 MiB range of a file
@@ -157,7 +157,7 @@ struct kvm_memext_privmem_chunk {
  * @mm: the creator's mm, the only one that may map the file.
  */
 struct kvm_memext_privmem {
-	struct mutex lock;
+	struct mutex lock;		/* see above */
 	struct xarray chunks;
 	struct xarray access;
 	unsigned long nr_access;
@@ -177,6 +177,7 @@ struct kvm_memext_privmem_stats {
 	atomic_long_t pmd_maps;
 	atomic_long_t leaked;		/* could not be put back: kept */
 };
+
 extern struct kvm_memext_privmem_stats kvm_memext_privmem_stats;
 
 /* What resolve.c found; see there. */
@@ -189,6 +190,7 @@ struct kvm_memext_syms {
 					    bool valid);
 	void (*flush_tlb_kernel_range)(unsigned long start, unsigned long end);
 };
+
 extern struct kvm_memext_syms kvm_memext_syms;
 bool kvm_memext_resolve_syms(void);
 

@@ -52,10 +52,6 @@ static unsigned long __init kvm_memext_lookup(const char *name)
 	return addr - off;
 }
 
-#define KVM_MEMEXT_RESOLVE(field, name)					\
-	(kvm_memext_syms.field = (typeof(kvm_memext_syms.field))	\
-		kvm_memext_lookup(name))
-
 /**
  * kvm_memext_resolve_syms() - look up the unexported primitives
  *
@@ -63,29 +59,32 @@ static unsigned long __init kvm_memext_lookup(const char *name)
  */
 bool __init kvm_memext_resolve_syms(void)
 {
-	KVM_MEMEXT_RESOLVE(set_memory_np, "set_memory_np");
-	KVM_MEMEXT_RESOLVE(set_memory_p, "set_memory_p");
-	KVM_MEMEXT_RESOLVE(set_direct_map_invalid_noflush,
-			   "set_direct_map_invalid_noflush");
-	KVM_MEMEXT_RESOLVE(set_direct_map_default_noflush,
-			   "set_direct_map_default_noflush");
-	KVM_MEMEXT_RESOLVE(set_direct_map_valid_noflush,
-			   "set_direct_map_valid_noflush");
-	KVM_MEMEXT_RESOLVE(flush_tlb_kernel_range, "flush_tlb_kernel_range");
+	struct kvm_memext_syms *s = &kvm_memext_syms;
+
+	s->set_memory_np = (void *)kvm_memext_lookup("set_memory_np");
+	s->set_memory_p = (void *)kvm_memext_lookup("set_memory_p");
+	s->set_direct_map_invalid_noflush =
+		(void *)kvm_memext_lookup("set_direct_map_invalid_noflush");
+	s->set_direct_map_default_noflush =
+		(void *)kvm_memext_lookup("set_direct_map_default_noflush");
+	s->set_direct_map_valid_noflush =
+		(void *)kvm_memext_lookup("set_direct_map_valid_noflush");
+	s->flush_tlb_kernel_range =
+		(void *)kvm_memext_lookup("flush_tlb_kernel_range");
 
 	/*
 	 * Optional: set_memory_p() (6.9+) spares 6.1 a direct-map split on
 	 * free, set_direct_map_valid_noflush() (6.13+) a flush on free.
 	 */
-	if (!kvm_memext_syms.set_memory_np ||
-	    !kvm_memext_syms.set_direct_map_invalid_noflush ||
-	    !kvm_memext_syms.set_direct_map_default_noflush ||
-	    !kvm_memext_syms.flush_tlb_kernel_range) {
+	if (!s->set_memory_np ||
+	    !s->set_direct_map_invalid_noflush ||
+	    !s->set_direct_map_default_noflush ||
+	    !s->flush_tlb_kernel_range) {
 		pr_info("privmem disabled: direct-map primitives not found (set_memory_np %d, set_direct_map_invalid_noflush %d, set_direct_map_default_noflush %d, flush_tlb_kernel_range %d)\n",
-			!!kvm_memext_syms.set_memory_np,
-			!!kvm_memext_syms.set_direct_map_invalid_noflush,
-			!!kvm_memext_syms.set_direct_map_default_noflush,
-			!!kvm_memext_syms.flush_tlb_kernel_range);
+			!!s->set_memory_np,
+			!!s->set_direct_map_invalid_noflush,
+			!!s->set_direct_map_default_noflush,
+			!!s->flush_tlb_kernel_range);
 		memset(&kvm_memext_syms, 0, sizeof(kvm_memext_syms));
 		return false;
 	}

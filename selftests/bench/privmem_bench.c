@@ -259,7 +259,8 @@ int main(int argc, char **argv)
 		uint8_t *p;
 		size_t off;
 
-		own0 = own1 = -1;
+		own0 = -1;
+		own1 = -1;
 		f = fopen("/sys/kernel/debug/kvm_memext/privmem", "r");
 		while (f && fscanf(f, "%63s %ld", key, &val) == 2)
 			if (!strcmp(key, "tlb_flushes"))

@@ -260,7 +260,6 @@ struct kvm_memext_privmem_access {
 #define KVM_MEMEXT_RUNSTATE_DETACH	_IOW(KVM_MEMEXT_IO, 0x21, struct kvm_memext_runstate)
 #define KVM_MEMEXT_RUNSTATE_GET		_IOWR(KVM_MEMEXT_IO, 0x22, struct kvm_memext_runstate_info)
 
-
 /* ioctls on a private-memory file */
 #define KVM_MEMEXT_PRIVMEM_SET_ACCESS	_IOW(KVM_MEMEXT_IO, 0x30, struct kvm_memext_privmem_access)
 
