@@ -345,6 +345,10 @@ static void test_other_process(void)
 		if (__set_access(fd, 0, PAGE, KVM_MEMEXT_PRIVMEM_ACCESSIBLE, 0) != -1 ||
 		    errno != EPERM)
 			_exit(2);
+		if (fallocate(fd, 0, 0, PAGE) != -1 || errno != EPERM)
+			_exit(4);
+		if (ftruncate(fd, PAGE) != -1 || errno != EPERM)
+			_exit(5);
 		/* The parent's mapping is not inherited. */
 		if (mincore(pm, PAGE, &vec) != -1 || errno != ENOMEM)
 			_exit(3);

@@ -628,7 +628,8 @@ static int privmem_setattr(KVM_MEMEXT_SETATTR_IDMAP *idmap,
 	struct kvm_memext_privmem *pm = d_inode(dentry)->i_private;
 	int r;
 
-	if (attr->ia_valid & ~(ATTR_SIZE | ATTR_MTIME | ATTR_CTIME | ATTR_FILE))
+	if (current->mm != pm->mm ||
+	    (attr->ia_valid & ~(ATTR_SIZE | ATTR_MTIME | ATTR_CTIME | ATTR_FILE)))
 		return -EPERM;
 	if (!(attr->ia_valid & ATTR_SIZE))
 		return 0;
@@ -647,6 +648,9 @@ static long privmem_fallocate(struct file *file, int mode, loff_t offset,
 	loff_t size;
 	int r = 0;
 
+	/* Pages are charged to whoever allocates them: only the owner. */
+	if (current->mm != pm->mm)
+		return -EPERM;
 	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE))
 		return -EOPNOTSUPP;
 	if (!PAGE_ALIGNED(offset) || !PAGE_ALIGNED(len))
