@@ -192,6 +192,36 @@ static void free_ram_pfns(const unsigned long *pfn, unsigned int nr)
 			__free_page(pfn_to_page(pfn[i]));
 }
 
+/* A blockable invalidation unmaps the invalidated caches at once. */
+static void invalidation_tears_down_mappings(struct kunit *test)
+{
+	struct kvm_memext_vm *vm = fake_vm(test);
+	struct kvm_memext_gpc *a = fake_gpc(test, vm, 0x10000, 0x11000);
+	struct kvm_memext_gpc *b = fake_gpc(test, vm, 0x20000, 0x21000);
+	pgprot_t prot[2] = { PAGE_KERNEL, PAGE_KERNEL };
+	unsigned long pfn[2];
+	int i;
+
+	for (i = 0; i < 2; i++)
+		pfn[i] = ram_pfn(test, 0x3000 + i);
+	KUNIT_ASSERT_EQ(test, kvm_memext_gpc_map_pfns(pfn, prot, 2, a->maps), 1);
+	a->nr_maps = 1;
+	KUNIT_ASSERT_EQ(test, kvm_memext_gpc_map_pfns(pfn, prot, 2, b->maps), 1);
+	b->nr_maps = 1;
+
+	kvm_memext_mn_start(vm, 0x10000, 0x11000);
+	kvm_memext_mn_teardown(vm, 0x10000, 0x11000);
+	kvm_memext_mn_end(vm);
+	KUNIT_EXPECT_EQ(test, a->nr_maps, 0);
+	KUNIT_EXPECT_NULL(test, a->khva);
+	/* b neither overlaps nor is invalid: left alone. */
+	KUNIT_EXPECT_TRUE(test, b->valid);
+	KUNIT_EXPECT_EQ(test, b->nr_maps, 1);
+	KUNIT_EXPECT_EQ(test, *(u64 *)b->maps[0].addr, 0x3000);
+	kvm_memext_gpc_unmap(b->maps, 1);
+	free_ram_pfns(pfn, 2);
+}
+
 static void require_hpet(struct kunit *test)
 {
 	if (pfn_valid(HPET_PFN))
@@ -342,6 +372,7 @@ static struct kunit_case kvm_memext_cache_cases[] = {
 	KUNIT_CASE(generation_must_match),
 	KUNIT_CASE(write_checks_range_and_flag),
 	KUNIT_CASE(invalidation_marks_overlapping_caches),
+	KUNIT_CASE(invalidation_tears_down_mappings),
 	KUNIT_CASE(refresh_retries_across_invalidations),
 	KUNIT_CASE(plan_splits_by_kind_type_and_contiguity),
 	KUNIT_CASE(map_ram_only_is_contiguous),

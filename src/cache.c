@@ -342,12 +342,54 @@ VISIBLE_IF_KUNIT bool kvm_memext_mn_retry(struct kvm_memext_vm *vm,
 }
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_mn_retry);
 
+/*
+ * Unmap, now, the kernel mappings of caches that overlap [start, end), which
+ * an invalidation in progress has just marked invalid.  Otherwise they stay
+ * until the next refresh or deactivation, and a page freed meanwhile (e.g.
+ * a private-memory page, back in the direct map and reused) would keep a
+ * second kernel alias.  Sleeps (vunmap); one cache per pass, since the list
+ * lock must be dropped to unmap.
+ */
+VISIBLE_IF_KUNIT void kvm_memext_mn_teardown(struct kvm_memext_vm *vm,
+					     unsigned long start,
+					     unsigned long end)
+{
+	struct kvm_memext_gpc_map old[KVM_MEMEXT_GPC_MAX_PAGES];
+	struct kvm_memext_gpc *gpc;
+	unsigned int nr_old;
+
+	do {
+		nr_old = 0;
+		spin_lock(&vm->mn_lock);
+		list_for_each_entry(gpc, &vm->caches, node) {
+			raw_spin_lock_irq(&gpc->lock);
+			if (!gpc->valid && gpc->nr_maps &&
+			    kvm_memext_gpc_overlaps(gpc->uhva, gpc->nr_pages,
+						    start, end)) {
+				nr_old = gpc->nr_maps;
+				memcpy(old, gpc->maps, nr_old * sizeof(old[0]));
+				gpc->nr_maps = 0;
+				gpc->khva = NULL;
+			}
+			raw_spin_unlock_irq(&gpc->lock);
+			if (nr_old)
+				break;
+		}
+		spin_unlock(&vm->mn_lock);
+		kvm_memext_gpc_unmap(old, nr_old);
+	} while (nr_old);
+}
+EXPORT_SYMBOL_IF_KUNIT(kvm_memext_mn_teardown);
+
 static int kvm_memext_mn_invalidate_range_start(struct mmu_notifier *mn,
 						const struct mmu_notifier_range *range)
 {
+	struct kvm_memext_vm *vm = container_of(mn, struct kvm_memext_vm, mn);
+
 	/* Spinlocks only: fine for non-blockable callers (OOM reaper). */
-	kvm_memext_mn_start(container_of(mn, struct kvm_memext_vm, mn),
-			    range->start, range->end);
+	kvm_memext_mn_start(vm, range->start, range->end);
+	if (mmu_notifier_range_blockable(range))
+		kvm_memext_mn_teardown(vm, range->start, range->end);
 	return 0;
 }
 

@@ -229,6 +229,8 @@ void kvm_memext_gpc_unmap(struct kvm_memext_gpc_map *maps, unsigned int nr);
 void kvm_memext_mn_start(struct kvm_memext_vm *vm, unsigned long start,
 			 unsigned long end);
 void kvm_memext_mn_end(struct kvm_memext_vm *vm);
+void kvm_memext_mn_teardown(struct kvm_memext_vm *vm, unsigned long start,
+			    unsigned long end);
 bool kvm_memext_mn_retry(struct kvm_memext_vm *vm, unsigned long seq);
 #endif
 
