@@ -102,13 +102,34 @@ struct rs_ctx {
 
 /* Slot B in IO memory (slot A stays shmem). */
 #define IOMEM	-1
+#define PRIVMEM	-2
 #define HUGE_SIZE	(2ul << 20)
+
+/* Private memory (KVM_MEMEXT_CREATE_PRIVMEM): out of the direct map. */
+static void *map_privmem(void)
+{
+	struct kvm_memext_create_privmem args = { .size = NR_PAGES * PAGE };
+	int dev = memext_open(), fd;
+	void *p;
+
+	__TEST_REQUIRE(ioctl(dev, KVM_MEMEXT_CHECK_EXTENSION,
+			     KVM_MEMEXT_CAP_PRIVMEM) > 0, "no private memory");
+	fd = ioctl(dev, KVM_MEMEXT_CREATE_PRIVMEM, &args);
+	TEST_ASSERT(fd >= 0, "CREATE_PRIVMEM: %s", strerror(errno));
+	p = mmap(NULL, NR_PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	TEST_ASSERT(p != MAP_FAILED, "mmap privmem: %s", strerror(errno));
+	close(fd);
+	close(dev);
+	return p;
+}
 
 static void *map_backing(int flags)
 {
 	size_t size = flags & MAP_HUGETLB ? HUGE_SIZE : NR_PAGES * PAGE;
 	void *p;
 
+	if (flags == PRIVMEM)
+		return map_privmem();
 	if (flags == IOMEM)
 		flags = MAP_SHARED | MAP_ANONYMOUS;
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
@@ -378,6 +399,12 @@ static void test_pfnmap_two_pages(void)
 static void test_pfnmap_mixed(void)
 {
 	run_layout(IOMEM, NR_PAGES * PAGE - 24, false);
+}
+
+/* Pages out of the kernel direct map: the cache maps them with vmap(). */
+static void test_privmem_two_memslots(void)
+{
+	run_layout(PRIVMEM, NR_PAGES * PAGE - 24, false);
 }
 
 static void test_compat32_two_pages(void)
@@ -891,6 +918,7 @@ int main(int argc, char *argv[])
 		MEMEXT_TEST(test_two_memslots_anon),
 		MEMEXT_TEST(test_pfnmap_two_pages),
 		MEMEXT_TEST(test_pfnmap_mixed),
+		MEMEXT_TEST(test_privmem_two_memslots),
 		MEMEXT_TEST(test_compat32_two_pages),
 		MEMEXT_TEST(test_madv_dontneed),
 		MEMEXT_TEST(test_remap_same_address),
