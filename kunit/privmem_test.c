@@ -196,6 +196,25 @@ static void access_counts_nest_and_overlap(struct kunit *test)
 	destroy_file(pm);
 }
 
+/*
+ * A page that went out of the direct map on its own (an accessible range
+ * dropped) comes back present and writable when its block is freed.
+ */
+static void split_block_goes_back_writable(struct kunit *test)
+{
+	struct kvm_memext_privmem *pm = new_file(test, CHUNK_BYTES, 0);
+	struct kvm_memext_privmem_chunk *chunk = populate(test, pm, 0);
+
+	mutex_lock(&pm->lock);
+	KUNIT_EXPECT_EQ(test, kvm_memext_privmem_set_access(pm, 3, 4, true), 0);
+	KUNIT_EXPECT_EQ(test, nr_present(chunk, 0, KVM_MEMEXT_CHUNK_PAGES), 1);
+	KUNIT_EXPECT_EQ(test, kvm_memext_privmem_set_access(pm, 3, 4, false), 0);
+	mutex_unlock(&pm->lock);
+	KUNIT_EXPECT_TRUE(test, chunk->split);
+	free_and_check(test, pm, chunk, 0, 0, KVM_MEMEXT_CHUNK_PAGES);
+	destroy_file(pm);
+}
+
 /* The guest-page cache maps privmem pages without the direct map. */
 static void cache_maps_removed_pages(struct kunit *test)
 {
@@ -226,6 +245,7 @@ static struct kunit_case kvm_memext_privmem_cases[] = {
 	KUNIT_CASE(free_zeroes_and_restores),
 	KUNIT_CASE(no_huge_uses_small_pages),
 	KUNIT_CASE(access_counts_nest_and_overlap),
+	KUNIT_CASE(split_block_goes_back_writable),
 	KUNIT_CASE(cache_maps_removed_pages),
 	{}
 };

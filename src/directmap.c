@@ -114,16 +114,17 @@ void kvm_memext_dmap_flush(unsigned long start, unsigned long end)
 }
 
 /**
- * kvm_memext_dmap_present() - whether the direct map maps a page
+ * kvm_memext_dmap_present() - whether the direct map maps a page as usual
  * @page: the page.
  *
- * Return: true if the page's direct-map entry is present.
+ * Return: true if the page's direct-map entry is present and writable, as
+ * the page allocator's next user expects.
  */
 bool kvm_memext_dmap_present(struct page *page)
 {
 	unsigned int level;
 	pte_t *pte = lookup_address((unsigned long)page_address(page), &level);
 
-	return pte && pte_present(*pte);
+	return pte && pte_present(*pte) && pte_write(*pte);
 }
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_present);

@@ -138,11 +138,15 @@ void kvm_memext_runstate_release_vm(struct kvm_memext_vm *vm);
  * struct kvm_memext_privmem_chunk - the pages of one 2 MiB range of a file
  * @nr: pages present.
  * @huge: @pages are one naturally aligned 2 MiB block, all present.
+ * @split: some page went in or out of the direct map on its own.  Then
+ *	   the block goes back page by page: set_memory_p() restores only
+ *	   the present bit, and a page taken out alone lost its RW bit too.
  * @pages: the pages, by offset in the chunk; NULL where not allocated.
  */
 struct kvm_memext_privmem_chunk {
 	unsigned int nr;
 	bool huge;
+	bool split;
 	struct page *pages[KVM_MEMEXT_CHUNK_PAGES];
 };
 

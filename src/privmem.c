@@ -94,6 +94,9 @@ static bool privmem_any_access(struct kvm_memext_privmem *pm, pgoff_t first,
  */
 static void privmem_release_page(struct page *page)
 {
+	/* Should a primitive have left it read-only, the default again. */
+	if (unlikely(!kvm_memext_dmap_present(page)))
+		kvm_memext_dmap_restore_page(page);
 	if (unlikely(!kvm_memext_dmap_present(page))) {
 		atomic_long_inc(&kvm_memext_privmem_stats.leaked);
 		pr_err_ratelimited("page %#lx stays out of the direct map and is leaked\n",
@@ -132,6 +135,7 @@ static int privmem_remove_fresh(struct kvm_memext_privmem *pm,
 		return r;
 	}
 
+	chunk->split = true;
 	for_each_set_bit(i, fresh, nr) {
 		if (privmem_access_count(pm, first + i))
 			continue;
@@ -279,8 +283,8 @@ static void privmem_free_slots(struct kvm_memext_privmem *pm, pgoff_t cidx,
 		chunk->pages[i] = NULL;
 
 	/* The 2 MiB block goes back in one piece, as it came out. */
-	whole = chunk->huge && lo == 0 && n == KVM_MEMEXT_CHUNK_PAGES &&
-		!privmem_any_access(pm, first, first + n);
+	whole = chunk->huge && !chunk->split && lo == 0 &&
+		n == KVM_MEMEXT_CHUNK_PAGES && !privmem_any_access(pm, first, first + n);
 	zeroed = privmem_zero_pages(&chunk->pages[lo], n - lo);
 	if (whole) {
 		if (kvm_memext_dmap_restore_block(chunk->pages[0], n))
@@ -300,6 +304,7 @@ static void privmem_free_slots(struct kvm_memext_privmem *pm, pgoff_t cidx,
 	if (chunk->huge)
 		atomic_long_dec(&kvm_memext_privmem_stats.chunks);
 	chunk->huge = false;
+	chunk->split = true;
 	chunk->nr -= n - lo;
 	pm->inode->i_blocks -= (blkcnt_t)(n - lo) << (PAGE_SHIFT - 9);
 	privmem_uncharge(n - lo);
@@ -366,6 +371,8 @@ static int privmem_access_apply(struct kvm_memext_privmem *pm, pgoff_t start,
 		count = old + delta;
 		chunk = xa_load(&pm->chunks, index >> KVM_MEMEXT_CHUNK_ORDER);
 		page = chunk ? chunk->pages[index & (KVM_MEMEXT_CHUNK_PAGES - 1)] : NULL;
+		if (page)
+			chunk->split = true;
 
 		/* The direct map first: on failure this page is unchanged. */
 		if (page && !old) {

@@ -5,11 +5,15 @@
  *
  * Holding kvm->lock keeps vCPUs from being created meanwhile.  A vCPU whose
  * vcpu->mutex we can take is outside KVM_RUN and now cannot enter it.  Any
- * other vCPU gets a task work queued with TWA_SIGNAL, which kicks its thread
- * out of guest mode or out of a halt; the work runs either inside KVM_RUN
- * (from the guest-entry work loop, with SRCU released and the vCPU outside
- * guest mode) or on the way back to userspace, reports "arrived", and waits
- * until the batch is done.  Waiting for vcpu->mutex alone would hang: the
+ * other vCPU gets a task work that reports "arrived" and waits until the
+ * batch is done; it runs either inside KVM_RUN (from the guest-entry work
+ * loop, with SRCU released and the vCPU outside guest mode) or on the way
+ * back to userspace.  A running vCPU thread gets it with TWA_RESUME and an
+ * IPI (kick_process()): the IPI ends guest mode and KVM runs the work
+ * before entering the guest again, so the vCPU parks and resumes without a
+ * trip through userspace.  A sleeping one (halted) gets TWA_SIGNAL, which
+ * wakes it and makes KVM_RUN return -EINTR; so does a running one that has
+ * not arrived after a jiffy.  Waiting for vcpu->mutex alone would hang: the
  * vCPU thread re-enters KVM_RUN before we get the mutex, and the kick is
  * then consumed.  The wait is bounded: a vCPU may be stuck where it cannot
  * leave, e.g. in a userfaultfd that the caller itself serves.
@@ -32,12 +36,20 @@
 
 #include "kvm_memext.h"
 
+static bool batch_park_in_kernel = true;
+module_param(batch_park_in_kernel, bool, 0644);
+MODULE_PARM_DESC(batch_park_in_kernel,
+		 "Park running vCPUs inside KVM_RUN during memslot batches (TWA_RESUME and an IPI) rather than kicking them out to userspace");
+
 struct kvm_memext_quiesce_vcpu {
 	struct callback_head work;
+	struct callback_head kick;
 	struct kvm_memext_quiesce *q;
 	struct kvm_vcpu *vcpu;
+	unsigned long queued_at;	/* jiffies */
 	bool locked;		/* we hold vcpu->mutex */
 	bool queued;		/* the task work is queued */
+	bool kicked;		/* ... with TWA_SIGNAL, or a kick that is */
 	bool arrived;		/* the task work is running */
 };
 
@@ -73,36 +85,71 @@ static void kvm_memext_quiesce_fn(struct callback_head *work)
 	module_put(THIS_MODULE);
 }
 
-/* Queue the kick on the vCPU's thread; false if it has none right now. */
-static bool kvm_memext_quiesce_queue(struct kvm_memext_quiesce_vcpu *v)
+/* A signal-like kick only: the parking work is already queued. */
+static void kvm_memext_quiesce_kick_fn(struct callback_head *work)
+{
+	struct kvm_memext_quiesce_vcpu *v =
+		container_of(work, struct kvm_memext_quiesce_vcpu, kick);
+
+	kvm_memext_quiesce_put(v->q);
+	module_put(THIS_MODULE);
+}
+
+/*
+ * Queue @work on the vCPU's thread (not the caller: a batch issued from a
+ * vCPU thread while another thread has the vCPU busy can only poll
+ * vcpu->mutex, the work would run after the batch).  @mode -1 chooses:
+ * TWA_RESUME and an IPI for a running thread, TWA_SIGNAL for a sleeping one.
+ * Returns the mode used, or -1 if the work was not queued.
+ */
+static int kvm_memext_quiesce_add(struct kvm_memext_quiesce_vcpu *v,
+				  struct callback_head *work,
+				  task_work_func_t fn, int mode)
 {
 	struct task_struct *task = kvm_memext_vcpu_task(v->vcpu);
-	bool queued = false;
 
-	/*
-	 * No thread, or the caller itself (a batch issued from a vCPU
-	 * thread while another thread has the vCPU busy): only polling
-	 * vcpu->mutex helps, the work would run after the batch.
-	 */
+	if (!task)
+		return -1;
 	if (task == current) {
 		put_task_struct(task);
-		return false;
+		return -1;
 	}
-	if (!task)
-		return false;
+	if (mode < 0)
+		mode = READ_ONCE(batch_park_in_kernel) && task_is_running(task) ?
+			TWA_RESUME : TWA_SIGNAL;
 
-	init_task_work(&v->work, kvm_memext_quiesce_fn);
+	init_task_work(work, fn);
 	refcount_inc(&v->q->refs);
 	__module_get(THIS_MODULE);
-	if (!task_work_add(task, &v->work, TWA_SIGNAL)) {
-		queued = true;
-	} else {
+	if (task_work_add(task, work, mode)) {
 		/* The thread is exiting, and will release vcpu->mutex. */
 		module_put(THIS_MODULE);
 		kvm_memext_quiesce_put(v->q);
+		mode = -1;
+	} else if (mode == TWA_RESUME) {
+		kick_process(task);
 	}
 	put_task_struct(task);
-	return queued;
+	return mode;
+}
+
+/* Queue the parking work on the vCPU's thread; false if it has none now. */
+static bool kvm_memext_quiesce_queue(struct kvm_memext_quiesce_vcpu *v)
+{
+	int mode = kvm_memext_quiesce_add(v, &v->work, kvm_memext_quiesce_fn, -1);
+
+	v->queued_at = jiffies;
+	v->kicked = mode == TWA_SIGNAL;
+	return mode >= 0;
+}
+
+/* Not arrived after a jiffy: make it leave KVM_RUN (e.g. a halt). */
+static void kvm_memext_quiesce_kick(struct kvm_memext_quiesce_vcpu *v)
+{
+	if (v->kicked || time_before(jiffies, v->queued_at + 1))
+		return;
+	v->kicked = kvm_memext_quiesce_add(v, &v->kick, kvm_memext_quiesce_kick_fn,
+					   TWA_SIGNAL) >= 0;
 }
 
 /* Count vCPUs still able to touch guest memory; take free mutexes. */
@@ -123,6 +170,8 @@ static unsigned int kvm_memext_quiesce_pending(struct kvm_memext_quiesce *q)
 		}
 		if (!v->queued)
 			v->queued = kvm_memext_quiesce_queue(v);
+		else
+			kvm_memext_quiesce_kick(v);
 		pending++;
 	}
 	return pending;

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Memslot batch latency, side by side in one run: KVM_MEMEXT_SET_MEMSLOTS;
- * the same changes one by one without pausing (the non-atomic baseline);
+ * Memslot batch latency, side by side in one run: KVM_MEMEXT_SET_MEMSLOTS,
+ * with running vCPUs parked inside KVM_RUN (the default) and kicked out to
+ * userspace instead (batch_park_in_kernel=N); the same changes one by one
+ * without pausing (the non-atomic baseline);
  * and a userspace pause-all as QEMU does it (signal every vCPU thread, wait
  * until all are out of KVM_RUN, apply one by one, resume).
  *
@@ -12,8 +14,8 @@
  * for all of it.
  *
  * Prints one table row per (V, K, method): median batch latency over R
- * repeats of N batches, the ratio to the baseline, and the median of the
- * longest vCPU blackout per repeat.
+ * repeats of N batches, the ratios to the baseline and to pause-all, and
+ * the median of the longest vCPU blackout per repeat.
  *
  * Usage: memslot_batch_bench [-r repeats] [-n batches] [-V vcpus] [-K changes]
  * (-V and -K run one row of the table instead of all).
@@ -36,10 +38,25 @@
 #define MAX_VCPUS	16
 #define MAX_K		64
 
-enum method { BATCH, ONE_BY_ONE, PAUSE_ALL, NR_METHODS };
+enum method { BATCH, BATCH_SIGNAL, ONE_BY_ONE, PAUSE_ALL, NR_METHODS };
 static const char * const method_name[] = {
-	"kvm_memext batch", "one-by-one", "userspace pause-all",
+	"kvm_memext batch", "batch, signal kicks", "one-by-one",
+	"userspace pause-all",
 };
+
+#define PARK_PARAM "/sys/module/kvm_memext/parameters/batch_park_in_kernel"
+
+/*
+ * "batch, signal kicks": the module's batch with running vCPUs kicked out
+ * to userspace (TWA_SIGNAL) instead of parked inside KVM_RUN.
+ */
+static void set_park_in_kernel(bool on)
+{
+	int fd = open(PARK_PARAM, O_WRONLY);
+
+	TEST_ASSERT(fd >= 0 && write(fd, on ? "Y" : "N", 1) == 1, "write " PARK_PARAM);
+	close(fd);
+}
 
 /* Per-vCPU guest state, in the loop page: [0] iterations, [1] max gap. */
 static void guest_code(uint64_t id)
@@ -128,7 +145,7 @@ static void apply(enum method m, int k, uint64_t base)
 	};
 	int i;
 
-	if (m == BATCH) {
+	if (m == BATCH || m == BATCH_SIGNAL) {
 		for (i = 0; i < k; i++)
 			e[i] = (struct kvm_memext_memslot) {
 				.slot = FIRST_SLOT + i, .memory_size = PAGE,
@@ -219,10 +236,14 @@ static void measure(enum method m, int k, int batches, double *lat, double *gap)
 		WRITE_ONCE(vcpu_state(i)[1], 0);
 		iters[i] = READ_ONCE(vcpu_state(i)[0]);
 	}
+	if (m == BATCH_SIGNAL)
+		set_park_in_kernel(false);
 	t0 = now_ns();
 	for (b = 0; b < batches; b++)
 		apply(m, k, b & 1 ? SLOTS_GPA : ALT_GPA);
 	t1 = now_ns();
+	if (m == BATCH_SIGNAL)
+		set_park_in_kernel(true);
 	*lat = (t1 - t0) / batches / 1e3;
 	for (i = 0; i < nr_vcpus; i++)
 		if (READ_ONCE(vcpu_state(i)[1]) / tsc_per_ns > worst)
@@ -278,8 +299,8 @@ int main(int argc, char *argv[])
 	sigaction(SIGUSR1, &sa, NULL);
 	calibrate_tsc();
 
-	printf("%-3s %-3s %-20s %14s %8s %16s\n", "V", "K", "method",
-	       "batch (us)", "ratio", "max blackout (us)");
+	printf("%-3s %-3s %-20s %14s %10s %10s %16s\n", "V", "K", "method",
+	       "batch (us)", "/one-by-1", "/pause-all", "max blackout (us)");
 	for (vi = 0; vi < ARRAY_SIZE(vs); vi++) {
 		if (only_v && vs[vi] != only_v)
 			continue;
@@ -296,9 +317,10 @@ int main(int argc, char *argv[])
 				medgap[m] = median(gap[m], repeats);
 			}
 			for (m = 0; m < NR_METHODS; m++)
-				printf("%-3d %-3d %-20s %14.1f %8.2f %16.1f\n",
+				printf("%-3d %-3d %-20s %14.1f %10.2f %10.2f %16.1f\n",
 				       vs[vi], ks[ki], method_name[m], med[m],
-				       med[m] / med[ONE_BY_ONE], medgap[m]);
+				       med[m] / med[ONE_BY_ONE], med[m] / med[PAUSE_ALL],
+				       medgap[m]);
 			fflush(stdout);
 		}
 		stop_vm();
