@@ -8,12 +8,14 @@
  * are applied through the VM file's own ioctl handler, exactly as the VMM
  * would issue them: this works on every kernel, since KVM exports nothing
  * for memslots.  KVM's ioctls read their arguments from user memory, so the
- * validated arguments are written to a scratch mapping in the caller's
+ * validated arguments are written to a scratch page mapped into the caller's
  * address space.  A step KVM refuses is followed by undoing the steps
  * before it, in reverse order.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/anon_inodes.h>
+#include <linux/file.h>
 #include <linux/mman.h>
 #include <linux/module.h>
 #include <linux/slab.h>
@@ -229,24 +231,104 @@ out:
 	return r;
 }
 
+/*
+ * The scratch page: one per VM handle, mapped into the VMM once and kept.
+ * Unmapping a page after every batch took an mmap_lock write and a TLB
+ * shootdown of every CPU running a vCPU, as the vCPUs resumed: up to 90%
+ * of a batch with 16 vCPUs.  It is a mapping of a file of our own, so that
+ * each batch can check that the VMM did not unmap or replace it.
+ */
+static int kvm_memext_scratch_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	if (vma->vm_end - vma->vm_start != PAGE_SIZE || vma->vm_pgoff)
+		return -EINVAL;
+	vm_flags_set(vma, VM_DONTCOPY | VM_DONTEXPAND | VM_DONTDUMP);
+	return vm_insert_page(vma, vma->vm_start, file->private_data);
+}
+
+static int kvm_memext_scratch_release(struct inode *inode, struct file *file)
+{
+	__free_page(file->private_data);
+	return 0;
+}
+
+static const struct file_operations kvm_memext_scratch_fops = {
+	.owner		= THIS_MODULE,
+	.mmap		= kvm_memext_scratch_mmap,
+	.release	= kvm_memext_scratch_release,
+};
+
+static bool kvm_memext_scratch_mapped(struct kvm_memext_vm *vm)
+{
+	struct vm_area_struct *vma;
+	bool ok;
+
+	mmap_read_lock(current->mm);
+	vma = vma_lookup(current->mm, vm->scratch);
+	ok = vma && vma->vm_file == vm->scratch_file &&
+	     vma->vm_start == vm->scratch;
+	mmap_read_unlock(current->mm);
+	return ok;
+}
+
+/* The handle's scratch page in the caller's mm, mapped (again) if need be. */
+static int kvm_memext_scratch_get(struct kvm_memext_vm *vm)
+{
+	struct page *page;
+	struct file *file;
+	unsigned long addr;
+
+	lockdep_assert_held(&vm->batch_lock);
+	if (vm->scratch_file && kvm_memext_scratch_mapped(vm))
+		return 0;
+	if (!vm->scratch_file) {
+		page = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
+		if (!page)
+			return -ENOMEM;
+		file = anon_inode_getfile("kvm_memext-scratch",
+					  &kvm_memext_scratch_fops, page, O_RDWR);
+		if (IS_ERR(file)) {
+			__free_page(page);
+			return PTR_ERR(file);
+		}
+		vm->scratch_file = file;
+	}
+	addr = vm_mmap(vm->scratch_file, 0, PAGE_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_SHARED, 0);
+	if (IS_ERR_VALUE(addr))
+		return (int)addr;
+	vm->scratch = addr;
+	return 0;
+}
+
+/**
+ * kvm_memext_batch_release_vm() - drop a VM handle's scratch page
+ * @vm: the VM handle being released
+ *
+ * Unmaps it when released from the VMM's own process (otherwise it goes
+ * with the VMM's address space).
+ */
+void kvm_memext_batch_release_vm(struct kvm_memext_vm *vm)
+{
+	if (!vm->scratch_file)
+		return;
+	if (current->mm == vm->kvm->mm && kvm_memext_scratch_mapped(vm))
+		vm_munmap(vm->scratch, PAGE_SIZE);
+	fput(vm->scratch_file);
+}
+
 static int kvm_memext_batch_run(struct kvm_memext_batch *b)
 {
-	unsigned long scratch;
 	int r;
 
 	r = kvm_memext_plan(b);
 	if (r)
 		return r;
-
-	scratch = vm_mmap(NULL, 0, PAGE_SIZE, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS, 0);
-	if (IS_ERR_VALUE(scratch))
-		return (int)scratch;
-	b->scratch = (struct kvm_memext_scratch __user *)scratch;
-
-	r = kvm_memext_apply(b);
-	vm_munmap(scratch, PAGE_SIZE);
-	return r;
+	r = kvm_memext_scratch_get(b->vm);
+	if (r)
+		return r;
+	b->scratch = (struct kvm_memext_scratch __user *)b->vm->scratch;
+	return kvm_memext_apply(b);
 }
 
 /**

@@ -18,7 +18,11 @@
  *	     KVM's public VM ioctls (memslot batches).
  * @kvm: the bound VM (@vm_file's private data).
  * @node: entry in the list of bound VMs, which enforces one handle per VM.
- * @batch_lock: serialises memslot batches on this VM.
+ * @batch_lock: serialises memslot batches on this VM, and protects
+ *		@scratch_file and @scratch.
+ * @scratch_file: a one-page file of ours, mapped into the VMM at @scratch,
+ *		  where batches put the arguments of KVM's ioctls.
+ * @scratch: user address of that mapping.
  * @cache_lock: serialises the notifier's registration.
  * @mn: mmu_notifier on the VM's mm, registered when the first guest-page
  *	cache is activated.
@@ -35,6 +39,8 @@ struct kvm_memext_vm {
 	struct kvm *kvm;
 	struct list_head node;
 	struct mutex batch_lock;	/* serialises memslot batches */
+	struct file *scratch_file;
+	unsigned long scratch;
 	struct mutex cache_lock;
 	struct mmu_notifier mn;
 	bool mn_registered;
@@ -104,6 +110,7 @@ struct kvm_memext_region {
 int kvm_memext_bind_vm(const struct kvm_memext_bind_vm *args);
 long kvm_memext_set_memslots(struct kvm_memext_vm *vm,
 			     struct kvm_memext_set_memslots __user *uargs);
+void kvm_memext_batch_release_vm(struct kvm_memext_vm *vm);
 int kvm_memext_plan_batch(const struct kvm_memext_plan_limits *lim,
 			  struct kvm_memext_layout *layout,
 			  const struct kvm_memext_memslot *entries,

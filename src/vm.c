@@ -90,6 +90,7 @@ static int kvm_memext_vm_release(struct inode *inode, struct file *file)
 
 	kvm_memext_runstate_release_vm(vm);
 	kvm_memext_cache_release_vm(vm);
+	kvm_memext_batch_release_vm(vm);
 	/* The last reference to the VM file destroys the VM. */
 	fput(vm->vm_file);
 	mutex_destroy(&vm->runstate_lock);
