@@ -137,8 +137,11 @@ static int open_kind(enum kind k)
 	case GMEM:
 #ifdef GUEST_MEMFD_FLAG_MMAP
 		if (vm_fd >= 0) {
+			/* Mappable memory must start out shared. */
 			struct kvm_create_guest_memfd g = {
-				.size = size, .flags = GUEST_MEMFD_FLAG_MMAP,
+				.size = size,
+				.flags = GUEST_MEMFD_FLAG_MMAP |
+					 GUEST_MEMFD_FLAG_INIT_SHARED,
 			};
 
 			fd = ioctl(vm_fd, KVM_CREATE_GUEST_MEMFD, &g);
