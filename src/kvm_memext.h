@@ -41,7 +41,7 @@ struct kvm_memext_vm {
 	struct mutex batch_lock;	/* serialises memslot batches */
 	struct file *scratch_file;
 	unsigned long scratch;
-	struct mutex cache_lock;
+	struct mutex cache_lock;	/* the notifier's registration */
 	struct mmu_notifier mn;
 	bool mn_registered;
 	spinlock_t mn_lock;		/* @caches, @mn_seq, @mn_active */
