@@ -499,6 +499,18 @@ static void *slot0_to_privmem(struct kvm_vm *vm, int dev, int *pmfd)
 	return p;
 }
 
+/* A private-memory data slot at DATA_GPA, identity-mapped for the guest. */
+static uint8_t *add_data_slot(struct kvm_vm *vm, int dev, int *fd)
+{
+	uint8_t *data;
+
+	*fd = create(dev, DATA_SIZE, 0);
+	data = map(*fd, DATA_SIZE);
+	vm_set_user_memory_region(vm, DATA_SLOT, 0, DATA_GPA, DATA_SIZE, data);
+	virt_map(vm, DATA_GPA, DATA_GPA, DATA_SIZE / PAGE);
+	return data;
+}
+
 static void expect_sync(struct kvm_vcpu *vcpu, uint64_t want)
 {
 	struct ucall uc;
@@ -611,10 +623,7 @@ static void test_punch_while_running(void)
 
 	vm = vm_create_with_one_vcpu(&vcpu, guest_churn);
 	slot0_to_privmem(vm, dev, &fd0);
-	fd = create(dev, DATA_SIZE, 0);
-	data = map(fd, DATA_SIZE);
-	vm_set_user_memory_region(vm, DATA_SLOT, 0, DATA_GPA, DATA_SIZE, data);
-	virt_map(vm, DATA_GPA, DATA_GPA, DATA_SIZE / PAGE);
+	data = add_data_slot(vm, dev, &fd);
 	vcpu_args_set(vcpu, 1, rounds);
 
 	for (r = 0; r < rounds; r++) {
@@ -675,10 +684,7 @@ static void test_kvmclock_accessible(void)
 
 	vm = vm_create_with_one_vcpu(&vcpu, guest_kvmclock);
 	slot0_to_privmem(vm, dev, &fd0);
-	fd = create(dev, DATA_SIZE, 0);
-	data = map(fd, DATA_SIZE);
-	vm_set_user_memory_region(vm, DATA_SLOT, 0, DATA_GPA, DATA_SIZE, data);
-	virt_map(vm, DATA_GPA, DATA_GPA, DATA_SIZE / PAGE);
+	data = add_data_slot(vm, dev, &fd);
 	/* Without this KVM's kvm-clock update would fault in the host. */
 	set_access(fd, CLOCK_GPA - DATA_GPA, PAGE, true);
 	TEST_ASSERT(stat_of("accessible_pages") == acc + 1, "one page accessible");

@@ -197,11 +197,45 @@ static bool run_once(enum kind k, struct sample *s)
 	return true;
 }
 
+/* The module's own count of the TLB flushes it issued, or -1. */
+static long module_flushes(void)
+{
+	FILE *f = fopen("/sys/kernel/debug/kvm_memext/privmem", "r");
+	long val, flushes = -1;
+	char key[64];
+
+	while (f && fscanf(f, "%63s %ld", key, &val) == 2)
+		if (!strcmp(key, "tlb_flushes"))
+			flushes = val;
+	if (f)
+		fclose(f);
+	return flushes;
+}
+
+/* Flushes per GiB privmem faulted in, by its own count (any kernel). */
+static double own_flushes_per_gib(double gib)
+{
+	int fd = open_kind(PRIVMEM);
+	long before = module_flushes(), after;
+	uint8_t *p;
+	size_t off;
+
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	for (off = 0; p != MAP_FAILED && off < size; off += PAGE)
+		p[off] = 1;
+	after = module_flushes();
+	if (p != MAP_FAILED)
+		munmap(p, size);
+	close(fd);
+	return before < 0 || after < 0 ? -1 : (after - before) / gib;
+}
+
 int main(int argc, char **argv)
 {
 	static struct sample samples[NR_KINDS][64];
 	double gib, v[64], fault[NR_KINDS], falloc[NR_KINDS];
-	long dm[NR_KINDS], fl[NR_KINDS], own0, own1;
+	long dm[NR_KINDS], fl[NR_KINDS];
+	double own;
 	int opt, repeats = 5, r, k;
 	bool ok[NR_KINDS] = {}, done;
 
@@ -254,36 +288,7 @@ int main(int argc, char **argv)
 	}
 	teardown_kprobes();
 
-	/* privmem's own flush count, for kernels without kprobe events. */
-	{
-		int fd = open_kind(PRIVMEM);
-		FILE *f;
-		char key[64];
-		long val;
-		uint8_t *p;
-		size_t off;
-
-		own0 = -1;
-		own1 = -1;
-		f = fopen("/sys/kernel/debug/kvm_memext/privmem", "r");
-		while (f && fscanf(f, "%63s %ld", key, &val) == 2)
-			if (!strcmp(key, "tlb_flushes"))
-				own0 = val;
-		if (f)
-			fclose(f);
-		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		for (off = 0; p != MAP_FAILED && off < size; off += PAGE)
-			p[off] = 1;
-		f = fopen("/sys/kernel/debug/kvm_memext/privmem", "r");
-		while (f && fscanf(f, "%63s %ld", key, &val) == 2)
-			if (!strcmp(key, "tlb_flushes"))
-				own1 = val;
-		if (f)
-			fclose(f);
-		if (p != MAP_FAILED)
-			munmap(p, size);
-		close(fd);
-	}
+	own = own_flushes_per_gib(gib);
 
 	printf("privmem_bench: %.2f GiB per run, %d repeats, medians\n", gib, repeats);
 	printf("%-22s %12s %10s %12s %10s %14s %14s\n", "backing", "fault GiB/s",
@@ -324,9 +329,8 @@ int main(int argc, char **argv)
 	if (ok[PRIVMEM] && ok[SECRET])
 		printf("privmem vs memfd_secret, fault throughput: %.1fx\n",
 		       fault[PRIVMEM] / fault[SECRET]);
-	if (own0 >= 0 && own1 >= 0)
-		printf("privmem's own count: %.0f TLB flushes per GiB faulted in\n",
-		       (own1 - own0) / gib);
+	if (own >= 0)
+		printf("privmem's own count: %.0f TLB flushes per GiB faulted in\n", own);
 	close(dev);
 	return 0;
 }
