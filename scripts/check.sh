@@ -40,8 +40,8 @@ write_plan() {
 	# guests see intermediate layouts without batches; never fails on it.
 	echo "selftest memslot_batch_test.baseline 600 ./memext/memslot_batch_test -b"
 	# Batches again with every vCPU kicked out to userspace (TWA_SIGNAL)
-	# instead of parked inside KVM_RUN.
-	echo "selftest memslot_batch_test.signal 600 sh -c 'p=/sys/module/kvm_memext/parameters/batch_park_in_kernel; echo N > \$p; ./memext/memslot_batch_test; r=\$?; echo Y > \$p; exit \$r'"
+	# instead of parked inside KVM_RUN, and resumed in binary trees.
+	echo "selftest memslot_batch_test.signal 600 sh -c 'p=/sys/module/kvm_memext/parameters; f=\$(cat \$p/batch_resume_fanout); echo N > \$p/batch_park_in_kernel; echo 2 > \$p/batch_resume_fanout; ./memext/memslot_batch_test; r=\$?; echo Y > \$p/batch_park_in_kernel; echo \$f > \$p/batch_resume_fanout; exit \$r'"
 	echo "sample demo_vmm 120 ./demo_vmm"
 	for t in set_memory_region_test memslot_modification_stress_test \
 		 dirty_log_test guest_memfd_test xen_shinfo_test; do

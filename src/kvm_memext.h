@@ -127,6 +127,32 @@ struct kvm_memext_quiesce *kvm_memext_quiesce_vcpus(struct kvm *kvm,
 						    unsigned int timeout_ms);
 void kvm_memext_resume_vcpus(struct kvm_memext_quiesce *q);
 void kvm_memext_quiesce_exit(void);
+
+/*
+ * Parked vCPUs resume in a tree stored breadth first: the batcher (position
+ * -1) wakes positions 0..@roots-1, and position @pos wakes the @fanout
+ * positions from @roots + @fanout * @pos on, cut at @nr.  Every position
+ * has exactly one parent, and a parent comes before its children.  Returns
+ * the first child, and in @end the one past the last.
+ */
+static inline unsigned int kvm_memext_tree_children(unsigned int roots,
+						    unsigned int fanout,
+						    int pos, unsigned int nr,
+						    unsigned int *end)
+{
+	unsigned int first, last;
+
+	if (pos < 0) {
+		first = 0;
+		last = roots;
+	} else {
+		first = roots + fanout * pos;
+		last = first + fanout;
+	}
+	*end = min(last, nr);
+	return min(first, nr);
+}
+
 bool kvm_memext_is_vm_file(const struct file *file);
 bool kvm_memext_is_handle_file(const struct file *file);
 struct kvm_vcpu *kvm_memext_vcpu_from_file(const struct file *file);

@@ -18,6 +18,14 @@
  * then consumed.  The wait is bounded: a vCPU may be stuck where it cannot
  * leave, e.g. in a userfaultfd that the caller itself serves.
  *
+ * Parked vCPUs are let go in chains, one per online CPU: the batcher wakes
+ * the head of each, and each woken vCPU wakes the next before it enters
+ * the guest.  Waking them all from the batcher made every vCPU thread
+ * runnable at once on the batcher's way out of the ioctl; with more vCPU
+ * threads than CPUs the batcher then waited behind all of them.
+ * batch_resume_fanout turns the chains into trees (0: the batcher wakes
+ * every vCPU).
+ *
  * Task works cannot be cancelled by a module, so a work item may run long
  * after the batch: each one holds a reference on the quiesce state and on
  * this module, and the module's exit waits for an RCU-tasks grace period so
@@ -31,6 +39,7 @@
 #include <linux/refcount.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
+#include <linux/spinlock.h>
 #include <linux/task_work.h>
 #include <linux/wait.h>
 
@@ -41,11 +50,19 @@ module_param(batch_park_in_kernel, bool, 0644);
 MODULE_PARM_DESC(batch_park_in_kernel,
 		 "Park running vCPUs inside KVM_RUN during memslot batches (TWA_RESUME and an IPI) rather than kicking them out to userspace");
 
+static unsigned int batch_resume_fanout = 1;
+module_param(batch_resume_fanout, uint, 0644);
+MODULE_PARM_DESC(batch_resume_fanout,
+		 "After a memslot batch, each resumed vCPU wakes this many parked vCPUs (0: the batcher wakes all)");
+
 struct kvm_memext_quiesce_vcpu {
 	struct callback_head work;
 	struct callback_head kick;
 	struct kvm_memext_quiesce *q;
 	struct kvm_vcpu *vcpu;
+	struct list_head parked;	/* on q->parked, under q->lock */
+	struct completion released;
+	unsigned int pos;	/* in q->tree once resumed */
 	unsigned long queued_at;	/* jiffies */
 	bool locked;		/* we hold vcpu->mutex */
 	bool queued;		/* the task work is queued */
@@ -58,15 +75,33 @@ struct kvm_memext_quiesce {
 	refcount_t refs;
 	atomic_t arrivals;
 	wait_queue_head_t wq;
-	struct completion done;
+	spinlock_t lock;	/* protects parked, resumed, the tree */
+	struct list_head parked;
+	bool resumed;
+	unsigned int roots;
+	unsigned int fanout;
+	unsigned int nr_tree;
+	struct kvm_memext_quiesce_vcpu **tree;	/* parked vCPUs at resume */
 	unsigned int nr;
 	struct kvm_memext_quiesce_vcpu vcpus[] __counted_by(nr);
 };
 
 static void kvm_memext_quiesce_put(struct kvm_memext_quiesce *q)
 {
-	if (refcount_dec_and_test(&q->refs))
+	if (refcount_dec_and_test(&q->refs)) {
+		kfree(q->tree);
 		kfree(q);
+	}
+}
+
+/* Wake the children of tree position @pos (-1: the roots). */
+static void kvm_memext_quiesce_release(struct kvm_memext_quiesce *q, int pos)
+{
+	unsigned int i, end;
+
+	i = kvm_memext_tree_children(q->roots, q->fanout, pos, q->nr_tree, &end);
+	for (; i < end; i++)
+		complete(&q->tree[i]->released);
 }
 
 static void kvm_memext_quiesce_fn(struct callback_head *work)
@@ -74,13 +109,34 @@ static void kvm_memext_quiesce_fn(struct callback_head *work)
 	struct kvm_memext_quiesce_vcpu *v =
 		container_of(work, struct kvm_memext_quiesce_vcpu, work);
 	struct kvm_memext_quiesce *q = v->q;
+	bool resumed;
 
+	spin_lock(&q->lock);
+	resumed = q->resumed;
+	if (!resumed)
+		list_add_tail(&v->parked, &q->parked);
+	spin_unlock(&q->lock);
 	/* Pairs with smp_load_acquire() in kvm_memext_quiesce_pending(). */
 	smp_store_release(&v->arrived, true);
 	atomic_inc(&q->arrivals);
 	wake_up(&q->wq);
-	/* A fatal signal lets the thread go; the batch then times out. */
-	wait_for_completion_killable(&q->done);
+	if (resumed)
+		goto out;
+
+	/*
+	 * A fatal signal lets the thread go: before the resume it leaves the
+	 * list (a batch still quiescing then times out); after it, it wakes
+	 * its children as if it had been released.
+	 */
+	wait_for_completion_killable(&v->released);
+	spin_lock(&q->lock);
+	resumed = q->resumed;
+	if (!resumed)
+		list_del(&v->parked);
+	spin_unlock(&q->lock);
+	if (resumed)
+		kvm_memext_quiesce_release(q, v->pos);
+out:
 	kvm_memext_quiesce_put(q);
 	module_put(THIS_MODULE);
 }
@@ -208,14 +264,22 @@ struct kvm_memext_quiesce *kvm_memext_quiesce_vcpus(struct kvm *kvm,
 	}
 	q->nr = nr;
 	q->kvm = kvm;
+	q->tree = kcalloc(nr, sizeof(*q->tree), GFP_KERNEL_ACCOUNT);
+	if (!q->tree) {
+		kfree(q);
+		mutex_unlock(&kvm->lock);
+		return ERR_PTR(-ENOMEM);
+	}
 	refcount_set(&q->refs, 1);
 	init_waitqueue_head(&q->wq);
-	init_completion(&q->done);
+	spin_lock_init(&q->lock);
+	INIT_LIST_HEAD(&q->parked);
 	kvm_for_each_vcpu(i, vcpu, kvm) {
 		if (i >= nr)
 			break;
 		q->vcpus[i].q = q;
 		q->vcpus[i].vcpu = vcpu;
+		init_completion(&q->vcpus[i].released);
 	}
 
 	for (;;) {
@@ -253,9 +317,20 @@ struct kvm_memext_quiesce *kvm_memext_quiesce_vcpus(struct kvm *kvm,
  */
 void kvm_memext_resume_vcpus(struct kvm_memext_quiesce *q)
 {
+	struct kvm_memext_quiesce_vcpu *v;
 	unsigned int i;
 
-	complete_all(&q->done);
+	spin_lock(&q->lock);
+	q->resumed = true;
+	list_for_each_entry(v, &q->parked, parked) {
+		v->pos = q->nr_tree;
+		q->tree[q->nr_tree++] = v;
+	}
+	q->fanout = min(READ_ONCE(batch_resume_fanout), q->nr_tree);
+	q->roots = q->fanout ? min(num_online_cpus(), q->nr_tree) : q->nr_tree;
+	spin_unlock(&q->lock);
+	kvm_memext_quiesce_release(q, -1);
+
 	for (i = 0; i < q->nr; i++)
 		if (q->vcpus[i].locked)
 			mutex_unlock(&q->vcpus[i].vcpu->mutex);

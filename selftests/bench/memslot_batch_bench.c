@@ -1,17 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Memslot batch latency, side by side in one run: KVM_MEMEXT_SET_MEMSLOTS,
- * with running vCPUs parked inside KVM_RUN (the default) and kicked out to
- * userspace instead (batch_park_in_kernel=N); the same changes one by one
- * without pausing (the non-atomic baseline);
- * and a userspace pause-all as QEMU does it (signal every vCPU thread, wait
- * until all are out of KVM_RUN, apply one by one, resume).
+ * Memslot batch latency, side by side in one run: KVM_MEMEXT_SET_MEMSLOTS
+ * as loaded (running vCPUs parked inside KVM_RUN, resumed in a tree), with
+ * the batcher waking every parked vCPU itself (batch_resume_fanout=0), and
+ * with running vCPUs kicked out to userspace (batch_park_in_kernel=N); the
+ * same changes one by one without pausing (the non-atomic baseline); and a
+ * userspace pause-all as QEMU does it (signal every vCPU thread, wait until
+ * all are out of KVM_RUN, apply one by one, resume).
  *
  * A batch moves K one-page slots that the guests do not touch between two
  * guest-physical bases, while V vCPUs run a loop that records the longest
  * gap between two of its iterations (the vCPU's blackout), in TSC ticks;
  * a vCPU that made no iteration during a whole measurement counts as out
- * for all of it.
+ * for all of it.  Every batch starts with all V vCPUs back in the guest
+ * (each has made an iteration since the previous batch); only the batches
+ * are timed, not that wait.  Without it, batches issued back to back find
+ * the vCPUs of a pause-all still paused, and measure no pause at all.
  *
  * Prints one table row per (V, K, method): median batch latency over R
  * repeats of N batches, the ratios to the baseline and to pause-all, and
@@ -38,25 +42,47 @@
 #define MAX_VCPUS	16
 #define MAX_K		64
 
-enum method { BATCH, BATCH_SIGNAL, ONE_BY_ONE, PAUSE_ALL, NR_METHODS };
-static const char * const method_name[] = {
-	"kvm_memext batch", "batch, signal kicks", "one-by-one",
-	"userspace pause-all",
+enum method {
+	BATCH, BATCH_WAKE_ALL, BATCH_SIGNAL, ONE_BY_ONE, PAUSE_ALL, NR_METHODS
 };
 
-#define PARK_PARAM "/sys/module/kvm_memext/parameters/batch_park_in_kernel"
+static const char * const method_name[] = {
+	"kvm_memext batch", "batch, wake all", "batch, signal kicks",
+	"one-by-one", "userspace pause-all",
+};
 
-/*
- * "batch, signal kicks": the module's batch with running vCPUs kicked out
- * to userspace (TWA_SIGNAL) instead of parked inside KVM_RUN.
- */
-static void set_park_in_kernel(bool on)
+#define PARAMS "/sys/module/kvm_memext/parameters/"
+
+/* Set a module parameter to @val; its old value goes to @old. */
+static void set_param(const char *name, const char *val, char old[16])
 {
-	int fd = open(PARK_PARAM, O_WRONLY);
+	char path[128];
+	ssize_t n;
+	int fd;
 
-	TEST_ASSERT(fd >= 0 && write(fd, on ? "Y" : "N", 1) == 1, "write " PARK_PARAM);
+	snprintf(path, sizeof(path), PARAMS "%s", name);
+	fd = open(path, O_RDWR);
+	TEST_ASSERT(fd >= 0, "open %s", path);
+	if (old) {
+		n = read(fd, old, 15);
+		TEST_ASSERT(n > 0, "read %s", path);
+		old[n] = 0;
+		old[strcspn(old, "\n")] = 0;
+	}
+	TEST_ASSERT(pwrite(fd, val, strlen(val), 0) == (ssize_t)strlen(val),
+		    "write %s", path);
 	close(fd);
 }
+
+/*
+ * "batch, wake all": the batcher wakes every parked vCPU itself.
+ * "batch, signal kicks": running vCPUs are kicked out to userspace
+ * (TWA_SIGNAL) instead of parked inside KVM_RUN.
+ */
+static const char * const method_param[NR_METHODS][2] = {
+	[BATCH_WAKE_ALL] = { "batch_resume_fanout", "0" },
+	[BATCH_SIGNAL] = { "batch_park_in_kernel", "N" },
+};
 
 /* Per-vCPU guest state, in the loop page: [0] iterations, [1] max gap. */
 static void guest_code(uint64_t id)
@@ -145,7 +171,7 @@ static void apply(enum method m, int k, uint64_t base)
 	};
 	int i;
 
-	if (m == BATCH || m == BATCH_SIGNAL) {
+	if (m == BATCH || m == BATCH_WAKE_ALL || m == BATCH_SIGNAL) {
 		for (i = 0; i < k; i++)
 			e[i] = (struct kvm_memext_memslot) {
 				.slot = FIRST_SLOT + i, .memory_size = PAGE,
@@ -220,31 +246,58 @@ static void start_vm(int v, int max_k)
 			usleep(1000);
 }
 
+/* Wait until every vCPU has made an iteration since @iters. */
+static void wait_all_running(const uint64_t *iters)
+{
+	double deadline = now_ns() + 60e9;
+	int i;
+
+	for (i = 0; i < nr_vcpus; i++)
+		while (READ_ONCE(vcpu_state(i)[0]) == iters[i]) {
+			TEST_ASSERT(now_ns() < deadline, "vCPU %d does not run", i);
+			usleep(100);
+		}
+}
+
 /*
  * One repeat of one method: mean batch latency (us) and the longest vCPU
  * blackout (us) over @batches batches of @k changes.
  */
 static void measure(enum method m, int k, int batches, double *lat, double *gap)
 {
-	uint64_t iters[MAX_VCPUS];
-	double t0, t1, worst = 0;
+	const char *param = method_param[m][0];
+	uint64_t iters[MAX_VCPUS], last[MAX_VCPUS];
+	double t0, t1, tb, total = 0, worst = 0;
+	char old[16];
 	int i, b;
 
 	/* Says which method ran, should a vCPU die meanwhile. */
 	fprintf(stderr, "# V=%d K=%d %s\n", nr_vcpus, k, method_name[m]);
+	/* Let the previous batch's blackout end before this one counts. */
+	for (i = 0; i < nr_vcpus; i++)
+		last[i] = READ_ONCE(vcpu_state(i)[0]);
+	wait_all_running(last);
 	for (i = 0; i < nr_vcpus; i++) {
 		WRITE_ONCE(vcpu_state(i)[1], 0);
 		iters[i] = READ_ONCE(vcpu_state(i)[0]);
+		last[i] = iters[i];
 	}
-	if (m == BATCH_SIGNAL)
-		set_park_in_kernel(false);
+	if (param)
+		set_param(param, method_param[m][1], old);
 	t0 = now_ns();
-	for (b = 0; b < batches; b++)
+	for (b = 0; b < batches; b++) {
+		if (b)
+			wait_all_running(last);
+		tb = now_ns();
 		apply(m, k, b & 1 ? SLOTS_GPA : ALT_GPA);
+		total += now_ns() - tb;
+		for (i = 0; i < nr_vcpus; i++)
+			last[i] = READ_ONCE(vcpu_state(i)[0]);
+	}
 	t1 = now_ns();
-	if (m == BATCH_SIGNAL)
-		set_park_in_kernel(true);
-	*lat = (t1 - t0) / batches / 1e3;
+	if (param)
+		set_param(param, old, NULL);
+	*lat = total / batches / 1e3;
 	for (i = 0; i < nr_vcpus; i++)
 		if (READ_ONCE(vcpu_state(i)[1]) / tsc_per_ns > worst)
 			worst = READ_ONCE(vcpu_state(i)[1]) / tsc_per_ns;
