@@ -4,7 +4,10 @@
  * from, read and write the regions that a loop of batches splits, merges,
  * moves, resizes, deletes and re-creates, makes read-only and dirty-logs.
  * Any MMIO exit (a guest access that found no memslot) or wrong value is a
- * failure.
+ * failure.  Every batch starts only when each vCPU has gone round its loop
+ * since the previous one, so that the batch always finds them running:
+ * issued back to back, batches could follow each other while the vCPUs of
+ * the last one had not even resumed.
  *
  * The same sequence issued as plain one-by-one KVM_SET_USER_MEMORY_REGION
  * calls (the non-atomic baseline, -b) shows how often a guest sees the
@@ -156,7 +159,28 @@ static struct kvm_memext_memslot del(uint32_t id)
 	return (struct kvm_memext_memslot) { .slot = id };
 }
 
-static void apply(struct kvm_memext_memslot *e, unsigned int nr)
+static uint64_t counter(int i)
+{
+	return READ_ONCE(*(uint64_t *)(write_hva + i * 64));
+}
+
+/* Loop iterations of each vCPU when the last batch ended. */
+static uint64_t last_count[MAX_VCPUS];
+
+/* Wait until every live vCPU has gone round its loop since the last batch. */
+static void wait_vcpus_ran(void)
+{
+	int i, ms;
+
+	for (i = 0; i < nr_threads; i++)
+		for (ms = 0; counter(i) == last_count[i] &&
+			     !READ_ONCE(vcpu_threads[i].dead); ms++) {
+			TEST_ASSERT(ms < 20000, "vCPU %d stopped running", i);
+			usleep(1000);
+		}
+}
+
+static void apply_one(struct kvm_memext_memslot *e, unsigned int nr)
 {
 	struct kvm_memext_set_memslots args = {
 		.nr_entries = nr, .entries = (uintptr_t)e,
@@ -190,6 +214,16 @@ static void apply(struct kvm_memext_memslot *e, unsigned int nr)
 		TEST_ASSERT(!r, "KVM_SET_USER_MEMORY_REGION entry %u: %s",
 			    i, strerror(errno));
 	}
+}
+
+static void apply(struct kvm_memext_memslot *e, unsigned int nr)
+{
+	int i;
+
+	wait_vcpus_ran();
+	apply_one(e, nr);
+	for (i = 0; i < nr_threads; i++)
+		last_count[i] = counter(i);
 }
 
 #define APPLY(...)							\
@@ -235,11 +269,6 @@ static void cycle(void)
 	APPLY(del(SLOT_WRITE), slot(SLOT_WRITE, 0, WRITE_GPA, 1, write_hva));
 }
 
-static uint64_t counter(int i)
-{
-	return READ_ONCE(*(uint64_t *)(write_hva + i * 64));
-}
-
 static void kick_handler(int sig)
 {
 }
@@ -248,7 +277,7 @@ int main(int argc, char *argv[])
 {
 	struct kvm_vcpu *vcpus[MAX_VCPUS];
 	struct vcpu_thread threads[MAX_VCPUS] = {};
-	uint64_t before[MAX_VCPUS], mmio = 0, bad = 0, other = 0;
+	uint64_t before[MAX_VCPUS], mmio = 0, bad = 0, other = 0, loops = 0;
 	int nr_vcpus = 8, cycles = 200, opt, i, dev, c;
 	struct timespec t0, t1;
 
@@ -319,6 +348,8 @@ int main(int argc, char *argv[])
 	for (c = 0; c < cycles; c++)
 		cycle();
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	for (i = 0; i < nr_vcpus; i++)
+		loops += counter(i) - before[i];
 
 	/* The guests kept running through the batches. */
 	for (i = 0; i < nr_vcpus; i++) {
@@ -339,9 +370,9 @@ int main(int argc, char *argv[])
 		other += threads[i].other_exits;
 	}
 
-	ksft_print_msg("%s: %lu batches, %d vCPUs, %.1f ms; ",
+	ksft_print_msg("%s: %lu batches, %d vCPUs, %lu guest loops, %.1f ms; ",
 		       kick_only ? "kicks only" : baseline ? "one-by-one" : "batched",
-		       (unsigned long)batches, nr_vcpus,
+		       (unsigned long)batches, nr_vcpus, (unsigned long)loops,
 		       ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / 1e6);
 	printf("guests saw %lu MMIO exits, %lu fatal exits, %lu wrong values\n",
 	       (unsigned long)mmio, (unsigned long)other, (unsigned long)bad);
