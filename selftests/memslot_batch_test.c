@@ -172,12 +172,14 @@ static void wait_vcpus_ran(void)
 {
 	int i, ms;
 
-	for (i = 0; i < nr_threads; i++)
-		for (ms = 0; counter(i) == last_count[i] &&
-			     !READ_ONCE(vcpu_threads[i].dead); ms++) {
+	for (i = 0; i < nr_threads; i++) {
+		for (ms = 0; counter(i) == last_count[i]; ms++) {
+			if (READ_ONCE(vcpu_threads[i].dead))
+				break;
 			TEST_ASSERT(ms < 20000, "vCPU %d stopped running", i);
 			usleep(1000);
 		}
+	}
 }
 
 static void apply_one(struct kvm_memext_memslot *e, unsigned int nr)
