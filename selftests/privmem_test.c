@@ -411,6 +411,7 @@ static void test_limit(void)
 	long pages = stat_of("pages");
 	char old[32] = "";
 	FILE *f = fopen(MAX_MB_PARAM, "r+");
+	struct stat st;
 
 	TEST_ASSERT(f && fgets(old, sizeof(old), f), "read " MAX_MB_PARAM);
 	fd = create(dev, 8 * CHUNK, 0);
@@ -418,6 +419,11 @@ static void test_limit(void)
 	fprintf(f, "%ld\n", pages * PAGE / (1 << 20) + 4);
 	fflush(f);
 	TEST_ASSERT_ERRNO(fallocate(fd, 0, 0, 8 * CHUNK), ENOSPC, "over the limit");
+	/* A growing fallocate() that fails leaves the size as it was. */
+	TEST_ASSERT(!ftruncate(fd, CHUNK), "ftruncate");
+	TEST_ASSERT_ERRNO(fallocate(fd, 0, 0, 8 * CHUNK), ENOSPC, "over the limit");
+	TEST_ASSERT(!fstat(fd, &st) && st.st_size == CHUNK, "size %ld after ENOSPC",
+		    (long)st.st_size);
 	rewind(f);
 	fputs(old, f);
 	fclose(f);

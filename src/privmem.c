@@ -652,7 +652,7 @@ static long privmem_fallocate(struct file *file, int mode, loff_t offset,
 	struct kvm_memext_privmem *pm = file->private_data;
 	pgoff_t start, end, cidx;
 	struct kvm_memext_privmem_chunk *chunk;
-	loff_t size;
+	loff_t old_size, size;
 	int r = 0;
 
 	/* Pages are charged to whoever allocates them: only the owner. */
@@ -664,7 +664,8 @@ static long privmem_fallocate(struct file *file, int mode, loff_t offset,
 		return -EINVAL;
 
 	mutex_lock(&pm->lock);
-	size = i_size_read(pm->inode);
+	old_size = i_size_read(pm->inode);
+	size = old_size;
 	if (mode & FALLOC_FL_PUNCH_HOLE) {
 		if (offset < size)
 			privmem_punch(pm, offset >> PAGE_SHIFT,
@@ -691,6 +692,9 @@ static long privmem_fallocate(struct file *file, int mode, loff_t offset,
 			break;
 		cond_resched();
 	}
+	/* A failed fallocate() leaves the size as it was. */
+	if (r && size != old_size)
+		privmem_resize(pm, old_size);
 out:
 	mutex_unlock(&pm->lock);
 	return r;
