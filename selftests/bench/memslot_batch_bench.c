@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Memslot batch latency, side by side in one run: KVM_MEMEXT_SET_MEMSLOTS
- * as loaded (running vCPUs parked inside KVM_RUN, resumed in a tree), with
+ * as loaded (running vCPUs parked inside KVM_RUN, resumed in chains), with
  * the batcher waking every parked vCPU itself (batch_resume_fanout=0), and
  * with running vCPUs kicked out to userspace (batch_park_in_kernel=N); the
  * same changes one by one without pausing (the non-atomic baseline); and a
