@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * KUnit tests for private memory (src/privmem.c, src/directmap.c): pages
- * leave the direct map when allocated and come back zeroed when freed, 2
- * MiB chunks and their 4 KiB fallback, the accessible-range refcounts, and
+ * are hidden behind the decoy when allocated and come back zeroed when
+ * freed, 2 MiB chunks and their 4 KiB fallback, the accessible-range
+ * refcounts, kernel writes through the direct map of hidden pages, and
  * access through the guest-page cache's mappings without the direct map.
  */
 #include <kunit/test.h>
@@ -23,7 +24,7 @@ static struct kvm_memext_privmem *new_file(struct kunit *test, u64 size,
 	struct kvm_memext_privmem *pm;
 
 	if (!kvm_memext_privmem_available())
-		kunit_skip(test, "no direct-map primitives on this kernel");
+		kunit_skip(test, "private memory unavailable on this kernel");
 	pm = kvm_memext_privmem_new(size, flags);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(pm));
 	return pm;
@@ -61,6 +62,16 @@ static unsigned int nr_present(struct kvm_memext_privmem_chunk *chunk,
 	return n;
 }
 
+static unsigned int nr_hidden(struct kvm_memext_privmem_chunk *chunk,
+			      unsigned int from, unsigned int to)
+{
+	unsigned int i, n = 0;
+
+	for (i = from; i < to; i++)
+		n += chunk->pages[i] && kvm_memext_dmap_hidden(chunk->pages[i]);
+	return n;
+}
+
 /* Write @byte to every page through a vmap: the direct map is not needed. */
 static void fill(struct kunit *test, struct page **pages, unsigned int nr, u8 byte)
 {
@@ -92,7 +103,7 @@ static void free_and_check(struct kunit *test, struct kvm_memext_privmem *pm,
 	kvm_memext_privmem_free_range(pm, base + lo, base + hi);
 	mutex_unlock(&pm->lock);
 	for (i = 0; i < hi - lo; i++) {
-		/* Reading a page that is not back would oops: stop instead. */
+		/* A page that is not back would read the decoy: stop instead. */
 		if (!kvm_memext_dmap_present(pages[i])) {
 			KUNIT_FAIL(test, "page %u not back in the direct map", lo + i);
 			continue;	/* keep it: it cannot be released */
@@ -118,6 +129,8 @@ static void huge_chunk_leaves_direct_map(struct kunit *test)
 					page_to_pfn(chunk->pages[0]) + i);
 	}
 	KUNIT_EXPECT_EQ(test, nr_present(chunk, 0, KVM_MEMEXT_CHUNK_PAGES), 0);
+	KUNIT_EXPECT_EQ(test, nr_hidden(chunk, 0, KVM_MEMEXT_CHUNK_PAGES),
+			KVM_MEMEXT_CHUNK_PAGES);
 	/* Order-0 pages, each with its own reference, as KVM expects. */
 	KUNIT_EXPECT_EQ(test, page_count(chunk->pages[5]), 1);
 	KUNIT_EXPECT_NULL(test, xa_load(&pm->chunks, 0));
@@ -215,6 +228,92 @@ static void split_block_goes_back_writable(struct kunit *test)
 	destroy_file(pm);
 }
 
+/*
+ * A hidden block keeps (at most) the 2 MiB entry it had: a 1 GiB entry is
+ * split once into 2 MiB ones, never into 4 KiB ones, and the one entry
+ * maps the decoy.  Showing it leaves the same entry mapping the block.
+ */
+static void block_keeps_its_entry(struct kunit *test)
+{
+	struct kvm_memext_privmem *pm = new_file(test, CHUNK_BYTES, 0);
+	struct kvm_memext_privmem_chunk *chunk = populate(test, pm, 0);
+	unsigned int level, level5;
+	unsigned long pfn;
+
+	if (!chunk->huge) {
+		destroy_file(pm);
+		kunit_skip(test, "no free 2 MiB block");
+	}
+	pfn = kvm_memext_dmap_pfn(chunk->pages[0], &level);
+	kvm_memext_dmap_pfn(chunk->pages[5], &level5);
+	kunit_info(test, "hidden block: direct-map level %u\n", level);
+	KUNIT_EXPECT_NE(test, level, PG_LEVEL_1G);
+	KUNIT_EXPECT_EQ(test, level5, level);
+	KUNIT_EXPECT_NE(test, pfn, page_to_pfn(chunk->pages[0]));
+	KUNIT_EXPECT_EQ(test, kvm_memext_dmap_pfn(chunk->pages[5], NULL), pfn + 5);
+
+	/* Shown and hidden again in place: no split, one flush each. */
+	mutex_lock(&pm->lock);
+	KUNIT_EXPECT_EQ(test, kvm_memext_dmap_show_block(chunk->pages[0]), 0);
+	kvm_memext_dmap_flush();
+	KUNIT_EXPECT_EQ(test, nr_present(chunk, 0, KVM_MEMEXT_CHUNK_PAGES),
+			KVM_MEMEXT_CHUNK_PAGES);
+	kvm_memext_dmap_pfn(chunk->pages[0], &level5);
+	KUNIT_EXPECT_EQ(test, level5, level);
+	KUNIT_EXPECT_EQ(test, kvm_memext_dmap_hide_block(chunk->pages[0]), 0);
+	kvm_memext_dmap_flush();
+	mutex_unlock(&pm->lock);
+	KUNIT_EXPECT_EQ(test, nr_hidden(chunk, 0, KVM_MEMEXT_CHUNK_PAGES),
+			KVM_MEMEXT_CHUNK_PAGES);
+	free_and_check(test, pm, chunk, 0, 0, KVM_MEMEXT_CHUNK_PAGES);
+	destroy_file(pm);
+}
+
+/*
+ * What KVM's kmap() of kvm-clock does: write through the direct-map
+ * address of a hidden page.  No fault; the page keeps its contents, the
+ * decoy took the write, and the canary counts it.
+ */
+static void write_through_direct_map(struct kunit *test, u64 flags)
+{
+	struct kvm_memext_privmem *pm = new_file(test, CHUNK_BYTES, flags);
+	struct kvm_memext_privmem_chunk *chunk = populate(test, pm, 0);
+	long before;
+	u8 *p;
+
+	fill(test, &chunk->pages[9], 1, 0x5a);
+	kvm_memext_dmap_check_decoy(true);
+	before = atomic_long_read(&kvm_memext_privmem_stats.decoy_writes);
+
+	p = page_address(chunk->pages[9]);
+	WRITE_ONCE(p[100], 0x11);
+	KUNIT_EXPECT_EQ(test, READ_ONCE(p[100]), 0x11);	/* the decoy's byte */
+	KUNIT_EXPECT_EQ(test, READ_ONCE(p[101]), 0);
+
+	p = vmap(&chunk->pages[9], 1, VM_MAP, PAGE_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, p);
+	KUNIT_EXPECT_EQ(test, p[100], 0x5a);
+	KUNIT_EXPECT_NULL(test, memchr_inv(p, 0x5a, PAGE_SIZE));
+	vunmap(p);
+
+	KUNIT_EXPECT_TRUE(test, kvm_memext_dmap_check_decoy(true));
+	KUNIT_EXPECT_EQ(test, atomic_long_read(&kvm_memext_privmem_stats.decoy_writes),
+			before + 1);
+	KUNIT_EXPECT_FALSE(test, kvm_memext_dmap_check_decoy(true));
+	free_and_check(test, pm, chunk, 0, 0, KVM_MEMEXT_CHUNK_PAGES);
+	destroy_file(pm);
+}
+
+static void direct_map_write_huge(struct kunit *test)
+{
+	write_through_direct_map(test, 0);
+}
+
+static void direct_map_write_small(struct kunit *test)
+{
+	write_through_direct_map(test, KVM_MEMEXT_PRIVMEM_NO_HUGE);
+}
+
 /* The guest-page cache maps privmem pages without the direct map. */
 static void cache_maps_removed_pages(struct kunit *test)
 {
@@ -237,6 +336,8 @@ static void cache_maps_removed_pages(struct kunit *test)
 	p[PAGE_SIZE] = 0x44;
 	kvm_memext_gpc_unmap(maps, n);
 	KUNIT_EXPECT_EQ(test, nr_present(chunk, 0, KVM_MEMEXT_CHUNK_PAGES), 0);
+	KUNIT_EXPECT_EQ(test, nr_hidden(chunk, 0, KVM_MEMEXT_CHUNK_PAGES),
+			KVM_MEMEXT_CHUNK_PAGES);
 	destroy_file(pm);
 }
 
@@ -246,6 +347,9 @@ static struct kunit_case kvm_memext_privmem_cases[] = {
 	KUNIT_CASE(no_huge_uses_small_pages),
 	KUNIT_CASE(access_counts_nest_and_overlap),
 	KUNIT_CASE(split_block_goes_back_writable),
+	KUNIT_CASE(block_keeps_its_entry),
+	KUNIT_CASE(direct_map_write_huge),
+	KUNIT_CASE(direct_map_write_small),
 	KUNIT_CASE(cache_maps_removed_pages),
 	{}
 };

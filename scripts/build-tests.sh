@@ -58,5 +58,23 @@ gcc -O2 -Wall -Wextra -static -isystem "$hdr/include" -I"$TOP/include/uapi" \
 	-o "$build/tests/demo_vmm" "$TOP/samples/demo_vmm.c"
 gcc -O2 -Wall -static -isystem "$hdr/include" \
 	-o "$build/tests/vm-keeper" "$TOP/scripts/guest-vm-keeper.c"
+# Inputs of the IBT seal check (guest-ibt-seal.sh): the seal table of the
+# image, cached per kernel release, and what the module could look up.
+seal=$CACHE/ibt-seal-$KVER.txt
+if [ ! -f "$seal" ]; then
+	log "$K: decoding the image's IBT seal table"
+	tmp=$(mktemp "$CACHE/vmlinux.XXXXXX")
+	"$KSRC/scripts/extract-vmlinux" "$KIMAGE" > "$tmp"
+	python3 "$TOP/scripts/ibt-seal.py" "$tmp" > "$seal.tmp"
+	mv "$seal.tmp" "$seal"
+	rm -f "$tmp"
+fi
+cp "$seal" "$build/tests/ibt-seal.txt"
+nm -u "$build/module/kvm_memext.ko" | awk '{ print $2 }' > "$build/tests/ko-imports.txt"
+# Names it could look up live in its read-only data (not its debug info).
+objcopy -O binary -w -j '.rodata*' "$build/module/kvm_memext.ko" "$build/rodata.bin"
+strings -n 4 "$build/rodata.bin" | grep -xE '[A-Za-z_][A-Za-z0-9_]*' |
+	sort -u > "$build/tests/ko-names.txt"
+cp "$TOP/scripts/guest-ibt-seal.sh" "$build/tests/ibt-seal.sh"
 cp "$TOP/scripts/guest-kunit.sh" "$build/tests/kunit.sh"
 cp "$TOP/scripts/guest-peer.sh" "$build/tests/peer.sh"

@@ -43,6 +43,7 @@ write_plan() {
 	# instead of parked inside KVM_RUN, and resumed in binary trees.
 	echo "selftest memslot_batch_test.signal 600 sh -c 'p=/sys/module/kvm_memext/parameters; f=\$(cat \$p/batch_resume_fanout); echo N > \$p/batch_park_in_kernel; echo 2 > \$p/batch_resume_fanout; ./memext/memslot_batch_test; r=\$?; echo Y > \$p/batch_park_in_kernel; echo \$f > \$p/batch_resume_fanout; exit \$r'"
 	echo "sample demo_vmm 120 ./demo_vmm"
+	echo "selftest ibt_seal 120 sh ibt-seal.sh"
 	for t in set_memory_region_test memslot_modification_stress_test \
 		 dirty_log_test guest_memfd_test xen_shinfo_test; do
 		[ -x "$TOP/build/$K/tests/peer/$t" ] || continue

@@ -8,9 +8,9 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 pkgs=(
-	# kernel and module builds
+	# kernel and module builds; zstd, binutils, python3: the IBT seal check
 	make gcc gcc-12 libc6-dev bc bison flex libelf-dev libssl-dev dwarves
-	kmod cpio rsync xz-utils perl python3
+	kmod cpio rsync xz-utils zstd binutils perl python3
 	# fetching kernels: apt-get download, the trixie-backports index
 	curl ca-certificates gpgv debian-archive-keyring
 	# test guests

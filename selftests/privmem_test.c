@@ -184,6 +184,15 @@ static void test_file_ops(void)
 	close(dev);
 }
 
+static bool memchr_nonzero(const uint8_t *p, size_t len)
+{
+	while (len--) {
+		if (*p++)
+			return true;
+	}
+	return false;
+}
+
 /*
  * 2 MiB chunks leave the direct map without splitting it into 4 KiB
  * entries, at one TLB flush per chunk; 4 KiB pages (the control, first,
@@ -222,8 +231,11 @@ static void test_direct_map_chunks(void)
 	TEST_ASSERT(meminfo_kb("DirectMap4k") == dm4k,
 		    "DirectMap4k grew from %ld to %ld kB", dm4k, meminfo_kb("DirectMap4k"));
 	close(fd);
-	/* Only 6.1, without set_memory_p(), splits when it puts pages back. */
-	ksft_print_msg("2 MiB chunks freed: DirectMap4k %ld kB\n", meminfo_kb("DirectMap4k"));
+	ksft_print_msg("2 MiB chunks freed: DirectMap4k %ld kB, CPA splits so far %ld\n",
+		       meminfo_kb("DirectMap4k"), stat_of("cpa_splits"));
+	TEST_ASSERT(meminfo_kb("DirectMap4k") == dm4k,
+		    "freeing 2 MiB chunks split the direct map: DirectMap4k %ld -> %ld kB",
+		    dm4k, meminfo_kb("DirectMap4k"));
 	close(dev);
 }
 
@@ -508,15 +520,21 @@ static void *slot0_to_privmem(struct kvm_vm *vm, int dev, int *pmfd)
 }
 
 /* A private-memory data slot at DATA_GPA, identity-mapped for the guest. */
-static uint8_t *add_data_slot(struct kvm_vm *vm, int dev, int *fd)
+static uint8_t *add_data_slot_flags(struct kvm_vm *vm, int dev, int *fd,
+				    uint64_t flags)
 {
 	uint8_t *data;
 
-	*fd = create(dev, DATA_SIZE, 0);
+	*fd = create(dev, DATA_SIZE, flags);
 	data = map(*fd, DATA_SIZE);
 	vm_set_user_memory_region(vm, DATA_SLOT, 0, DATA_GPA, DATA_SIZE, data);
 	virt_map(vm, DATA_GPA, DATA_GPA, DATA_SIZE / PAGE);
 	return data;
+}
+
+static uint8_t *add_data_slot(struct kvm_vm *vm, int dev, int *fd)
+{
+	return add_data_slot_flags(vm, dev, fd, 0);
 }
 
 static void expect_sync(struct kvm_vcpu *vcpu, uint64_t want)
@@ -693,7 +711,7 @@ static void test_kvmclock_accessible(void)
 	vm = vm_create_with_one_vcpu(&vcpu, guest_kvmclock);
 	slot0_to_privmem(vm, dev, &fd0);
 	data = add_data_slot(vm, dev, &fd);
-	/* Without this KVM's kvm-clock update would fault in the host. */
+	/* Without this KVM would write the clock to the decoy (see below). */
 	set_access(fd, CLOCK_GPA - DATA_GPA, PAGE, true);
 	TEST_ASSERT(stat_of("accessible_pages") == acc + 1, "one page accessible");
 
@@ -702,6 +720,149 @@ static void test_kvmclock_accessible(void)
 	TEST_ASSERT(*(uint32_t *)(data + CLOCK_GPA - DATA_GPA), "host sees no kvm-clock");
 	kvm_vm_free(vm);
 	set_access(fd, CLOCK_GPA - DATA_GPA, PAGE, false);
+	munmap(data, DATA_SIZE);
+	close(fd);
+	close(fd0);
+	close(dev);
+}
+
+/*
+ * kvm-clock on a page that is not accessible, from an unmodified VMM (no
+ * MSR filter, no CPUID enforcement): KVM writes the clock through the
+ * direct map at the next guest entry, in atomic context, and that write
+ * lands in the decoy.  The guest keeps running with a clock that does not
+ * update; the host counts the write.
+ */
+#define MSR_KVM_SYSTEM_TIME_		0x12
+
+static void guest_kvmclock_hidden(uint64_t msr, uint64_t gpa)
+{
+	uint32_t *version = (uint32_t *)gpa;
+
+	if (msr)
+		wrmsr(msr, gpa | 1);
+	GUEST_SYNC(READ_ONCE(*version));
+	GUEST_SYNC(READ_ONCE(*version));
+	if (msr)
+		wrmsr(msr, 0);
+	GUEST_DONE();
+}
+
+/* @msr: the MSR to enable kvm-clock with; @by_vmm: KVM_SET_MSRS, not the guest. */
+static void run_kvmclock_hidden(uint32_t msr, uint64_t flags, bool by_vmm)
+{
+	int dev = open_privmem_dev(), fd0, fd;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	uint8_t *data;
+	long writes;
+
+	vm = vm_create_with_one_vcpu(&vcpu, guest_kvmclock_hidden);
+	slot0_to_privmem(vm, dev, &fd0);
+	data = add_data_slot_flags(vm, dev, &fd, flags);
+	vcpu_args_set(vcpu, 2, by_vmm ? 0 : (uint64_t)msr, CLOCK_GPA);
+	writes = stat_of("decoy_writes");	/* reading checks and clears it */
+	if (by_vmm)
+		vcpu_set_msr(vcpu, msr, CLOCK_GPA | 1);
+
+	expect_sync(vcpu, 0);
+	expect_sync(vcpu, 0);
+	expect_done(vcpu);
+	TEST_ASSERT(!*(uint32_t *)(data + CLOCK_GPA - DATA_GPA),
+		    "the private clock page was written");
+	TEST_ASSERT(stat_of("decoy_writes") > writes,
+		    "KVM's kvm-clock write did not reach the decoy");
+	ksft_print_msg("msr %#x, %s, by the %s: guest ran on, decoy writes %ld\n",
+		       msr, flags ? "4 KiB pages" : "2 MiB chunk",
+		       by_vmm ? "VMM" : "guest", stat_of("decoy_writes"));
+	kvm_vm_free(vm);
+	munmap(data, DATA_SIZE);
+	close(fd);
+	close(fd0);
+	close(dev);
+}
+
+static void test_kvmclock_hidden(void)
+{
+	run_kvmclock_hidden(MSR_KVM_SYSTEM_TIME_NEW_, 0, false);
+	run_kvmclock_hidden(MSR_KVM_SYSTEM_TIME_, 0, false);
+	run_kvmclock_hidden(MSR_KVM_SYSTEM_TIME_NEW_, KVM_MEMEXT_PRIVMEM_NO_HUGE, false);
+	run_kvmclock_hidden(MSR_KVM_SYSTEM_TIME_, KVM_MEMEXT_PRIVMEM_NO_HUGE, false);
+}
+
+static void test_kvmclock_hidden_by_vmm(void)
+{
+	run_kvmclock_hidden(MSR_KVM_SYSTEM_TIME_NEW_, 0, true);
+	run_kvmclock_hidden(MSR_KVM_SYSTEM_TIME_, KVM_MEMEXT_PRIVMEM_NO_HUGE, true);
+}
+
+/*
+ * Xen shared info, vCPU info and runstate area on private pages, set by
+ * the VMM: KVM writes them through the direct map too (wall clock at
+ * activation, runstate at every context switch).
+ */
+#define SHINFO_GPA	(DATA_GPA + 4 * PAGE)
+#define VCPU_INFO_GPA	(DATA_GPA + 5 * PAGE)
+#define RUNSTATE_GPA	(DATA_GPA + 6 * PAGE + 40)
+
+static void guest_syncs(void)
+{
+	GUEST_SYNC(0);
+	GUEST_SYNC(0);
+	GUEST_DONE();
+}
+
+static void test_xen_pages_hidden(void)
+{
+	int caps = kvm_check_cap(KVM_CAP_XEN_HVM), dev, fd0, fd, i;
+	struct kvm_xen_hvm_config cfg = {
+		.flags = KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL,
+		.msr = 0x40000200,
+	};
+	struct kvm_xen_hvm_attr lm = {
+		.type = KVM_XEN_ATTR_TYPE_LONG_MODE, .u.long_mode = 1,
+	};
+	struct kvm_xen_hvm_attr shinfo = {
+		.type = KVM_XEN_ATTR_TYPE_SHARED_INFO,
+		.u.shared_info.gfn = SHINFO_GPA / PAGE,
+	};
+	struct kvm_xen_vcpu_attr vi = {
+		.type = KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO, .u.gpa = VCPU_INFO_GPA,
+	};
+	struct kvm_xen_vcpu_attr rs = {
+		.type = KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_ADDR, .u.gpa = RUNSTATE_GPA,
+	};
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	uint8_t *data;
+	long writes;
+
+	__TEST_REQUIRE(caps & KVM_XEN_HVM_CONFIG_SHARED_INFO,
+		       "no Xen shared info in this KVM (CONFIG_KVM_XEN)");
+	dev = open_privmem_dev();
+	vm = vm_create_with_one_vcpu(&vcpu, guest_syncs);
+	slot0_to_privmem(vm, dev, &fd0);
+	data = add_data_slot(vm, dev, &fd);
+	writes = stat_of("decoy_writes");
+
+	vm_ioctl(vm, KVM_XEN_HVM_CONFIG, &cfg);
+	vm_ioctl(vm, KVM_XEN_HVM_SET_ATTR, &lm);
+	vm_ioctl(vm, KVM_XEN_HVM_SET_ATTR, &shinfo);
+	vcpu_ioctl(vcpu, KVM_XEN_VCPU_SET_ATTR, &vi);
+	if (caps & KVM_XEN_HVM_CONFIG_RUNSTATE)
+		vcpu_ioctl(vcpu, KVM_XEN_VCPU_SET_ATTR, &rs);
+
+	expect_sync(vcpu, 0);
+	expect_sync(vcpu, 0);
+	expect_done(vcpu);
+	for (i = 4; i < 8; i++)
+		TEST_ASSERT(!memchr_nonzero(data + i * PAGE, PAGE),
+			    "private page %d of the data slot was written", i);
+	TEST_ASSERT(stat_of("decoy_writes") > writes,
+		    "KVM's Xen shared-info writes did not reach the decoy");
+	ksft_print_msg("shared info, vCPU info%s: guest ran on\n",
+		       caps & KVM_XEN_HVM_CONFIG_RUNSTATE ? ", runstate" : "");
+	kvm_vm_free(vm);
 	munmap(data, DATA_SIZE);
 	close(fd);
 	close(fd0);
@@ -842,6 +1003,9 @@ int main(void)
 		MEMEXT_TEST(test_guest_in_privmem),
 		MEMEXT_TEST(test_punch_while_running),
 		MEMEXT_TEST(test_kvmclock_accessible),
+		MEMEXT_TEST(test_kvmclock_hidden),
+		MEMEXT_TEST(test_kvmclock_hidden_by_vmm),
+		MEMEXT_TEST(test_xen_pages_hidden),
 		MEMEXT_TEST(test_fail_page_alloc),
 	};
 

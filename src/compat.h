@@ -222,4 +222,27 @@ static inline void vm_flags_set(struct vm_area_struct *vma, unsigned long flags)
 #define KVM_MEMEXT_HUGE_PFNMAP 0
 #endif
 
+/*
+ * Flushing this CPU's global translations.  Up to 6.17 __flush_tlb_all()
+ * is exported to every GPL module; since EXPORT_SYMBOL_FOR_KVM exists
+ * (6.18), only to KVM.  There the module toggles CR4.PGE itself, as
+ * __native_tlb_flush_global() does (native_write_cr4() is not exported
+ * either): architecturally that invalidates every TLB entry of every PCID.
+ * Callers run with interrupts off (an IPI handler).
+ */
+#include <linux/kvm_types.h>
+#include <asm/special_insns.h>
+#include <asm/tlbflush.h>
+#ifndef EXPORT_SYMBOL_FOR_KVM
+#define kvm_memext_flush_tlb_global()	__flush_tlb_all()
+#else
+static inline void kvm_memext_flush_tlb_global(void)
+{
+	unsigned long cr4 = native_read_cr4();
+
+	asm volatile("mov %0, %%cr4" : : "r" (cr4 ^ X86_CR4_PGE) : "memory");
+	asm volatile("mov %0, %%cr4" : : "r" (cr4) : "memory");
+}
+#endif
+
 #endif /* _KVM_MEMEXT_COMPAT_H */

@@ -1,75 +1,275 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Taking pages out of the kernel direct map and putting them back, with the
- * primitives resolve.c found.
+ * The direct-map entries of private pages.
  *
- * A 2 MiB-aligned block goes out and comes back in one call, so that x86's
- * change_page_attr() keeps (or restores) the 2 MiB direct-map entry instead
- * of splitting it into 4 KiB entries, and costs one TLB flush.  Single pages
- * (4 KiB fallback chunks, accessible ranges) go one by one and split the
- * entry that covers them; their caller batches the flush.
+ * A private page is hidden by pointing its direct-map entry at a decoy
+ * frame, not by clearing the present bit.  Every kernel access through the
+ * direct map, speculative or real, then lands in the decoy: KVM's kmap()
+ * writes (kvm-clock, Xen shared pages, nested state) cannot fault the host,
+ * and the page's contents are not reachable through the direct map.  The
+ * decoy is one 2 MiB block for the whole module; a hidden page at offset
+ * o of its 2 MiB-aligned frame maps decoy page o, so a 2 MiB entry needs
+ * no split.  Writes that reach the decoy are counted (the canary).
+ *
+ * Only exported primitives are used, and no kernel function is called
+ * through a pointer: lookup_address() finds an entry; set_memory_uc() and
+ * set_memory_wb() have CPA split a large entry for us (its own locking,
+ * page-table allocation and DirectMap accounting); the TLB flush is our
+ * own (INVPCID, or a CR4.PGE toggle through native_write_cr4()) on every
+ * CPU.  The module writes an entry itself only when it owns every page the
+ * entry maps: a 2 MiB leaf over a 2 MiB block of its own, or the 4 KiB PTE
+ * of one of its pages.  CPA changes the entries of the pages its caller
+ * owns, so no other CPA call reads or writes these, with one exception:
+ * memory failure (set_mce_nospec()) clears the entry of a poisoned page,
+ * splitting a 2 MiB entry with the pfn it finds (the decoy's).  A hidden
+ * page therefore stays hidden, and a page whose entry is not present is
+ * never put back (it stays with the module, counted as leaked).
+ *
+ * Lifetime rule for callers: an entry pointing at the decoy may be cached
+ * by any CPU until kvm_memext_dmap_flush(), both after hiding and after
+ * showing; a page may only be released after it shows and a flush.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/mm.h>
 #include <linux/set_memory.h>
+#include <linux/smp.h>
+#include <linux/string.h>
+#include <asm/invpcid.h>
+#include <asm/tlbflush.h>
 
 #include "kvm_memext.h"
 
+#define DMAP_BLOCK_BYTES	((size_t)KVM_MEMEXT_CHUNK_PAGES << PAGE_SHIFT)
+
 struct kvm_memext_privmem_stats kvm_memext_privmem_stats;
 
-static void kvm_memext_dmap_flushed(void)
+static struct page *dmap_decoy;
+static unsigned long dmap_decoy_checked;	/* jiffies */
+
+static unsigned long dmap_addr(struct page *page)
 {
-	atomic_long_inc(&kvm_memext_privmem_stats.tlb_flushes);
+	return (unsigned long)page_address(page);
+}
+
+static unsigned long dmap_decoy_pfn(struct page *page)
+{
+	return page_to_pfn(dmap_decoy) +
+		(page_to_pfn(page) & (KVM_MEMEXT_CHUNK_PAGES - 1));
+}
+
+/*
+ * The entry over @addr, its level, and the pfn it maps @addr to (0 when
+ * it is not present).  Returns NULL when the direct map has no entry.
+ */
+static pte_t *dmap_lookup(unsigned long addr, unsigned int *level,
+			  unsigned long *pfn, bool *writable)
+{
+	pte_t *kpte = lookup_address(addr, level);
+	unsigned long off;
+	pte_t pte;
+
+	if (!kpte)
+		return NULL;
+	pte = READ_ONCE(*kpte);
+	*pfn = 0;
+	*writable = pte_write(pte);
+	if (!pte_present(pte))
+		return kpte;
+	off = (addr & ~page_level_mask(*level)) >> PAGE_SHIFT;
+	switch (*level) {
+	case PG_LEVEL_4K:
+		*pfn = pte_pfn(pte);
+		break;
+	case PG_LEVEL_2M:
+		*pfn = pmd_pfn(__pmd(pte_val(pte))) + off;
+		break;
+	case PG_LEVEL_1G:
+		*pfn = pud_pfn(__pud(pte_val(pte))) + off;
+		break;
+	default:
+		*pfn = 0;
+	}
+	return kpte;
 }
 
 /**
- * kvm_memext_dmap_remove_block() - take contiguous pages out of the direct map
- * @page: first page.
- * @nr: number of pages.
+ * kvm_memext_dmap_pfn() - where the direct map maps a page
+ * @page: the page.
+ * @level: the level of the entry (PG_LEVEL_*), or NULL.
  *
- * Flushes the TLB once.  On error some pages may be out: restore them all.
- *
- * Return: 0 or a negative errno (-ENOMEM when a page table is needed).
+ * Return: the pfn the page's direct-map address translates to, or 0 if it
+ * is not present or not writable.
  */
-int kvm_memext_dmap_remove_block(struct page *page, unsigned int nr)
+unsigned long kvm_memext_dmap_pfn(struct page *page, unsigned int *level)
 {
-	unsigned long addr = (unsigned long)page_address(page);
+	unsigned int lvl;
+	unsigned long pfn;
+	bool writable;
+
+	if (!dmap_lookup(dmap_addr(page), &lvl, &pfn, &writable) || !writable)
+		pfn = 0;
+	if (level)
+		*level = lvl;
+	return pfn;
+}
+EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_pfn);
+
+/**
+ * kvm_memext_dmap_present() - whether the direct map maps a page as usual
+ * @page: the page.
+ *
+ * Return: true if the page's direct-map address translates to the page
+ * itself, present and writable, as the allocator's next user expects.
+ */
+bool kvm_memext_dmap_present(struct page *page)
+{
+	return kvm_memext_dmap_pfn(page, NULL) == page_to_pfn(page);
+}
+EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_present);
+
+/**
+ * kvm_memext_dmap_hidden() - whether a page's direct-map entry is the decoy
+ * @page: the page.
+ *
+ * Return: true if the page's direct-map address translates to its decoy.
+ */
+bool kvm_memext_dmap_hidden(struct page *page)
+{
+	return kvm_memext_dmap_pfn(page, NULL) == dmap_decoy_pfn(page);
+}
+EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_hidden);
+
+/*
+ * Have CPA split the entry over [addr, addr + nr pages) into entries no
+ * larger than the range: changing the memory type of the range and back
+ * is an exported request that splits exactly what it must.
+ */
+static int dmap_split(unsigned long addr, int nr)
+{
 	int r;
 
-	if (kvm_memext_syms.set_direct_map_valid_noflush) {
-		r = kvm_memext_syms.set_direct_map_valid_noflush(page, nr, false);
-		kvm_memext_dmap_flush(addr, addr + nr * PAGE_SIZE);
+	r = set_memory_uc(addr, nr);
+	if (r)
 		return r;
-	}
-	/* set_memory_np() flushes by itself. */
-	r = kvm_memext_syms.set_memory_np(addr, nr);
-	kvm_memext_dmap_flushed();
+	r = set_memory_wb(addr, nr);
+	if (r)
+		pr_err_ratelimited("direct map at %#lx left uncached: %d\n", addr, r);
+	atomic_long_inc(&kvm_memext_privmem_stats.splits);
 	return r;
 }
 
-/**
- * kvm_memext_dmap_restore_block() - put contiguous pages back into the
- *	direct map
- * @page: first page.
- * @nr: number of pages.
- *
- * Return: 0 or a negative errno.
- */
-int kvm_memext_dmap_restore_block(struct page *page, unsigned int nr)
+/* Point a 4 KiB entry (or a 2 MiB leaf) of ours at @pfn, keeping its bits. */
+static void dmap_set(pte_t *kpte, unsigned int level, unsigned long pfn)
 {
-	unsigned long addr = (unsigned long)page_address(page);
-	unsigned int i;
+	pte_t pte = READ_ONCE(*kpte);
+
+	if (level == PG_LEVEL_2M) {
+		pmd_t pmd = __pmd(pte_val(pte));
+
+		set_pmd((pmd_t *)kpte, pfn_pmd(pfn, pmd_pgprot(pmd)));
+	} else {
+		set_pte(kpte, pfn_pte(pfn, pte_pgprot(pte)));
+	}
+}
+
+/*
+ * Point the 4 KiB entry of @page from @from (a pfn) at @to, splitting a
+ * larger entry first.  Nothing to do when it maps @to already.
+ */
+static int dmap_repoint_page(struct page *page, unsigned long from,
+			     unsigned long to)
+{
+	unsigned long addr = dmap_addr(page), pfn;
+	unsigned int level;
+	bool writable;
+	pte_t *kpte;
 	int r;
 
-	if (kvm_memext_syms.set_direct_map_valid_noflush)
-		return kvm_memext_syms.set_direct_map_valid_noflush(page, nr, true);
-	if (kvm_memext_syms.set_memory_p) {
-		r = kvm_memext_syms.set_memory_p(addr, nr);
-		kvm_memext_dmap_flushed();
-		return r;
+	kpte = dmap_lookup(addr, &level, &pfn, &writable);
+	if (!kpte)
+		return -EFAULT;
+	if (pfn == to && writable)
+		return 0;
+	/* Poisoned (memory failure), or not the state the caller knows. */
+	if (pfn != from || !writable)
+		return -EIO;
+	if (level != PG_LEVEL_4K) {
+		r = dmap_split(addr, 1);
+		if (r)
+			return r;
+		kpte = dmap_lookup(addr, &level, &pfn, &writable);
+		if (!kpte || level != PG_LEVEL_4K || pfn != from || !writable)
+			return -EIO;
 	}
-	/* 6.1: page by page, which splits a 2 MiB entry. */
-	for (i = 0; i < nr; i++) {
-		r = kvm_memext_dmap_restore_page(page + i);
+	dmap_set(kpte, PG_LEVEL_4K, to);
+	return 0;
+}
+
+/**
+ * kvm_memext_dmap_hide_page() - point one page's direct-map entry at the decoy
+ * @page: a page the module owns, mapped as usual.
+ *
+ * Splits a larger entry first (which CPA may fail with -ENOMEM).  Does not
+ * flush: the caller calls kvm_memext_dmap_flush() for its batch.
+ *
+ * Return: 0 or a negative errno; on error the entry is unchanged.
+ */
+int kvm_memext_dmap_hide_page(struct page *page)
+{
+	return dmap_repoint_page(page, page_to_pfn(page), dmap_decoy_pfn(page));
+}
+
+/**
+ * kvm_memext_dmap_show_page() - point one page's direct-map entry back at it
+ * @page: a page the module owns.
+ *
+ * Splits the 2 MiB entry of a hidden block first.  Does not flush.
+ *
+ * Return: 0, -EIO if the entry is not present (memory failure), or another
+ * negative errno; on error the entry is unchanged.
+ */
+int kvm_memext_dmap_show_page(struct page *page)
+{
+	return dmap_repoint_page(page, dmap_decoy_pfn(page), page_to_pfn(page));
+}
+
+/*
+ * Repoint a whole 2 MiB block: one write to a 2 MiB leaf, else each page.
+ * @hide: from the pages to the decoy (true) or back (false).
+ */
+static int dmap_repoint_block(struct page *page, bool hide)
+{
+	unsigned long addr = dmap_addr(page), pfn, self = page_to_pfn(page);
+	unsigned long decoy = page_to_pfn(dmap_decoy);
+	unsigned long from = hide ? self : decoy, to = hide ? decoy : self;
+	unsigned int level, i;
+	bool writable;
+	pte_t *kpte;
+	int r;
+
+	if (!IS_ALIGNED(self, KVM_MEMEXT_CHUNK_PAGES))
+		return -EINVAL;
+	kpte = dmap_lookup(addr, &level, &pfn, &writable);
+	if (!kpte)
+		return -EFAULT;
+	if (level > PG_LEVEL_2M && hide) {
+		/* A 1 GiB entry: CPA splits it and keeps 2 MiB leaves. */
+		r = dmap_split(addr, KVM_MEMEXT_CHUNK_PAGES);
+		if (r)
+			return r;
+		kpte = dmap_lookup(addr, &level, &pfn, &writable);
+		if (!kpte)
+			return -EFAULT;
+	}
+	if (level == PG_LEVEL_2M && writable && (pfn == from || pfn == to)) {
+		if (pfn == from)
+			dmap_set(kpte, PG_LEVEL_2M, to);
+		return 0;
+	}
+	for (i = 0; i < KVM_MEMEXT_CHUNK_PAGES; i++) {
+		r = hide ? kvm_memext_dmap_hide_page(page + i) :
+			   kvm_memext_dmap_show_page(page + i);
 		if (r)
 			return r;
 	}
@@ -77,54 +277,105 @@ int kvm_memext_dmap_restore_block(struct page *page, unsigned int nr)
 }
 
 /**
- * kvm_memext_dmap_remove_page() - take one page out of the direct map
- * @page: the page.
+ * kvm_memext_dmap_hide_block() - hide a 2 MiB-aligned block of 512 pages
+ * @page: its first page.
  *
- * Does not flush: the caller calls kvm_memext_dmap_flush() for its batch.
+ * A 2 MiB entry over it stays one entry (a 1 GiB one is split into 2 MiB
+ * entries, once).  Does not flush.
  *
- * Return: 0 or a negative errno.
+ * Return: 0 or a negative errno; on error some pages may be hidden: show
+ * the block again.
  */
-int kvm_memext_dmap_remove_page(struct page *page)
+int kvm_memext_dmap_hide_block(struct page *page)
 {
-	return kvm_memext_syms.set_direct_map_invalid_noflush(page);
+	return dmap_repoint_block(page, true);
 }
 
 /**
- * kvm_memext_dmap_restore_page() - put one page back into the direct map
- * @page: the page.
+ * kvm_memext_dmap_show_block() - show a 2 MiB-aligned block of 512 pages
+ * @page: its first page.
  *
- * A not-present entry is never cached by the TLB, so there is no flush.
+ * Does not flush.
  *
- * Return: 0 or a negative errno.
+ * Return: 0 or a negative errno (pages whose entry is not present stay).
  */
-int kvm_memext_dmap_restore_page(struct page *page)
+int kvm_memext_dmap_show_block(struct page *page)
 {
-	return kvm_memext_syms.set_direct_map_default_noflush(page);
+	return dmap_repoint_block(page, false);
+}
+
+/*
+ * Every translation on this CPU, in every PCID, global ones and the
+ * paging-structure caches included: INVPCID's all-context flush where the
+ * CPU has it, else the kernel's __flush_tlb_all() where it is exported to
+ * us (before 6.18), else the same CR4.PGE toggle it does (kvm_memext_cr4_
+ * flush(), compat.h), which writes back the value it read.
+ */
+static void dmap_flush_cpu(void *unused)
+{
+	if (boot_cpu_has(X86_FEATURE_INVPCID))
+		invpcid_flush_all();
+	else
+		kvm_memext_flush_tlb_global();
 }
 
 /**
- * kvm_memext_dmap_flush() - flush direct-map translations of a range
- * @start: first address.
- * @end: end of the range (exclusive).
+ * kvm_memext_dmap_flush() - flush the direct-map translations of all CPUs
+ *
+ * One IPI to every online CPU, as flush_tlb_kernel_range() sends for any
+ * range above its single-page ceiling (a 2 MiB chunk is far above it).
  */
-void kvm_memext_dmap_flush(unsigned long start, unsigned long end)
+void kvm_memext_dmap_flush(void)
 {
-	kvm_memext_syms.flush_tlb_kernel_range(start, end);
-	kvm_memext_dmap_flushed();
+	on_each_cpu(dmap_flush_cpu, NULL, 1);
+	atomic_long_inc(&kvm_memext_privmem_stats.tlb_flushes);
 }
 
 /**
- * kvm_memext_dmap_present() - whether the direct map maps a page as usual
- * @page: the page.
+ * kvm_memext_dmap_check_decoy() - count writes that reached the decoy
+ * @force: check now, not at most once a second.
  *
- * Return: true if the page's direct-map entry is present and writable, as
- * the page allocator's next user expects.
+ * A write through the direct map of a hidden page leaves the decoy
+ * nonzero: count it, name the usual cause once in a while, zero it again.
+ *
+ * Return: true if the decoy was written since the last check.
  */
-bool kvm_memext_dmap_present(struct page *page)
+bool kvm_memext_dmap_check_decoy(bool force)
 {
-	unsigned int level;
-	pte_t *pte = lookup_address((unsigned long)page_address(page), &level);
+	u8 *decoy = page_address(dmap_decoy), *hit;
 
-	return pte && pte_present(*pte) && pte_write(*pte);
+	if (!force && !time_after(jiffies, READ_ONCE(dmap_decoy_checked) + HZ))
+		return false;
+	WRITE_ONCE(dmap_decoy_checked, jiffies);
+	hit = memchr_inv(decoy, 0, DMAP_BLOCK_BYTES);
+	if (!hit)
+		return false;
+	atomic_long_inc(&kvm_memext_privmem_stats.decoy_writes);
+	pr_notice_ratelimited("a kernel write through the direct map reached private memory (decoy offset %#lx), e.g. kvm-clock or Xen shared info on a page that is not accessible; it was absorbed\n",
+			      (unsigned long)(hit - decoy));
+	memset(decoy, 0, DMAP_BLOCK_BYTES);
+	return true;
 }
-EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_present);
+EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_check_decoy);
+
+/**
+ * kvm_memext_dmap_init() - allocate the decoy
+ *
+ * Return: 0, -ENOMEM, or -EOPNOTSUPP where the direct map cannot be
+ * edited this way (Xen PV: its page tables are the hypervisor's).
+ */
+int __init kvm_memext_dmap_init(void)
+{
+	if (boot_cpu_has(X86_FEATURE_XENPV))
+		return -EOPNOTSUPP;
+	dmap_decoy = alloc_pages(GFP_KERNEL | __GFP_ZERO, KVM_MEMEXT_CHUNK_ORDER);
+	return dmap_decoy ? 0 : -ENOMEM;
+}
+
+/** kvm_memext_dmap_exit() - free the decoy, once no page is hidden */
+void kvm_memext_dmap_exit(void)
+{
+	if (dmap_decoy)
+		__free_pages(dmap_decoy, KVM_MEMEXT_CHUNK_ORDER);
+	dmap_decoy = NULL;
+}

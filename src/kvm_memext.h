@@ -213,30 +213,23 @@ struct kvm_memext_privmem_stats {
 	atomic_long_t fallbacks;	/* chunks allocated as 4 KiB pages */
 	atomic_long_t pmd_maps;
 	atomic_long_t leaked;		/* could not be put back: kept */
+	atomic_long_t splits;		/* large direct-map entries CPA split */
+	atomic_long_t decoy_writes;	/* checks that found the decoy written */
 };
 
 extern struct kvm_memext_privmem_stats kvm_memext_privmem_stats;
 
-/* What resolve.c found; see there. */
-struct kvm_memext_syms {
-	int (*set_memory_np)(unsigned long addr, int numpages);
-	int (*set_memory_p)(unsigned long addr, int numpages);
-	int (*set_direct_map_invalid_noflush)(struct page *page);
-	int (*set_direct_map_default_noflush)(struct page *page);
-	int (*set_direct_map_valid_noflush)(struct page *page, unsigned int nr,
-					    bool valid);
-	void (*flush_tlb_kernel_range)(unsigned long start, unsigned long end);
-};
-
-extern struct kvm_memext_syms kvm_memext_syms;
-bool kvm_memext_resolve_syms(void);
-
-int kvm_memext_dmap_remove_block(struct page *page, unsigned int nr);
-int kvm_memext_dmap_restore_block(struct page *page, unsigned int nr);
-int kvm_memext_dmap_remove_page(struct page *page);
-int kvm_memext_dmap_restore_page(struct page *page);
-void kvm_memext_dmap_flush(unsigned long start, unsigned long end);
+int kvm_memext_dmap_init(void);
+void kvm_memext_dmap_exit(void);
+int kvm_memext_dmap_hide_block(struct page *page);
+int kvm_memext_dmap_show_block(struct page *page);
+int kvm_memext_dmap_hide_page(struct page *page);
+int kvm_memext_dmap_show_page(struct page *page);
+void kvm_memext_dmap_flush(void);
+unsigned long kvm_memext_dmap_pfn(struct page *page, unsigned int *level);
 bool kvm_memext_dmap_present(struct page *page);
+bool kvm_memext_dmap_hidden(struct page *page);
+bool kvm_memext_dmap_check_decoy(bool force);
 
 bool kvm_memext_privmem_init(void);
 void kvm_memext_privmem_exit(void);

@@ -89,14 +89,12 @@ static bool privmem_any_access(struct kvm_memext_privmem *pm, pgoff_t first,
 }
 
 /*
- * A page out of the direct map cannot go back to the allocator: if putting
- * it back failed, keep it forever rather than hand it to its next owner.
+ * A page whose direct-map entry does not map it cannot go back to the
+ * allocator: keep it forever rather than hand it to its next owner.  The
+ * caller showed the page and flushed the TLB since.
  */
 static void privmem_release_page(struct page *page)
 {
-	/* Should a primitive have left it read-only, the default again. */
-	if (unlikely(!kvm_memext_dmap_present(page)))
-		kvm_memext_dmap_restore_page(page);
 	if (unlikely(!kvm_memext_dmap_present(page))) {
 		atomic_long_inc(&kvm_memext_privmem_stats.leaked);
 		pr_err_ratelimited("page %#lx stays out of the direct map and is leaked\n",
@@ -118,41 +116,44 @@ static bool privmem_zero_pages(struct page **pages, unsigned int nr)
 	return true;
 }
 
-/* Take the freshly allocated pages of a chunk out of the direct map. */
-static int privmem_remove_fresh(struct kvm_memext_privmem *pm,
-				struct kvm_memext_privmem_chunk *chunk,
-				pgoff_t first, const unsigned long *fresh,
-				unsigned int nr)
+/*
+ * Hide the freshly allocated pages of a chunk, but for those in accessible
+ * ranges, and flush.  On error the caller shows them again.
+ */
+static int privmem_hide_fresh(struct kvm_memext_privmem *pm,
+			      struct kvm_memext_privmem_chunk *chunk,
+			      pgoff_t first, const unsigned long *fresh,
+			      unsigned int nr)
 {
-	unsigned long lo = ULONG_MAX, hi = 0, addr;
-	unsigned int i, j;
+	unsigned int i;
 	int r = 0;
 
 	if (chunk->huge && !privmem_any_access(pm, first, first + nr)) {
-		r = kvm_memext_dmap_remove_block(chunk->pages[0], nr);
-		if (r)
-			kvm_memext_dmap_restore_block(chunk->pages[0], nr);
-		return r;
+		r = kvm_memext_dmap_hide_block(chunk->pages[0]);
+	} else {
+		chunk->split = true;
+		for_each_set_bit(i, fresh, nr) {
+			if (privmem_access_count(pm, first + i))
+				continue;
+			r = kvm_memext_dmap_hide_page(chunk->pages[i]);
+			if (r)
+				break;
+		}
 	}
-
-	chunk->split = true;
-	for_each_set_bit(i, fresh, nr) {
-		if (privmem_access_count(pm, first + i))
-			continue;
-		r = kvm_memext_dmap_remove_page(chunk->pages[i]);
-		if (r)
-			break;
-		addr = (unsigned long)page_address(chunk->pages[i]);
-		lo = min(lo, addr);
-		hi = max(hi, addr + PAGE_SIZE);
-	}
-	if (hi)
-		kvm_memext_dmap_flush(lo, hi);
-	if (r) {
-		for_each_set_bit(j, fresh, i)
-			kvm_memext_dmap_restore_page(chunk->pages[j]);
-	}
+	kvm_memext_dmap_flush();
 	return r;
+}
+
+/* Show @nr pages (a whole 2 MiB block when @block), then flush. */
+static void privmem_show_pages(struct page **pages, unsigned int nr, bool block)
+{
+	unsigned int i;
+
+	if (!block || kvm_memext_dmap_show_block(pages[0])) {
+		for (i = 0; i < nr; i++)
+			kvm_memext_dmap_show_page(pages[i]);
+	}
+	kvm_memext_dmap_flush();
 }
 
 /**
@@ -177,7 +178,7 @@ kvm_memext_privmem_populate(struct kvm_memext_privmem *pm, pgoff_t cidx,
 	DECLARE_BITMAP(fresh, KVM_MEMEXT_CHUNK_PAGES);
 	struct kvm_memext_privmem_chunk *chunk;
 	struct page *page;
-	bool new = false;
+	bool new = false, hidden = false;
 	int r;
 
 	lockdep_assert_held(&pm->lock);
@@ -235,7 +236,8 @@ kvm_memext_privmem_populate(struct kvm_memext_privmem *pm, pgoff_t cidx,
 		__set_bit(i, fresh);
 	}
 
-	r = privmem_remove_fresh(pm, chunk, first, fresh, nr);
+	hidden = true;
+	r = privmem_hide_fresh(pm, chunk, first, fresh, nr);
 	if (r)
 		goto out_fresh;
 
@@ -247,7 +249,14 @@ kvm_memext_privmem_populate(struct kvm_memext_privmem *pm, pgoff_t cidx,
 	return 0;
 
 out_fresh:
-	/* Never out of the direct map (or put back), zero, never mapped. */
+	/* Zero (never written), shown again if hiding began, never mapped. */
+	if (hidden) {
+		if (!chunk->huge || kvm_memext_dmap_show_block(chunk->pages[0])) {
+			for_each_set_bit(i, fresh, KVM_MEMEXT_CHUNK_PAGES)
+				kvm_memext_dmap_show_page(chunk->pages[i]);
+		}
+		kvm_memext_dmap_flush();
+	}
 	for_each_set_bit(i, fresh, KVM_MEMEXT_CHUNK_PAGES) {
 		privmem_release_page(chunk->pages[i]);
 		chunk->pages[i] = NULL;
@@ -268,7 +277,6 @@ static void privmem_free_slots(struct kvm_memext_privmem *pm, pgoff_t cidx,
 			       struct kvm_memext_privmem_chunk *chunk,
 			       unsigned int lo, unsigned int hi)
 {
-	pgoff_t first = cidx << KVM_MEMEXT_CHUNK_ORDER;
 	unsigned int i, n = lo;
 	bool whole, zeroed;
 
@@ -282,24 +290,22 @@ static void privmem_free_slots(struct kvm_memext_privmem *pm, pgoff_t cidx,
 	for (i = n; i < hi; i++)
 		chunk->pages[i] = NULL;
 
-	/* The 2 MiB block goes back in one piece, as it came out. */
-	whole = chunk->huge && !chunk->split && lo == 0 &&
-		n == KVM_MEMEXT_CHUNK_PAGES && !privmem_any_access(pm, first, first + n);
+	/*
+	 * Zero through a temporary mapping while the pages are hidden, show
+	 * them (a whole block in one entry write), flush, only then release.
+	 */
+	whole = chunk->huge && lo == 0 && n == KVM_MEMEXT_CHUNK_PAGES;
 	zeroed = privmem_zero_pages(&chunk->pages[lo], n - lo);
-	if (whole) {
-		if (kvm_memext_dmap_restore_block(chunk->pages[0], n))
-			whole = false;	/* retry page by page below */
-	}
+	privmem_show_pages(&chunk->pages[lo], n - lo, whole);
 	for (i = lo; i < n; i++) {
 		struct page *page = chunk->pages[i];
 
-		if (!whole && !kvm_memext_dmap_present(page))
-			kvm_memext_dmap_restore_page(page);
 		if (!zeroed && kvm_memext_dmap_present(page))
 			clear_highpage(page);
 		privmem_release_page(page);
 		chunk->pages[i] = NULL;
 	}
+	kvm_memext_dmap_check_decoy(false);
 
 	if (chunk->huge)
 		atomic_long_dec(&kvm_memext_privmem_stats.chunks);
@@ -352,16 +358,17 @@ static void privmem_punch(struct kvm_memext_privmem *pm, pgoff_t start,
 }
 
 /*
- * Add @delta to the access count of every page of [start, end), putting
- * pages into the direct map on 0 -> 1 and taking them out on 1 -> 0.
- * Returns how far it got in *@done.
+ * Add @delta to the access count of every page of [start, end), showing
+ * pages on 0 -> 1 and hiding them on 1 -> 0, with one flush for the call
+ * (the TLB may hold the old translation either way).  Returns how far it
+ * got in *@done.
  */
 static int privmem_access_apply(struct kvm_memext_privmem *pm, pgoff_t start,
 				pgoff_t end, int delta, pgoff_t *done)
 {
-	unsigned long lo = ULONG_MAX, hi = 0, addr;
 	struct kvm_memext_privmem_chunk *chunk;
 	unsigned long old, count;
+	bool changed = false;
 	struct page *page;
 	pgoff_t index;
 	int r = 0;
@@ -375,16 +382,13 @@ static int privmem_access_apply(struct kvm_memext_privmem *pm, pgoff_t start,
 			chunk->split = true;
 
 		/* The direct map first: on failure this page is unchanged. */
-		if (page && !old) {
-			r = kvm_memext_dmap_restore_page(page);
-		} else if (page && !count) {
-			r = kvm_memext_dmap_remove_page(page);
-			addr = (unsigned long)page_address(page);
-			lo = min(lo, addr);
-			hi = max(hi, addr + PAGE_SIZE);
-		}
+		if (page && !old)
+			r = kvm_memext_dmap_show_page(page);
+		else if (page && !count)
+			r = kvm_memext_dmap_hide_page(page);
 		if (r)
 			break;
+		changed |= page && (!old || !count);
 
 		if (count) {
 			r = xa_err(xa_store(&pm->access, index, xa_mk_value(count),
@@ -393,13 +397,9 @@ static int privmem_access_apply(struct kvm_memext_privmem *pm, pgoff_t start,
 			xa_erase(&pm->access, index);
 		}
 		if (r) {
-			/* Only an increment allocates: take the page out again. */
-			if (page && !old) {
-				kvm_memext_dmap_remove_page(page);
-				addr = (unsigned long)page_address(page);
-				lo = min(lo, addr);
-				hi = max(hi, addr + PAGE_SIZE);
-			}
+			/* Only an increment allocates: hide the page again. */
+			if (page && !old)
+				kvm_memext_dmap_hide_page(page);
 			break;
 		}
 		if (!old || !count) {
@@ -407,8 +407,8 @@ static int privmem_access_apply(struct kvm_memext_privmem *pm, pgoff_t start,
 			atomic_long_add(delta, &kvm_memext_privmem_stats.accessible);
 		}
 	}
-	if (hi)
-		kvm_memext_dmap_flush(lo, hi);
+	if (changed)
+		kvm_memext_dmap_flush();
 	*done = index;
 	return r;
 }
@@ -846,6 +846,8 @@ static int privmem_stats_show(struct seq_file *m, void *v)
 {
 	struct kvm_memext_privmem_stats *s = &kvm_memext_privmem_stats;
 
+	if (privmem_available)
+		kvm_memext_dmap_check_decoy(true);
 	seq_printf(m, "files %ld\n", atomic_long_read(&s->files));
 	seq_printf(m, "pages %ld\n", atomic_long_read(&s->pages));
 	seq_printf(m, "huge_chunks %ld\n", atomic_long_read(&s->chunks));
@@ -854,6 +856,8 @@ static int privmem_stats_show(struct seq_file *m, void *v)
 	seq_printf(m, "fallbacks %ld\n", atomic_long_read(&s->fallbacks));
 	seq_printf(m, "pmd_maps %ld\n", atomic_long_read(&s->pmd_maps));
 	seq_printf(m, "leaked_pages %ld\n", atomic_long_read(&s->leaked));
+	seq_printf(m, "cpa_splits %ld\n", atomic_long_read(&s->splits));
+	seq_printf(m, "decoy_writes %ld\n", atomic_long_read(&s->decoy_writes));
 	seq_printf(m, "limit_pages %lu\n",
 		   READ_ONCE(privmem_max_mb) << (20 - PAGE_SHIFT));
 	return 0;
@@ -878,19 +882,25 @@ static struct file_system_type privmem_fs = {
  */
 bool __init kvm_memext_privmem_init(void)
 {
+	int r;
+
 	if (!privmem_max_mb)
 		privmem_max_mb = (totalram_pages() >> (20 - PAGE_SHIFT)) / 2;
 	privmem_debugfs = debugfs_create_dir(KBUILD_MODNAME, NULL);
 	debugfs_create_file("privmem", 0400, privmem_debugfs, NULL,
 			    &privmem_stats_fops);
 
-	if (!kvm_memext_resolve_syms())
+	r = kvm_memext_dmap_init();
+	if (r) {
+		pr_info("privmem disabled: cannot set up the direct-map decoy: %d\n", r);
 		return false;
+	}
 	privmem_mnt = kern_mount(&privmem_fs);
 	if (IS_ERR(privmem_mnt)) {
 		pr_info("privmem disabled: cannot mount its file system: %ld\n",
 			PTR_ERR(privmem_mnt));
 		privmem_mnt = NULL;
+		kvm_memext_dmap_exit();
 		return false;
 	}
 	register_pm_notifier(&privmem_pm_nb);
@@ -915,6 +925,7 @@ void kvm_memext_privmem_exit(void)
 	if (privmem_available) {
 		unregister_pm_notifier(&privmem_pm_nb);
 		kern_unmount(privmem_mnt);
+		kvm_memext_dmap_exit();
 	}
 	debugfs_remove_recursive(privmem_debugfs);
 }
