@@ -11,6 +11,7 @@
 #include <linux/module.h>
 #include <linux/string.h>
 #include <linux/vmalloc.h>
+#include <asm/invpcid.h>
 
 #include "kvm_memext.h"
 
@@ -210,20 +211,28 @@ static void access_counts_nest_and_overlap(struct kunit *test)
 }
 
 /*
- * A page that went out of the direct map on its own (an accessible range
- * dropped) comes back present and writable when its block is freed.
+ * A page of a hidden block made accessible on its own has CPA split the
+ * block's entry; hidden again, and the block freed, every page comes back
+ * present and writable.
  */
 static void split_block_goes_back_writable(struct kunit *test)
 {
 	struct kvm_memext_privmem *pm = new_file(test, CHUNK_BYTES, 0);
 	struct kvm_memext_privmem_chunk *chunk = populate(test, pm, 0);
+	unsigned int level;
 
 	mutex_lock(&pm->lock);
 	KUNIT_EXPECT_EQ(test, kvm_memext_privmem_set_access(pm, 3, 4, true), 0);
 	KUNIT_EXPECT_EQ(test, nr_present(chunk, 0, KVM_MEMEXT_CHUNK_PAGES), 1);
+	KUNIT_EXPECT_EQ(test, nr_hidden(chunk, 0, KVM_MEMEXT_CHUNK_PAGES),
+			KVM_MEMEXT_CHUNK_PAGES - 1);
+	KUNIT_EXPECT_EQ(test, kvm_memext_dmap_pfn(chunk->pages[3], &level),
+			page_to_pfn(chunk->pages[3]));
+	KUNIT_EXPECT_EQ(test, level, PG_LEVEL_4K);
 	KUNIT_EXPECT_EQ(test, kvm_memext_privmem_set_access(pm, 3, 4, false), 0);
 	mutex_unlock(&pm->lock);
-	KUNIT_EXPECT_TRUE(test, chunk->split);
+	KUNIT_EXPECT_EQ(test, nr_hidden(chunk, 0, KVM_MEMEXT_CHUNK_PAGES),
+			KVM_MEMEXT_CHUNK_PAGES);
 	free_and_check(test, pm, chunk, 0, 0, KVM_MEMEXT_CHUNK_PAGES);
 	destroy_file(pm);
 }
@@ -314,6 +323,51 @@ static void direct_map_write_small(struct kunit *test)
 	write_through_direct_map(test, KVM_MEMEXT_PRIVMEM_NO_HUGE);
 }
 
+/*
+ * Each way of flushing drops a stale translation: read a page through the
+ * direct map (the TLB now holds it), point its entry at the decoy without
+ * a flush, flush this CPU only, and the next read must see the decoy.
+ * The read before the flush shows what a missing flush would leave.
+ */
+static void flush_drops_stale_translation(struct kunit *test)
+{
+	struct page *page;
+	unsigned int way;
+	volatile u8 *p;
+	u8 stale;
+
+	if (!kvm_memext_privmem_available())
+		kunit_skip(test, "private memory unavailable on this kernel");
+	page = alloc_page(GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, page);
+	p = page_address(page);
+	for (way = 0; way < 2; way++) {
+		if (way == 1 && !boot_cpu_has(X86_FEATURE_INVPCID))
+			break;
+		kvm_memext_dmap_check_decoy(true);
+		p[0] = 0xa5;
+		preempt_disable();
+		KUNIT_EXPECT_EQ(test, p[0], 0xa5);
+		KUNIT_EXPECT_EQ(test, kvm_memext_dmap_hide_page(page), 0);
+		stale = p[0];
+		local_irq_disable();
+		if (way == 0)
+			kvm_memext_flush_tlb_global();
+		else
+			invpcid_flush_all();
+		local_irq_enable();
+		KUNIT_EXPECT_EQ(test, p[0], 0);
+		preempt_enable();
+		kunit_info(test, "%s: before the flush the direct map read %#x (%s)\n",
+			   way ? "INVPCID" : "fallback", stale,
+			   stale == 0xa5 ? "stale" : "already the decoy");
+		KUNIT_EXPECT_EQ(test, kvm_memext_dmap_show_page(page), 0);
+		kvm_memext_dmap_flush();
+		KUNIT_EXPECT_TRUE(test, kvm_memext_dmap_present(page));
+	}
+	__free_page(page);
+}
+
 /* The guest-page cache maps privmem pages without the direct map. */
 static void cache_maps_removed_pages(struct kunit *test)
 {
@@ -350,6 +404,7 @@ static struct kunit_case kvm_memext_privmem_cases[] = {
 	KUNIT_CASE(block_keeps_its_entry),
 	KUNIT_CASE(direct_map_write_huge),
 	KUNIT_CASE(direct_map_write_small),
+	KUNIT_CASE(flush_drops_stale_translation),
 	KUNIT_CASE(cache_maps_removed_pages),
 	{}
 };

@@ -171,15 +171,11 @@ void kvm_memext_runstate_release_vm(struct kvm_memext_vm *vm);
  * struct kvm_memext_privmem_chunk - the pages of one 2 MiB range of a file
  * @nr: pages present.
  * @huge: @pages are one naturally aligned 2 MiB block, all present.
- * @split: some page went in or out of the direct map on its own.  Then
- *	   the block goes back page by page: set_memory_p() restores only
- *	   the present bit, and a page taken out alone lost its RW bit too.
  * @pages: the pages, by offset in the chunk; NULL where not allocated.
  */
 struct kvm_memext_privmem_chunk {
 	unsigned int nr;
 	bool huge;
-	bool split;
 	struct page *pages[KVM_MEMEXT_CHUNK_PAGES];
 };
 
@@ -231,18 +227,22 @@ bool kvm_memext_dmap_present(struct page *page);
 bool kvm_memext_dmap_hidden(struct page *page);
 bool kvm_memext_dmap_check_decoy(bool force);
 
-bool kvm_memext_privmem_init(void);
-void kvm_memext_privmem_exit(void);
-bool kvm_memext_privmem_available(void);
-int kvm_memext_create_privmem(const struct kvm_memext_create_privmem *args);
-
-#if IS_ENABLED(CONFIG_KUNIT)
+void kvm_memext_privmem_limit_init(void);
+unsigned long kvm_memext_privmem_limit_pages(void);
 int kvm_memext_privmem_populate(struct kvm_memext_privmem *pm, pgoff_t cidx,
 				struct kvm_memext_privmem_chunk **out);
 int kvm_memext_privmem_set_access(struct kvm_memext_privmem *pm, pgoff_t start,
 				  pgoff_t end, bool accessible);
 void kvm_memext_privmem_free_range(struct kvm_memext_privmem *pm, pgoff_t start,
 				   pgoff_t end);
+void kvm_memext_privmem_drop_access(struct kvm_memext_privmem *pm, pgoff_t start);
+
+bool kvm_memext_privmem_init(void);
+void kvm_memext_privmem_exit(void);
+bool kvm_memext_privmem_available(void);
+int kvm_memext_create_privmem(const struct kvm_memext_create_privmem *args);
+
+#if IS_ENABLED(CONFIG_KUNIT)
 struct kvm_memext_privmem *kvm_memext_privmem_new(u64 size, u64 flags);
 void kvm_memext_privmem_destroy(struct kvm_memext_privmem *pm);
 bool kvm_memext_vm_owner_ok(const struct module *owner);
