@@ -10,9 +10,11 @@
 #  - no kernel function whose name appears in the module (a name to look
 #    up) is in the seal table of the image (ibt-seal.txt, decoded on the
 #    host by scripts/ibt-seal.py from the image's .ibt_endbr_seal);
-#  - the decoder is right: an exported function (its ksymtab entry takes
-#    its address) is not sealed, and at least one of the direct-map
-#    primitives nothing exports is.
+#  - the decoder is right: at least 90% of the sealed addresses are
+#    function starts in kallsyms, and an exported function (its ksymtab
+#    entry takes its address) is not sealed.  Which unexported primitives
+#    are sealed depends on the build (Debian's 6.12 seals set_memory_np and
+#    flush_tlb_kernel_range; the 7.3 debug build does not): printed only.
 #
 # Inputs from build-tests.sh: ko-imports.txt (nm -u), ko-names.txt
 # (identifier-like strings of its read-only data).  Exit 0 or 1.
@@ -34,11 +36,15 @@ if [ ! -s ibt-seal.txt ]; then
 	exit $fail
 fi
 
-awk -v out=/tmp/ibt-seal.res '
+awk '
 	FILENAME == "ibt-seal.txt" { sealed[$1] = 1; nsealed++; next }
 	FILENAME == "ko-names.txt" { want[$1] = 1; next }
 	NF == 3 && ($2 == "T" || $2 == "t") {
-		if ($1 in sealed) is_sealed[$3] = 1
+		if ($1 in sealed) {
+			is_sealed[$3] = 1
+			if (!($1 in seen)) matched++
+			seen[$1] = 1
+		}
 		if ($3 in want) named[$3] = 1
 	}
 	END {
@@ -47,15 +53,17 @@ awk -v out=/tmp/ibt-seal.res '
 			n++
 			if (f in is_sealed) bad = bad " " f
 		}
-		printf "# %d sealed ENDBRs; %d kernel functions named in the module\n", nsealed, n
+		printf "# %d sealed ENDBRs, %d of them at a function start; %d kernel functions named in the module\n", nsealed, matched, n
 		if (bad != "")
 			printf "# not ok: sealed, named in kvm_memext.ko:%s\n", bad
-		ctl = ("set_memory_np" in is_sealed) || ("flush_tlb_kernel_range" in is_sealed) ||
-		      ("set_direct_map_invalid_noflush" in is_sealed)
-		if ("lookup_address" in is_sealed || !ctl)
-			print "# not ok: decoder check: lookup_address sealed or no unexported primitive sealed"
+		ctl = matched * 10 >= nsealed * 9 && !("lookup_address" in is_sealed)
+		if (!ctl)
+			print "# not ok: decoder check: sealed addresses are not function starts, or lookup_address is sealed"
 		else
-			print "# decoder check: lookup_address not sealed; unexported direct-map primitives sealed"
-		exit (bad != "" || "lookup_address" in is_sealed || !ctl)
+			print "# decoder check: sealed addresses are function starts; lookup_address (exported) is not sealed"
+		for (f in is_sealed)
+			if (f == "set_memory_np" || f == "flush_tlb_kernel_range" || f == "set_direct_map_invalid_noflush")
+				print "# sealed here: " f
+		exit (bad != "" || !ctl)
 	}' ibt-seal.txt ko-names.txt /proc/kallsyms || fail=1
 exit $fail

@@ -43,6 +43,7 @@
 #define DMAP_BLOCK_BYTES	((size_t)KVM_MEMEXT_CHUNK_PAGES << PAGE_SHIFT)
 
 struct kvm_memext_privmem_stats kvm_memext_privmem_stats;
+EXPORT_SYMBOL_IF_KUNIT(kvm_memext_privmem_stats);
 
 static struct page *dmap_decoy;
 static unsigned long dmap_decoy_checked;	/* jiffies */
@@ -219,6 +220,7 @@ int kvm_memext_dmap_hide_page(struct page *page)
 {
 	return dmap_repoint_page(page, page_to_pfn(page), dmap_decoy_pfn(page));
 }
+EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_hide_page);
 
 /**
  * kvm_memext_dmap_show_page() - point one page's direct-map entry back at it
@@ -233,6 +235,7 @@ int kvm_memext_dmap_show_page(struct page *page)
 {
 	return dmap_repoint_page(page, dmap_decoy_pfn(page), page_to_pfn(page));
 }
+EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_show_page);
 
 /*
  * Repoint a whole 2 MiB block: one write to a 2 MiB leaf, else each page.
@@ -290,6 +293,7 @@ int kvm_memext_dmap_hide_block(struct page *page)
 {
 	return dmap_repoint_block(page, true);
 }
+EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_hide_block);
 
 /**
  * kvm_memext_dmap_show_block() - show a 2 MiB-aligned block of 512 pages
@@ -303,6 +307,7 @@ int kvm_memext_dmap_show_block(struct page *page)
 {
 	return dmap_repoint_block(page, false);
 }
+EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_show_block);
 
 /*
  * Every translation on this CPU, in every PCID, global ones and the
@@ -330,6 +335,7 @@ void kvm_memext_dmap_flush(void)
 	on_each_cpu(dmap_flush_cpu, NULL, 1);
 	atomic_long_inc(&kvm_memext_privmem_stats.tlb_flushes);
 }
+EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_flush);
 
 /**
  * kvm_memext_dmap_check_decoy() - count writes that reached the decoy
