@@ -333,30 +333,33 @@ static void flush_drops_stale_translation(struct kunit *test)
 {
 	struct page *page;
 	unsigned int way;
-	volatile u8 *p;
-	u8 stale;
+	u8 *p, stale;
 
 	if (!kvm_memext_privmem_available())
 		kunit_skip(test, "private memory unavailable on this kernel");
 	page = alloc_page(GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, page);
 	p = page_address(page);
+	/* Have CPA split the entry now: it may sleep, the loop may not. */
+	KUNIT_ASSERT_EQ(test, kvm_memext_dmap_hide_page(page), 0);
+	KUNIT_ASSERT_EQ(test, kvm_memext_dmap_show_page(page), 0);
+	kvm_memext_dmap_flush();
 	for (way = 0; way < 2; way++) {
 		if (way == 1 && !boot_cpu_has(X86_FEATURE_INVPCID))
 			break;
 		kvm_memext_dmap_check_decoy(true);
-		p[0] = 0xa5;
+		WRITE_ONCE(p[0], 0xa5);
 		preempt_disable();
-		KUNIT_EXPECT_EQ(test, p[0], 0xa5);
+		KUNIT_EXPECT_EQ(test, READ_ONCE(p[0]), 0xa5);
 		KUNIT_EXPECT_EQ(test, kvm_memext_dmap_hide_page(page), 0);
-		stale = p[0];
+		stale = READ_ONCE(p[0]);
 		local_irq_disable();
 		if (way == 0)
 			kvm_memext_flush_tlb_global();
 		else
 			invpcid_flush_all();
 		local_irq_enable();
-		KUNIT_EXPECT_EQ(test, p[0], 0);
+		KUNIT_EXPECT_EQ(test, READ_ONCE(p[0]), 0);
 		preempt_enable();
 		kunit_info(test, "%s: before the flush the direct map read %#x (%s)\n",
 			   way ? "INVPCID" : "fallback", stale,

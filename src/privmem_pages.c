@@ -164,7 +164,7 @@ static void privmem_show_pages(struct page **pages, unsigned int nr, bool block)
  * Return: 0, -ENOMEM, or -ENOSPC beyond the privmem_max_mb limit.
  */
 int kvm_memext_privmem_populate(struct kvm_memext_privmem *pm, pgoff_t cidx,
-			    struct kvm_memext_privmem_chunk **out)
+				struct kvm_memext_privmem_chunk **out)
 {
 	pgoff_t first = cidx << KVM_MEMEXT_CHUNK_ORDER;
 	pgoff_t size = i_size_read(pm->inode) >> PAGE_SHIFT;
@@ -408,7 +408,7 @@ static int privmem_access_apply(struct kvm_memext_privmem *pm, pgoff_t start,
  * Return: 0 or a negative errno.
  */
 int kvm_memext_privmem_set_access(struct kvm_memext_privmem *pm, pgoff_t start,
-			      pgoff_t end, bool accessible)
+				  pgoff_t end, bool accessible)
 {
 	int delta = accessible ? 1 : -1;
 	pgoff_t index, done;
