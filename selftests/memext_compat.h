@@ -7,7 +7,7 @@
 #ifndef SELFTEST_MEMEXT_COMPAT_H
 #define SELFTEST_MEMEXT_COMPAT_H
 
-#include "test_util.h"
+#include "kvm_util.h"
 
 /*
  * 6.1's library has no TEST_ASSERT_EQ, yet Debian's 6.1 dirty_log_test.c
@@ -22,6 +22,24 @@ do {										\
 	TEST_ASSERT(__a == __b, "%s == %s failed: 0x%lx != 0x%lx", #a, #b,	\
 		    (unsigned long)__a, (unsigned long)__b);			\
 } while (0)
+#endif
+
+/*
+ * generic_svm_setup() takes L2's stack up to 6.12 and finds its own in
+ * 7.3, where vm_vaddr_t became gva_t; the matrix has nothing in between,
+ * so the version decides.
+ */
+#include <linux/version.h>
+#if LINUX_VERSION_CODE > KERNEL_VERSION(6, 12, 255)
+#define memext_svm_setup(svm, rip, rsp)					\
+do {									\
+	(void)(rsp);							\
+	generic_svm_setup(svm, rip);					\
+} while (0)
+typedef gva_t memext_gva_t;
+#else
+#define memext_svm_setup(svm, rip, rsp)	generic_svm_setup(svm, rip, rsp)
+typedef vm_vaddr_t memext_gva_t;
 #endif
 
 #endif /* SELFTEST_MEMEXT_COMPAT_H */

@@ -17,6 +17,8 @@
 #include "kvm_util.h"
 #include "processor.h"
 #include "ucall_common.h"
+#include "svm_util.h"
+#include "memext_compat.h"
 #include "memext_util.h"
 
 #define PAGE		4096UL
@@ -869,6 +871,68 @@ static void test_xen_pages_hidden(void)
 	close(dev);
 }
 
+/*
+ * Nested SVM with L1's VMCB12 (and everything else of L1) in private
+ * memory: VMRUN makes KVM map the VMCB12 with kvm_vcpu_map(), i.e. the
+ * direct map on 6.1 and 6.12, which reads the decoy: a VMCB12 of zeros
+ * fails the consistency checks and L1 continues after VMRUN (its own view
+ * of the VMCB is not written).  7.3 refuses to map VM_PFNMAP memory there
+ * and injects #GP, which shuts the unprepared L1 down.  Either way the
+ * host keeps running.
+ */
+static void l2_guest_code(void)
+{
+	__asm__ __volatile__("vmmcall");
+}
+
+static void l1_guest_code(struct svm_test_data *svm)
+{
+	unsigned long l2_stack[64];
+
+	memext_svm_setup(svm, l2_guest_code, &l2_stack[64]);
+	run_guest(svm->vmcb, svm->vmcb_gpa);
+	GUEST_SYNC(svm->vmcb->control.exit_code);
+	GUEST_DONE();
+}
+
+static void test_nested_vmcb_hidden(void)
+{
+	struct kvm_vcpu *vcpu;
+	memext_gva_t svm_gva;
+	struct kvm_vm *vm;
+	struct ucall uc;
+	int dev, fd0;
+
+	__TEST_REQUIRE(kvm_cpu_has(X86_FEATURE_SVM), "no nested SVM");
+	dev = open_privmem_dev();
+	vm = vm_create_with_one_vcpu(&vcpu, l1_guest_code);
+	vcpu_alloc_svm(vm, &svm_gva);
+	vcpu_args_set(vcpu, 1, svm_gva);
+	slot0_to_privmem(vm, dev, &fd0);
+
+	vcpu_run(vcpu);
+	if (vcpu->run->exit_reason == KVM_EXIT_SHUTDOWN) {
+		ksft_print_msg("L1 shut down (VMRUN refused with #GP)\n");
+	} else {
+		switch (get_ucall(vcpu, &uc)) {
+		case UCALL_SYNC:
+			ksft_print_msg("L1 ran on after VMRUN (exit code %#lx in its VMCB)\n",
+				       uc.args[1]);
+			expect_done(vcpu);
+			break;
+		case UCALL_ABORT:
+			REPORT_GUEST_ASSERT(uc);
+			break;
+		default:
+			TEST_FAIL("exit reason %s",
+				  exit_reason_str(vcpu->run->exit_reason));
+		}
+	}
+	kvm_vm_free(vm);
+	close(fd0);
+	close(dev);
+}
+
 /* Debug kernel: every allocation of a fallocate fails once, in turn. */
 static void write_str(const char *path, const char *s)
 {
@@ -1006,6 +1070,7 @@ int main(void)
 		MEMEXT_TEST(test_kvmclock_hidden),
 		MEMEXT_TEST(test_kvmclock_hidden_by_vmm),
 		MEMEXT_TEST(test_xen_pages_hidden),
+		MEMEXT_TEST(test_nested_vmcb_hidden),
 		MEMEXT_TEST(test_fail_page_alloc),
 	};
 
