@@ -9,7 +9,8 @@
  * page), fallocate throughput (where supported), and per GiB: growth of
  * DirectMap4k and kernel TLB flushes (flush_tlb_kernel_range() and
  * flush_tlb_all() calls counted by kprobe events, where tracefs has them;
- * privmem also counts its own).  Medians of R repeats; throughput ratios
+ * privmem flushes with an IPI of its own, which those do not see, and
+ * counts it: its line below).  Medians of R repeats; throughput ratios
  * against memfd.
  *
  * Usage: privmem_bench [-s MiB] [-r repeats]
