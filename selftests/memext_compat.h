@@ -36,10 +36,10 @@ do {									\
 	(void)(rsp);							\
 	generic_svm_setup(svm, rip);					\
 } while (0)
-typedef gva_t memext_gva_t;
+#define memext_gva_t	gva_t
 #else
 #define memext_svm_setup(svm, rip, rsp)	generic_svm_setup(svm, rip, rsp)
-typedef vm_vaddr_t memext_gva_t;
+#define memext_gva_t	vm_vaddr_t
 #endif
 
 #endif /* SELFTEST_MEMEXT_COMPAT_H */

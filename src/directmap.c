@@ -125,7 +125,14 @@ EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_pfn);
  */
 bool kvm_memext_dmap_present(struct page *page)
 {
-	return kvm_memext_dmap_pfn(page, NULL) == page_to_pfn(page);
+	unsigned int level;
+	pte_t *kpte;
+
+	if (kvm_memext_dmap_pfn(page, NULL) != page_to_pfn(page))
+		return false;
+	/* Write-back, as the allocator's next user expects (not left UC-). */
+	kpte = lookup_address(dmap_addr(page), &level);
+	return kpte && !(pte_flags(READ_ONCE(*kpte)) & (_PAGE_PCD | _PAGE_PWT));
 }
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_present);
 
@@ -374,14 +381,26 @@ int __init kvm_memext_dmap_init(void)
 {
 	if (boot_cpu_has(X86_FEATURE_XENPV))
 		return -EOPNOTSUPP;
+	/* The CR4.PGE toggle of kvm_memext_flush_tlb_global() needs PGE. */
+	if (!boot_cpu_has(X86_FEATURE_INVPCID) && !boot_cpu_has(X86_FEATURE_PGE))
+		return -EOPNOTSUPP;
 	dmap_decoy = alloc_pages(GFP_KERNEL | __GFP_ZERO, KVM_MEMEXT_CHUNK_ORDER);
 	return dmap_decoy ? 0 : -ENOMEM;
 }
 
-/** kvm_memext_dmap_exit() - free the decoy, once no page is hidden */
+/**
+ * kvm_memext_dmap_exit() - free the decoy, once no page is hidden
+ *
+ * Leaked pages (whose entries could not be restored) may still map the
+ * decoy: then it stays allocated, or writes through their direct-map
+ * addresses would reach its next owner.
+ */
 void kvm_memext_dmap_exit(void)
 {
-	if (dmap_decoy)
+	if (dmap_decoy && !atomic_long_read(&kvm_memext_privmem_stats.leaked))
 		__free_pages(dmap_decoy, KVM_MEMEXT_CHUNK_ORDER);
+	else if (dmap_decoy)
+		pr_warn("keeping the direct-map decoy: %ld leaked pages may map it\n",
+			atomic_long_read(&kvm_memext_privmem_stats.leaked));
 	dmap_decoy = NULL;
 }
