@@ -53,25 +53,22 @@ static struct kvm_memext_privmem_chunk *populate(struct kunit *test,
 	return chunk;
 }
 
-static unsigned int nr_present(struct kvm_memext_privmem_chunk *chunk,
-			       unsigned int from, unsigned int to)
+/* Pages of slots [from, to) whose direct-map entry satisfies @is. */
+static unsigned int nr_where(struct kvm_memext_privmem_chunk *chunk,
+			     unsigned int from, unsigned int to,
+			     bool (*is)(struct page *page))
 {
 	unsigned int i, n = 0;
 
 	for (i = from; i < to; i++)
-		n += chunk->pages[i] && kvm_memext_dmap_present(chunk->pages[i]);
+		n += chunk->pages[i] && is(chunk->pages[i]);
 	return n;
 }
 
-static unsigned int nr_hidden(struct kvm_memext_privmem_chunk *chunk,
-			      unsigned int from, unsigned int to)
-{
-	unsigned int i, n = 0;
-
-	for (i = from; i < to; i++)
-		n += chunk->pages[i] && kvm_memext_dmap_hidden(chunk->pages[i]);
-	return n;
-}
+#define nr_present(chunk, from, to) \
+	nr_where(chunk, from, to, kvm_memext_dmap_present)
+#define nr_hidden(chunk, from, to) \
+	nr_where(chunk, from, to, kvm_memext_dmap_hidden)
 
 /* Write @byte to every page through a vmap: the direct map is not needed. */
 static void fill(struct kunit *test, struct page **pages, unsigned int nr, u8 byte)
