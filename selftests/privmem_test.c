@@ -2,15 +2,20 @@
 /*
  * Private memory (KVM_MEMEXT_CREATE_PRIVMEM): the file's behaviour, its
  * pages out of the direct map in 2 MiB pieces, GUP refused on every path,
- * and guests running from it, on every kernel of the matrix.
+ * its limits and accounting for unprivileged tenants, and guests running
+ * from it, on every kernel of the matrix.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
 #include <sys/uio.h>
 #include <linux/falloc.h>
 
@@ -448,7 +453,7 @@ static void test_limit(void)
 	close(dev);
 }
 
-/* Hibernation would write the pages to disk: refused while any exists. */
+/* Hibernation would write the pages to disk: refused while a file exists. */
 static void test_hibernation_refused(void)
 {
 	int dev = open_privmem_dev(), fd = create(dev, CHUNK, 0), st;
@@ -564,6 +569,350 @@ static void expect_done(struct kvm_vcpu *vcpu)
 	vcpu_run(vcpu);
 	TEST_ASSERT(get_ucall(vcpu, &uc) == UCALL_DONE, "exit reason %s",
 		    exit_reason_str(vcpu->run->exit_reason));
+}
+
+/* Tenants: limits, accounting and bounded work for unprivileged callers. */
+
+#define CAP_BIT(cap)	(1ULL << (cap))
+
+/* Drop capabilities from every set of this process (a tenant's VMM). */
+static void drop_caps(uint64_t caps)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+	int i;
+
+	TEST_ASSERT(!syscall(SYS_capget, &hdr, data), "capget: %s", strerror(errno));
+	for (i = 0; i < 2; i++) {
+		data[i].effective &= ~(uint32_t)(caps >> (32 * i));
+		data[i].permitted &= ~(uint32_t)(caps >> (32 * i));
+		data[i].inheritable &= ~(uint32_t)(caps >> (32 * i));
+	}
+	TEST_ASSERT(!syscall(SYS_capset, &hdr, data), "capset: %s", strerror(errno));
+}
+
+static void set_rlimit(int res, uint64_t bytes)
+{
+	struct rlimit rl = { bytes, bytes };
+
+	TEST_ASSERT(!setrlimit(res, &rl), "setrlimit(%d): %s", res, strerror(errno));
+}
+
+/* A "Name: N kB" line of /proc/self/status, or -1. */
+static long status_kb(const char *name)
+{
+	char line[128];
+	size_t len = strlen(name);
+	long val = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	TEST_ASSERT(f, "open /proc/self/status");
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, name, len) && line[len] == ':')
+			val = strtol(line + len + 1, NULL, 10);
+	}
+	fclose(f);
+	return val;
+}
+
+/* Run @fn in a child and expect it to exit 0. */
+static void in_child(void (*fn)(void *), void *arg, const char *what)
+{
+	int status;
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "fork");
+	if (!pid) {
+		fn(arg);
+		exit(0);
+	}
+	TEST_ASSERT(waitpid(pid, &status, 0) == pid, "waitpid");
+	TEST_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		    "%s: child status %#x", what, status);
+}
+
+static sigjmp_buf sigbus_jmp;
+
+static void on_sigbus(int sig)
+{
+	siglongjmp(sigbus_jmp, 1);
+}
+
+/* Whether writing to @p raises SIGBUS. */
+static bool touch_sigbus(volatile uint8_t *p)
+{
+	struct sigaction sa = { .sa_handler = on_sigbus }, old;
+	bool bus = false;
+
+	sigaction(SIGBUS, &sa, &old);
+	if (!sigsetjmp(sigbus_jmp, 1))
+		*p = 1;
+	else
+		bus = true;
+	sigaction(SIGBUS, &old, NULL);
+	return bus;
+}
+
+/*
+ * SET_ACCESS over a 2^62-byte file and truncating it return at once:
+ * ranges are counted as ranges, and only pages that exist cost work.
+ * Counted per page index, either call never returns (soft lockup).
+ */
+static void test_huge_file_bounded(void)
+{
+	uint64_t size = 1ULL << 62;
+	int dev = open_privmem_dev(), fd = create(dev, size, 0);
+	long acc = stat_of("accessible_pages");
+	struct timespec t0, t1;
+	uint8_t *p = map(fd, CHUNK);
+
+	p[0] = 1;
+	alarm(60);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	set_access(fd, 0, size, true);
+	TEST_ASSERT(stat_of("accessible_pages") - acc == (long)(size / PAGE),
+		    "accessible %ld", stat_of("accessible_pages") - acc);
+	set_access(fd, PAGE, size - 2 * PAGE, true);
+	set_access(fd, 0, size, false);
+	TEST_ASSERT(p[0] == 1, "contents changed");
+	TEST_ASSERT(!ftruncate(fd, CHUNK), "truncate: %s", strerror(errno));
+	TEST_ASSERT(stat_of("accessible_pages") - acc == CHUNK / PAGE - 1,
+		    "accessible %ld after truncate", stat_of("accessible_pages") - acc);
+	TEST_ASSERT(!ftruncate(fd, size), "grow: %s", strerror(errno));
+	TEST_ASSERT(!fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, size),
+		    "punch: %s", strerror(errno));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	alarm(0);
+	ksft_print_msg("2^62-byte file: SET_ACCESS, truncate, punch in %ld ms\n",
+		       (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+	munmap(p, CHUNK);
+	close(fd);
+	TEST_ASSERT(stat_of("accessible_pages") == acc, "accessible pages leaked");
+	close(dev);
+}
+
+static void memlock_child(void *arg)
+{
+	int dev = open_privmem_dev(), fd;
+	long pin, rss;
+	uint8_t *p;
+
+	drop_caps(CAP_BIT(CAP_IPC_LOCK));
+	set_rlimit(RLIMIT_MEMLOCK, 64 << 10);
+	fd = create(dev, 64 << 20, 0);
+	TEST_ASSERT_ERRNO(fallocate(fd, 0, 0, 64 << 20), ENOMEM,
+			  "64 MiB fallocate under a 64 KiB RLIMIT_MEMLOCK");
+	TEST_ASSERT(status_kb("VmPin") == 0, "VmPin %ld kB after ENOMEM",
+		    status_kb("VmPin"));
+	p = map(fd, CHUNK);
+	TEST_ASSERT(touch_sigbus(p), "a fault beyond RLIMIT_MEMLOCK must SIGBUS");
+	munmap(p, CHUNK);
+
+	/* Within the limit: pinned, and shared RSS where the OOM killer looks. */
+	set_rlimit(RLIMIT_MEMLOCK, 4 << 20);
+	rss = status_kb("RssShmem");
+	TEST_ASSERT(!fallocate(fd, 0, 0, 2 * CHUNK), "fallocate 4 MiB: %s",
+		    strerror(errno));
+	pin = status_kb("VmPin");
+	ksft_print_msg("4 MiB allocated: VmPin %ld kB, RssShmem %ld -> %ld kB\n",
+		       pin, rss, status_kb("RssShmem"));
+	TEST_ASSERT(pin == 4096, "VmPin %ld kB", pin);
+	TEST_ASSERT(status_kb("RssShmem") - rss == 4096, "RssShmem %ld -> %ld kB",
+		    rss, status_kb("RssShmem"));
+	TEST_ASSERT_ERRNO(fallocate(fd, 0, 2 * CHUNK, CHUNK), ENOMEM,
+			  "one chunk over the limit");
+	close(fd);
+	TEST_ASSERT(status_kb("VmPin") == 0 && status_kb("RssShmem") == rss,
+		    "charges left after close: VmPin %ld kB RssShmem %ld kB",
+		    status_kb("VmPin"), status_kb("RssShmem"));
+	close(dev);
+}
+
+/* Pages are charged to the owner's RLIMIT_MEMLOCK unless CAP_IPC_LOCK. */
+static void test_memlock_limit(void)
+{
+	in_child(memlock_child, NULL, "RLIMIT_MEMLOCK");
+}
+
+struct tenant {
+	uint64_t want;		/* bytes to fallocate, or to run a guest on */
+	bool guest;
+};
+
+static void tenant_child(void *arg)
+{
+	struct tenant *t = arg;
+	int dev = open_privmem_dev(), fd;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	uint64_t i, sum = 0;
+	uint8_t *data;
+
+	drop_caps(CAP_BIT(CAP_IPC_LOCK) | CAP_BIT(CAP_SYS_ADMIN));
+	set_rlimit(RLIMIT_MEMLOCK, 32 << 20);
+	if (!t->guest) {
+		/* The greedy tenant: refused at its own limit, not the pool's. */
+		fd = create(dev, t->want, 0);
+		TEST_ASSERT_ERRNO(fallocate(fd, 0, 0, t->want), ENOMEM,
+				  "greedy fallocate");
+		TEST_ASSERT(!fallocate(fd, 0, 0, 32 << 20), "32 MiB: %s", strerror(errno));
+		/* Hold it until the other tenant is done. */
+		pause();
+		return;
+	}
+	vm = vm_create_with_one_vcpu(&vcpu, guest_fill_and_sum);
+	data = add_data_slot(vm, dev, &fd);
+	TEST_ASSERT(!fallocate(fd, 0, 0, DATA_SIZE), "the second tenant: %s",
+		    strerror(errno));
+	for (i = 0; i < DATA_SIZE / PAGE; i++) {
+		*(uint64_t *)(data + i * PAGE) = i + 11;
+		sum += i + 11;
+	}
+	vcpu_args_set(vcpu, 2, 3, DATA_SIZE / PAGE);
+	expect_sync(vcpu, sum);
+	expect_done(vcpu);
+	kvm_vm_free(vm);
+	close(fd);
+	close(dev);
+}
+
+/*
+ * Two unprivileged tenants under a 48 MiB pool: the first one's greed
+ * stops at its RLIMIT_MEMLOCK (32 MiB), so the second one's guest gets
+ * its memory.  With one shared pool only, the first takes all of it.
+ */
+static void test_tenants_not_starved(void)
+{
+	struct tenant greedy = { 64 << 20, false }, guest = { 0, true };
+	long pages = stat_of("pages");
+	char old[32] = "";
+	FILE *f = fopen(MAX_MB_PARAM, "r+");
+	int status, tries;
+	pid_t pid;
+
+	TEST_ASSERT(f && fgets(old, sizeof(old), f), "read " MAX_MB_PARAM);
+	rewind(f);
+	fprintf(f, "%ld\n", pages * PAGE / (1 << 20) + 48);
+	fflush(f);
+
+	fflush(stdout);
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "fork");
+	if (!pid) {
+		tenant_child(&greedy);
+		exit(0);
+	}
+	/* Wait until the greedy tenant holds its 32 MiB (or died). */
+	for (tries = 0; tries < 600 && stat_of("pages") - pages < (32 << 20) / PAGE; tries++) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			TEST_FAIL("greedy tenant exited early: %#x", status);
+		usleep(100000);
+	}
+	ksft_print_msg("greedy tenant holds %ld MiB of a %ld MiB pool\n",
+		       (stat_of("pages") - pages) * PAGE >> 20, 48L);
+	in_child(tenant_child, &guest, "second tenant's guest");
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	rewind(f);
+	fputs(old, f);
+	fclose(f);
+	TEST_ASSERT(stat_of("pages") == pages, "pages %ld -> %ld", pages, stat_of("pages"));
+}
+
+static void unprivileged_child(void *arg)
+{
+	int dev = open_privmem_dev(), fd;
+	long dm4k = meminfo_kb("DirectMap4k"), pages;
+	uint8_t *p;
+
+	drop_caps(CAP_BIT(CAP_SYS_ADMIN));
+	TEST_ASSERT_ERRNO(__create(dev, CHUNK, KVM_MEMEXT_PRIVMEM_NO_HUGE), EPERM,
+			  "NO_HUGE without CAP_SYS_ADMIN");
+
+	/* The last chunk is a whole block too; a hole in it is zeroed. */
+	fd = create(dev, CHUNK + 3 * PAGE, 0);
+	p = map(fd, CHUNK + 3 * PAGE);
+	memset(p, 0x3c, CHUNK + 3 * PAGE);
+	pages = stat_of("pages");
+	TEST_ASSERT(!fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			       PAGE, PAGE), "punch: %s", strerror(errno));
+	TEST_ASSERT(p[PAGE - 1] == 0x3c && p[PAGE] == 0 && p[2 * PAGE - 1] == 0 &&
+		    p[2 * PAGE] == 0x3c, "hole in a block: %x %x %x %x", p[PAGE - 1],
+		    p[PAGE], p[2 * PAGE - 1], p[2 * PAGE]);
+	TEST_ASSERT(stat_of("pages") == pages, "a hole in a block freed pages");
+	/* A single accessible page shows its block: no 4 KiB entries. */
+	set_access(fd, CHUNK + PAGE, PAGE, true);
+	set_access(fd, CHUNK + PAGE, PAGE, false);
+	TEST_ASSERT(!ftruncate(fd, CHUNK + PAGE), "truncate into the block");
+	TEST_ASSERT(p[CHUNK] == 0x3c, "truncate lost a page below the size");
+	munmap(p, CHUNK + 3 * PAGE);
+	close(fd);
+	ksft_print_msg("unprivileged file: DirectMap4k %ld -> %ld kB\n", dm4k,
+		       meminfo_kb("DirectMap4k"));
+	TEST_ASSERT(meminfo_kb("DirectMap4k") == dm4k, "DirectMap4k grew: %ld -> %ld kB",
+		    dm4k, meminfo_kb("DirectMap4k"));
+	close(dev);
+}
+
+/* Without CAP_SYS_ADMIN nothing a caller does splits the direct map. */
+static void test_unprivileged_no_split(void)
+{
+	__TEST_REQUIRE(meminfo_kb("DirectMap4k") >= 0, "no DirectMap4k in /proc/meminfo");
+	in_child(unprivileged_child, NULL, "unprivileged file");
+}
+
+/*
+ * 10^5 single-page toggles cost at most the file's flush rate (100 a
+ * second, two per interval with the edges), not a flush each.
+ */
+static void test_access_toggles(void)
+{
+	int dev = open_privmem_dev(), fd = create(dev, CHUNK, 0), i, n = 100000;
+	long flushes = stat_of("tlb_flushes"), spent, ms;
+	struct timespec t0, t1;
+	uint8_t *p = map(fd, CHUNK);
+
+	p[0] = 1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < n; i++)
+		set_access(fd, 3 * PAGE, PAGE, !(i & 1));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	spent = stat_of("tlb_flushes") - flushes;
+	ksft_print_msg("%d toggles of one page: %ld TLB flushes in %ld ms (%ld deferred hides, %ld throttled)\n",
+		       n, spent, ms, stat_of("deferred_hides"), stat_of("throttled"));
+	TEST_ASSERT(spent <= 2 * (ms / 10 + 1) + 4, "%ld flushes in %ld ms", spent, ms);
+	TEST_ASSERT(spent < n / 10, "%ld flushes for %d toggles", spent, n);
+	munmap(p, CHUNK);
+	close(fd);
+	close(dev);
+}
+
+static void fsize_child(void *arg)
+{
+	int dev = open_privmem_dev(), fd = create(dev, CHUNK, 0);
+
+	signal(SIGXFSZ, SIG_IGN);
+	set_rlimit(RLIMIT_FSIZE, 4 << 20);
+	TEST_ASSERT_ERRNO(ftruncate(fd, 8 << 20), EFBIG, "ftruncate over RLIMIT_FSIZE");
+	TEST_ASSERT_ERRNO(fallocate(fd, 0, 0, 8 << 20), EFBIG, "fallocate over RLIMIT_FSIZE");
+	TEST_ASSERT(!ftruncate(fd, 4 << 20), "ftruncate to the limit");
+	close(fd);
+	close(dev);
+}
+
+/* Sizes obey RLIMIT_FSIZE; the mapping never executes. */
+static void test_file_limits(void)
+{
+	int dev = open_privmem_dev(), fd = create(dev, CHUNK, 0);
+
+	in_child(fsize_child, NULL, "RLIMIT_FSIZE");
+	TEST_ASSERT(mmap(NULL, CHUNK, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0) ==
+		    MAP_FAILED && errno == EPERM, "PROT_EXEC mapping: %s", strerror(errno));
+	close(fd);
+	close(dev);
 }
 
 /*
@@ -1066,6 +1415,12 @@ int main(void)
 		MEMEXT_TEST(test_set_access),
 		MEMEXT_TEST(test_limit),
 		MEMEXT_TEST(test_hibernation_refused),
+		MEMEXT_TEST(test_huge_file_bounded),
+		MEMEXT_TEST(test_memlock_limit),
+		MEMEXT_TEST(test_tenants_not_starved),
+		MEMEXT_TEST(test_unprivileged_no_split),
+		MEMEXT_TEST(test_access_toggles),
+		MEMEXT_TEST(test_file_limits),
 		MEMEXT_TEST(test_guest_in_privmem),
 		MEMEXT_TEST(test_punch_while_running),
 		MEMEXT_TEST(test_kvmclock_accessible),

@@ -245,4 +245,16 @@ static inline void kvm_memext_flush_tlb_global(void)
 }
 #endif
 
+/*
+ * An mm's RSS counters, without add_mm_counter()'s tracepoint, which is
+ * not exported: an atomic array before 6.2, per-CPU counters since.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
+#define kvm_memext_add_mm_counter(mm, member, value) \
+	percpu_counter_add(&(mm)->rss_stat[member], value)
+#else
+#define kvm_memext_add_mm_counter(mm, member, value) \
+	atomic_long_add(value, &(mm)->rss_stat.count[member])
+#endif
+
 #endif /* _KVM_MEMEXT_COMPAT_H */

@@ -244,6 +244,28 @@ int kvm_memext_dmap_show_page(struct page *page)
 }
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_show_page);
 
+/**
+ * kvm_memext_dmap_split() - give one page of the module its own 4 KiB entry
+ * @page: a page the module owns, shown or hidden.
+ *
+ * Lets a later show or hide of the page alone succeed without allocating;
+ * the entry keeps mapping what it maps.  Does not flush.
+ *
+ * Return: 0, or the negative errno of CPA's split (-ENOMEM).
+ */
+int kvm_memext_dmap_split(struct page *page)
+{
+	unsigned long addr = dmap_addr(page), pfn;
+	unsigned int level;
+	bool writable;
+
+	if (!dmap_lookup(addr, &level, &pfn, &writable))
+		return -EFAULT;
+	/* Not present (memory failure): nothing will repoint it. */
+	return level == PG_LEVEL_4K || !pfn ? 0 : dmap_split(addr, 1);
+}
+EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_split);
+
 /*
  * Repoint a whole 2 MiB block: one write to a 2 MiB leaf, else each page.
  * @hide: from the pages to the decoy (true) or back (false).

@@ -6,6 +6,9 @@
 #include <linux/kvm_host.h>
 #include <linux/list.h>
 #include <linux/mmu_notifier.h>
+#include <linux/rbtree.h>
+#include <linux/workqueue.h>
+#include <linux/xarray.h>
 #include <linux/kvm_memext.h>
 #include <linux/kvm_memext_cache.h>
 
@@ -171,33 +174,48 @@ void kvm_memext_runstate_release_vm(struct kvm_memext_vm *vm);
  * struct kvm_memext_privmem_chunk - the pages of one 2 MiB range of a file
  * @nr: pages present.
  * @huge: @pages are one naturally aligned 2 MiB block, all present.
+ * @shown: pages whose direct-map entry maps them (not the decoy).
  * @pages: the pages, by offset in the chunk; NULL where not allocated.
  */
 struct kvm_memext_privmem_chunk {
 	unsigned int nr;
 	bool huge;
+	DECLARE_BITMAP(shown, KVM_MEMEXT_CHUNK_PAGES);
 	struct page *pages[KVM_MEMEXT_CHUNK_PAGES];
 };
 
 /**
  * struct kvm_memext_privmem - one private-memory file
  * @lock: protects everything below and the file's size.
- * @chunks: chunk index -> struct kvm_memext_privmem_chunk.
- * @access: page index -> accessible count (an xarray value), nonzero only.
- * @nr_access: entries in @access.
+ * @chunks: chunk index -> struct kvm_memext_privmem_chunk; chunks marked
+ *	%KVM_MEMEXT_PRIVMEM_PENDING have shown pages that should be hidden.
+ * @ranges: accessible ranges (struct kvm_memext_privmem_range), by start.
+ * @nr_ranges: nodes in @ranges.
+ * @nr_access: pages in accessible ranges.
  * @flags: KVM_MEMEXT_PRIVMEM_* creation flags.
+ * @may_split: the creator had CAP_SYS_ADMIN: 4 KiB pages and single-page
+ *	accessible ranges, which split the direct map, are allowed.
+ * @last_flush: jiffies of the last TLB flush for an access change.
+ * @hide_work: hides the pending pages once flushing is allowed again.
  * @inode: the file's own inode (its mapping tracks the VMAs).
- * @mm: the creator's mm, the only one that may map the file.
+ * @mm: the creator's mm, the only one that may map the file, and the one
+ *	its pages are charged to.
  */
 struct kvm_memext_privmem {
 	struct mutex lock;		/* see above */
 	struct xarray chunks;
-	struct xarray access;
+	struct rb_root ranges;
+	unsigned long nr_ranges;
 	unsigned long nr_access;
 	u64 flags;
+	bool may_split;
+	unsigned long last_flush;
+	struct delayed_work hide_work;
 	struct inode *inode;
 	struct mm_struct *mm;
 };
+
+#define KVM_MEMEXT_PRIVMEM_PENDING	XA_MARK_1
 
 /* Counters shown in debugfs (kvm_memext/privmem). */
 struct kvm_memext_privmem_stats {
@@ -209,6 +227,9 @@ struct kvm_memext_privmem_stats {
 	atomic_long_t fallbacks;	/* chunks allocated as 4 KiB pages */
 	atomic_long_t pmd_maps;
 	atomic_long_t leaked;		/* could not be put back: kept */
+	atomic_long_t poisoned;		/* of those, hardware-poisoned */
+	atomic_long_t deferred_hides;	/* access drops whose flush waited */
+	atomic_long_t throttled;	/* access changes that waited to flush */
 	atomic_long_t splits;		/* large direct-map entries CPA split */
 	atomic_long_t decoy_writes;	/* checks that found the decoy written */
 };
@@ -221,6 +242,7 @@ int kvm_memext_dmap_hide_block(struct page *page);
 int kvm_memext_dmap_show_block(struct page *page);
 int kvm_memext_dmap_hide_page(struct page *page);
 int kvm_memext_dmap_show_page(struct page *page);
+int kvm_memext_dmap_split(struct page *page);
 void kvm_memext_dmap_flush(void);
 unsigned long kvm_memext_dmap_pfn(struct page *page, unsigned int *level);
 bool kvm_memext_dmap_present(struct page *page);
@@ -236,6 +258,8 @@ int kvm_memext_privmem_set_access(struct kvm_memext_privmem *pm, pgoff_t start,
 void kvm_memext_privmem_free_range(struct kvm_memext_privmem *pm, pgoff_t start,
 				   pgoff_t end);
 void kvm_memext_privmem_drop_access(struct kvm_memext_privmem *pm, pgoff_t start);
+void kvm_memext_privmem_pages_init(struct kvm_memext_privmem *pm);
+void kvm_memext_privmem_pages_destroy(struct kvm_memext_privmem *pm);
 
 bool kvm_memext_privmem_init(void);
 void kvm_memext_privmem_exit(void);
@@ -245,6 +269,8 @@ int kvm_memext_create_privmem(const struct kvm_memext_create_privmem *args);
 #if IS_ENABLED(CONFIG_KUNIT)
 struct kvm_memext_privmem *kvm_memext_privmem_new(u64 size, u64 flags);
 void kvm_memext_privmem_destroy(struct kvm_memext_privmem *pm);
+int kvm_memext_privmem_pm_notify(struct notifier_block *nb, unsigned long action,
+				 void *data);
 bool kvm_memext_vm_owner_ok(const struct module *owner);
 int kvm_memext_gpc_span(u64 gpa, unsigned long len, unsigned int *nr_pages);
 bool kvm_memext_gpc_overlaps(const unsigned long *uhva, unsigned int nr,

@@ -93,38 +93,57 @@ static long privmem_ioctl(struct file *file, unsigned int ioctl,
 	}
 }
 
-/* Map every page of @chunk the VMA covers, @addr's first. */
+/*
+ * Map every page of @chunk below @size that the VMA covers, @addr's first;
+ * never a poisoned one.
+ */
 static vm_fault_t privmem_map_chunk(struct vm_area_struct *vma,
 				    unsigned long addr, pgoff_t cidx,
-				    struct kvm_memext_privmem_chunk *chunk)
+				    struct kvm_memext_privmem_chunk *chunk,
+				    pgoff_t size)
 {
-	pgoff_t first = cidx << KVM_MEMEXT_CHUNK_ORDER, index;
+	pgoff_t first = cidx << KVM_MEMEXT_CHUNK_ORDER, index, last;
 	unsigned long pgoff = linear_page_index(vma, addr);
 	unsigned long start, end, a;
+	struct page *page;
 	vm_fault_t ret;
 
-	ret = vmf_insert_pfn(vma, addr,
-			     page_to_pfn(chunk->pages[pgoff - first]));
+	page = chunk->pages[pgoff - first];
+	if (PageHWPoison(page))
+		return VM_FAULT_HWPOISON;
+	ret = vmf_insert_pfn(vma, addr, page_to_pfn(page));
 	if (ret != VM_FAULT_NOPAGE)
 		return ret;
 
 	/* Fault around: one fault per chunk rather than one per page. */
+	last = min_t(pgoff_t, first + chunk->nr, size);
 	start = max(vma->vm_start, addr - ((pgoff - first) << PAGE_SHIFT));
-	end = min(vma->vm_end, start + ((unsigned long)chunk->nr << PAGE_SHIFT));
+	end = min(vma->vm_end, start + ((last - first) << PAGE_SHIFT));
 	for (a = start; a < end; a += PAGE_SIZE) {
 		index = linear_page_index(vma, a);
-		if (a == addr || index < first || index >= first + chunk->nr)
+		if (a == addr || index < first || index >= last)
 			continue;
-		if (vmf_insert_pfn(vma, a, page_to_pfn(chunk->pages[index - first])) !=
-		    VM_FAULT_NOPAGE)
+		page = chunk->pages[index - first];
+		if (PageHWPoison(page) ||
+		    vmf_insert_pfn(vma, a, page_to_pfn(page)) != VM_FAULT_NOPAGE)
 			break;
 	}
 	return VM_FAULT_NOPAGE;
 }
 
+/*
+ * Only a failed small allocation is the OOM killer's business; a limit, or
+ * no 2 MiB block for a file that needs one, is the faulting process's.
+ */
 static vm_fault_t privmem_errno_to_fault(int r)
 {
 	return r == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
+}
+
+/* Limits and a missing 2 MiB block are ENOMEM to fallocate(), as mlock(). */
+static int privmem_errno_to_user(int r)
+{
+	return r == -EDQUOT || r == -EAGAIN ? -ENOMEM : r;
 }
 
 static vm_fault_t privmem_fault(struct vm_fault *vmf)
@@ -132,11 +151,13 @@ static vm_fault_t privmem_fault(struct vm_fault *vmf)
 	struct kvm_memext_privmem *pm = vmf->vma->vm_file->private_data;
 	pgoff_t cidx = vmf->pgoff >> KVM_MEMEXT_CHUNK_ORDER;
 	struct kvm_memext_privmem_chunk *chunk;
+	pgoff_t size;
 	vm_fault_t ret;
 	int r;
 
 	mutex_lock(&pm->lock);
-	if (vmf->pgoff >= i_size_read(pm->inode) >> PAGE_SHIFT) {
+	size = i_size_read(pm->inode) >> PAGE_SHIFT;
+	if (vmf->pgoff >= size) {
 		ret = VM_FAULT_SIGBUS;
 		goto out;
 	}
@@ -145,13 +166,24 @@ static vm_fault_t privmem_fault(struct vm_fault *vmf)
 		ret = privmem_errno_to_fault(r);
 	else
 		ret = privmem_map_chunk(vmf->vma, vmf->address & PAGE_MASK,
-					cidx, chunk);
+					cidx, chunk, size);
 out:
 	mutex_unlock(&pm->lock);
 	return ret;
 }
 
 #if KVM_MEMEXT_HUGE_PFNMAP
+static bool privmem_chunk_poisoned(struct kvm_memext_privmem_chunk *chunk)
+{
+	unsigned int i;
+
+	for (i = 0; i < KVM_MEMEXT_CHUNK_PAGES; i++) {
+		if (PageHWPoison(chunk->pages[i]))
+			return true;
+	}
+	return false;
+}
+
 /* A whole 2 MiB chunk, aligned in the VMA: one PMD, and KVM maps it huge. */
 static vm_fault_t privmem_huge_fault(struct vm_fault *vmf, unsigned int order)
 {
@@ -173,8 +205,8 @@ static vm_fault_t privmem_huge_fault(struct vm_fault *vmf, unsigned int order)
 	if (pgoff + KVM_MEMEXT_CHUNK_PAGES > i_size_read(pm->inode) >> PAGE_SHIFT)
 		goto out;
 	if (kvm_memext_privmem_populate(pm, pgoff >> KVM_MEMEXT_CHUNK_ORDER,
-					&chunk) || !chunk->huge)
-		goto out;	/* the 4 KiB path reports errors */
+					&chunk) || !chunk->huge || privmem_chunk_poisoned(chunk))
+		goto out;	/* the 4 KiB path reports errors and poison */
 	ret = kvm_memext_insert_pfn_pmd(vmf, page_to_pfn(chunk->pages[0]),
 					vmf->flags & FAULT_FLAG_WRITE);
 	if (ret == VM_FAULT_NOPAGE)
@@ -196,7 +228,7 @@ static int privmem_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct kvm_memext_privmem *pm = file->private_data;
 
-	/* Memory is accounted to, and only mapped by, its creator. */
+	/* Memory is charged to, and only mapped by, its creator. */
 	if (current->mm != pm->mm)
 		return -EPERM;
 	if (!(vma->vm_flags & VM_SHARED))
@@ -215,9 +247,14 @@ static int privmem_mmap(struct file *file, struct vm_area_struct *vma)
 static int privmem_resize(struct kvm_memext_privmem *pm, loff_t size)
 {
 	loff_t old = i_size_read(pm->inode);
+	int r;
 
 	if (!PAGE_ALIGNED(size))
 		return -EINVAL;
+	/* RLIMIT_FSIZE (with SIGXFSZ) and the file system's maximum. */
+	r = inode_newsize_ok(pm->inode, size);
+	if (r)
+		return r;
 	if (size < old) {
 		privmem_punch(pm, size >> PAGE_SHIFT, old >> PAGE_SHIFT);
 		/* Accessible ranges end at the end of the file. */
@@ -285,7 +322,8 @@ static long privmem_fallocate(struct file *file, int mode, loff_t offset,
 			r = -EINTR;
 			break;
 		}
-		r = kvm_memext_privmem_populate(pm, cidx, &chunk);
+		r = privmem_errno_to_user(kvm_memext_privmem_populate(pm, cidx,
+								      &chunk));
 		if (r)
 			break;
 		cond_resched();
@@ -302,12 +340,60 @@ static const struct inode_operations privmem_iops = {
 	.setattr	= privmem_setattr,
 };
 
+/*
+ * Hibernation would write private pages to disk.  It is refused while a
+ * file exists, and files cannot be made from its preparation on: so no
+ * page can be allocated after the check, as none can exist before.
+ */
+static DEFINE_SPINLOCK(privmem_pm_lock);
+static unsigned long privmem_nr_files;	/* under privmem_pm_lock */
+static bool privmem_hibernating;	/* under privmem_pm_lock */
+
+/**
+ * kvm_memext_privmem_pm_notify() - refuse hibernation while a file exists
+ * @nb: the notifier block.
+ * @action: the PM_* event.
+ * @data: unused.
+ *
+ * Return: NOTIFY_DONE, or -EBUSY (as a notifier value) to refuse.
+ */
+VISIBLE_IF_KUNIT int kvm_memext_privmem_pm_notify(struct notifier_block *nb,
+						  unsigned long action, void *data)
+{
+	unsigned long files;
+	int r = NOTIFY_DONE;
+
+	spin_lock(&privmem_pm_lock);
+	files = privmem_nr_files;
+	switch (action) {
+	case PM_HIBERNATION_PREPARE:
+	case PM_RESTORE_PREPARE:
+		if (files)
+			r = notifier_from_errno(-EBUSY);
+		else
+			privmem_hibernating = true;
+		break;
+	case PM_POST_HIBERNATION:
+	case PM_POST_RESTORE:
+		privmem_hibernating = false;
+		break;
+	}
+	spin_unlock(&privmem_pm_lock);
+	if (r != NOTIFY_DONE)
+		pr_warn("hibernation refused: %lu private-memory files exist\n", files);
+	return r;
+}
+EXPORT_SYMBOL_IF_KUNIT(kvm_memext_privmem_pm_notify);
+
 /**
  * kvm_memext_privmem_new() - a private-memory file's state and inode
  * @size: size in bytes, page aligned.
  * @flags: KVM_MEMEXT_PRIVMEM_* creation flags.
  *
- * Return: the new state, or an ERR_PTR().
+ * The file may split the direct map if the caller has CAP_SYS_ADMIN.
+ *
+ * Return: the new state, or an ERR_PTR(): -EBUSY while a hibernation is
+ * being prepared, -ENOMEM.
  */
 VISIBLE_IF_KUNIT struct kvm_memext_privmem *kvm_memext_privmem_new(u64 size,
 								   u64 flags)
@@ -323,14 +409,29 @@ VISIBLE_IF_KUNIT struct kvm_memext_privmem *kvm_memext_privmem_new(u64 size,
 		kfree(pm);
 		return ERR_CAST(inode);
 	}
+	spin_lock(&privmem_pm_lock);
+	if (privmem_hibernating) {
+		spin_unlock(&privmem_pm_lock);
+		iput(inode);
+		kfree(pm);
+		return ERR_PTR(-EBUSY);
+	}
+	privmem_nr_files++;
+	spin_unlock(&privmem_pm_lock);
+
+	/*
+	 * Not S_PRIVATE: LSMs label the inode when the file's dentry is
+	 * instantiated (by the fs type, kvm_memext_privmem) and check it.
+	 */
+	inode->i_flags &= ~S_PRIVATE;
 	inode->i_mode |= S_IFREG;
 	inode->i_op = &privmem_iops;
 	inode->i_private = pm;
 	i_size_write(inode, size);
 	mutex_init(&pm->lock);
-	xa_init(&pm->chunks);
-	xa_init(&pm->access);
+	kvm_memext_privmem_pages_init(pm);
 	pm->flags = flags;
+	pm->may_split = capable(CAP_SYS_ADMIN);
 	pm->inode = inode;
 	atomic_long_inc(&kvm_memext_privmem_stats.files);
 	return pm;
@@ -345,15 +446,15 @@ EXPORT_SYMBOL_IF_KUNIT(kvm_memext_privmem_new);
  */
 VISIBLE_IF_KUNIT void kvm_memext_privmem_destroy(struct kvm_memext_privmem *pm)
 {
-	kvm_memext_privmem_free_range(pm, 0, ULONG_MAX >> PAGE_SHIFT);
-	atomic_long_sub(pm->nr_access, &kvm_memext_privmem_stats.accessible);
-	xa_destroy(&pm->access);
-	xa_destroy(&pm->chunks);
+	kvm_memext_privmem_pages_destroy(pm);
 	if (pm->mm)
 		mmdrop(pm->mm);
 	pm->inode->i_private = NULL;
 	kfree(pm);
 	atomic_long_dec(&kvm_memext_privmem_stats.files);
+	spin_lock(&privmem_pm_lock);
+	privmem_nr_files--;
+	spin_unlock(&privmem_pm_lock);
 }
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_privmem_destroy);
 
@@ -395,6 +496,9 @@ int kvm_memext_create_privmem(const struct kvm_memext_create_privmem *args)
 	if (!args->size || !PAGE_ALIGNED(args->size) ||
 	    args->size > MAX_LFS_FILESIZE)
 		return -EINVAL;
+	/* 4 KiB pages split the direct map for every tenant. */
+	if ((args->flags & KVM_MEMEXT_PRIVMEM_NO_HUGE) && !capable(CAP_SYS_ADMIN))
+		return -EPERM;
 
 	fd = get_unused_fd_flags(O_CLOEXEC);
 	if (fd < 0)
@@ -424,20 +528,8 @@ int kvm_memext_create_privmem(const struct kvm_memext_create_privmem *args)
 	return fd;
 }
 
-/* Hibernation would write the pages to disk: refuse while any exists. */
-static int privmem_pm_notify(struct notifier_block *nb, unsigned long action,
-			     void *data)
-{
-	long pages = atomic_long_read(&kvm_memext_privmem_stats.pages);
-
-	if (action != PM_HIBERNATION_PREPARE || !pages)
-		return NOTIFY_DONE;
-	pr_warn("hibernation refused: %ld private-memory pages exist\n", pages);
-	return notifier_from_errno(-EBUSY);
-}
-
 static struct notifier_block privmem_pm_nb = {
-	.notifier_call = privmem_pm_notify,
+	.notifier_call = kvm_memext_privmem_pm_notify,
 };
 
 static int privmem_stats_show(struct seq_file *m, void *v)
@@ -454,6 +546,9 @@ static int privmem_stats_show(struct seq_file *m, void *v)
 	seq_printf(m, "fallbacks %ld\n", atomic_long_read(&s->fallbacks));
 	seq_printf(m, "pmd_maps %ld\n", atomic_long_read(&s->pmd_maps));
 	seq_printf(m, "leaked_pages %ld\n", atomic_long_read(&s->leaked));
+	seq_printf(m, "poisoned_pages %ld\n", atomic_long_read(&s->poisoned));
+	seq_printf(m, "deferred_hides %ld\n", atomic_long_read(&s->deferred_hides));
+	seq_printf(m, "throttled %ld\n", atomic_long_read(&s->throttled));
 	seq_printf(m, "cpa_splits %ld\n", atomic_long_read(&s->splits));
 	seq_printf(m, "decoy_writes %ld\n", atomic_long_read(&s->decoy_writes));
 	seq_printf(m, "limit_pages %lu\n", kvm_memext_privmem_limit_pages());
@@ -463,7 +558,11 @@ DEFINE_SHOW_ATTRIBUTE(privmem_stats);
 
 static int privmem_init_fs_context(struct fs_context *fc)
 {
-	return init_pseudo(fc, KVM_MEMEXT_PRIVMEM_MAGIC) ? 0 : -ENOMEM;
+	if (!init_pseudo(fc, KVM_MEMEXT_PRIVMEM_MAGIC))
+		return -ENOMEM;
+	/* Guest memory, never a program or a device (as secretmem). */
+	fc->s_iflags |= SB_I_NOEXEC | SB_I_NODEV;
+	return 0;
 }
 
 static struct file_system_type privmem_fs = {
@@ -499,6 +598,8 @@ bool __init kvm_memext_privmem_init(void)
 		kvm_memext_dmap_exit();
 		return false;
 	}
+	/* mmap() with PROT_EXEC fails (path_noexec()). */
+	privmem_mnt->mnt_flags |= MNT_NOEXEC;
 	register_pm_notifier(&privmem_pm_nb);
 	privmem_available = true;
 	return true;

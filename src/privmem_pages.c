@@ -1,25 +1,47 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * The pages of private-memory files: 2 MiB chunks, access counts, limit.
+ * The pages of private-memory files: 2 MiB chunks, accessible ranges,
+ * accounting.
  *
  * A chunk covers one naturally aligned 2 MiB range of a file.  Its pages
- * are one 2 MiB block when one is free and the file allows it, else 4 KiB
- * pages; either way order-0 pages (a block is split_page()d), because KVM
- * takes and drops references on the pages it maps from a VM_PFNMAP VMA.
- * Pages are allocated zeroed and hidden from the direct map (directmap.c)
- * with one flush per chunk; on free they are zeroed through a temporary
- * vmap(), shown, flushed, and only then released.
+ * are one 2 MiB block when the file allows it, else 4 KiB pages; either
+ * way order-0 pages (a block is split_page()d), because KVM takes and
+ * drops references on the pages it maps from a VM_PFNMAP VMA.  Pages are
+ * allocated zeroed and hidden from the direct map (directmap.c) with one
+ * flush per chunk; on free they are zeroed through a temporary vmap(),
+ * shown, flushed, and only then released.
  *
- * An access count per page (an xarray value, nonzero entries only) keeps
- * pages shown for the KVM paths that need the direct map.
+ * Only a file whose creator had CAP_SYS_ADMIN (@may_split) may split the
+ * direct map: 4 KiB-page chunks, blocks freed or shown in part.  Other
+ * files keep every chunk one block: a hole in part of a block is zeroed in
+ * place (as hugetlbfs does for part of a huge page), an accessible range
+ * shows the whole blocks it touches, and a block that cannot be had is an
+ * allocation failure, not a fallback to 4 KiB pages.
+ *
+ * Accessible ranges are counted per range, not per page (an rbtree of
+ * disjoint ranges with a nonzero count), so that a call on a 2^62-byte
+ * file costs what its ranges and the pages that exist cost.  Entries of
+ * a chunk are brought to what its ranges want by privmem_sync_chunk().
+ * Making pages accessible flushes at once; a file that flushed less than
+ * 1/privmem_flush_rate seconds ago first waits (killable).  Hiding them
+ * again waits for the next allowed flush (hide_work), so that toggling
+ * costs at most privmem_flush_rate flushes a second per file.
+ *
+ * Pages are charged to the module-wide ceiling (privmem_max_mb), to the
+ * owner's RLIMIT_MEMLOCK as pinned memory (VmPin, as RDMA does; bypassed
+ * with CAP_IPC_LOCK), to its shared RSS (where the OOM killer looks), and,
+ * being __GFP_ACCOUNT, to its memory cgroup.
  *
  * Callers hold pm->lock (see privmem.c).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/capability.h>
 #include <linux/highmem.h>
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/rbtree.h>
+#include <linux/sched/signal.h>
 #include <linux/vmalloc.h>
 #include <linux/xarray.h>
 
@@ -29,6 +51,25 @@ static unsigned long privmem_max_mb;
 module_param(privmem_max_mb, ulong, 0644);
 MODULE_PARM_DESC(privmem_max_mb,
 		 "Most private memory in MiB, all files together (default: half of RAM)");
+
+static unsigned int privmem_flush_rate = 100;
+module_param(privmem_flush_rate, uint, 0644);
+MODULE_PARM_DESC(privmem_flush_rate,
+		 "Most TLB flushes a second per file for access changes (0: no limit)");
+
+/* Each SET_ACCESS call adds at most two ranges; this bounds a file's. */
+#define PRIVMEM_MAX_RANGES	65536
+
+/* Pages [start, end) of a file, accessible @count times. */
+struct privmem_range {
+	union {
+		struct rb_node node;
+		struct list_head pool;	/* preallocated, or freed by a call */
+	};
+	pgoff_t start;
+	pgoff_t end;
+	unsigned long count;
+};
 
 /** kvm_memext_privmem_limit_init() - default privmem_max_mb: half of RAM */
 void kvm_memext_privmem_limit_init(void)
@@ -47,60 +88,368 @@ unsigned long kvm_memext_privmem_limit_pages(void)
 	return READ_ONCE(privmem_max_mb) << (20 - PAGE_SHIFT);
 }
 
-static bool privmem_charge(unsigned long nr)
+/*
+ * The ceiling first, then the owner's RLIMIT_MEMLOCK, checked against the
+ * caller (a thread of the owner: only it maps and allocates).
+ */
+static int privmem_charge(struct kvm_memext_privmem *pm, unsigned long nr)
 {
 	unsigned long max = kvm_memext_privmem_limit_pages();
 	atomic_long_t *pages = &kvm_memext_privmem_stats.pages;
+	struct mm_struct *mm = pm->mm;
 
 	if (atomic_long_add_return(nr, pages) > max) {
 		atomic_long_sub(nr, pages);
-		return false;
+		return -ENOSPC;
 	}
-	return true;
-}
-
-static void privmem_uncharge(unsigned long nr)
-{
-	atomic_long_sub(nr, &kvm_memext_privmem_stats.pages);
-}
-
-static unsigned long privmem_access_count(struct kvm_memext_privmem *pm,
-					  pgoff_t index)
-{
-	void *entry;
-
-	if (!pm->nr_access)
+	if (!mm)
 		return 0;
-	entry = xa_load(&pm->access, index);
-	return entry ? xa_to_value(entry) : 0;
-}
-
-/* Whether a page of [first, end) is in an accessible range. */
-static bool privmem_any_access(struct kvm_memext_privmem *pm, pgoff_t first,
-			       pgoff_t end)
-{
-	unsigned long index = first;
-
-	return pm->nr_access && xa_find(&pm->access, &index, end - 1, XA_PRESENT);
+	if (atomic64_add_return(nr, &mm->pinned_vm) >
+	    rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT && !capable(CAP_IPC_LOCK)) {
+		atomic64_sub(nr, &mm->pinned_vm);
+		atomic_long_sub(nr, pages);
+		return -EDQUOT;
+	}
+	kvm_memext_add_mm_counter(mm, MM_SHMEMPAGES, nr);
+	return 0;
 }
 
 /*
- * A page whose direct-map entry does not map it cannot go back to the
- * allocator: keep it forever rather than hand it to its next owner.  The
- * caller showed the page and flushed the TLB since.
+ * @nr pages left the file, @kept of them could not be released: those
+ * stay under the ceiling for good; the owner no longer holds any of them.
  */
-static void privmem_release_page(struct page *page)
+static void privmem_uncharge(struct kvm_memext_privmem *pm, unsigned long nr,
+			     unsigned long kept)
 {
+	atomic_long_sub(nr - kept, &kvm_memext_privmem_stats.pages);
+	if (pm->mm) {
+		atomic64_sub(nr, &pm->mm->pinned_vm);
+		kvm_memext_add_mm_counter(pm->mm, MM_SHMEMPAGES, -(long)nr);
+	}
+}
+
+/* Nodes for the range tree, allocated before anything changes. */
+static void privmem_pool_free(struct list_head *pool)
+{
+	struct privmem_range *r, *tmp;
+
+	list_for_each_entry_safe(r, tmp, pool, pool)
+		kfree(r);
+	INIT_LIST_HEAD(pool);
+}
+
+static int privmem_pool_fill(struct list_head *pool, unsigned long nr)
+{
+	struct privmem_range *r;
+
+	while (nr--) {
+		r = kmalloc_obj(*r, GFP_KERNEL_ACCOUNT);
+		if (!r) {
+			privmem_pool_free(pool);
+			return -ENOMEM;
+		}
+		list_add(&r->pool, pool);
+		cond_resched();
+	}
+	return 0;
+}
+
+static struct privmem_range *privmem_pool_take(struct list_head *pool)
+{
+	struct privmem_range *r = list_first_entry(pool, struct privmem_range,
+						   pool);
+
+	list_del(&r->pool);
+	return r;
+}
+
+/* The first range that ends after @index, or NULL. */
+static struct privmem_range *range_after(struct kvm_memext_privmem *pm,
+					 pgoff_t index)
+{
+	struct rb_node *n = pm->ranges.rb_node;
+	struct privmem_range *r, *best = NULL;
+
+	while (n) {
+		r = rb_entry(n, struct privmem_range, node);
+		if (r->end > index) {
+			best = r;
+			n = n->rb_left;
+		} else {
+			n = n->rb_right;
+		}
+	}
+	return best;
+}
+
+static struct privmem_range *range_next(struct privmem_range *r)
+{
+	struct rb_node *n = rb_next(&r->node);
+
+	return n ? rb_entry(n, struct privmem_range, node) : NULL;
+}
+
+static void range_insert(struct kvm_memext_privmem *pm,
+			 struct privmem_range *new)
+{
+	struct rb_node **link = &pm->ranges.rb_node, *parent = NULL;
+
+	while (*link) {
+		parent = *link;
+		if (new->start < rb_entry(parent, struct privmem_range, node)->start)
+			link = &parent->rb_left;
+		else
+			link = &parent->rb_right;
+	}
+	rb_link_node(&new->node, parent, link);
+	rb_insert_color(&new->node, &pm->ranges);
+	pm->nr_ranges++;
+}
+
+static void range_erase(struct kvm_memext_privmem *pm, struct privmem_range *r,
+			struct list_head *pool)
+{
+	rb_erase(&r->node, &pm->ranges);
+	pm->nr_ranges--;
+	list_add(&r->pool, pool);
+}
+
+/* Make @index a boundary between ranges (a node from @pool at most). */
+static void range_split(struct kvm_memext_privmem *pm, pgoff_t index,
+			struct list_head *pool)
+{
+	struct privmem_range *r = range_after(pm, index), *new;
+
+	if (!r || r->start >= index)
+		return;
+	new = privmem_pool_take(pool);
+	new->start = index;
+	new->end = r->end;
+	new->count = r->count;
+	r->end = index;
+	range_insert(pm, new);
+}
+
+static void account_access(struct kvm_memext_privmem *pm, long pages)
+{
+	pm->nr_access += pages;
+	atomic_long_add(pages, &kvm_memext_privmem_stats.accessible);
+}
+
+/*
+ * The nodes that adding one to [start, end) needs (two splits and a node
+ * per gap), or -EINVAL when dropping one from a page of it that has none.
+ * Costs one step per range the call covers.
+ */
+static long range_nodes(struct kvm_memext_privmem *pm, pgoff_t start,
+			pgoff_t end, bool add)
+{
+	struct privmem_range *r = range_after(pm, start);
+	pgoff_t pos = start;
+	long gaps = 0;
+
+	while (pos < end) {
+		if (!r || r->start >= end) {
+			gaps++;
+			break;
+		}
+		if (r->start > pos)
+			gaps++;
+		pos = r->end;
+		r = range_next(r);
+	}
+	if (!add && gaps)
+		return -EINVAL;
+	return 2 + gaps;
+}
+
+/* Add @delta to the count of every page of [start, end), then merge. */
+static void range_apply(struct kvm_memext_privmem *pm, pgoff_t start,
+			pgoff_t end, int delta, struct list_head *pool)
+{
+	struct privmem_range *r, *next, *new;
+	pgoff_t pos = start, stop;
+	long pages = 0;
+
+	range_split(pm, start, pool);
+	range_split(pm, end, pool);
+	r = range_after(pm, start);
+	while (pos < end) {
+		stop = r && r->start < end ? r->start : end;
+		if (pos < stop) {
+			/* A gap: range_nodes() let only an increment through. */
+			new = privmem_pool_take(pool);
+			new->start = pos;
+			new->end = stop;
+			new->count = 1;
+			range_insert(pm, new);
+			pages += stop - pos;
+			pos = stop;
+			continue;
+		}
+		next = range_next(r);
+		pos = r->end;
+		r->count += delta;
+		if (!r->count) {
+			pages -= r->end - r->start;
+			range_erase(pm, r, pool);
+		}
+		r = next;
+	}
+
+	/* Merge equal neighbours across the boundaries the call touched. */
+	r = range_after(pm, start ? start - 1 : 0);
+	while (r && r->start <= end) {
+		next = range_next(r);
+		if (next && next->start == r->end && next->start <= end &&
+		    next->count == r->count) {
+			r->end = next->end;
+			range_erase(pm, next, pool);
+			continue;
+		}
+		r = next;
+	}
+	account_access(pm, pages);
+}
+
+/*
+ * The pages of a chunk its ranges want shown: those in accessible ranges,
+ * the whole block where the file may not split it, never a poisoned one.
+ */
+static void privmem_want(struct kvm_memext_privmem *pm, pgoff_t cidx,
+			 struct kvm_memext_privmem_chunk *chunk,
+			 unsigned long *want)
+{
+	pgoff_t first = cidx << KVM_MEMEXT_CHUNK_ORDER;
+	pgoff_t end = first + KVM_MEMEXT_CHUNK_PAGES, lo, hi;
+	struct privmem_range *r;
+	unsigned int i;
+
+	bitmap_zero(want, KVM_MEMEXT_CHUNK_PAGES);
+	for (r = range_after(pm, first); r && r->start < end; r = range_next(r)) {
+		lo = max(r->start, first);
+		hi = min(r->end, end);
+		bitmap_set(want, lo - first, hi - lo);
+	}
+	if (chunk->huge && !pm->may_split &&
+	    !bitmap_empty(want, KVM_MEMEXT_CHUNK_PAGES))
+		bitmap_fill(want, KVM_MEMEXT_CHUNK_PAGES);
+	for_each_set_bit(i, want, KVM_MEMEXT_CHUNK_PAGES) {
+		if (!chunk->pages[i] || PageHWPoison(chunk->pages[i]))
+			__clear_bit(i, want);
+	}
+}
+
+static unsigned long privmem_flush_interval(void)
+{
+	unsigned int rate = READ_ONCE(privmem_flush_rate);
+
+	return rate ? max_t(unsigned long, 1, HZ / rate) : 0;
+}
+
+/* Whether a flush now would exceed the file's rate. */
+static bool privmem_flush_early(struct kvm_memext_privmem *pm)
+{
+	unsigned long interval = privmem_flush_interval();
+
+	return interval && time_before(jiffies, pm->last_flush + interval);
+}
+
+static void privmem_flush(struct kvm_memext_privmem *pm)
+{
+	kvm_memext_dmap_flush();
+	pm->last_flush = jiffies;
+}
+
+/*
+ * Bring a chunk's direct-map entries to what its ranges want.  Pages to
+ * hide wait for hide_work when @defer_hides.  Returns 1 when it changed an
+ * entry (the caller flushes, on error too), 0, or a negative errno.
+ */
+static int privmem_sync_chunk(struct kvm_memext_privmem *pm, pgoff_t cidx,
+			      struct kvm_memext_privmem_chunk *chunk,
+			      bool defer_hides)
+{
+	DECLARE_BITMAP(want, KVM_MEMEXT_CHUNK_PAGES);
+	DECLARE_BITMAP(diff, KVM_MEMEXT_CHUNK_PAGES);
+	unsigned long delay;
+	bool changed = false;
+	unsigned int i;
+	int r;
+
+	privmem_want(pm, cidx, chunk, want);
+
+	bitmap_andnot(diff, want, chunk->shown, KVM_MEMEXT_CHUNK_PAGES);
+	if (!bitmap_empty(diff, KVM_MEMEXT_CHUNK_PAGES)) {
+		if (chunk->huge && bitmap_full(diff, KVM_MEMEXT_CHUNK_PAGES)) {
+			r = kvm_memext_dmap_show_block(chunk->pages[0]);
+			if (r)
+				return r;
+			bitmap_fill(chunk->shown, KVM_MEMEXT_CHUNK_PAGES);
+		} else {
+			for_each_set_bit(i, diff, KVM_MEMEXT_CHUNK_PAGES) {
+				r = kvm_memext_dmap_show_page(chunk->pages[i]);
+				if (r)
+					return r;
+				__set_bit(i, chunk->shown);
+			}
+		}
+		changed = true;
+	}
+
+	bitmap_andnot(diff, chunk->shown, want, KVM_MEMEXT_CHUNK_PAGES);
+	if (bitmap_empty(diff, KVM_MEMEXT_CHUNK_PAGES))
+		return changed;
+	if (defer_hides) {
+		xa_set_mark(&pm->chunks, cidx, KVM_MEMEXT_PRIVMEM_PENDING);
+		delay = pm->last_flush + privmem_flush_interval() - jiffies;
+		schedule_delayed_work(&pm->hide_work,
+				      clamp(delay, 1UL, privmem_flush_interval()));
+		atomic_long_inc(&kvm_memext_privmem_stats.deferred_hides);
+		return changed;
+	}
+	if (chunk->huge && bitmap_full(diff, KVM_MEMEXT_CHUNK_PAGES)) {
+		r = kvm_memext_dmap_hide_block(chunk->pages[0]);
+		if (r)
+			return r;	/* chunk->shown: all may be shown */
+		bitmap_zero(chunk->shown, KVM_MEMEXT_CHUNK_PAGES);
+	} else {
+		for_each_set_bit(i, diff, KVM_MEMEXT_CHUNK_PAGES) {
+			r = kvm_memext_dmap_hide_page(chunk->pages[i]);
+			if (r)
+				return r;
+			__clear_bit(i, chunk->shown);
+		}
+	}
+	return 1;
+}
+
+/*
+ * A page whose direct-map entry does not map it, or whose memory failed,
+ * cannot go back to the allocator: keep it forever rather than hand it to
+ * its next owner.  The caller showed the page and flushed the TLB since.
+ * Returns true when the page was released.
+ */
+static bool privmem_release_page(struct page *page)
+{
+	if (unlikely(PageHWPoison(page))) {
+		atomic_long_inc(&kvm_memext_privmem_stats.leaked);
+		atomic_long_inc(&kvm_memext_privmem_stats.poisoned);
+		pr_err_ratelimited("page %#lx is poisoned: kept out of the direct map\n",
+				   page_to_pfn(page));
+		return false;
+	}
 	if (unlikely(!kvm_memext_dmap_present(page))) {
 		atomic_long_inc(&kvm_memext_privmem_stats.leaked);
 		pr_err_ratelimited("page %#lx stays out of the direct map and is leaked\n",
 				   page_to_pfn(page));
-		return;
+		return false;
 	}
 	put_page(page);
+	return true;
 }
 
-/* Zero pages that are out of the direct map, through a temporary vmap. */
+/* Zero pages that may be out of the direct map, through a temporary vmap. */
 static bool privmem_zero_pages(struct page **pages, unsigned int nr)
 {
 	void *addr = vmap(pages, nr, VM_MAP, PAGE_KERNEL);
@@ -112,35 +461,9 @@ static bool privmem_zero_pages(struct page **pages, unsigned int nr)
 	return true;
 }
 
-/*
- * Hide the freshly allocated pages of a chunk, but for those in accessible
- * ranges, and flush.  On error the caller shows them again.
- */
-static int privmem_hide_fresh(struct kvm_memext_privmem *pm,
-			      struct kvm_memext_privmem_chunk *chunk,
-			      pgoff_t first, const unsigned long *fresh,
-			      unsigned int nr)
-{
-	unsigned int i;
-	int r = 0;
-
-	if (chunk->huge && !privmem_any_access(pm, first, first + nr)) {
-		r = kvm_memext_dmap_hide_block(chunk->pages[0]);
-	} else {
-		for_each_set_bit(i, fresh, nr) {
-			if (privmem_access_count(pm, first + i))
-				continue;
-			r = kvm_memext_dmap_hide_page(chunk->pages[i]);
-			if (r)
-				break;
-		}
-	}
-	kvm_memext_dmap_flush();
-	return r;
-}
-
 /* Show @nr pages (a whole 2 MiB block when @block), then flush. */
-static void privmem_show_pages(struct page **pages, unsigned int nr, bool block)
+static void privmem_show_pages(struct kvm_memext_privmem *pm,
+			       struct page **pages, unsigned int nr, bool block)
 {
 	unsigned int i;
 
@@ -148,7 +471,44 @@ static void privmem_show_pages(struct page **pages, unsigned int nr, bool block)
 		for (i = 0; i < nr; i++)
 			kvm_memext_dmap_show_page(pages[i]);
 	}
-	kvm_memext_dmap_flush();
+	privmem_flush(pm);
+}
+
+/*
+ * Zero [lo, hi) of a block the file may not split, and keep the pages
+ * (a hole in part of a block): through a vmap of each run of healthy
+ * pages, else of each page, else (never seen) with the page shown.
+ */
+static void privmem_zero_in_place(struct kvm_memext_privmem *pm,
+				  struct kvm_memext_privmem_chunk *chunk,
+				  unsigned int lo, unsigned int hi)
+{
+	struct page *page;
+	unsigned int i, run;
+
+	for (i = lo; i < hi; i += run) {
+		for (run = 0; i + run < hi && !PageHWPoison(chunk->pages[i + run]);)
+			run++;
+		if (!run) {
+			run = 1;	/* poisoned: never touched again */
+			continue;
+		}
+		if (privmem_zero_pages(&chunk->pages[i], run))
+			continue;
+		run = 1;
+		page = chunk->pages[i];
+		if (privmem_zero_pages(&page, 1))
+			continue;
+		if (test_bit(i, chunk->shown)) {
+			clear_highpage(page);
+		} else if (!kvm_memext_dmap_show_page(page)) {
+			privmem_flush(pm);
+			clear_highpage(page);
+			kvm_memext_dmap_hide_page(page);
+			privmem_flush(pm);
+		}
+	}
+	kvm_memext_dmap_check_decoy(false);
 }
 
 /**
@@ -159,9 +519,12 @@ static void privmem_show_pages(struct page **pages, unsigned int nr, bool block)
  *
  * The chunk covers the pages of [cidx * 2 MiB, (cidx + 1) * 2 MiB) below the
  * file's size.  A whole new chunk is one 2 MiB block when one is free and
- * the file allows it, else 4 KiB pages.
+ * the file allows it, else 4 KiB pages; in a file that may not split the
+ * direct map, always a block (a chunk at the end of the file too).
  *
- * Return: 0, -ENOMEM, or -ENOSPC beyond the privmem_max_mb limit.
+ * Return: 0; -ENOMEM; -EAGAIN when no 2 MiB block could be had for a file
+ * that may not split the direct map; -ENOSPC beyond the privmem_max_mb
+ * ceiling; -EDQUOT beyond the caller's RLIMIT_MEMLOCK.
  */
 int kvm_memext_privmem_populate(struct kvm_memext_privmem *pm, pgoff_t cidx,
 				struct kvm_memext_privmem_chunk **out)
@@ -171,8 +534,10 @@ int kvm_memext_privmem_populate(struct kvm_memext_privmem *pm, pgoff_t cidx,
 	unsigned int i, nr, want;
 	DECLARE_BITMAP(fresh, KVM_MEMEXT_CHUNK_PAGES);
 	struct kvm_memext_privmem_chunk *chunk;
+	bool new = false, hidden = false, block;
+	unsigned int bit, kept = 0;
 	struct page *page;
-	bool new = false, hidden = false;
+	gfp_t gfp;
 	int r;
 
 	lockdep_assert_held(&pm->lock);
@@ -181,7 +546,7 @@ int kvm_memext_privmem_populate(struct kvm_memext_privmem *pm, pgoff_t cidx,
 	nr = min_t(pgoff_t, KVM_MEMEXT_CHUNK_PAGES, size - first);
 
 	chunk = xa_load(&pm->chunks, cidx);
-	if (chunk && chunk->nr == nr) {
+	if (chunk && (chunk->huge || chunk->nr == nr)) {
 		*out = chunk;
 		return 0;
 	}
@@ -197,29 +562,34 @@ int kvm_memext_privmem_populate(struct kvm_memext_privmem *pm, pgoff_t cidx,
 		new = true;
 	}
 
-	want = nr - chunk->nr;
-	if (!privmem_charge(want)) {
-		r = -ENOSPC;
+	block = new && !(pm->flags & KVM_MEMEXT_PRIVMEM_NO_HUGE) &&
+		(nr == KVM_MEMEXT_CHUNK_PAGES || !pm->may_split);
+	want = block ? KVM_MEMEXT_CHUNK_PAGES : nr - chunk->nr;
+	r = privmem_charge(pm, want);
+	if (r)
 		goto out_chunk;
-	}
 
 	bitmap_zero(fresh, KVM_MEMEXT_CHUNK_PAGES);
-	if (new && nr == KVM_MEMEXT_CHUNK_PAGES &&
-	    !(pm->flags & KVM_MEMEXT_PRIVMEM_NO_HUGE)) {
-		page = alloc_pages(GFP_KERNEL_ACCOUNT | __GFP_ZERO | __GFP_NOWARN |
-				   __GFP_NORETRY, KVM_MEMEXT_CHUNK_ORDER);
+	if (block) {
+		/* Try hard where 4 KiB pages are no way out. */
+		gfp = GFP_KERNEL_ACCOUNT | __GFP_ZERO | __GFP_NOWARN |
+		      (pm->may_split ? __GFP_NORETRY : __GFP_RETRY_MAYFAIL);
+		page = alloc_pages(gfp, KVM_MEMEXT_CHUNK_ORDER);
 		if (page) {
 			/* Order-0 pages: KVM takes references on them. */
 			split_page(page, KVM_MEMEXT_CHUNK_ORDER);
-			for (i = 0; i < nr; i++)
+			for (i = 0; i < KVM_MEMEXT_CHUNK_PAGES; i++)
 				chunk->pages[i] = page + i;
-			bitmap_fill(fresh, nr);
+			bitmap_fill(fresh, KVM_MEMEXT_CHUNK_PAGES);
 			chunk->huge = true;
+		} else if (!pm->may_split) {
+			r = -EAGAIN;
+			goto out_fresh;
 		} else {
 			atomic_long_inc(&kvm_memext_privmem_stats.fallbacks);
 		}
 	}
-	for (i = 0; i < nr; i++) {
+	for (i = 0; !chunk->huge && i < nr; i++) {
 		if (chunk->pages[i])
 			continue;
 		chunk->pages[i] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
@@ -230,12 +600,15 @@ int kvm_memext_privmem_populate(struct kvm_memext_privmem *pm, pgoff_t cidx,
 		__set_bit(i, fresh);
 	}
 
+	/* Fresh pages are in the direct map: hide all but accessible ones. */
+	bitmap_or(chunk->shown, chunk->shown, fresh, KVM_MEMEXT_CHUNK_PAGES);
 	hidden = true;
-	r = privmem_hide_fresh(pm, chunk, first, fresh, nr);
-	if (r)
+	r = privmem_sync_chunk(pm, cidx, chunk, false);
+	privmem_flush(pm);
+	if (r < 0)
 		goto out_fresh;
 
-	chunk->nr = nr;
+	chunk->nr += want;
 	pm->inode->i_blocks += (blkcnt_t)want << (PAGE_SHIFT - 9);
 	if (chunk->huge)
 		atomic_long_inc(&kvm_memext_privmem_stats.chunks);
@@ -246,17 +619,18 @@ out_fresh:
 	/* Zero (never written), shown again if hiding began, never mapped. */
 	if (hidden) {
 		if (!chunk->huge || kvm_memext_dmap_show_block(chunk->pages[0])) {
-			for_each_set_bit(i, fresh, KVM_MEMEXT_CHUNK_PAGES)
-				kvm_memext_dmap_show_page(chunk->pages[i]);
+			for_each_set_bit(bit, fresh, KVM_MEMEXT_CHUNK_PAGES)
+				kvm_memext_dmap_show_page(chunk->pages[bit]);
 		}
-		kvm_memext_dmap_flush();
+		privmem_flush(pm);
 	}
-	for_each_set_bit(i, fresh, KVM_MEMEXT_CHUNK_PAGES) {
-		privmem_release_page(chunk->pages[i]);
-		chunk->pages[i] = NULL;
+	for_each_set_bit(bit, fresh, KVM_MEMEXT_CHUNK_PAGES) {
+		kept += !privmem_release_page(chunk->pages[bit]);
+		chunk->pages[bit] = NULL;
+		__clear_bit(bit, chunk->shown);
 	}
 	chunk->huge = false;
-	privmem_uncharge(want);
+	privmem_uncharge(pm, want, kept);
 out_chunk:
 	if (new) {
 		xa_erase(&pm->chunks, cidx);
@@ -271,42 +645,59 @@ static void privmem_free_slots(struct kvm_memext_privmem *pm, pgoff_t cidx,
 			       struct kvm_memext_privmem_chunk *chunk,
 			       unsigned int lo, unsigned int hi)
 {
-	unsigned int i, n = lo;
-	bool whole, zeroed;
+	unsigned int i, n = lo, gone = 0, kept = 0;
+	struct page *page;
+	bool zeroed;
 
-	/* Gather the present pages at the front of the range, in order. */
-	for (i = lo; i < hi; i++) {
-		if (chunk->pages[i])
-			chunk->pages[n++] = chunk->pages[i];
-	}
-	if (n == lo)
+	if (chunk->huge && !pm->may_split &&
+	    (lo || hi < KVM_MEMEXT_CHUNK_PAGES)) {
+		privmem_zero_in_place(pm, chunk, lo, hi);
 		return;
-	for (i = n; i < hi; i++)
+	}
+
+	/*
+	 * Gather the healthy pages at the front of the range, in order; a
+	 * poisoned page stays hidden and is never touched again.
+	 */
+	for (i = lo; i < hi; i++) {
+		page = chunk->pages[i];
+		if (!page)
+			continue;
 		chunk->pages[i] = NULL;
+		gone++;
+		if (PageHWPoison(page))
+			kept += !privmem_release_page(page);
+		else
+			chunk->pages[n++] = page;
+	}
+	if (!gone)
+		return;
+	bitmap_clear(chunk->shown, lo, hi - lo);
 
 	/*
 	 * Zero through a temporary mapping while the pages are hidden, show
 	 * them (a whole block in one entry write), flush, only then release.
 	 */
-	whole = chunk->huge && lo == 0 && n == KVM_MEMEXT_CHUNK_PAGES;
-	zeroed = privmem_zero_pages(&chunk->pages[lo], n - lo);
-	privmem_show_pages(&chunk->pages[lo], n - lo, whole);
-	for (i = lo; i < n; i++) {
-		struct page *page = chunk->pages[i];
-
-		if (!zeroed && kvm_memext_dmap_present(page))
-			clear_highpage(page);
-		privmem_release_page(page);
-		chunk->pages[i] = NULL;
+	if (n > lo) {
+		zeroed = privmem_zero_pages(&chunk->pages[lo], n - lo);
+		privmem_show_pages(pm, &chunk->pages[lo], n - lo,
+				   chunk->huge && n - lo == KVM_MEMEXT_CHUNK_PAGES);
+		for (i = lo; i < n; i++) {
+			page = chunk->pages[i];
+			if (!zeroed && kvm_memext_dmap_present(page))
+				clear_highpage(page);
+			kept += !privmem_release_page(page);
+			chunk->pages[i] = NULL;
+		}
+		kvm_memext_dmap_check_decoy(false);
 	}
-	kvm_memext_dmap_check_decoy(false);
 
 	if (chunk->huge)
 		atomic_long_dec(&kvm_memext_privmem_stats.chunks);
 	chunk->huge = false;
-	chunk->nr -= n - lo;
-	pm->inode->i_blocks -= (blkcnt_t)(n - lo) << (PAGE_SHIFT - 9);
-	privmem_uncharge(n - lo);
+	chunk->nr -= gone;
+	pm->inode->i_blocks -= (blkcnt_t)gone << (PAGE_SHIFT - 9);
+	privmem_uncharge(pm, gone, kept);
 	if (!chunk->nr) {
 		xa_erase(&pm->chunks, cidx);
 		kfree(chunk);
@@ -319,7 +710,9 @@ static void privmem_free_slots(struct kvm_memext_privmem *pm, pgoff_t cidx,
  * @start: first page.
  * @end: end page (exclusive).
  *
- * The caller unmapped the range from every mapping first.
+ * The caller unmapped the range from every mapping first.  In a file that
+ * may not split the direct map, the part of a block in the range is zeroed
+ * and kept.  Costs a step per chunk that exists.
  */
 void kvm_memext_privmem_free_range(struct kvm_memext_privmem *pm, pgoff_t start,
 				   pgoff_t end)
@@ -341,58 +734,74 @@ void kvm_memext_privmem_free_range(struct kvm_memext_privmem *pm, pgoff_t start,
 }
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_privmem_free_range);
 
-/*
- * Add @delta to the access count of every page of [start, end), showing
- * pages on 0 -> 1 and hiding them on 1 -> 0, with one flush for the call
- * (the TLB may hold the old translation either way).  Returns how far it
- * got in *@done.
- */
-static int privmem_access_apply(struct kvm_memext_privmem *pm, pgoff_t start,
-				pgoff_t end, int delta, pgoff_t *done)
+/* The pages of [start, end) in a chunk, or all of it if shown as a block. */
+static void privmem_chunk_span(struct kvm_memext_privmem *pm, pgoff_t cidx,
+			       struct kvm_memext_privmem_chunk *chunk,
+			       pgoff_t start, pgoff_t end, unsigned long *span)
 {
+	pgoff_t first = cidx << KVM_MEMEXT_CHUNK_ORDER;
+	pgoff_t lo = max(start, first) - first;
+	pgoff_t hi = min(end, first + KVM_MEMEXT_CHUNK_PAGES) - first;
+
+	bitmap_zero(span, KVM_MEMEXT_CHUNK_PAGES);
+	if (chunk->huge && !pm->may_split)
+		bitmap_fill(span, KVM_MEMEXT_CHUNK_PAGES);
+	else
+		bitmap_set(span, lo, hi - lo);
+}
+
+/*
+ * Before any count changes: split the blocks the call changes in part
+ * (only a file that may split them has such calls), so that no entry
+ * write below can fail; and tell whether the call shows a hidden page.
+ */
+static int privmem_access_prepare(struct kvm_memext_privmem *pm, pgoff_t start,
+				  pgoff_t end, bool accessible, bool *shows)
+{
+	DECLARE_BITMAP(span, KVM_MEMEXT_CHUNK_PAGES);
 	struct kvm_memext_privmem_chunk *chunk;
-	unsigned long old, count;
-	bool changed = false;
-	struct page *page;
-	pgoff_t index;
-	int r = 0;
+	unsigned long cidx;
+	unsigned int i;
+	int r;
 
-	for (index = start; index < end; index++) {
-		old = privmem_access_count(pm, index);
-		count = old + delta;
-		chunk = xa_load(&pm->chunks, index >> KVM_MEMEXT_CHUNK_ORDER);
-		page = chunk ? chunk->pages[index & (KVM_MEMEXT_CHUNK_PAGES - 1)] : NULL;
-
-		/* The direct map first: on failure this page is unchanged. */
-		if (page && !old)
-			r = kvm_memext_dmap_show_page(page);
-		else if (page && !count)
-			r = kvm_memext_dmap_hide_page(page);
-		if (r)
-			break;
-		changed |= page && (!old || !count);
-
-		if (count) {
-			r = xa_err(xa_store(&pm->access, index, xa_mk_value(count),
-					    GFP_KERNEL_ACCOUNT));
-		} else {
-			xa_erase(&pm->access, index);
+	*shows = false;
+	xa_for_each_range(&pm->chunks, cidx, chunk, start >> KVM_MEMEXT_CHUNK_ORDER,
+			  (end - 1) >> KVM_MEMEXT_CHUNK_ORDER) {
+		cond_resched();
+		privmem_chunk_span(pm, cidx, chunk, start, end, span);
+		if (chunk->huge && !bitmap_full(span, KVM_MEMEXT_CHUNK_PAGES)) {
+			r = kvm_memext_dmap_split(chunk->pages[0]);
+			if (r)
+				return r;
 		}
-		if (r) {
-			/* Only an increment allocates: hide the page again. */
-			if (page && !old)
-				kvm_memext_dmap_hide_page(page);
-			break;
-		}
-		if (!old || !count) {
-			pm->nr_access += delta;
-			atomic_long_add(delta, &kvm_memext_privmem_stats.accessible);
+		if (!accessible || *shows)
+			continue;
+		bitmap_andnot(span, span, chunk->shown, KVM_MEMEXT_CHUNK_PAGES);
+		for_each_set_bit(i, span, KVM_MEMEXT_CHUNK_PAGES) {
+			if (chunk->pages[i] && !PageHWPoison(chunk->pages[i])) {
+				*shows = true;
+				break;
+			}
 		}
 	}
-	if (changed)
-		kvm_memext_dmap_flush();
-	*done = index;
-	return r;
+	return 0;
+}
+
+/* Wait, killable, until the file may flush again. */
+static int privmem_throttle(struct kvm_memext_privmem *pm)
+{
+	bool waited = false;
+
+	while (privmem_flush_early(pm)) {
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		schedule_timeout_killable(max_t(long, 1, pm->last_flush +
+						privmem_flush_interval() - jiffies));
+		waited = true;
+	}
+	if (waited)
+		atomic_long_inc(&kvm_memext_privmem_stats.throttled);
+	return 0;
 }
 
 /**
@@ -403,27 +812,55 @@ static int privmem_access_apply(struct kvm_memext_privmem *pm, pgoff_t start,
  * @accessible: take (true) or drop (false) one reference per page.
  *
  * All or nothing: dropping a reference from a page that has none fails
- * with -EINVAL and changes nothing.
+ * with -EINVAL and changes nothing.  Pages made accessible are shown
+ * before the call returns; pages no longer accessible are hidden at once,
+ * or within 1/privmem_flush_rate seconds when the file flushed just now.
+ * A file that may not split the direct map shows whole blocks.
  *
- * Return: 0 or a negative errno.
+ * Return: 0; -EINVAL; -ENOSPC when the file has too many distinct ranges;
+ * -ENOMEM; -EINTR when killed while waiting to flush.
  */
 int kvm_memext_privmem_set_access(struct kvm_memext_privmem *pm, pgoff_t start,
 				  pgoff_t end, bool accessible)
 {
-	int delta = accessible ? 1 : -1;
-	pgoff_t index, done;
+	struct kvm_memext_privmem_chunk *chunk;
+	unsigned long cidx;
+	bool shows, changed = false, defer;
+	LIST_HEAD(pool);
+	long nodes;
 	int r;
 
 	lockdep_assert_held(&pm->lock);
-	if (!accessible) {
-		for (index = start; index < end; index++) {
-			if (!privmem_access_count(pm, index))
-				return -EINVAL;
-		}
+	nodes = range_nodes(pm, start, end, accessible);
+	if (nodes < 0)
+		return nodes;
+	if (pm->nr_ranges + nodes > PRIVMEM_MAX_RANGES)
+		return -ENOSPC;
+	r = privmem_pool_fill(&pool, nodes);
+	if (r)
+		return r;
+	r = privmem_access_prepare(pm, start, end, accessible, &shows);
+	if (!r && shows)
+		r = privmem_throttle(pm);
+	if (r)
+		goto out;
+
+	range_apply(pm, start, end, accessible ? 1 : -1, &pool);
+	defer = privmem_flush_early(pm);
+	xa_for_each_range(&pm->chunks, cidx, chunk, start >> KVM_MEMEXT_CHUNK_ORDER,
+			  (end - 1) >> KVM_MEMEXT_CHUNK_ORDER) {
+		r = privmem_sync_chunk(pm, cidx, chunk, defer);
+		if (r < 0)
+			pr_warn_ratelimited("direct map of chunk %lu left as it was: %d\n",
+					    cidx, r);
+		changed |= r;
+		cond_resched();
 	}
-	r = privmem_access_apply(pm, start, end, delta, &done);
-	if (r && done > start)
-		privmem_access_apply(pm, start, done, -delta, &done);
+	r = 0;
+	if (changed)
+		privmem_flush(pm);
+out:
+	privmem_pool_free(&pool);
 	return r;
 }
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_privmem_set_access);
@@ -433,17 +870,88 @@ EXPORT_SYMBOL_IF_KUNIT(kvm_memext_privmem_set_access);
  * @pm: the file.
  * @start: first page whose count goes; the file was truncated to it.
  *
- * The pages are gone already: nothing to hide.
+ * The pages are gone already, but for the rest of a block the file may
+ * not split, which is hidden again if nothing else wants it shown.
  */
 void kvm_memext_privmem_drop_access(struct kvm_memext_privmem *pm, pgoff_t start)
 {
-	unsigned long index;
-	void *entry;
+	struct privmem_range *r = range_after(pm, start), *next;
+	struct kvm_memext_privmem_chunk *chunk;
+	LIST_HEAD(pool);
+	long pages = 0;
 
 	lockdep_assert_held(&pm->lock);
-	xa_for_each_start(&pm->access, index, entry, start) {
-		xa_erase(&pm->access, index);
-		pm->nr_access--;
-		atomic_long_dec(&kvm_memext_privmem_stats.accessible);
+	if (r && r->start < start) {
+		pages -= r->end - start;
+		r->end = start;
+		r = range_next(r);
 	}
+	for (; r; r = next) {
+		next = range_next(r);
+		pages -= r->end - r->start;
+		range_erase(pm, r, &pool);
+	}
+	privmem_pool_free(&pool);
+	account_access(pm, pages);
+
+	chunk = xa_load(&pm->chunks, start >> KVM_MEMEXT_CHUNK_ORDER);
+	if (chunk && privmem_sync_chunk(pm, start >> KVM_MEMEXT_CHUNK_ORDER,
+					chunk, false))
+		privmem_flush(pm);
+}
+
+/* Hide the pages whose hiding waited for the file's next allowed flush. */
+static void privmem_hide_work(struct work_struct *work)
+{
+	struct kvm_memext_privmem *pm = container_of(to_delayed_work(work),
+						     struct kvm_memext_privmem,
+						     hide_work);
+	struct kvm_memext_privmem_chunk *chunk;
+	bool changed = false;
+	unsigned long cidx;
+	int r;
+
+	mutex_lock(&pm->lock);
+	xa_for_each_marked(&pm->chunks, cidx, chunk, KVM_MEMEXT_PRIVMEM_PENDING) {
+		xa_clear_mark(&pm->chunks, cidx, KVM_MEMEXT_PRIVMEM_PENDING);
+		r = privmem_sync_chunk(pm, cidx, chunk, false);
+		if (r < 0)
+			pr_warn_ratelimited("direct map of chunk %lu left shown: %d\n",
+					    cidx, r);
+		changed |= r;
+		cond_resched();
+	}
+	if (changed)
+		privmem_flush(pm);
+	mutex_unlock(&pm->lock);
+}
+
+/**
+ * kvm_memext_privmem_pages_init() - set up the page state of a new file
+ * @pm: the file.
+ */
+void kvm_memext_privmem_pages_init(struct kvm_memext_privmem *pm)
+{
+	xa_init(&pm->chunks);
+	pm->ranges = RB_ROOT;
+	pm->last_flush = jiffies - HZ;
+	INIT_DELAYED_WORK(&pm->hide_work, privmem_hide_work);
+}
+
+/**
+ * kvm_memext_privmem_pages_destroy() - free every page and range of a file
+ * @pm: the file, no longer mapped anywhere.
+ */
+void kvm_memext_privmem_pages_destroy(struct kvm_memext_privmem *pm)
+{
+	struct privmem_range *r, *tmp;
+
+	cancel_delayed_work_sync(&pm->hide_work);
+	kvm_memext_privmem_free_range(pm, 0, ULONG_MAX >> PAGE_SHIFT);
+	rbtree_postorder_for_each_entry_safe(r, tmp, &pm->ranges, node)
+		kfree(r);
+	pm->ranges = RB_ROOT;
+	pm->nr_ranges = 0;
+	account_access(pm, -(long)pm->nr_access);
+	xa_destroy(&pm->chunks);
 }
