@@ -270,7 +270,8 @@ static void huge_ranges_cost_what_exists(struct kunit *test)
 /*
  * Toggling one page costs at most the file's flush rate: a drop right
  * after a flush waits for the next allowed one, a take meanwhile finds
- * the page still shown.  One flush per toggle, as before, fails.
+ * the page still shown.  One flush per toggle, as before, fails (a toggle
+ * takes well under the 4 ms that would make them equal).
  */
 static void access_toggles_coalesce(struct kunit *test)
 {
@@ -278,7 +279,7 @@ static void access_toggles_coalesce(struct kunit *test)
 	struct kvm_memext_privmem_chunk *chunk = populate(test, pm, 0);
 	long flushes = atomic_long_read(&kvm_memext_privmem_stats.tlb_flushes);
 	unsigned long t = jiffies, ms;
-	unsigned int i, toggles = 20000;
+	unsigned int i, toggles = 2000;
 	long spent;
 
 	unsigned int interval = jiffies_to_msecs(max(1, HZ / 100));
@@ -298,9 +299,11 @@ static void access_toggles_coalesce(struct kunit *test)
 	spent = atomic_long_read(&kvm_memext_privmem_stats.tlb_flushes) - flushes;
 	kunit_info(test, "%u toggles: %ld flushes in %lu ms\n", toggles, spent, ms);
 	KUNIT_EXPECT_TRUE(test, kvm_memext_dmap_hidden(chunk->pages[3]));
-	/* The default rate, 100 a second: two per interval, and the edges. */
+	/*
+	 * The default rate, 100 a second: flushes an interval apart, give or
+	 * take a jiffy, and the edges.  A flush per toggle is far above.
+	 */
 	KUNIT_EXPECT_LE(test, spent, 2 * (long)(ms / interval) + 4);
-	KUNIT_EXPECT_LT(test, spent, toggles / 10);
 	destroy_file(pm);
 }
 
@@ -419,6 +422,7 @@ static void poisoned_page_stays_hidden(struct kunit *test)
 static void hibernation_gate(struct kunit *test)
 {
 	struct kvm_memext_privmem *pm;
+	int r;
 
 	if (!kvm_memext_privmem_available())
 		kunit_skip(test, "private memory unavailable on this kernel");
@@ -433,8 +437,8 @@ static void hibernation_gate(struct kunit *test)
 	kvm_memext_privmem_pm_notify(NULL, PM_POST_HIBERNATION, NULL);
 
 	pm = new_file(test, CHUNK_BYTES, 0);
-	KUNIT_EXPECT_EQ(test, notifier_to_errno(kvm_memext_privmem_pm_notify(NULL,
-				PM_HIBERNATION_PREPARE, NULL)), -EBUSY);
+	r = kvm_memext_privmem_pm_notify(NULL, PM_HIBERNATION_PREPARE, NULL);
+	KUNIT_EXPECT_EQ(test, notifier_to_errno(r), -EBUSY);
 	destroy_file(pm);
 	KUNIT_EXPECT_EQ(test, kvm_memext_privmem_pm_notify(NULL, PM_HIBERNATION_PREPARE,
 							   NULL), NOTIFY_DONE);

@@ -641,14 +641,14 @@ static void on_sigbus(int sig)
 }
 
 /* Whether writing to @p raises SIGBUS. */
-static bool touch_sigbus(volatile uint8_t *p)
+static bool touch_sigbus(uint8_t *p)
 {
 	struct sigaction sa = { .sa_handler = on_sigbus }, old;
 	bool bus = false;
 
 	sigaction(SIGBUS, &sa, &old);
 	if (!sigsetjmp(sigbus_jmp, 1))
-		*p = 1;
+		WRITE_ONCE(*p, 1);
 	else
 		bus = true;
 	sigaction(SIGBUS, &old, NULL);
@@ -865,26 +865,37 @@ static void test_unprivileged_no_split(void)
 
 /*
  * 10^5 single-page toggles cost at most the file's flush rate (100 a
- * second, two per interval with the edges), not a flush each.
+ * second: flushes an interval apart, give or take a jiffy), not a flush
+ * each.  Capped at 60 s for slow (debug) kernels; judged on what ran.
  */
 static void test_access_toggles(void)
 {
 	int dev = open_privmem_dev(), fd = create(dev, CHUNK, 0), i, n = 100000;
-	long flushes = stat_of("tlb_flushes"), spent, ms;
+	long flushes = stat_of("tlb_flushes"), spent, ms = 0;
 	struct timespec t0, t1;
 	uint8_t *p = map(fd, CHUNK);
 
 	p[0] = 1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n && ms < 60000; i++) {
 		set_access(fd, 3 * PAGE, PAGE, !(i & 1));
+		if (!(i & 1023)) {
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			ms = (t1.tv_sec - t0.tv_sec) * 1000 +
+			     (t1.tv_nsec - t0.tv_nsec) / 1000000;
+		}
+	}
+	if (i & 1)
+		set_access(fd, 3 * PAGE, PAGE, false);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
 	spent = stat_of("tlb_flushes") - flushes;
-	ksft_print_msg("%d toggles of one page: %ld TLB flushes in %ld ms (%ld deferred hides, %ld throttled)\n",
-		       n, spent, ms, stat_of("deferred_hides"), stat_of("throttled"));
-	TEST_ASSERT(spent <= 2 * (ms / 10 + 1) + 4, "%ld flushes in %ld ms", spent, ms);
-	TEST_ASSERT(spent < n / 10, "%ld flushes for %d toggles", spent, n);
+	ksft_print_msg("%d toggles of one page: %ld TLB flushes in %ld ms\n",
+		       i, spent, ms);
+	ksft_print_msg("deferred hides %ld, throttled calls %ld so far\n",
+		       stat_of("deferred_hides"), stat_of("throttled"));
+	TEST_ASSERT(spent <= ms / 4 + 8, "%ld flushes in %ld ms", spent, ms);
+	TEST_ASSERT(p[0] == 1, "contents changed");
 	munmap(p, CHUNK);
 	close(fd);
 	close(dev);

@@ -416,7 +416,8 @@ static int privmem_sync_chunk(struct kvm_memext_privmem *pm, pgoff_t cidx,
 	} else {
 		for_each_set_bit(i, diff, KVM_MEMEXT_CHUNK_PAGES) {
 			r = kvm_memext_dmap_hide_page(chunk->pages[i]);
-			if (r)
+			/* Memory failure may have unmapped a poisoned page. */
+			if (r && !PageHWPoison(chunk->pages[i]))
 				return r;
 			__clear_bit(i, chunk->shown);
 		}
@@ -899,6 +900,7 @@ void kvm_memext_privmem_drop_access(struct kvm_memext_privmem *pm, pgoff_t start
 					chunk, false))
 		privmem_flush(pm);
 }
+EXPORT_SYMBOL_IF_KUNIT(kvm_memext_privmem_drop_access);
 
 /* Hide the pages whose hiding waited for the file's next allowed flush. */
 static void privmem_hide_work(struct work_struct *work)
