@@ -696,7 +696,7 @@ static void test_huge_file_bounded(void)
 static void memlock_child(void *arg)
 {
 	int dev = open_privmem_dev(), fd;
-	long pin, rss;
+	long pin, rss, shm;
 	uint8_t *p;
 
 	drop_caps(CAP_BIT(CAP_IPC_LOCK));
@@ -716,17 +716,19 @@ static void memlock_child(void *arg)
 	TEST_ASSERT(!fallocate(fd, 0, 0, 2 * CHUNK), "fallocate 4 MiB: %s",
 		    strerror(errno));
 	pin = status_kb("VmPin");
+	shm = status_kb("RssShmem");
 	ksft_print_msg("4 MiB allocated: VmPin %ld kB, RssShmem %ld -> %ld kB\n",
-		       pin, rss, status_kb("RssShmem"));
+		       pin, rss, shm);
 	TEST_ASSERT(pin == 4096, "VmPin %ld kB", pin);
-	TEST_ASSERT(status_kb("RssShmem") - rss == 4096, "RssShmem %ld -> %ld kB",
-		    rss, status_kb("RssShmem"));
+	/* Per-CPU RSS counters may lag by a batch of other pages. */
+	TEST_ASSERT(labs(shm - rss - 4096) <= 256, "RssShmem %ld -> %ld kB", rss, shm);
 	TEST_ASSERT_ERRNO(fallocate(fd, 0, 2 * CHUNK, CHUNK), ENOMEM,
 			  "one chunk over the limit");
 	close(fd);
-	TEST_ASSERT(status_kb("VmPin") == 0 && status_kb("RssShmem") == rss,
-		    "charges left after close: VmPin %ld kB RssShmem %ld kB",
-		    status_kb("VmPin"), status_kb("RssShmem"));
+	TEST_ASSERT(status_kb("VmPin") == 0, "VmPin %ld kB after close",
+		    status_kb("VmPin"));
+	TEST_ASSERT(labs(shm - status_kb("RssShmem") - 4096) <= 256,
+		    "RssShmem %ld -> %ld kB after close", shm, status_kb("RssShmem"));
 	close(dev);
 }
 
