@@ -741,6 +741,7 @@ static void test_memlock_limit(void)
 struct tenant {
 	uint64_t want;		/* bytes to fallocate, or to run a guest on */
 	bool guest;
+	int ready;		/* the greedy tenant writes here when it holds */
 };
 
 static void tenant_child(void *arg)
@@ -755,14 +756,12 @@ static void tenant_child(void *arg)
 	drop_caps(CAP_BIT(CAP_IPC_LOCK) | CAP_BIT(CAP_SYS_ADMIN));
 	set_rlimit(RLIMIT_MEMLOCK, 32 << 20);
 	if (!t->guest) {
-		/* The greedy tenant: refused at its own limit, not the pool's. */
+		/* The greedy tenant takes what it can and holds it. */
 		fd = create(dev, t->want, 0);
-		TEST_ASSERT_ERRNO(fallocate(fd, 0, 0, t->want), ENOMEM,
-				  "greedy fallocate");
-		TEST_ASSERT(!fallocate(fd, 0, 0, 32 << 20), "32 MiB: %s", strerror(errno));
-		/* Hold it until the other tenant is done. */
-		pause();
-		return;
+		TEST_ASSERT(fallocate(fd, 0, 0, t->want), "greedy fallocate succeeded");
+		TEST_ASSERT(write(t->ready, "1", 1) == 1, "ready");
+		for (;;)
+			pause();
 	}
 	vm = vm_create_with_one_vcpu(&vcpu, guest_fill_and_sum);
 	data = add_data_slot(vm, dev, &fd);
@@ -789,9 +788,9 @@ static void test_tenants_not_starved(void)
 {
 	struct tenant greedy = { 64 << 20, false }, guest = { 0, true };
 	long pages = stat_of("pages");
-	char old[32] = "";
+	char old[32] = "", c;
 	FILE *f = fopen(MAX_MB_PARAM, "r+");
-	int status, tries;
+	int status, pipefd[2];
 	pid_t pid;
 
 	TEST_ASSERT(f && fgets(old, sizeof(old), f), "read " MAX_MB_PARAM);
@@ -799,24 +798,27 @@ static void test_tenants_not_starved(void)
 	fprintf(f, "%ld\n", pages * PAGE / (1 << 20) + 48);
 	fflush(f);
 
+	TEST_ASSERT(!pipe(pipefd), "pipe");
+	greedy.ready = pipefd[1];
 	fflush(stdout);
 	pid = fork();
 	TEST_ASSERT(pid >= 0, "fork");
 	if (!pid) {
+		close(pipefd[0]);
 		tenant_child(&greedy);
 		exit(0);
 	}
-	/* Wait until the greedy tenant holds its 32 MiB (or died). */
-	for (tries = 0; tries < 600 && stat_of("pages") - pages < (32 << 20) / PAGE; tries++) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			TEST_FAIL("greedy tenant exited early: %#x", status);
-		usleep(100000);
-	}
+	close(pipefd[1]);
+	TEST_ASSERT(read(pipefd[0], &c, 1) == 1, "the greedy tenant died");
 	ksft_print_msg("greedy tenant holds %ld MiB of a %ld MiB pool\n",
 		       (stat_of("pages") - pages) * PAGE >> 20, 48L);
 	in_child(tenant_child, &guest, "second tenant's guest");
+	TEST_ASSERT(waitpid(pid, &status, WNOHANG) == 0,
+		    "the greedy tenant let go early: %#x", status);
 	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
+	TEST_ASSERT(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status),
+		    "greedy tenant: %#x", status);
+	close(pipefd[0]);
 	rewind(f);
 	fputs(old, f);
 	fclose(f);
