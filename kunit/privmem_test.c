@@ -351,8 +351,9 @@ static void unsplit_file_keeps_blocks(struct kunit *test)
 	kvm_memext_privmem_free_range(pm, KVM_MEMEXT_CHUNK_PAGES + 1,
 				      KVM_MEMEXT_CHUNK_PAGES + 2);
 	mutex_unlock(&pm->lock);
-	KUNIT_EXPECT_TRUE(test, chunk->huge);
-	KUNIT_EXPECT_EQ(test, chunk->nr, KVM_MEMEXT_CHUNK_PAGES);
+	/* Stop here otherwise: the pages below are gone. */
+	KUNIT_ASSERT_TRUE(test, chunk->huge);
+	KUNIT_ASSERT_EQ(test, chunk->nr, KVM_MEMEXT_CHUNK_PAGES);
 	KUNIT_EXPECT_EQ(test, nr_hidden(chunk, 0, KVM_MEMEXT_CHUNK_PAGES),
 			KVM_MEMEXT_CHUNK_PAGES);
 	kvm_memext_dmap_pfn(chunk->pages[1], &level);
@@ -399,7 +400,8 @@ static void poisoned_page_stays_hidden(struct kunit *test)
 	kvm_memext_privmem_free_range(pm, 0, 6);
 	mutex_unlock(&pm->lock);
 	KUNIT_EXPECT_TRUE(test, kvm_memext_dmap_hidden(bad));
-	KUNIT_EXPECT_EQ(test, atomic_long_read(&kvm_memext_privmem_stats.leaked),
+	/* Released after all: no hand-made put-back below. */
+	KUNIT_ASSERT_EQ(test, atomic_long_read(&kvm_memext_privmem_stats.leaked),
 			leaked + 1);
 	KUNIT_EXPECT_EQ(test, atomic_long_read(&kvm_memext_privmem_stats.pages),
 			pages - KVM_MEMEXT_CHUNK_PAGES + 1);
