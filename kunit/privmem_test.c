@@ -219,6 +219,11 @@ static void access_counts_nest_and_overlap(struct kunit *test)
 	chunk = populate(test, pm, 1);
 	KUNIT_EXPECT_EQ(test, nr_present(chunk, 600 - 512, 610 - 512), 10);
 	KUNIT_EXPECT_EQ(test, nr_present(chunk, 0, KVM_MEMEXT_CHUNK_PAGES), 10);
+	/* Dropped and taken again: pages allocated shown hide as others. */
+	KUNIT_EXPECT_EQ(test, set_access(pm, 600, 610, false), 0);
+	KUNIT_EXPECT_EQ(test, nr_hidden(chunk, 0, KVM_MEMEXT_CHUNK_PAGES),
+			KVM_MEMEXT_CHUNK_PAGES);
+	KUNIT_EXPECT_EQ(test, set_access(pm, 600, 610, true), 0);
 	/* Freed with a count: restored, zeroed, released all the same. */
 	fill(test, &chunk->pages[88], 10, 0x3c);
 	free_and_check(test, pm, chunk, KVM_MEMEXT_CHUNK_PAGES, 0,

@@ -245,24 +245,28 @@ int kvm_memext_dmap_show_page(struct page *page)
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_show_page);
 
 /**
- * kvm_memext_dmap_split() - give one page of the module its own 4 KiB entry
+ * kvm_memext_dmap_split() - give a page of the module an entry of its own
  * @page: a page the module owns, shown or hidden.
+ * @block: an entry no larger than 2 MiB suffices (@page heads a 2 MiB
+ *	block of the module's); else a 4 KiB one.
  *
- * Lets a later show or hide of the page alone succeed without allocating;
- * the entry keeps mapping what it maps.  Does not flush.
+ * Lets a later show or hide of the page (or block) succeed without
+ * allocating; the entry keeps mapping what it maps.  Does not flush.
  *
  * Return: 0, or the negative errno of CPA's split (-ENOMEM).
  */
-int kvm_memext_dmap_split(struct page *page)
+int kvm_memext_dmap_split(struct page *page, bool block)
 {
 	unsigned long addr = dmap_addr(page), pfn;
-	unsigned int level;
+	unsigned int level, want = block ? PG_LEVEL_2M : PG_LEVEL_4K;
 	bool writable;
 
 	if (!dmap_lookup(addr, &level, &pfn, &writable))
 		return -EFAULT;
 	/* Not present (memory failure): nothing will repoint it. */
-	return level == PG_LEVEL_4K || !pfn ? 0 : dmap_split(addr, 1);
+	if (level <= want || !pfn)
+		return 0;
+	return dmap_split(addr, block ? KVM_MEMEXT_CHUNK_PAGES : 1);
 }
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_split);
 

@@ -242,7 +242,7 @@ int kvm_memext_dmap_hide_block(struct page *page);
 int kvm_memext_dmap_show_block(struct page *page);
 int kvm_memext_dmap_hide_page(struct page *page);
 int kvm_memext_dmap_show_page(struct page *page);
-int kvm_memext_dmap_split(struct page *page);
+int kvm_memext_dmap_split(struct page *page, bool block);
 void kvm_memext_dmap_flush(void);
 unsigned long kvm_memext_dmap_pfn(struct page *page, unsigned int *level);
 bool kvm_memext_dmap_present(struct page *page);
@@ -259,6 +259,7 @@ void kvm_memext_privmem_free_range(struct kvm_memext_privmem *pm, pgoff_t start,
 				   pgoff_t end);
 void kvm_memext_privmem_drop_access(struct kvm_memext_privmem *pm, pgoff_t start);
 void kvm_memext_privmem_pages_init(struct kvm_memext_privmem *pm);
+bool kvm_memext_privmem_chunk_poisoned(struct kvm_memext_privmem_chunk *chunk);
 void kvm_memext_privmem_pages_destroy(struct kvm_memext_privmem *pm);
 
 bool kvm_memext_privmem_init(void);

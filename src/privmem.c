@@ -173,17 +173,6 @@ out:
 }
 
 #if KVM_MEMEXT_HUGE_PFNMAP
-static bool privmem_chunk_poisoned(struct kvm_memext_privmem_chunk *chunk)
-{
-	unsigned int i;
-
-	for (i = 0; i < KVM_MEMEXT_CHUNK_PAGES; i++) {
-		if (PageHWPoison(chunk->pages[i]))
-			return true;
-	}
-	return false;
-}
-
 /* A whole 2 MiB chunk, aligned in the VMA: one PMD, and KVM maps it huge. */
 static vm_fault_t privmem_huge_fault(struct vm_fault *vmf, unsigned int order)
 {
@@ -205,7 +194,8 @@ static vm_fault_t privmem_huge_fault(struct vm_fault *vmf, unsigned int order)
 	if (pgoff + KVM_MEMEXT_CHUNK_PAGES > i_size_read(pm->inode) >> PAGE_SHIFT)
 		goto out;
 	if (kvm_memext_privmem_populate(pm, pgoff >> KVM_MEMEXT_CHUNK_ORDER,
-					&chunk) || !chunk->huge || privmem_chunk_poisoned(chunk))
+					&chunk) || !chunk->huge ||
+	    kvm_memext_privmem_chunk_poisoned(chunk))
 		goto out;	/* the 4 KiB path reports errors and poison */
 	ret = kvm_memext_insert_pfn_pmd(vmf, page_to_pfn(chunk->pages[0]),
 					vmf->flags & FAULT_FLAG_WRITE);

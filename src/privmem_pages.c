@@ -57,8 +57,14 @@ module_param(privmem_flush_rate, uint, 0644);
 MODULE_PARM_DESC(privmem_flush_rate,
 		 "Most TLB flushes a second per file for access changes (0: no limit)");
 
-/* Each SET_ACCESS call adds at most two ranges; this bounds a file's. */
-#define PRIVMEM_MAX_RANGES	65536
+/*
+ * Distinct accessible ranges a file may hold (64 bytes each, memcg
+ * charged): fewer for a file that may not split the direct map, whose
+ * ranges act on whole blocks anyway.  Drops may go over by as many again,
+ * so that one never fails for want of room.
+ */
+#define PRIVMEM_MAX_RANGES		65536
+#define PRIVMEM_MAX_RANGES_UNSPLIT	4096
 
 /* Pages [start, end) of a file, accessible @count times. */
 struct privmem_range {
@@ -237,17 +243,19 @@ static void account_access(struct kvm_memext_privmem *pm, long pages)
 }
 
 /*
- * The nodes that adding one to [start, end) needs (two splits and a node
- * per gap), or -EINVAL when dropping one from a page of it that has none.
- * Costs one step per range the call covers.
+ * The nodes that changing [start, end) needs (a split at either end that
+ * falls inside a range, and for an add a node per gap), or -EINVAL when
+ * dropping one from a page that has none.  One step per range covered.
  */
 static long range_nodes(struct kvm_memext_privmem *pm, pgoff_t start,
 			pgoff_t end, bool add)
 {
-	struct privmem_range *r = range_after(pm, start);
+	struct privmem_range *r = range_after(pm, start), *last;
 	pgoff_t pos = start;
-	long gaps = 0;
+	long gaps = 0, splits;
 
+	last = range_after(pm, end - 1);
+	splits = (r && r->start < start) + (last && last->start < end && last->end > end);
 	while (pos < end) {
 		if (!r || r->start >= end) {
 			gaps++;
@@ -260,7 +268,7 @@ static long range_nodes(struct kvm_memext_privmem *pm, pgoff_t start,
 	}
 	if (!add && gaps)
 		return -EINVAL;
-	return 2 + gaps;
+	return splits + gaps;
 }
 
 /* Add @delta to the count of every page of [start, end), then merge. */
@@ -340,6 +348,23 @@ static void privmem_want(struct kvm_memext_privmem *pm, pgoff_t cidx,
 	}
 }
 
+/**
+ * kvm_memext_privmem_chunk_poisoned() - whether memory failure hit a chunk
+ * @chunk: the chunk.
+ *
+ * Return: true if one of its pages is hardware-poisoned.
+ */
+bool kvm_memext_privmem_chunk_poisoned(struct kvm_memext_privmem_chunk *chunk)
+{
+	unsigned int i;
+
+	for (i = 0; i < KVM_MEMEXT_CHUNK_PAGES; i++) {
+		if (chunk->pages[i] && PageHWPoison(chunk->pages[i]))
+			return true;
+	}
+	return false;
+}
+
 static unsigned long privmem_flush_interval(void)
 {
 	unsigned int rate = READ_ONCE(privmem_flush_rate);
@@ -408,12 +433,11 @@ static int privmem_sync_chunk(struct kvm_memext_privmem *pm, pgoff_t cidx,
 		atomic_long_inc(&kvm_memext_privmem_stats.deferred_hides);
 		return changed;
 	}
-	if (chunk->huge && bitmap_full(diff, KVM_MEMEXT_CHUNK_PAGES)) {
-		r = kvm_memext_dmap_hide_block(chunk->pages[0]);
-		if (r)
-			return r;	/* chunk->shown: all may be shown */
+	if (chunk->huge && bitmap_full(diff, KVM_MEMEXT_CHUNK_PAGES) &&
+	    !kvm_memext_dmap_hide_block(chunk->pages[0])) {
 		bitmap_zero(chunk->shown, KVM_MEMEXT_CHUNK_PAGES);
 	} else {
+		/* Page by page: tells which ones a failed block hide left. */
 		for_each_set_bit(i, diff, KVM_MEMEXT_CHUNK_PAGES) {
 			r = kvm_memext_dmap_hide_page(chunk->pages[i]);
 			/* Memory failure may have unmapped a poisoned page. */
@@ -500,13 +524,19 @@ static void privmem_zero_in_place(struct kvm_memext_privmem *pm,
 		page = chunk->pages[i];
 		if (privmem_zero_pages(&page, 1))
 			continue;
-		if (test_bit(i, chunk->shown)) {
+		if (kvm_memext_dmap_present(page)) {
 			clear_highpage(page);
 		} else if (!kvm_memext_dmap_show_page(page)) {
 			privmem_flush(pm);
 			clear_highpage(page);
-			kvm_memext_dmap_hide_page(page);
+			/* Should it stay shown, the next sync hides it. */
+			__set_bit(i, chunk->shown);
+			if (!kvm_memext_dmap_hide_page(page))
+				__clear_bit(i, chunk->shown);
 			privmem_flush(pm);
+		} else {
+			pr_err_ratelimited("page %#lx of a hole could not be zeroed\n",
+					   page_to_pfn(page));
 		}
 	}
 	kvm_memext_dmap_check_decoy(false);
@@ -605,7 +635,8 @@ int kvm_memext_privmem_populate(struct kvm_memext_privmem *pm, pgoff_t cidx,
 	bitmap_or(chunk->shown, chunk->shown, fresh, KVM_MEMEXT_CHUNK_PAGES);
 	hidden = true;
 	r = privmem_sync_chunk(pm, cidx, chunk, false);
-	privmem_flush(pm);
+	if (r)
+		privmem_flush(pm);
 	if (r < 0)
 		goto out_fresh;
 
@@ -752,9 +783,11 @@ static void privmem_chunk_span(struct kvm_memext_privmem *pm, pgoff_t cidx,
 }
 
 /*
- * Before any count changes: split the blocks the call changes in part
- * (only a file that may split them has such calls), so that no entry
- * write below can fail; and tell whether the call shows a hidden page.
+ * Before any count changes: give every page the call may repoint an entry
+ * its repointing fits in (a 2 MiB one for a block changed whole, else a
+ * 4 KiB one, which only a file that may split the direct map asks for), so
+ * that no entry write below allocates; and tell whether the call shows a
+ * hidden page.
  */
 static int privmem_access_prepare(struct kvm_memext_privmem *pm, pgoff_t start,
 				  pgoff_t end, bool accessible, bool *shows)
@@ -770,10 +803,20 @@ static int privmem_access_prepare(struct kvm_memext_privmem *pm, pgoff_t start,
 			  (end - 1) >> KVM_MEMEXT_CHUNK_ORDER) {
 		cond_resched();
 		privmem_chunk_span(pm, cidx, chunk, start, end, span);
-		if (chunk->huge && !bitmap_full(span, KVM_MEMEXT_CHUNK_PAGES)) {
-			r = kvm_memext_dmap_split(chunk->pages[0]);
+		if (chunk->huge) {
+			r = kvm_memext_dmap_split(chunk->pages[0],
+						  bitmap_full(span, KVM_MEMEXT_CHUNK_PAGES) &&
+						  !kvm_memext_privmem_chunk_poisoned(chunk));
 			if (r)
 				return r;
+		} else {
+			for_each_set_bit(i, span, KVM_MEMEXT_CHUNK_PAGES) {
+				if (!chunk->pages[i])
+					continue;
+				r = kvm_memext_dmap_split(chunk->pages[i], false);
+				if (r)
+					return r;
+			}
 		}
 		if (!accessible || *shows)
 			continue;
@@ -786,6 +829,20 @@ static int privmem_access_prepare(struct kvm_memext_privmem *pm, pgoff_t start,
 		}
 	}
 	return 0;
+}
+
+/*
+ * prepare() made every entry write allocation-free, so this is memory
+ * failure or a state nobody expects: say so, and try again at the next
+ * allowed flush rather than leave a page shown for good.
+ */
+static void privmem_sync_failed(struct kvm_memext_privmem *pm, pgoff_t cidx,
+				int r)
+{
+	pr_warn_ratelimited("direct map of chunk %lu not as its ranges want: %d\n",
+			    cidx, r);
+	xa_set_mark(&pm->chunks, cidx, KVM_MEMEXT_PRIVMEM_PENDING);
+	schedule_delayed_work(&pm->hide_work, max(privmem_flush_interval(), 1UL));
 }
 
 /* Wait, killable, until the file may flush again. */
@@ -827,6 +884,7 @@ int kvm_memext_privmem_set_access(struct kvm_memext_privmem *pm, pgoff_t start,
 	struct kvm_memext_privmem_chunk *chunk;
 	unsigned long cidx;
 	bool shows, changed = false, defer;
+	unsigned long max;
 	LIST_HEAD(pool);
 	long nodes;
 	int r;
@@ -835,7 +893,8 @@ int kvm_memext_privmem_set_access(struct kvm_memext_privmem *pm, pgoff_t start,
 	nodes = range_nodes(pm, start, end, accessible);
 	if (nodes < 0)
 		return nodes;
-	if (pm->nr_ranges + nodes > PRIVMEM_MAX_RANGES)
+	max = pm->may_split ? PRIVMEM_MAX_RANGES : PRIVMEM_MAX_RANGES_UNSPLIT;
+	if (pm->nr_ranges + nodes > (accessible ? max : 2 * max))
 		return -ENOSPC;
 	r = privmem_pool_fill(&pool, nodes);
 	if (r)
@@ -852,8 +911,7 @@ int kvm_memext_privmem_set_access(struct kvm_memext_privmem *pm, pgoff_t start,
 			  (end - 1) >> KVM_MEMEXT_CHUNK_ORDER) {
 		r = privmem_sync_chunk(pm, cidx, chunk, defer);
 		if (r < 0)
-			pr_warn_ratelimited("direct map of chunk %lu left as it was: %d\n",
-					    cidx, r);
+			privmem_sync_failed(pm, cidx, r);
 		changed |= r;
 		cond_resched();
 	}
@@ -918,8 +976,7 @@ static void privmem_hide_work(struct work_struct *work)
 		xa_clear_mark(&pm->chunks, cidx, KVM_MEMEXT_PRIVMEM_PENDING);
 		r = privmem_sync_chunk(pm, cidx, chunk, false);
 		if (r < 0)
-			pr_warn_ratelimited("direct map of chunk %lu left shown: %d\n",
-					    cidx, r);
+			privmem_sync_failed(pm, cidx, r);
 		changed |= r;
 		cond_resched();
 	}
