@@ -905,6 +905,53 @@ static void test_access_toggles(void)
 	close(dev);
 }
 
+#define FLUSH_RATE_PARAM "/sys/module/kvm_memext/parameters/privmem_flush_rate"
+
+/*
+ * Punching a block and faulting it back in a loop: each free waits for the
+ * file's flush rate, so the loop costs two flushes an interval at most (the
+ * free's and the refault's), not two a cycle.  At 10 flushes a second, so
+ * that a cycle under TCG (a few ms) is far shorter than an interval.
+ */
+static void test_punch_refault_rate(void)
+{
+	int dev = open_privmem_dev(), fd = create(dev, CHUNK, 0), i;
+	long flushes = stat_of("tlb_flushes"), spent, ms = 0;
+	char old[32] = "100\n";
+	struct timespec t0, t1;
+	uint8_t *p = map(fd, CHUNK);
+	FILE *f = fopen(FLUSH_RATE_PARAM, "r+");
+
+	if (f && fgets(old, sizeof(old), f)) {
+		rewind(f);
+		fputs("10\n", f);
+		fflush(f);
+	} else {
+		ksft_print_msg("no " FLUSH_RATE_PARAM "\n");
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < 5000 && ms < 5000; i++) {
+		WRITE_ONCE(p[i % CHUNK], 1);
+		TEST_ASSERT(!fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+				       CHUNK), "punch: %s", strerror(errno));
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	}
+	spent = stat_of("tlb_flushes") - flushes;
+	if (f) {
+		rewind(f);
+		fputs(old, f);
+		fclose(f);
+	}
+	ksft_print_msg("%d punch-and-refault cycles at 10 flushes/s: %ld TLB flushes in %ld ms\n",
+		       i, spent, ms);
+	/* Intervals of 100 ms, give or take a jiffy (at least HZ=100). */
+	TEST_ASSERT(spent <= 2 * (ms / 90 + 2), "%ld flushes in %ld ms", spent, ms);
+	munmap(p, CHUNK);
+	close(fd);
+	close(dev);
+}
+
 static void fsize_child(void *arg)
 {
 	int dev = open_privmem_dev(), fd = create(dev, CHUNK, 0);
@@ -1435,6 +1482,7 @@ int main(void)
 		MEMEXT_TEST(test_tenants_not_starved),
 		MEMEXT_TEST(test_unprivileged_no_split),
 		MEMEXT_TEST(test_access_toggles),
+		MEMEXT_TEST(test_punch_refault_rate),
 		MEMEXT_TEST(test_file_limits),
 		MEMEXT_TEST(test_guest_in_privmem),
 		MEMEXT_TEST(test_punch_while_running),

@@ -66,6 +66,9 @@ MODULE_PARM_DESC(privmem_flush_rate,
 #define PRIVMEM_MAX_RANGES		65536
 #define PRIVMEM_MAX_RANGES_UNSPLIT	4096
 
+/* Chunks freed per TLB flush: 128 MiB. */
+#define PRIVMEM_FREE_BATCH		64
+
 /* Pages [start, end) of a file, accessible @count times. */
 struct privmem_range {
 	union {
@@ -120,18 +123,25 @@ static int privmem_charge(struct kvm_memext_privmem *pm, unsigned long nr)
 	return 0;
 }
 
+/* @nr pages left the file: the owner no longer holds them. */
+static void privmem_uncharge_owner(struct kvm_memext_privmem *pm,
+				   unsigned long nr)
+{
+	if (pm->mm) {
+		atomic64_sub(nr, &pm->mm->pinned_vm);
+		kvm_memext_add_mm_counter(pm->mm, MM_SHMEMPAGES, -(long)nr);
+	}
+}
+
 /*
  * @nr pages left the file, @kept of them could not be released: those
- * stay under the ceiling for good; the owner no longer holds any of them.
+ * stay under the ceiling for good.
  */
 static void privmem_uncharge(struct kvm_memext_privmem *pm, unsigned long nr,
 			     unsigned long kept)
 {
 	atomic_long_sub(nr - kept, &kvm_memext_privmem_stats.pages);
-	if (pm->mm) {
-		atomic64_sub(nr, &pm->mm->pinned_vm);
-		kvm_memext_add_mm_counter(pm->mm, MM_SHMEMPAGES, -(long)nr);
-	}
+	privmem_uncharge_owner(pm, nr);
 }
 
 /* Nodes for the range tree, allocated before anything changes. */
@@ -486,9 +496,8 @@ static bool privmem_zero_pages(struct page **pages, unsigned int nr)
 	return true;
 }
 
-/* Show @nr pages (a whole 2 MiB block when @block), then flush. */
-static void privmem_show_pages(struct kvm_memext_privmem *pm,
-			       struct page **pages, unsigned int nr, bool block)
+/* Show @nr pages (a whole 2 MiB block when @block); the caller flushes. */
+static void privmem_show_pages(struct page **pages, unsigned int nr, bool block)
 {
 	unsigned int i;
 
@@ -496,7 +505,6 @@ static void privmem_show_pages(struct kvm_memext_privmem *pm,
 		for (i = 0; i < nr; i++)
 			kvm_memext_dmap_show_page(pages[i]);
 	}
-	privmem_flush(pm);
 }
 
 /*
@@ -672,19 +680,23 @@ out_chunk:
 }
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_privmem_populate);
 
-/* Zero, restore and release the pages in slots [lo, hi) of a chunk. */
-static void privmem_free_slots(struct kvm_memext_privmem *pm, pgoff_t cidx,
+/*
+ * Zero and restore the pages in slots [lo, hi) of a chunk, and queue them
+ * on @release for the flush that lets them go.  Returns true if it queued.
+ */
+static bool privmem_free_slots(struct kvm_memext_privmem *pm, pgoff_t cidx,
 			       struct kvm_memext_privmem_chunk *chunk,
-			       unsigned int lo, unsigned int hi)
+			       unsigned int lo, unsigned int hi,
+			       struct list_head *release)
 {
-	unsigned int i, n = lo, gone = 0, kept = 0;
+	unsigned int i, n = lo, gone = 0;
 	struct page *page;
 	bool zeroed;
 
 	if (chunk->huge && !pm->may_split &&
 	    (lo || hi < KVM_MEMEXT_CHUNK_PAGES)) {
 		privmem_zero_in_place(pm, chunk, lo, hi);
-		return;
+		return false;
 	}
 
 	/*
@@ -698,30 +710,31 @@ static void privmem_free_slots(struct kvm_memext_privmem *pm, pgoff_t cidx,
 		chunk->pages[i] = NULL;
 		gone++;
 		if (PageHWPoison(page))
-			kept += !privmem_release_page(page);
+			privmem_release_page(page);	/* kept */
 		else
 			chunk->pages[n++] = page;
 	}
 	if (!gone)
-		return;
+		return false;
 	bitmap_clear(chunk->shown, lo, hi - lo);
 
 	/*
 	 * Zero through a temporary mapping while the pages are hidden, show
-	 * them (a whole block in one entry write), flush, only then release.
+	 * them (a whole block in one entry write); the caller flushes, and
+	 * only then releases them.  The pages are the module's own, off any
+	 * LRU: their lru field is free for the queue.
 	 */
 	if (n > lo) {
 		zeroed = privmem_zero_pages(&chunk->pages[lo], n - lo);
-		privmem_show_pages(pm, &chunk->pages[lo], n - lo,
+		privmem_show_pages(&chunk->pages[lo], n - lo,
 				   chunk->huge && n - lo == KVM_MEMEXT_CHUNK_PAGES);
 		for (i = lo; i < n; i++) {
 			page = chunk->pages[i];
 			if (!zeroed && kvm_memext_dmap_present(page))
 				clear_highpage(page);
-			kept += !privmem_release_page(page);
+			list_add_tail(&page->lru, release);
 			chunk->pages[i] = NULL;
 		}
-		kvm_memext_dmap_check_decoy(false);
 	}
 
 	if (chunk->huge)
@@ -729,11 +742,37 @@ static void privmem_free_slots(struct kvm_memext_privmem *pm, pgoff_t cidx,
 	chunk->huge = false;
 	chunk->nr -= gone;
 	pm->inode->i_blocks -= (blkcnt_t)gone << (PAGE_SHIFT - 9);
-	privmem_uncharge(pm, gone, kept);
+	/* Off the owner now; under the ceiling until released. */
+	privmem_uncharge_owner(pm, gone);
 	if (!chunk->nr) {
 		xa_erase(&pm->chunks, cidx);
 		kfree(chunk);
 	}
+	return n > lo;
+}
+
+/*
+ * Flush once for the pages freed so far, then release them.  Punch and
+ * refault in a loop flush at most at the file's rate: the caller waits.
+ */
+static void privmem_release_batch(struct kvm_memext_privmem *pm,
+				  struct list_head *release)
+{
+	struct page *page, *tmp;
+	long released = 0;
+
+	if (list_empty(release))
+		return;
+	while (privmem_flush_early(pm))
+		schedule_timeout_uninterruptible(max_t(long, 1, pm->last_flush +
+						       privmem_flush_interval() - jiffies));
+	privmem_flush(pm);
+	list_for_each_entry_safe(page, tmp, release, lru) {
+		list_del(&page->lru);
+		released += privmem_release_page(page);
+	}
+	atomic_long_sub(released, &kvm_memext_privmem_stats.pages);
+	kvm_memext_dmap_check_decoy(false);
 }
 
 /**
@@ -744,12 +783,15 @@ static void privmem_free_slots(struct kvm_memext_privmem *pm, pgoff_t cidx,
  *
  * The caller unmapped the range from every mapping first.  In a file that
  * may not split the direct map, the part of a block in the range is zeroed
- * and kept.  Costs a step per chunk that exists.
+ * and kept.  Costs a step per chunk that exists, and one TLB flush per
+ * PRIVMEM_FREE_BATCH chunks, at most at the file's flush rate (it waits).
  */
 void kvm_memext_privmem_free_range(struct kvm_memext_privmem *pm, pgoff_t start,
 				   pgoff_t end)
 {
 	struct kvm_memext_privmem_chunk *chunk;
+	unsigned int batched = 0;
+	LIST_HEAD(release);
 	unsigned long cidx;
 	pgoff_t first;
 
@@ -759,10 +801,16 @@ void kvm_memext_privmem_free_range(struct kvm_memext_privmem *pm, pgoff_t start,
 			  start >> KVM_MEMEXT_CHUNK_ORDER,
 			  (end - 1) >> KVM_MEMEXT_CHUNK_ORDER) {
 		first = cidx << KVM_MEMEXT_CHUNK_ORDER;
-		privmem_free_slots(pm, cidx, chunk, max(start, first) - first,
-				   min(end, first + KVM_MEMEXT_CHUNK_PAGES) - first);
+		if (privmem_free_slots(pm, cidx, chunk, max(start, first) - first,
+				       min(end, first + KVM_MEMEXT_CHUNK_PAGES) - first,
+				       &release) &&
+		    ++batched == PRIVMEM_FREE_BATCH) {
+			privmem_release_batch(pm, &release);
+			batched = 0;
+		}
 		cond_resched();
 	}
+	privmem_release_batch(pm, &release);
 }
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_privmem_free_range);
 
