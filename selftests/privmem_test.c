@@ -870,7 +870,7 @@ static void test_unprivileged_no_split(void)
 /*
  * 10^5 single-page toggles cost at most the file's flush rate (100 a
  * second: flushes an interval apart, give or take a jiffy), not a flush
- * each.  Capped at 60 s for slow (debug) kernels; judged on what ran.
+ * each.  Capped at 20 s for slow (debug) kernels; judged on what ran.
  */
 static void test_access_toggles(void)
 {
@@ -881,7 +881,7 @@ static void test_access_toggles(void)
 
 	p[0] = 1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (i = 0; i < n && ms < 60000; i++) {
+	for (i = 0; i < n && ms < 20000; i++) {
 		set_access(fd, 3 * PAGE, PAGE, !(i & 1));
 		if (!(i & 1023)) {
 			clock_gettime(CLOCK_MONOTONIC, &t1);
