@@ -708,10 +708,11 @@ void kvm_memext_gpc_deactivate(struct kvm_memext_gpc *gpc)
 		mutex_unlock(&gpc->refresh_lock);
 		return;
 	}
-	spin_lock(&vm->mn_lock);
-	list_del_init(&gpc->node);
-	spin_unlock(&vm->mn_lock);
-
+	/*
+	 * Invalid before it leaves the list, as pfncache does: until then an
+	 * invalidation still finds it, and once it is off the list no user
+	 * can pass the check and write through the mappings torn down below.
+	 */
 	raw_spin_lock_irq(&gpc->lock);
 	gpc->active = false;
 	gpc->valid = false;
@@ -720,6 +721,10 @@ void kvm_memext_gpc_deactivate(struct kvm_memext_gpc *gpc)
 	gpc->nr_maps = 0;
 	gpc->khva = NULL;
 	raw_spin_unlock_irq(&gpc->lock);
+
+	spin_lock(&vm->mn_lock);
+	list_del_init(&gpc->node);
+	spin_unlock(&vm->mn_lock);
 	mutex_unlock(&gpc->refresh_lock);
 
 	kvm_memext_gpc_unmap(old, nr_old);
