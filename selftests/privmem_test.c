@@ -104,15 +104,15 @@ static long stat_of(const char *name)
 	return -1;
 }
 
-/* A /proc/meminfo counter, in kB, or -1. */
-static long meminfo_kb(const char *name)
+/* A "Name: N kB" line of a /proc file, in kB, or -1. */
+static long proc_kb(const char *path, const char *name)
 {
 	char line[128];
 	size_t len = strlen(name);
 	long val = -1;
-	FILE *f = fopen("/proc/meminfo", "r");
+	FILE *f = fopen(path, "r");
 
-	TEST_ASSERT(f, "open /proc/meminfo");
+	TEST_ASSERT(f, "open %s", path);
 	while (fgets(line, sizeof(line), f)) {
 		if (!strncmp(line, name, len) && line[len] == ':')
 			val = strtol(line + len + 1, NULL, 10);
@@ -120,6 +120,9 @@ static long meminfo_kb(const char *name)
 	fclose(f);
 	return val;
 }
+
+#define meminfo_kb(name)	proc_kb("/proc/meminfo", name)
+#define status_kb(name)		proc_kb("/proc/self/status", name)
 
 static void test_create_bad_args(void)
 {
@@ -596,23 +599,6 @@ static void set_rlimit(int res, uint64_t bytes)
 	struct rlimit rl = { bytes, bytes };
 
 	TEST_ASSERT(!setrlimit(res, &rl), "setrlimit(%d): %s", res, strerror(errno));
-}
-
-/* A "Name: N kB" line of /proc/self/status, or -1. */
-static long status_kb(const char *name)
-{
-	char line[128];
-	size_t len = strlen(name);
-	long val = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	TEST_ASSERT(f, "open /proc/self/status");
-	while (fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, name, len) && line[len] == ':')
-			val = strtol(line + len + 1, NULL, 10);
-	}
-	fclose(f);
-	return val;
 }
 
 /* Run @fn in a child and expect it to exit 0. */
