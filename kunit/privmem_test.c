@@ -35,12 +35,10 @@ static struct kvm_memext_privmem *new_file(struct kunit *test, u64 size,
 	return pm;
 }
 
+/* The file has no link: its last reference frees it with its pages. */
 static void destroy_file(struct kvm_memext_privmem *pm)
 {
-	struct inode *inode = pm->inode;
-
-	kvm_memext_privmem_destroy(pm);
-	iput(inode);
+	iput(pm->inode);
 }
 
 static struct kvm_memext_privmem_chunk *populate(struct kunit *test,

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -22,6 +23,7 @@
 #include "memext_compat.h"
 
 #define MEMEXT_DEV	"/dev/kvm_memext"
+#define MEMEXT_PRIVMEM_STATS	"/sys/kernel/debug/kvm_memext/privmem"
 
 static inline int memext_open(void)
 {
@@ -121,5 +123,41 @@ static inline int memext_run_tests(const struct memext_test *tests, int nr)
 }
 
 #define MEMEXT_TEST(fn)	{ #fn, fn }
+
+/* One counter of the module's private-memory statistics (debugfs). */
+static inline long memext_stat(const char *name)
+{
+	char key[64];
+	long val;
+	FILE *f = fopen(MEMEXT_PRIVMEM_STATS, "r");
+
+	TEST_ASSERT(f, "open " MEMEXT_PRIVMEM_STATS ": %s", strerror(errno));
+	while (fscanf(f, "%63s %ld", key, &val) == 2) {
+		if (!strcmp(key, name)) {
+			fclose(f);
+			return val;
+		}
+	}
+	fclose(f);
+	TEST_FAIL("no %s in " MEMEXT_PRIVMEM_STATS, name);
+	return -1;
+}
+
+/* A "Name: N kB" line of a /proc file, in kB, or -1. */
+static inline long memext_proc_kb(const char *path, const char *name)
+{
+	char line[128];
+	size_t len = strlen(name);
+	long val = -1;
+	FILE *f = fopen(path, "r");
+
+	TEST_ASSERT(f, "open %s", path);
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, name, len) && line[len] == ':')
+			val = strtol(line + len + 1, NULL, 10);
+	}
+	fclose(f);
+	return val;
+}
 
 #endif /* SELFTEST_MEMEXT_UTIL_H */

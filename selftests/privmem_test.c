@@ -31,7 +31,6 @@
 #define DATA_SLOT	1
 #define DATA_GPA	0x10000000UL
 #define DATA_SIZE	(4 * CHUNK)
-#define STATS		"/sys/kernel/debug/kvm_memext/privmem"
 #define MAX_MB_PARAM	"/sys/module/kvm_memext/parameters/privmem_max_mb"
 
 static int __create(int dev, uint64_t size, uint64_t flags)
@@ -85,44 +84,8 @@ static void *map(int fd, size_t size)
 	return p;
 }
 
-/* One counter of the module's debugfs statistics. */
-static long stat_of(const char *name)
-{
-	char key[64];
-	long val;
-	FILE *f = fopen(STATS, "r");
-
-	TEST_ASSERT(f, "open " STATS ": %s", strerror(errno));
-	while (fscanf(f, "%63s %ld", key, &val) == 2) {
-		if (!strcmp(key, name)) {
-			fclose(f);
-			return val;
-		}
-	}
-	fclose(f);
-	TEST_FAIL("no %s in " STATS, name);
-	return -1;
-}
-
-/* A "Name: N kB" line of a /proc file, in kB, or -1. */
-static long proc_kb(const char *path, const char *name)
-{
-	char line[128];
-	size_t len = strlen(name);
-	long val = -1;
-	FILE *f = fopen(path, "r");
-
-	TEST_ASSERT(f, "open %s", path);
-	while (fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, name, len) && line[len] == ':')
-			val = strtol(line + len + 1, NULL, 10);
-	}
-	fclose(f);
-	return val;
-}
-
-#define meminfo_kb(name)	proc_kb("/proc/meminfo", name)
-#define status_kb(name)		proc_kb("/proc/self/status", name)
+#define meminfo_kb(name)	memext_proc_kb("/proc/meminfo", name)
+#define status_kb(name)		memext_proc_kb("/proc/self/status", name)
 
 static void test_create_bad_args(void)
 {
@@ -141,7 +104,7 @@ static void test_create_bad_args(void)
 static void test_file_ops(void)
 {
 	int dev = open_privmem_dev(), fd = create(dev, CHUNK, 0);
-	long pages = stat_of("pages");
+	long pages = memext_stat("pages");
 	struct stat st;
 	uint8_t *p;
 	char c;
@@ -166,8 +129,8 @@ static void test_file_ops(void)
 	TEST_ASSERT(!fstat(fd, &st), "fstat");
 	TEST_ASSERT(st.st_size == 2 * CHUNK && st.st_blocks == 2 * CHUNK / 512,
 		    "size %ld blocks %ld", (long)st.st_size, (long)st.st_blocks);
-	TEST_ASSERT(stat_of("pages") - pages == 2 * CHUNK / PAGE, "pages %ld -> %ld",
-		    pages, stat_of("pages"));
+	TEST_ASSERT(memext_stat("pages") - pages == 2 * CHUNK / PAGE, "pages %ld -> %ld",
+		    pages, memext_stat("pages"));
 	TEST_ASSERT(!fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 4 * CHUNK), "KEEP_SIZE");
 	TEST_ASSERT(!fstat(fd, &st) && st.st_size == 2 * CHUNK, "KEEP_SIZE grew the file");
 
@@ -189,8 +152,8 @@ static void test_file_ops(void)
 
 	munmap(p, 2 * CHUNK);
 	close(fd);
-	TEST_ASSERT(stat_of("pages") == pages, "pages leaked: %ld -> %ld", pages,
-		    stat_of("pages"));
+	TEST_ASSERT(memext_stat("pages") == pages, "pages leaked: %ld -> %ld", pages,
+		    memext_stat("pages"));
 	close(dev);
 }
 
@@ -225,24 +188,24 @@ static void test_direct_map_chunks(void)
 	close(fd);
 
 	dm4k = meminfo_kb("DirectMap4k");
-	flushes = stat_of("tlb_flushes");
-	fallbacks = stat_of("fallbacks");
-	chunks = stat_of("huge_chunks");
+	flushes = memext_stat("tlb_flushes");
+	fallbacks = memext_stat("fallbacks");
+	chunks = memext_stat("huge_chunks");
 	fd = create(dev, size, 0);
 	TEST_ASSERT(!fallocate(fd, 0, 0, size), "fallocate: %s", strerror(errno));
-	TEST_ASSERT(stat_of("fallbacks") == fallbacks &&
-		    stat_of("huge_chunks") - chunks == 32,
+	TEST_ASSERT(memext_stat("fallbacks") == fallbacks &&
+		    memext_stat("huge_chunks") - chunks == 32,
 		    "expected 32 huge chunks: %ld, fallbacks %ld",
-		    stat_of("huge_chunks") - chunks, stat_of("fallbacks") - fallbacks);
-	TEST_ASSERT(stat_of("tlb_flushes") - flushes == 32,
-		    "%ld TLB flushes for 32 chunks", stat_of("tlb_flushes") - flushes);
+		    memext_stat("huge_chunks") - chunks, memext_stat("fallbacks") - fallbacks);
+	TEST_ASSERT(memext_stat("tlb_flushes") - flushes == 32,
+		    "%ld TLB flushes for 32 chunks", memext_stat("tlb_flushes") - flushes);
 	ksft_print_msg("2 MiB chunks: DirectMap4k %ld -> %ld kB\n", dm4k,
 		       meminfo_kb("DirectMap4k"));
 	TEST_ASSERT(meminfo_kb("DirectMap4k") == dm4k,
 		    "DirectMap4k grew from %ld to %ld kB", dm4k, meminfo_kb("DirectMap4k"));
 	close(fd);
 	ksft_print_msg("2 MiB chunks freed: DirectMap4k %ld kB, CPA splits so far %ld\n",
-		       meminfo_kb("DirectMap4k"), stat_of("cpa_splits"));
+		       meminfo_kb("DirectMap4k"), memext_stat("cpa_splits"));
 	TEST_ASSERT(meminfo_kb("DirectMap4k") == dm4k,
 		    "freeing 2 MiB chunks split the direct map: DirectMap4k %ld -> %ld kB",
 		    dm4k, meminfo_kb("DirectMap4k"));
@@ -388,7 +351,7 @@ static void test_other_process(void)
 static void test_set_access(void)
 {
 	int dev = open_privmem_dev(), fd = create(dev, 2 * CHUNK, 0);
-	long acc = stat_of("accessible_pages");
+	long acc = memext_stat("accessible_pages");
 	uint8_t *pm = map(fd, 2 * CHUNK);
 
 	TEST_ASSERT_ERRNO(__set_access(fd, 0, PAGE, 2, 0), EINVAL, "unknown flag");
@@ -401,38 +364,38 @@ static void test_set_access(void)
 	TEST_ASSERT_ERRNO(__set_access(fd, 0, PAGE, 0, 0), EINVAL, "drop without take");
 	TEST_ASSERT_ERRNO(ioctl(fd, KVM_MEMEXT_PRIVMEM_SET_ACCESS, (void *)8), EFAULT,
 			  "bad pointer");
-	TEST_ASSERT(stat_of("accessible_pages") == acc, "bad calls changed the counts");
+	TEST_ASSERT(memext_stat("accessible_pages") == acc, "bad calls changed the counts");
 
 	/* Nested and overlapping ranges, on allocated and unallocated pages. */
 	memset(pm, 0x11, CHUNK);
 	set_access(fd, 0, 4 * PAGE, true);
 	set_access(fd, 2 * PAGE, 4 * PAGE, true);
 	set_access(fd, CHUNK - PAGE, 2 * PAGE, true);
-	TEST_ASSERT(stat_of("accessible_pages") - acc == 6 + 2, "accessible %ld",
-		    stat_of("accessible_pages") - acc);
+	TEST_ASSERT(memext_stat("accessible_pages") - acc == 6 + 2, "accessible %ld",
+		    memext_stat("accessible_pages") - acc);
 	/* Dropping more than was taken fails and changes nothing. */
 	TEST_ASSERT_ERRNO(__set_access(fd, 0, 8 * PAGE, 0, 0), EINVAL, "over-drop");
 	set_access(fd, 0, 4 * PAGE, false);
-	TEST_ASSERT(stat_of("accessible_pages") - acc == 4 + 2, "accessible %ld",
-		    stat_of("accessible_pages") - acc);
+	TEST_ASSERT(memext_stat("accessible_pages") - acc == 4 + 2, "accessible %ld",
+		    memext_stat("accessible_pages") - acc);
 	memset(pm + CHUNK, 0x22, CHUNK);
 	TEST_ASSERT(pm[0] == 0x11 && pm[2 * PAGE] == 0x11 && pm[CHUNK] == 0x22,
 		    "contents changed");
 	set_access(fd, 2 * PAGE, 4 * PAGE, false);
 	/* A truncated file drops the counts of what it lost. */
 	TEST_ASSERT(!ftruncate(fd, CHUNK), "truncate");
-	TEST_ASSERT(stat_of("accessible_pages") - acc == 1, "accessible %ld after truncate",
-		    stat_of("accessible_pages") - acc);
+	TEST_ASSERT(memext_stat("accessible_pages") - acc == 1, "accessible %ld after truncate",
+		    memext_stat("accessible_pages") - acc);
 	munmap(pm, 2 * CHUNK);
 	close(fd);
-	TEST_ASSERT(stat_of("accessible_pages") == acc, "accessible pages leaked");
+	TEST_ASSERT(memext_stat("accessible_pages") == acc, "accessible pages leaked");
 	close(dev);
 }
 
 static void test_limit(void)
 {
 	int dev = open_privmem_dev(), fd;
-	long pages = stat_of("pages");
+	long pages = memext_stat("pages");
 	char old[32] = "";
 	FILE *f = fopen(MAX_MB_PARAM, "r+");
 	struct stat st;
@@ -452,7 +415,7 @@ static void test_limit(void)
 	fputs(old, f);
 	fclose(f);
 	close(fd);
-	TEST_ASSERT(stat_of("pages") == pages, "pages %ld -> %ld", pages, stat_of("pages"));
+	TEST_ASSERT(memext_stat("pages") == pages, "pages %ld -> %ld", pages, memext_stat("pages"));
 	close(dev);
 }
 
@@ -650,7 +613,7 @@ static void test_huge_file_bounded(void)
 {
 	uint64_t size = 1ULL << 62;
 	int dev = open_privmem_dev(), fd = create(dev, size, 0);
-	long acc = stat_of("accessible_pages");
+	long acc = memext_stat("accessible_pages");
 	struct timespec t0, t1;
 	uint8_t *p = map(fd, CHUNK);
 
@@ -658,14 +621,14 @@ static void test_huge_file_bounded(void)
 	alarm(60);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	set_access(fd, 0, size, true);
-	TEST_ASSERT(stat_of("accessible_pages") - acc == (long)(size / PAGE),
-		    "accessible %ld", stat_of("accessible_pages") - acc);
+	TEST_ASSERT(memext_stat("accessible_pages") - acc == (long)(size / PAGE),
+		    "accessible %ld", memext_stat("accessible_pages") - acc);
 	set_access(fd, PAGE, size - 2 * PAGE, true);
 	set_access(fd, 0, size, false);
 	TEST_ASSERT(p[0] == 1, "contents changed");
 	TEST_ASSERT(!ftruncate(fd, CHUNK), "truncate: %s", strerror(errno));
-	TEST_ASSERT(stat_of("accessible_pages") - acc == CHUNK / PAGE - 1,
-		    "accessible %ld after truncate", stat_of("accessible_pages") - acc);
+	TEST_ASSERT(memext_stat("accessible_pages") - acc == CHUNK / PAGE - 1,
+		    "accessible %ld after truncate", memext_stat("accessible_pages") - acc);
 	TEST_ASSERT(!ftruncate(fd, size), "grow: %s", strerror(errno));
 	TEST_ASSERT(!fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, size),
 		    "punch: %s", strerror(errno));
@@ -675,7 +638,7 @@ static void test_huge_file_bounded(void)
 		       (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
 	munmap(p, CHUNK);
 	close(fd);
-	TEST_ASSERT(stat_of("accessible_pages") == acc, "accessible pages leaked");
+	TEST_ASSERT(memext_stat("accessible_pages") == acc, "accessible pages leaked");
 	close(dev);
 }
 
@@ -773,7 +736,7 @@ static void tenant_child(void *arg)
 static void test_tenants_not_starved(void)
 {
 	struct tenant greedy = { 64 << 20, false }, guest = { 0, true };
-	long pages = stat_of("pages");
+	long pages = memext_stat("pages");
 	char old[32] = "", c;
 	FILE *f = fopen(MAX_MB_PARAM, "r+");
 	int status, pipefd[2];
@@ -797,7 +760,7 @@ static void test_tenants_not_starved(void)
 	close(pipefd[1]);
 	TEST_ASSERT(read(pipefd[0], &c, 1) == 1, "the greedy tenant died");
 	ksft_print_msg("greedy tenant holds %ld MiB of a %ld MiB pool\n",
-		       (stat_of("pages") - pages) * PAGE >> 20, 48L);
+		       (memext_stat("pages") - pages) * PAGE >> 20, 48L);
 	in_child(tenant_child, &guest, "second tenant's guest");
 	TEST_ASSERT(waitpid(pid, &status, WNOHANG) == 0,
 		    "the greedy tenant let go early: %#x", status);
@@ -808,7 +771,7 @@ static void test_tenants_not_starved(void)
 	rewind(f);
 	fputs(old, f);
 	fclose(f);
-	TEST_ASSERT(stat_of("pages") == pages, "pages %ld -> %ld", pages, stat_of("pages"));
+	TEST_ASSERT(memext_stat("pages") == pages, "pages %ld -> %ld", pages, memext_stat("pages"));
 }
 
 static void unprivileged_child(void *arg)
@@ -825,13 +788,13 @@ static void unprivileged_child(void *arg)
 	fd = create(dev, CHUNK + 3 * PAGE, 0);
 	p = map(fd, CHUNK + 3 * PAGE);
 	memset(p, 0x3c, CHUNK + 3 * PAGE);
-	pages = stat_of("pages");
+	pages = memext_stat("pages");
 	TEST_ASSERT(!fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 			       PAGE, PAGE), "punch: %s", strerror(errno));
 	TEST_ASSERT(p[PAGE - 1] == 0x3c && p[PAGE] == 0 && p[2 * PAGE - 1] == 0 &&
 		    p[2 * PAGE] == 0x3c, "hole in a block: %x %x %x %x", p[PAGE - 1],
 		    p[PAGE], p[2 * PAGE - 1], p[2 * PAGE]);
-	TEST_ASSERT(stat_of("pages") == pages, "a hole in a block freed pages");
+	TEST_ASSERT(memext_stat("pages") == pages, "a hole in a block freed pages");
 	/* A single accessible page shows its block: no 4 KiB entries. */
 	set_access(fd, CHUNK + PAGE, PAGE, true);
 	set_access(fd, CHUNK + PAGE, PAGE, false);
@@ -861,7 +824,7 @@ static void test_unprivileged_no_split(void)
 static void test_access_toggles(void)
 {
 	int dev = open_privmem_dev(), fd = create(dev, CHUNK, 0), i, n = 100000;
-	long flushes = stat_of("tlb_flushes"), spent, ms = 0;
+	long flushes = memext_stat("tlb_flushes"), spent, ms = 0;
 	struct timespec t0, t1;
 	uint8_t *p = map(fd, CHUNK);
 
@@ -879,11 +842,11 @@ static void test_access_toggles(void)
 		set_access(fd, 3 * PAGE, PAGE, false);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
-	spent = stat_of("tlb_flushes") - flushes;
+	spent = memext_stat("tlb_flushes") - flushes;
 	ksft_print_msg("%d toggles of one page: %ld TLB flushes in %ld ms\n",
 		       i, spent, ms);
 	ksft_print_msg("deferred hides %ld, throttled calls %ld so far\n",
-		       stat_of("deferred_hides"), stat_of("throttled"));
+		       memext_stat("deferred_hides"), memext_stat("throttled"));
 	TEST_ASSERT(spent <= ms / 4 + 8, "%ld flushes in %ld ms", spent, ms);
 	TEST_ASSERT(p[0] == 1, "contents changed");
 	munmap(p, CHUNK);
@@ -902,7 +865,7 @@ static void test_access_toggles(void)
 static void test_punch_refault_rate(void)
 {
 	int dev = open_privmem_dev(), fd = create(dev, CHUNK, 0), i;
-	long flushes = stat_of("tlb_flushes"), spent, ms = 0;
+	long flushes = memext_stat("tlb_flushes"), spent, ms = 0;
 	char old[32] = "100\n";
 	struct timespec t0, t1;
 	uint8_t *p = map(fd, CHUNK);
@@ -923,7 +886,7 @@ static void test_punch_refault_rate(void)
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
 	}
-	spent = stat_of("tlb_flushes") - flushes;
+	spent = memext_stat("tlb_flushes") - flushes;
 	if (f) {
 		rewind(f);
 		fputs(old, f);
@@ -1009,7 +972,7 @@ static void test_guest_in_privmem(void)
 		TEST_ASSERT(*(uint64_t *)(base + i * PAGE + 8) == 5 + i,
 			    "page %lu of the data slot: %lu", i,
 			    *(uint64_t *)(base + i * PAGE + 8));
-	ksft_print_msg("huge PMD mappings so far: %ld\n", stat_of("pmd_maps"));
+	ksft_print_msg("huge PMD mappings so far: %ld\n", memext_stat("pmd_maps"));
 
 	kvm_vm_free(vm);
 	munmap(base, 2 * DATA_SIZE);
@@ -1105,14 +1068,14 @@ static void test_kvmclock_accessible(void)
 	struct kvm_vcpu *vcpu;
 	struct kvm_vm *vm;
 	uint8_t *data;
-	long acc = stat_of("accessible_pages");
+	long acc = memext_stat("accessible_pages");
 
 	vm = vm_create_with_one_vcpu(&vcpu, guest_kvmclock);
 	slot0_to_privmem(vm, dev, &fd0);
 	data = add_data_slot(vm, dev, &fd);
 	/* Without this KVM would write the clock to the decoy (see below). */
 	set_access(fd, CLOCK_GPA - DATA_GPA, PAGE, true);
-	TEST_ASSERT(stat_of("accessible_pages") == acc + 1, "one page accessible");
+	TEST_ASSERT(memext_stat("accessible_pages") == acc + 1, "one page accessible");
 
 	expect_sync(vcpu, 1);
 	expect_done(vcpu);
@@ -1160,7 +1123,7 @@ static void run_kvmclock_hidden(uint32_t msr, uint64_t flags, bool by_vmm)
 	slot0_to_privmem(vm, dev, &fd0);
 	data = add_data_slot_flags(vm, dev, &fd, flags);
 	vcpu_args_set(vcpu, 2, by_vmm ? 0 : (uint64_t)msr, CLOCK_GPA);
-	writes = stat_of("decoy_writes");	/* reading checks and clears it */
+	writes = memext_stat("decoy_writes");	/* reading checks and clears it */
 	if (by_vmm)
 		vcpu_set_msr(vcpu, msr, CLOCK_GPA | 1);
 
@@ -1169,11 +1132,11 @@ static void run_kvmclock_hidden(uint32_t msr, uint64_t flags, bool by_vmm)
 	expect_done(vcpu);
 	TEST_ASSERT(!*(uint32_t *)(data + CLOCK_GPA - DATA_GPA),
 		    "the private clock page was written");
-	TEST_ASSERT(stat_of("decoy_writes") > writes,
+	TEST_ASSERT(memext_stat("decoy_writes") > writes,
 		    "KVM's kvm-clock write did not reach the decoy");
 	ksft_print_msg("msr %#x, %s, by the %s: guest ran on, decoy writes %ld\n",
 		       msr, flags ? "4 KiB pages" : "2 MiB chunk",
-		       by_vmm ? "VMM" : "guest", stat_of("decoy_writes"));
+		       by_vmm ? "VMM" : "guest", memext_stat("decoy_writes"));
 	kvm_vm_free(vm);
 	munmap(data, DATA_SIZE);
 	close(fd);
@@ -1242,7 +1205,7 @@ static void test_xen_pages_hidden(void)
 	vm = vm_create_with_one_vcpu(&vcpu, guest_syncs);
 	slot0_to_privmem(vm, dev, &fd0);
 	data = add_data_slot(vm, dev, &fd);
-	writes = stat_of("decoy_writes");
+	writes = memext_stat("decoy_writes");
 
 	vm_ioctl(vm, KVM_XEN_HVM_CONFIG, &cfg);
 	vm_ioctl(vm, KVM_XEN_HVM_SET_ATTR, &lm);
@@ -1257,7 +1220,7 @@ static void test_xen_pages_hidden(void)
 	for (i = 4; i < 8; i++)
 		TEST_ASSERT(!memchr_nonzero(data + i * PAGE, PAGE),
 			    "private page %d of the data slot was written", i);
-	TEST_ASSERT(stat_of("decoy_writes") > writes,
+	TEST_ASSERT(memext_stat("decoy_writes") > writes,
 		    "KVM's Xen shared-info writes did not reach the decoy");
 	ksft_print_msg("shared info, vCPU info%s: guest ran on\n",
 		       caps & KVM_XEN_HVM_CONFIG_RUNSTATE ? ", runstate" : "");
@@ -1348,7 +1311,7 @@ static void write_str(const char *path, const char *s)
 static int sweep_fail_nth(int dev, int nth_fd, uint64_t size, uint64_t flags,
 			  int *fell_back)
 {
-	long pages = stat_of("pages"), fallbacks;
+	long pages = memext_stat("pages"), fallbacks;
 	int n, fd, r, err, left, failed = 0, past_end = 0;
 	char buf[16], trace[1024] = "";
 
@@ -1359,7 +1322,7 @@ static int sweep_fail_nth(int dev, int nth_fd, uint64_t size, uint64_t flags,
 
 	for (n = 1; n < 1000; n++) {
 		fd = create(dev, size, flags);
-		fallbacks = stat_of("fallbacks");
+		fallbacks = memext_stat("fallbacks");
 		snprintf(buf, sizeof(buf), "%d", n);
 		TEST_ASSERT(pwrite(nth_fd, buf, strlen(buf), 0) > 0, "fail-nth");
 		r = fallocate(fd, 0, 0, size);
@@ -1369,13 +1332,13 @@ static int sweep_fail_nth(int dev, int nth_fd, uint64_t size, uint64_t flags,
 		left = atoi(buf);
 		TEST_ASSERT(pwrite(nth_fd, "0", 1, 0) > 0, "fail-nth reset");
 		close(fd);
-		TEST_ASSERT(stat_of("pages") == pages && !stat_of("leaked_pages"),
+		TEST_ASSERT(memext_stat("pages") == pages && !memext_stat("leaked_pages"),
 			    "fail-nth %d: pages %ld -> %ld, leaked %ld", n, pages,
-			    stat_of("pages"), stat_of("leaked_pages"));
+			    memext_stat("pages"), memext_stat("leaked_pages"));
 		/* E: failed, f: fell back to 4 KiB pages, .: absorbed, -: past */
 		if (n < (int)sizeof(trace))
 			trace[n - 1] = left ? '-' : r ? 'E' :
-				       stat_of("fallbacks") > fallbacks ? 'f' : '.';
+				       memext_stat("fallbacks") > fallbacks ? 'f' : '.';
 		/*
 		 * Past the last allocation, fail-nth is left over.  Slab and
 		 * memcg refills vary a little from run to run: stop after
@@ -1390,7 +1353,7 @@ static int sweep_fail_nth(int dev, int nth_fd, uint64_t size, uint64_t flags,
 			return failed;
 		}
 		past_end = 0;
-		if (stat_of("fallbacks") > fallbacks)
+		if (memext_stat("fallbacks") > fallbacks)
 			(*fell_back)++;
 		if (r) {
 			TEST_ASSERT(err == ENOMEM, "fail-nth %d: %s", n, strerror(err));
@@ -1412,7 +1375,7 @@ static void write_attr(const char *attr, const char *val)
 static void test_fail_page_alloc(void)
 {
 	int dev = open_privmem_dev(), nth_fd, fd, failed, fell_back = 0;
-	long fallbacks = stat_of("fallbacks"), chunks = stat_of("huge_chunks");
+	long fallbacks = memext_stat("fallbacks"), chunks = memext_stat("huge_chunks");
 
 	__TEST_REQUIRE(!access("/sys/kernel/debug/fail_page_alloc/min-order", W_OK),
 		       "no fail_page_alloc");
@@ -1431,9 +1394,9 @@ static void test_fail_page_alloc(void)
 	TEST_ASSERT(!fallocate(fd, 0, 0, CHUNK), "fallocate: %s", strerror(errno));
 	write_str("/proc/thread-self/make-it-fail", "0");
 	write_attr("probability", "0");
-	TEST_ASSERT(stat_of("fallbacks") == fallbacks + 1 &&
-		    stat_of("huge_chunks") == chunks,
-		    "no fallback: fallbacks %ld -> %ld", fallbacks, stat_of("fallbacks"));
+	TEST_ASSERT(memext_stat("fallbacks") == fallbacks + 1 &&
+		    memext_stat("huge_chunks") == chunks,
+		    "no fallback: fallbacks %ld -> %ld", fallbacks, memext_stat("fallbacks"));
 	close(fd);
 
 	/* Then every allocation of a fallocate, in turn. */

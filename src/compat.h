@@ -192,11 +192,77 @@ static inline void vm_flags_set(struct vm_area_struct *vma, unsigned long flags)
 }
 #endif
 
-/* ->setattr() takes a struct mnt_idmap since 6.3. */
+/* Inode operations take a struct mnt_idmap since 6.3. */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
-#define KVM_MEMEXT_SETATTR_IDMAP struct mnt_idmap
+#define KVM_MEMEXT_IDMAP struct mnt_idmap
+#define kvm_memext_nop_idmap (&nop_mnt_idmap)
 #else
-#define KVM_MEMEXT_SETATTR_IDMAP struct user_namespace
+#define KVM_MEMEXT_IDMAP struct user_namespace
+#define kvm_memext_nop_idmap (&init_user_ns)
+#endif
+
+/*
+ * The VFS changes below are found by probing the kernel's headers
+ * (Kbuild), not by version: distributions backport them.
+ */
+
+/* ->create() lost its "excl" argument. */
+#ifdef KVM_MEMEXT_HAVE_CREATE_EXCL
+#define KVM_MEMEXT_CREATE_EXCL_ARG	, bool excl
+#else
+#define KVM_MEMEXT_CREATE_EXCL_ARG
+#endif
+
+/* ->mkdir() returns the dentry it made (NULL: the one it was given). */
+#ifdef KVM_MEMEXT_HAVE_MKDIR_DENTRY
+#define KVM_MEMEXT_MKDIR_RET		struct dentry *
+#define KVM_MEMEXT_MKDIR_RETURN(r)	ERR_PTR(r)
+#else
+#define KVM_MEMEXT_MKDIR_RET		int
+#define KVM_MEMEXT_MKDIR_RETURN(r)	(r)
+#endif
+
+/*
+ * Dentries that keep a libfs file alive: marked persistent (and then
+ * dropped by kill_anon_super()), or held by an extra reference that
+ * kill_litter_super() drops.
+ */
+#ifdef KVM_MEMEXT_HAVE_D_MAKE_PERSISTENT
+#define kvm_memext_d_make_persistent(dentry, inode) \
+	d_make_persistent(dentry, inode)
+#define kvm_memext_kill_litter_super(sb)	kill_anon_super(sb)
+#else
+static inline void kvm_memext_d_make_persistent(struct dentry *dentry,
+						struct inode *inode)
+{
+	d_instantiate(dentry, inode);
+	dget(dentry);
+}
+#define kvm_memext_kill_litter_super(sb)	kill_litter_super(sb)
+#endif
+
+/* generic_delete_inode() was renamed. */
+#ifdef KVM_MEMEXT_HAVE_INODE_JUST_DROP
+#define kvm_memext_drop_inode	inode_just_drop
+#else
+#define kvm_memext_drop_inode	generic_delete_inode
+#endif
+
+/* Timestamps of a new inode, and of a directory that changed. */
+#ifdef KVM_MEMEXT_HAVE_INODE_TS_HELPERS
+#define kvm_memext_inode_init_ts(inode)	simple_inode_init_ts(inode)
+#define kvm_memext_inode_touch_dir(dir) \
+	inode_set_mtime_to_ts(dir, inode_set_ctime_current(dir))
+#else
+static inline void kvm_memext_inode_init_ts(struct inode *inode)
+{
+	inode->i_atime = inode->i_mtime = inode->i_ctime = current_time(inode);
+}
+
+static inline void kvm_memext_inode_touch_dir(struct inode *dir)
+{
+	dir->i_mtime = dir->i_ctime = current_time(dir);
+}
 #endif
 
 /*

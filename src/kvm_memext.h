@@ -185,6 +185,22 @@ struct kvm_memext_privmem_chunk {
 };
 
 /**
+ * struct kvm_memext_privmem_sb - one mount of the kvm_memext file system
+ * @max_pages: the mount's size= limit in pages; 0 for none.
+ * @pages: pages allocated to the mount's files.
+ * @uid: owner of the root directory.
+ * @gid: group of the root directory.
+ * @mode: permissions of the root directory.
+ */
+struct kvm_memext_privmem_sb {
+	unsigned long max_pages;
+	atomic_long_t pages;
+	kuid_t uid;
+	kgid_t gid;
+	umode_t mode;
+};
+
+/**
  * struct kvm_memext_privmem - one private-memory file
  * @lock: protects everything below and the file's size.
  * @chunks: chunk index -> struct kvm_memext_privmem_chunk; chunks marked
@@ -193,13 +209,14 @@ struct kvm_memext_privmem_chunk {
  * @nr_ranges: nodes in @ranges.
  * @nr_access: pages in accessible ranges.
  * @flags: KVM_MEMEXT_PRIVMEM_* creation flags.
- * @may_split: the creator had CAP_SYS_ADMIN: 4 KiB pages and single-page
- *	accessible ranges, which split the direct map, are allowed.
+ * @may_split: the first owner had CAP_SYS_ADMIN: 4 KiB pages and
+ *	single-page accessible ranges, which split the direct map, are allowed.
  * @last_flush: jiffies of the last TLB flush for an access change.
  * @hide_work: hides the pending pages once flushing is allowed again.
  * @inode: the file's own inode (its mapping tracks the VMAs).
- * @mm: the creator's mm, the only one that may map the file, and the one
- *	its pages are charged to.
+ * @sbi: the mount the file belongs to.
+ * @mm: the owner: the only mm that may map the file, and the one its pages
+ *	are charged to; NULL until the first mmap or allocation.
  */
 struct kvm_memext_privmem {
 	struct mutex lock;		/* see above */
@@ -212,6 +229,7 @@ struct kvm_memext_privmem {
 	unsigned long last_flush;
 	struct delayed_work hide_work;
 	struct inode *inode;
+	struct kvm_memext_privmem_sb *sbi;
 	struct mm_struct *mm;
 };
 
@@ -261,6 +279,13 @@ void kvm_memext_privmem_drop_access(struct kvm_memext_privmem *pm, pgoff_t start
 void kvm_memext_privmem_pages_init(struct kvm_memext_privmem *pm);
 bool kvm_memext_privmem_chunk_poisoned(struct kvm_memext_privmem_chunk *chunk);
 void kvm_memext_privmem_pages_destroy(struct kvm_memext_privmem *pm);
+int kvm_memext_privmem_set_owner(struct kvm_memext_privmem *pm,
+				 struct mm_struct *mm);
+
+int kvm_memext_privmem_inode_init(struct inode *inode, u64 flags);
+void kvm_memext_privmem_destroy(struct kvm_memext_privmem *pm);
+int kvm_memext_privmem_pm_notify(struct notifier_block *nb, unsigned long action,
+				 void *data);
 
 bool kvm_memext_privmem_init(void);
 void kvm_memext_privmem_exit(void);
@@ -269,9 +294,6 @@ int kvm_memext_create_privmem(const struct kvm_memext_create_privmem *args);
 
 #if IS_ENABLED(CONFIG_KUNIT)
 struct kvm_memext_privmem *kvm_memext_privmem_new(u64 size, u64 flags);
-void kvm_memext_privmem_destroy(struct kvm_memext_privmem *pm);
-int kvm_memext_privmem_pm_notify(struct notifier_block *nb, unsigned long action,
-				 void *data);
 bool kvm_memext_vm_owner_ok(const struct module *owner);
 int kvm_memext_gpc_span(u64 gpa, unsigned long len, unsigned int *nr_pages);
 bool kvm_memext_gpc_overlaps(const unsigned long *uhva, unsigned int nr,

@@ -23,6 +23,7 @@ static long kvm_memext_check_extension(unsigned long ext)
 	case KVM_MEMEXT_CAP_RUNSTATE:
 		return 1;
 	case KVM_MEMEXT_CAP_PRIVMEM:
+	case KVM_MEMEXT_CAP_PRIVMEM_FS:
 		return kvm_memext_privmem_available();
 	default:
 		return 0;

@@ -1,46 +1,45 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Private guest memory: the file, its mappings and its ioctls.
+ * Private guest memory: one file, its mappings and its ioctls.
  *
- * KVM_MEMEXT_CREATE_PRIVMEM returns a file the VMM mmaps MAP_SHARED and
- * registers as memslot backing.  Its pages (privmem_pages.c: 2 MiB chunks,
- * access counts, the limit) are hidden from the direct map (directmap.c)
- * before anything maps them.  They reach userspace only through a
+ * A private-memory file is a regular file of the kvm_memext file system
+ * (privmem_fs.c): a named one on a mount, or an unnamed one from
+ * KVM_MEMEXT_CREATE_PRIVMEM.  Its state lives on the inode, so every open
+ * of it sees the same memory.  The VMM mmaps it MAP_SHARED and registers
+ * it as memslot backing.  Its pages (privmem_pages.c: 2 MiB chunks, access
+ * counts, the limits) are hidden from the direct map (directmap.c) before
+ * anything maps them.  They reach userspace only through a
  * VM_PFNMAP | VM_IO mapping, which GUP refuses, so no kernel path can pin
  * them; KVM maps them into the guest through the VMM's page tables and its
- * mmu notifier.  Punch hole, truncate and the last close free them.
+ * mmu notifier.  Punch hole, truncate and the inode's eviction free them.
  *
- * Data flows one way: this file calls privmem_pages.c, which calls
- * directmap.c.
+ * The owner is the one mm that may map the file and pays for its pages.
+ * It is bound by the first mmap, allocating fallocate or SET_ACCESS, not
+ * at creation, so that a file another process made and sized (a VMM's
+ * named memory file) can be used.  Before that, and once the owner has
+ * exited and nothing maps the file, anyone who may write it may resize or
+ * punch it; a new owner then takes over the charges.
  *
- * Locking: pm->lock (a mutex) covers the chunks, the access counts and the
- * size.  Faults take it under mmap_lock; punch hole and truncate take
- * i_mmap_rwsem (unmap_mapping_range()) under it.  PTEs are only installed
- * under it, so a page is never mapped after its range was unmapped.
+ * Data flows one way: privmem_fs.c calls this file, which calls
+ * privmem_pages.c, which calls directmap.c.
+ *
+ * Locking: pm->lock (a mutex) covers the chunks, the access counts, the
+ * owner and the size.  Faults and mmap take it under mmap_lock; punch hole
+ * and truncate take i_mmap_rwsem (unmap_mapping_range()) under it.  PTEs
+ * are only installed under it, so a page is never mapped after its range
+ * was unmapped.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <linux/debugfs.h>
-#include <linux/falloc.h>
-#include <linux/file.h>
 #include <linux/fs.h>
-#include <linux/fs_context.h>
+#include <linux/falloc.h>
 #include <linux/mm.h>
 #include <linux/module.h>
-#include <linux/mount.h>
-#include <linux/pseudo_fs.h>
 #include <linux/sched/mm.h>
-#include <linux/seq_file.h>
 #include <linux/suspend.h>
 #include <linux/xarray.h>
 
 #include "kvm_memext.h"
-
-#define KVM_MEMEXT_PRIVMEM_MAGIC	0x6b6d7076	/* "kmpv" */
-
-static struct vfsmount *privmem_mnt;
-static bool privmem_available;
-static struct dentry *privmem_debugfs;
 
 /* Unmap [start, end) from every mapping (KVM zaps it too), then free it. */
 static void privmem_punch(struct kvm_memext_privmem *pm, pgoff_t start,
@@ -51,9 +50,51 @@ static void privmem_punch(struct kvm_memext_privmem *pm, pgoff_t start,
 	kvm_memext_privmem_free_range(pm, start, end);
 }
 
-static long privmem_ioctl_set_access(struct kvm_memext_privmem *pm,
-				     void __user *argp)
+/*
+ * The owner exited and nothing maps the file any more: its charges may
+ * move, and anyone who may write the file may resize it.  A dead mm never
+ * comes back (mm_users stays 0); mappings are gone once its exit_mmap() ran.
+ */
+static bool privmem_owner_gone(struct kvm_memext_privmem *pm)
 {
+	lockdep_assert_held(&pm->lock);
+	return !pm->mm || (!atomic_read(&pm->mm->mm_users) &&
+			   !mapping_mapped(pm->inode->i_mapping));
+}
+
+/* Resize and punch: the owner, or anyone while there is none. */
+static int privmem_may_resize(struct kvm_memext_privmem *pm)
+{
+	lockdep_assert_held(&pm->lock);
+	return pm->mm == current->mm || privmem_owner_gone(pm) ? 0 : -EPERM;
+}
+
+/*
+ * Map, allocate, change access: only the owner, bound here if there is
+ * none.  -EPERM for anyone else while the owner lives; -ENOMEM if the
+ * pages of a dead owner's file exceed the new owner's RLIMIT_MEMLOCK.
+ */
+static int privmem_claim(struct kvm_memext_privmem *pm, struct file *file)
+{
+	int r;
+
+	lockdep_assert_held(&pm->lock);
+	if (pm->mm == current->mm)
+		return 0;
+	/* Whoever binds the owner writes the memory: a reader may not. */
+	if (!(file->f_mode & FMODE_WRITE))
+		return -EACCES;
+	if (!current->mm || !privmem_owner_gone(pm))
+		return -EPERM;
+	if (!pm->mm)
+		pm->may_split = capable(CAP_SYS_ADMIN);
+	r = kvm_memext_privmem_set_owner(pm, current->mm);
+	return r == -EDQUOT ? -ENOMEM : r;
+}
+
+static long privmem_ioctl_set_access(struct file *file, void __user *argp)
+{
+	struct kvm_memext_privmem *pm = file->private_data;
 	struct kvm_memext_privmem_access args;
 	u64 size, end;
 	int r;
@@ -68,12 +109,16 @@ static long privmem_ioctl_set_access(struct kvm_memext_privmem *pm,
 
 	mutex_lock(&pm->lock);
 	size = i_size_read(pm->inode);
+	r = privmem_claim(pm, file);
+	if (r)
+		goto out;
 	if (end > size)
 		r = -EINVAL;
 	else
 		r = kvm_memext_privmem_set_access(pm, args.offset >> PAGE_SHIFT,
 						  end >> PAGE_SHIFT,
 						  args.flags & KVM_MEMEXT_PRIVMEM_ACCESSIBLE);
+out:
 	mutex_unlock(&pm->lock);
 	return r;
 }
@@ -81,13 +126,9 @@ static long privmem_ioctl_set_access(struct kvm_memext_privmem *pm,
 static long privmem_ioctl(struct file *file, unsigned int ioctl,
 			  unsigned long arg)
 {
-	struct kvm_memext_privmem *pm = file->private_data;
-
-	if (current->mm != pm->mm)
-		return -EPERM;
 	switch (ioctl) {
 	case KVM_MEMEXT_PRIVMEM_SET_ACCESS:
-		return privmem_ioctl_set_access(pm, (void __user *)arg);
+		return privmem_ioctl_set_access(file, (void __user *)arg);
 	default:
 		return -ENOTTY;
 	}
@@ -217,12 +258,17 @@ static const struct vm_operations_struct privmem_vm_ops = {
 static int privmem_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct kvm_memext_privmem *pm = file->private_data;
+	int r;
 
-	/* Memory is charged to, and only mapped by, its creator. */
-	if (current->mm != pm->mm)
-		return -EPERM;
+	/* A private mapping would copy guest pages into anonymous memory. */
 	if (!(vma->vm_flags & VM_SHARED))
 		return -EINVAL;
+	/* Memory is charged to, and only mapped by, its owner. */
+	mutex_lock(&pm->lock);
+	r = privmem_claim(pm, file);
+	mutex_unlock(&pm->lock);
+	if (r)
+		return r;
 	/*
 	 * No struct page behind the PTEs as far as GUP is concerned: pinning,
 	 * /proc/pid/mem, ptrace, O_DIRECT and core dumps all refuse it.
@@ -254,21 +300,28 @@ static int privmem_resize(struct kvm_memext_privmem *pm, loff_t size)
 	return 0;
 }
 
-static int privmem_setattr(KVM_MEMEXT_SETATTR_IDMAP *idmap,
-			   struct dentry *dentry, struct iattr *attr)
+static int privmem_setattr(KVM_MEMEXT_IDMAP *idmap, struct dentry *dentry,
+			   struct iattr *attr)
 {
-	struct kvm_memext_privmem *pm = d_inode(dentry)->i_private;
+	struct inode *inode = d_inode(dentry);
+	struct kvm_memext_privmem *pm = inode->i_private;
 	int r;
 
-	if (current->mm != pm->mm ||
-	    (attr->ia_valid & ~(ATTR_SIZE | ATTR_MTIME | ATTR_CTIME | ATTR_FILE)))
-		return -EPERM;
-	if (!(attr->ia_valid & ATTR_SIZE))
-		return 0;
-	mutex_lock(&pm->lock);
-	r = privmem_resize(pm, attr->ia_size);
-	mutex_unlock(&pm->lock);
-	return r;
+	/* Permission to chmod/chown, to write for a size (not its limits). */
+	r = setattr_prepare(idmap, dentry, attr);
+	if (r)
+		return r;
+	if (attr->ia_valid & ATTR_SIZE) {
+		mutex_lock(&pm->lock);
+		r = privmem_may_resize(pm);
+		if (!r && attr->ia_size != i_size_read(inode))
+			r = privmem_resize(pm, attr->ia_size);
+		mutex_unlock(&pm->lock);
+		if (r)
+			return r;
+	}
+	setattr_copy(idmap, inode, attr);
+	return 0;
 }
 
 static long privmem_fallocate(struct file *file, int mode, loff_t offset,
@@ -280,9 +333,6 @@ static long privmem_fallocate(struct file *file, int mode, loff_t offset,
 	loff_t old_size, size;
 	int r = 0;
 
-	/* Pages are charged to whoever allocates them: only the owner. */
-	if (current->mm != pm->mm)
-		return -EPERM;
 	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE))
 		return -EOPNOTSUPP;
 	if (!PAGE_ALIGNED(offset) || !PAGE_ALIGNED(len))
@@ -291,6 +341,11 @@ static long privmem_fallocate(struct file *file, int mode, loff_t offset,
 	mutex_lock(&pm->lock);
 	old_size = i_size_read(pm->inode);
 	size = old_size;
+	/* Pages are charged to whoever allocates them: only the owner. */
+	r = mode & FALLOC_FL_PUNCH_HOLE ? privmem_may_resize(pm) :
+					   privmem_claim(pm, file);
+	if (r)
+		goto out;
 	if (mode & FALLOC_FL_PUNCH_HOLE) {
 		if (offset < size)
 			privmem_punch(pm, offset >> PAGE_SHIFT,
@@ -326,10 +381,6 @@ out:
 	return r;
 }
 
-static const struct inode_operations privmem_iops = {
-	.setattr	= privmem_setattr,
-};
-
 /*
  * Hibernation would write private pages to disk.  It is refused while a
  * file exists, and files cannot be made from its preparation on: so no
@@ -347,8 +398,8 @@ static bool privmem_hibernating;	/* under privmem_pm_lock */
  *
  * Return: NOTIFY_DONE, or -EBUSY (as a notifier value) to refuse.
  */
-VISIBLE_IF_KUNIT int kvm_memext_privmem_pm_notify(struct notifier_block *nb,
-						  unsigned long action, void *data)
+int kvm_memext_privmem_pm_notify(struct notifier_block *nb,
+				 unsigned long action, void *data)
 {
 	unsigned long files;
 	int r = NOTIFY_DONE;
@@ -375,88 +426,19 @@ VISIBLE_IF_KUNIT int kvm_memext_privmem_pm_notify(struct notifier_block *nb,
 }
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_privmem_pm_notify);
 
-/**
- * kvm_memext_privmem_new() - a private-memory file's state and inode
- * @size: size in bytes, page aligned.
- * @flags: KVM_MEMEXT_PRIVMEM_* creation flags.
- *
- * The file may split the direct map if the caller has CAP_SYS_ADMIN.
- *
- * Return: the new state, or an ERR_PTR(): -EBUSY while a hibernation is
- * being prepared, -ENOMEM.
- */
-VISIBLE_IF_KUNIT struct kvm_memext_privmem *kvm_memext_privmem_new(u64 size,
-								   u64 flags)
+static const struct inode_operations privmem_iops = {
+	.setattr	= privmem_setattr,
+};
+
+static int privmem_open(struct inode *inode, struct file *file)
 {
-	struct kvm_memext_privmem *pm;
-	struct inode *inode;
-
-	pm = kzalloc_obj(*pm, GFP_KERNEL_ACCOUNT);
-	if (!pm)
-		return ERR_PTR(-ENOMEM);
-	inode = alloc_anon_inode(privmem_mnt->mnt_sb);
-	if (IS_ERR(inode)) {
-		kfree(pm);
-		return ERR_CAST(inode);
-	}
-	spin_lock(&privmem_pm_lock);
-	if (privmem_hibernating) {
-		spin_unlock(&privmem_pm_lock);
-		iput(inode);
-		kfree(pm);
-		return ERR_PTR(-EBUSY);
-	}
-	privmem_nr_files++;
-	spin_unlock(&privmem_pm_lock);
-
-	/*
-	 * Not S_PRIVATE: LSMs label the inode when the file's dentry is
-	 * instantiated (by the fs type, kvm_memext_privmem) and check it.
-	 */
-	inode->i_flags &= ~S_PRIVATE;
-	inode->i_mode |= S_IFREG;
-	inode->i_op = &privmem_iops;
-	inode->i_private = pm;
-	i_size_write(inode, size);
-	mutex_init(&pm->lock);
-	kvm_memext_privmem_pages_init(pm);
-	pm->flags = flags;
-	pm->may_split = capable(CAP_SYS_ADMIN);
-	pm->inode = inode;
-	atomic_long_inc(&kvm_memext_privmem_stats.files);
-	return pm;
-}
-EXPORT_SYMBOL_IF_KUNIT(kvm_memext_privmem_new);
-
-/**
- * kvm_memext_privmem_destroy() - free a file's pages and state
- * @pm: the file, no longer mapped anywhere.
- *
- * The inode goes with the file that holds it (or is put by the caller).
- */
-VISIBLE_IF_KUNIT void kvm_memext_privmem_destroy(struct kvm_memext_privmem *pm)
-{
-	kvm_memext_privmem_pages_destroy(pm);
-	if (pm->mm)
-		mmdrop(pm->mm);
-	pm->inode->i_private = NULL;
-	kfree(pm);
-	atomic_long_dec(&kvm_memext_privmem_stats.files);
-	spin_lock(&privmem_pm_lock);
-	privmem_nr_files--;
-	spin_unlock(&privmem_pm_lock);
-}
-EXPORT_SYMBOL_IF_KUNIT(kvm_memext_privmem_destroy);
-
-static int privmem_release(struct inode *inode, struct file *file)
-{
-	kvm_memext_privmem_destroy(file->private_data);
+	file->private_data = inode->i_private;
 	return 0;
 }
 
 static const struct file_operations privmem_fops = {
 	.owner			= THIS_MODULE,
-	.release		= privmem_release,
+	.open			= privmem_open,
 	.mmap			= privmem_mmap,
 	.fallocate		= privmem_fallocate,
 	.unlocked_ioctl		= privmem_ioctl,
@@ -467,152 +449,56 @@ static const struct file_operations privmem_fops = {
 };
 
 /**
- * kvm_memext_create_privmem() - KVM_MEMEXT_CREATE_PRIVMEM
- * @args: the user's arguments.
+ * kvm_memext_privmem_inode_init() - make a new inode a private-memory file
+ * @inode: a new regular-file inode of the kvm_memext file system.
+ * @flags: KVM_MEMEXT_PRIVMEM_* creation flags.
  *
- * Return: a new file descriptor, or a negative errno.
+ * The state is freed by kvm_memext_privmem_destroy() when the inode is
+ * evicted.
+ *
+ * Return: 0; -EBUSY while a hibernation is being prepared, -ENOMEM.
  */
-int kvm_memext_create_privmem(const struct kvm_memext_create_privmem *args)
+int kvm_memext_privmem_inode_init(struct inode *inode, u64 flags)
 {
 	struct kvm_memext_privmem *pm;
-	struct inode *inode;
-	struct file *file;
-	int fd;
 
-	if (!privmem_available)
-		return -EOPNOTSUPP;
-	if (args->flags & ~KVM_MEMEXT_PRIVMEM_NO_HUGE)
-		return -EINVAL;
-	if (!args->size || !PAGE_ALIGNED(args->size) ||
-	    args->size > MAX_LFS_FILESIZE)
-		return -EINVAL;
-	/* 4 KiB pages split the direct map for every tenant. */
-	if ((args->flags & KVM_MEMEXT_PRIVMEM_NO_HUGE) && !capable(CAP_SYS_ADMIN))
-		return -EPERM;
-
-	fd = get_unused_fd_flags(O_CLOEXEC);
-	if (fd < 0)
-		return fd;
-	pm = kvm_memext_privmem_new(args->size, args->flags);
-	if (IS_ERR(pm)) {
-		put_unused_fd(fd);
-		return PTR_ERR(pm);
-	}
-	inode = pm->inode;
-
-	/* __fput() drops the file's reference on its f_op's owner. */
-	__module_get(THIS_MODULE);
-	file = alloc_file_pseudo(inode, privmem_mnt, "kvm_memext_privmem",
-				 O_RDWR | O_LARGEFILE, &privmem_fops);
-	if (IS_ERR(file)) {
-		module_put(THIS_MODULE);
-		kvm_memext_privmem_destroy(pm);
-		iput(inode);
-		put_unused_fd(fd);
-		return PTR_ERR(file);
-	}
-	file->private_data = pm;
-	pm->mm = current->mm;
-	mmgrab(pm->mm);
-	fd_install(fd, file);
-	return fd;
-}
-
-static struct notifier_block privmem_pm_nb = {
-	.notifier_call = kvm_memext_privmem_pm_notify,
-};
-
-static int privmem_stats_show(struct seq_file *m, void *v)
-{
-	struct kvm_memext_privmem_stats *s = &kvm_memext_privmem_stats;
-
-	if (privmem_available)
-		kvm_memext_dmap_check_decoy(true);
-	seq_printf(m, "files %ld\n", atomic_long_read(&s->files));
-	seq_printf(m, "pages %ld\n", atomic_long_read(&s->pages));
-	seq_printf(m, "huge_chunks %ld\n", atomic_long_read(&s->chunks));
-	seq_printf(m, "accessible_pages %ld\n", atomic_long_read(&s->accessible));
-	seq_printf(m, "tlb_flushes %ld\n", atomic_long_read(&s->tlb_flushes));
-	seq_printf(m, "fallbacks %ld\n", atomic_long_read(&s->fallbacks));
-	seq_printf(m, "pmd_maps %ld\n", atomic_long_read(&s->pmd_maps));
-	seq_printf(m, "leaked_pages %ld\n", atomic_long_read(&s->leaked));
-	seq_printf(m, "poisoned_pages %ld\n", atomic_long_read(&s->poisoned));
-	seq_printf(m, "deferred_hides %ld\n", atomic_long_read(&s->deferred_hides));
-	seq_printf(m, "throttled %ld\n", atomic_long_read(&s->throttled));
-	seq_printf(m, "cpa_splits %ld\n", atomic_long_read(&s->splits));
-	seq_printf(m, "decoy_writes %ld\n", atomic_long_read(&s->decoy_writes));
-	seq_printf(m, "limit_pages %lu\n", kvm_memext_privmem_limit_pages());
-	return 0;
-}
-DEFINE_SHOW_ATTRIBUTE(privmem_stats);
-
-static int privmem_init_fs_context(struct fs_context *fc)
-{
-	if (!init_pseudo(fc, KVM_MEMEXT_PRIVMEM_MAGIC))
+	pm = kzalloc_obj(*pm, GFP_KERNEL_ACCOUNT);
+	if (!pm)
 		return -ENOMEM;
-	/* Guest memory, never a program or a device (as secretmem). */
-	fc->s_iflags |= SB_I_NOEXEC | SB_I_NODEV;
+	spin_lock(&privmem_pm_lock);
+	if (privmem_hibernating) {
+		spin_unlock(&privmem_pm_lock);
+		kfree(pm);
+		return -EBUSY;
+	}
+	privmem_nr_files++;
+	spin_unlock(&privmem_pm_lock);
+
+	mutex_init(&pm->lock);
+	kvm_memext_privmem_pages_init(pm);
+	pm->flags = flags;
+	pm->inode = inode;
+	pm->sbi = inode->i_sb->s_fs_info;
+	inode->i_op = &privmem_iops;
+	inode->i_fop = &privmem_fops;
+	inode->i_private = pm;
+	atomic_long_inc(&kvm_memext_privmem_stats.files);
 	return 0;
 }
 
-static struct file_system_type privmem_fs = {
-	.name		 = "kvm_memext_privmem",
-	.init_fs_context = privmem_init_fs_context,
-	.kill_sb	 = kill_anon_super,
-};
-
 /**
- * kvm_memext_privmem_init() - set up private memory, if the kernel allows
- *
- * Return: true when KVM_MEMEXT_CREATE_PRIVMEM is available.
+ * kvm_memext_privmem_destroy() - free a file's pages and state
+ * @pm: the file, no longer open or mapped anywhere.
  */
-bool __init kvm_memext_privmem_init(void)
+void kvm_memext_privmem_destroy(struct kvm_memext_privmem *pm)
 {
-	int r;
-
-	kvm_memext_privmem_limit_init();
-	privmem_debugfs = debugfs_create_dir(KBUILD_MODNAME, NULL);
-	debugfs_create_file("privmem", 0400, privmem_debugfs, NULL,
-			    &privmem_stats_fops);
-
-	r = kvm_memext_dmap_init();
-	if (r) {
-		pr_info("privmem disabled: cannot set up the direct-map decoy: %d\n", r);
-		return false;
-	}
-	privmem_mnt = kern_mount(&privmem_fs);
-	if (IS_ERR(privmem_mnt)) {
-		pr_info("privmem disabled: cannot mount its file system: %ld\n",
-			PTR_ERR(privmem_mnt));
-		privmem_mnt = NULL;
-		kvm_memext_dmap_exit();
-		return false;
-	}
-	/* mmap() with PROT_EXEC fails (path_noexec()). */
-	privmem_mnt->mnt_flags |= MNT_NOEXEC;
-	register_pm_notifier(&privmem_pm_nb);
-	privmem_available = true;
-	return true;
-}
-
-/**
- * kvm_memext_privmem_available() - whether private memory works here
- *
- * Return: true when KVM_MEMEXT_CREATE_PRIVMEM is available.
- */
-bool kvm_memext_privmem_available(void)
-{
-	return privmem_available;
-}
-EXPORT_SYMBOL_IF_KUNIT(kvm_memext_privmem_available);
-
-/** kvm_memext_privmem_exit() - undo kvm_memext_privmem_init() */
-void kvm_memext_privmem_exit(void)
-{
-	if (privmem_available) {
-		unregister_pm_notifier(&privmem_pm_nb);
-		kern_unmount(privmem_mnt);
-		kvm_memext_dmap_exit();
-	}
-	debugfs_remove_recursive(privmem_debugfs);
+	kvm_memext_privmem_pages_destroy(pm);
+	if (pm->mm)
+		mmdrop(pm->mm);
+	pm->inode->i_private = NULL;
+	kfree(pm);
+	atomic_long_dec(&kvm_memext_privmem_stats.files);
+	spin_lock(&privmem_pm_lock);
+	privmem_nr_files--;
+	spin_unlock(&privmem_pm_lock);
 }

@@ -97,40 +97,91 @@ unsigned long kvm_memext_privmem_limit_pages(void)
 	return READ_ONCE(privmem_max_mb) << (20 - PAGE_SHIFT);
 }
 
-/*
- * The ceiling first, then the owner's RLIMIT_MEMLOCK, checked against the
- * caller (a thread of the owner: only it maps and allocates).
- */
-static int privmem_charge(struct kvm_memext_privmem *pm, unsigned long nr)
+/* @nr more pages for @mm, within the caller's RLIMIT_MEMLOCK. */
+static int privmem_charge_mm(struct mm_struct *mm, unsigned long nr)
 {
-	unsigned long max = kvm_memext_privmem_limit_pages();
-	atomic_long_t *pages = &kvm_memext_privmem_stats.pages;
-	struct mm_struct *mm = pm->mm;
-
-	if (atomic_long_add_return(nr, pages) > max) {
-		atomic_long_sub(nr, pages);
-		return -ENOSPC;
-	}
-	if (!mm)
-		return 0;
 	if (atomic64_add_return(nr, &mm->pinned_vm) >
 	    rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT && !capable(CAP_IPC_LOCK)) {
 		atomic64_sub(nr, &mm->pinned_vm);
-		atomic_long_sub(nr, pages);
 		return -EDQUOT;
 	}
 	kvm_memext_add_mm_counter(mm, MM_SHMEMPAGES, nr);
 	return 0;
 }
 
-/* @nr pages left the file: the owner no longer holds them. */
+static void privmem_uncharge_mm(struct mm_struct *mm, unsigned long nr)
+{
+	atomic64_sub(nr, &mm->pinned_vm);
+	kvm_memext_add_mm_counter(mm, MM_SHMEMPAGES, -(long)nr);
+}
+
+/*
+ * The ceiling first, then the mount's size limit, then the owner's
+ * RLIMIT_MEMLOCK, checked against the caller (a thread of the owner: only
+ * it maps and allocates).
+ */
+static int privmem_charge(struct kvm_memext_privmem *pm, unsigned long nr)
+{
+	unsigned long max = kvm_memext_privmem_limit_pages();
+	atomic_long_t *pages = &kvm_memext_privmem_stats.pages;
+	struct kvm_memext_privmem_sb *sbi = pm->sbi;
+	unsigned long mount_max = READ_ONCE(sbi->max_pages);
+	int r;
+
+	if (atomic_long_add_return(nr, pages) > max) {
+		atomic_long_sub(nr, pages);
+		return -ENOSPC;
+	}
+	if (atomic_long_add_return(nr, &sbi->pages) > mount_max && mount_max) {
+		r = -ENOSPC;
+		goto out_sb;
+	}
+	if (!pm->mm)
+		return 0;
+	r = privmem_charge_mm(pm->mm, nr);
+	if (!r)
+		return 0;
+out_sb:
+	atomic_long_sub(nr, &sbi->pages);
+	atomic_long_sub(nr, pages);
+	return r;
+}
+
+/* @nr pages left the file: neither the owner nor the mount holds them. */
 static void privmem_uncharge_owner(struct kvm_memext_privmem *pm,
 				   unsigned long nr)
 {
+	atomic_long_sub(nr, &pm->sbi->pages);
+	if (pm->mm)
+		privmem_uncharge_mm(pm->mm, nr);
+}
+
+/**
+ * kvm_memext_privmem_set_owner() - bind a file's owner, or replace it
+ * @pm: the file; its owner, if any, exited and nothing maps the file.
+ * @mm: the new owner.
+ *
+ * The pages the file holds move to @mm's charges.
+ *
+ * Return: 0, or -EDQUOT beyond the caller's RLIMIT_MEMLOCK (nothing moved).
+ */
+int kvm_memext_privmem_set_owner(struct kvm_memext_privmem *pm,
+				 struct mm_struct *mm)
+{
+	unsigned long nr = pm->inode->i_blocks >> (PAGE_SHIFT - 9);
+	int r;
+
+	lockdep_assert_held(&pm->lock);
+	r = privmem_charge_mm(mm, nr);
+	if (r)
+		return r;
 	if (pm->mm) {
-		atomic64_sub(nr, &pm->mm->pinned_vm);
-		kvm_memext_add_mm_counter(pm->mm, MM_SHMEMPAGES, -(long)nr);
+		privmem_uncharge_mm(pm->mm, nr);
+		mmdrop(pm->mm);
 	}
+	mmgrab(mm);
+	pm->mm = mm;
+	return 0;
 }
 
 /*

@@ -26,6 +26,11 @@
 #define KVM_MEMEXT_CAP_MEMSLOT_BATCH	2
 #define KVM_MEMEXT_CAP_RUNSTATE		3
 #define KVM_MEMEXT_CAP_PRIVMEM		4
+/* The kvm_memext file system of private-memory files can be mounted. */
+#define KVM_MEMEXT_CAP_PRIVMEM_FS	5
+
+/* statfs(2) f_type of the kvm_memext file system ("kmpv"). */
+#define KVM_MEMEXT_FS_MAGIC		0x6b6d7076
 
 /* 0xBB is not claimed in Documentation/userspace-api/ioctl/ioctl-number.rst */
 #define KVM_MEMEXT_IO			0xBB
