@@ -78,3 +78,4 @@ strings -n 4 "$build/rodata.bin" | { grep -xE '[A-Za-z_][A-Za-z0-9_]*' || true; 
 cp "$TOP/scripts/guest-ibt-seal.sh" "$build/tests/ibt-seal.sh"
 cp "$TOP/scripts/guest-kunit.sh" "$build/tests/kunit.sh"
 cp "$TOP/scripts/guest-peer.sh" "$build/tests/peer.sh"
+cp "$TOP/scripts/guest-qemu.sh" "$build/tests/qemu.sh"

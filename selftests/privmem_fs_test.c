@@ -231,7 +231,7 @@ static void test_named_file_owner(void)
 {
 	long pages = memext_stat("pages");
 	size_t size = 2 * CHUNK;
-	int fd, pipefd[2];
+	int fd, ready[2], go[2];
 	uint8_t *p;
 	pid_t pid;
 	char c;
@@ -247,7 +247,7 @@ static void test_named_file_owner(void)
 	wait_child(pid, "creator");
 
 	/* The first user maps it, writes and waits; a third process is refused. */
-	TEST_ASSERT(!pipe(pipefd), "pipe");
+	TEST_ASSERT(!pipe(ready) && !pipe(go), "pipe");
 	pid = fork();
 	TEST_ASSERT(pid >= 0, "fork");
 	if (!pid) {
@@ -258,11 +258,11 @@ static void test_named_file_owner(void)
 		if (p == MAP_FAILED)
 			_exit(2);
 		fill(p, size, 0xabcd);
-		if (write(pipefd[1], "x", 1) != 1 || read(pipefd[0], &c, 1) != 1)
+		if (write(ready[1], "x", 1) != 1 || read(go[0], &c, 1) != 1)
 			_exit(3);
 		_exit(0);
 	}
-	TEST_ASSERT(read(pipefd[0], &c, 1) == 1, "first user did not map");
+	TEST_ASSERT(read(ready[0], &c, 1) == 1, "first user did not map");
 	fd = open(path("vm1"), O_RDWR);
 	TEST_ASSERT(fd >= 0, "open");
 	TEST_ASSERT(mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED &&
@@ -271,7 +271,7 @@ static void test_named_file_owner(void)
 	TEST_ASSERT_ERRNO(fallocate(fd, 0, 0, PAGE), EPERM, "allocate by non-owner");
 	TEST_ASSERT_ERRNO(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 				    0, PAGE), EPERM, "punch by non-owner");
-	TEST_ASSERT(write(pipefd[1], "x", 1) == 1, "release first user");
+	TEST_ASSERT(write(go[1], "x", 1) == 1, "release first user");
 	wait_child(pid, "first user");
 
 	/* The owner exited: this process takes over, data and charge. */
@@ -290,8 +290,10 @@ static void test_named_file_owner(void)
 	TEST_ASSERT(memext_stat("pages") == pages, "pages %ld after the last close",
 		    memext_stat("pages"));
 	TEST_ASSERT(memext_proc_kb("/proc/self/status", "VmPin") == 0, "VmPin left");
-	close(pipefd[0]);
-	close(pipefd[1]);
+	close(ready[0]);
+	close(ready[1]);
+	close(go[0]);
+	close(go[1]);
 	umount_fs();
 }
 

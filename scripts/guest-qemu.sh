@@ -1,0 +1,131 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Inside the test guest: Debian's unmodified qemu-system-x86_64 boots a
+# Linux guest (KVM, nested) whose RAM is a file on a kvm_memext mount, the
+# way an operator would run it.  The inner guest writes a pattern over its
+# RAM; while it waits, this script checks that its pages are private
+# memory out of the direct map; then the guest checks the pattern again
+# and powers off, and every page must be back.
+#
+# Usage: qemu.sh <name> <QEMU -cpu model> <seconds for the inner guest> [backend options]
+#   qemu.sh nokvmclock host,-kvmclock 600 prealloc=on
+#	what privmem.rst tells operators, all RAM allocated at start
+#   qemu.sh default host 300
+#	kvm-clock offered: the host must live
+# Exit: 0 passed, 1 failed, 4 skipped.
+name=$1
+cpu=$2
+tmo=$3
+backend_opts=${4:+,$4}
+dir=/run/kvm_memext
+stats=/sys/kernel/debug/kvm_memext/privmem
+log=/tmp/qemu-$name.log
+mb=256
+
+stat_of() { awk -v k="$1" '$1 == k { print $2 }' $stats; }
+dmap4k() { awk '/^DirectMap4k:/ { print $2 }' /proc/meminfo; }
+fail() { echo "FAIL: $*"; tail -n 20 $log.qemu 2>/dev/null | sed 's/^/  qemu: /'; exit 1; }
+now() { cut -d' ' -f1 /proc/uptime; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+# Wait until the inner guest's serial output matches $1, at most $2 s.
+wait_for() {
+	i=0
+	while ! grep -q "$1" $log; do
+		kill -0 "$qemu" 2>/dev/null || return 1
+		[ $i -lt $(($2 * 2)) ] || return 1
+		sleep 0.5
+		i=$((i + 1))
+	done
+}
+
+[ -x /usr/bin/qemu-system-x86_64 ] || { echo "SKIP: no QEMU in this initramfs"; exit 4; }
+[ -c /dev/kvm ] || { echo "SKIP: no /dev/kvm"; exit 4; }
+mkdir -p $dir
+mount -t kvm_memext -o mode=0770,size=$((mb + 64))M none $dir ||
+	fail "mount -t kvm_memext"
+grep " $dir " /proc/mounts
+files0=$(stat_of files)
+pages0=$(stat_of pages)
+dm0=$(dmap4k)
+
+rm -f /tmp/inner.in /tmp/inner.out
+mkfifo /tmp/inner.in /tmp/inner.out
+t0=$(now)
+# What an operator writes: a directory as mem-path (QEMU makes, unlinks
+# and sizes its own file), share=on, align=2M for huge mappings.
+/usr/bin/qemu-system-x86_64 -accel kvm -cpu "$cpu" -smp 1 -m $mb \
+	-object memory-backend-file,id=ram,size=${mb}M,mem-path=$dir,share=on,align=2M$backend_opts \
+	-machine pc,memory-backend=ram \
+	-nodefaults -display none -monitor none -no-reboot \
+	-kernel /qemu-guest/vmlinuz -initrd /qemu-guest/initrd.gz \
+	-append "console=ttyS0 quiet panic=-1 mitigations=off" \
+	-serial pipe:/tmp/inner > $log.qemu 2>&1 &
+qemu=$!
+cat /tmp/inner.out > $log &
+reader=$!
+exec 4> /tmp/inner.in
+
+ok=1
+if wait_for "KVM_MEMEXT_INNER ready" "$tmo"; then
+	echo "inner guest ready after $(since "$t0") s: $(grep -a KVM_MEMEXT_INNER $log | tr -d '\r')"
+	files=$(stat_of files)
+	pages=$(stat_of pages)
+	chunks=$(stat_of huge_chunks)
+	dm=$(dmap4k)
+	echo "while it runs: files $files pages $pages huge_chunks $chunks" \
+	     "accessible $(stat_of accessible_pages) tlb_flushes $(stat_of tlb_flushes)" \
+	     "DirectMap4k $dm0 -> $dm kB"
+	[ "$files" = $((files0 + 1)) ] || { echo "FAIL: files $files0 -> $files"; ok=0; }
+	# Most of the RAM was written (all of it preallocated); QEMU's file
+	# holds it in 2 MiB chunks, hidden without splitting the direct map.
+	want=$((mb * 256 / 2))
+	case $backend_opts in *prealloc=on*) want=$((mb * 256)) ;; esac
+	[ $((pages - pages0)) -ge $want ] ||
+		{ echo "FAIL: only $((pages - pages0)) pages allocated"; ok=0; }
+	[ $((chunks * 512)) -eq $((pages - pages0)) ] ||
+		{ echo "FAIL: $chunks huge chunks for $((pages - pages0)) pages"; ok=0; }
+	[ "$dm" = "$dm0" ] || { echo "FAIL: DirectMap4k $dm0 -> $dm kB"; ok=0; }
+	[ "$(stat_of accessible_pages)" = 0 ] || { echo "FAIL: pages accessible"; ok=0; }
+	echo go >&4
+	if wait_for "KVM_MEMEXT_INNER verified" 120; then
+		r=$(grep -a "KVM_MEMEXT_INNER ready" $log | sed 's/.*sum=\([0-9a-f]*\).*/\1/')
+		v=$(grep -a "KVM_MEMEXT_INNER verified" $log | sed 's/.*sum=\([0-9a-f]*\).*/\1/')
+		grep -aq "KVM_MEMEXT_INNER verified.* bad=0" $log && [ "$r" = "$v" ] ||
+			{ echo "FAIL: pattern: $(grep -a verified $log)"; ok=0; }
+	else
+		echo "FAIL: no second check from the inner guest"
+		ok=0
+	fi
+	# Power-off ends QEMU.
+	i=0
+	while kill -0 $qemu 2>/dev/null && [ $i -lt 60 ]; do
+		sleep 1
+		i=$((i + 1))
+	done
+	kill -0 $qemu 2>/dev/null && { echo "FAIL: QEMU still running after power-off"; ok=0; }
+	echo "inner guest done after $(since "$t0") s"
+else
+	echo "inner guest not ready after $(since "$t0") s; its serial output:"
+	tr -d '\r' < $log | tail -n 5 | sed 's/^/  inner: /'
+	[ "$name" = default ] || ok=0
+fi
+kill -KILL $qemu 2>/dev/null
+wait $qemu 2>/dev/null
+exec 4>&-
+kill $reader 2>/dev/null
+sed 's/^/  qemu: /' $log.qemu
+# Every page back once QEMU is gone.
+i=0
+while [ "$(stat_of files)" != "$files0" ] && [ $i -lt 20 ]; do
+	sleep 0.5
+	i=$((i + 1))
+done
+echo "after: files $(stat_of files) pages $(stat_of pages) DirectMap4k $(dmap4k) kB" \
+     "leaked $(stat_of leaked_pages)"
+[ "$(stat_of files)" = "$files0" ] && [ "$(stat_of pages)" = "$pages0" ] ||
+	{ echo "FAIL: pages or files left"; ok=0; }
+[ "$(dmap4k)" = "$dm0" ] || { echo "FAIL: DirectMap4k changed"; ok=0; }
+umount $dir || { echo "FAIL: umount"; ok=0; }
+[ $ok = 1 ] || exit 1
+echo "PASS"
