@@ -51,7 +51,8 @@ write_plan() {
 	echo "qemu default 500 sh qemu.sh default host 300"
 	echo "selftest ibt_seal 120 sh ibt-seal.sh"
 	for t in set_memory_region_test memslot_modification_stress_test \
-		 dirty_log_test guest_memfd_test xen_shinfo_test; do
+		 dirty_log_test guest_memfd_test xen_shinfo_test \
+		 kvm_page_table_test demand_paging_test dirty_log_perf_test; do
 		[ -x "$TOP/build/$K/tests/peer/$t" ] || continue
 		# Upstream's own splat (see known-splats.txt) disables lockdep
 		# for the rest of the boot, which would blind it to ours.
@@ -63,9 +64,18 @@ write_plan() {
 		# The stress test's defaults take minutes under TCG.
 		memslot_modification_stress_test) args="-i 100 -v 2" ;;
 		dirty_log_test) args="-i 8" ;;
+		# 1 GiB per vCPU by default.
+		kvm_page_table_test|demand_paging_test) args="-b 64M" ;;
+		dirty_log_perf_test) args="-b 64M -i 2" ;;
 		*) args= ;;
 		esac
 		echo "peer $t 900 sh peer.sh $t $args"
+		# Those with a backing-source option, again with guest memory
+		# in private memory (selftests/lib/privmem_wrap.c).
+		case $t in
+		kvm_page_table_test|demand_paging_test|dirty_log_perf_test)
+			echo "peer $t.privmem 900 sh peer.sh --privmem $t $args -s shmem" ;;
+		esac
 	done
 }
 

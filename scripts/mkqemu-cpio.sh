@@ -19,8 +19,8 @@ init_src=$TOP/selftests/qemu/inner_init.c
 firmware="/usr/share/seabios/bios-256k.bin /usr/share/qemu/linuxboot_dma.bin
 	/usr/share/qemu/kvmvapic.bin"
 
-key=$( { "$qemu" --version; sha256sum "$qemu" "$inner_kernel" "$init_src" "$0"; } |
-	sha256sum | cut -c1-12)
+key=$( { "$qemu" --version; sha256sum "$qemu" "$inner_kernel" "$init_src" "$0" |
+	cut -d' ' -f1; } | sha256sum | cut -c1-12)
 out=$CACHE/qemu-guest.$key.cpio.gz
 if [ -s "$out" ]; then
 	echo "$out"

@@ -18,15 +18,20 @@ MEMEXT_HDRS := $(wildcard $(MEMEXT_DIR)/*.h) $(MEMEXT_DIR)/../include/uapi/linux
 
 # KVM's tests that must keep passing with kvm_memext loaded.
 PEER_NAMES := set_memory_region_test memslot_modification_stress_test \
-	      dirty_log_test guest_memfd_test xen_shinfo_test
+	      dirty_log_test guest_memfd_test xen_shinfo_test \
+	      kvm_page_table_test demand_paging_test dirty_log_perf_test
 PEER_TESTS := $(filter $(addprefix %/,$(PEER_NAMES)),$(TEST_GEN_PROGS))
 
 # Every VM a peer test creates is bound to a kvm_memext handle.  The
 # wrapper is order-only: some kernels' link rules use $^, others not.
 $(OUTPUT)/memext/bind_wrap.o: $(MEMEXT_DIR)/lib/bind_wrap.c $(MEMEXT_HDRS)
 	$(CC) $(CFLAGS) -I$(MEMEXT_DIR) -I$(MEMEXT_DIR)/../include/uapi -c $< -o $@
-$(PEER_TESTS): | $(OUTPUT)/memext/bind_wrap.o
-$(PEER_TESTS): LDLIBS += $(OUTPUT)/memext/bind_wrap.o -Wl,--wrap=ioctl -Wl,--wrap=close
+# With KVM_MEMEXT_PEER_PRIVMEM=1, "-s shmem" guest memory is private memory.
+$(OUTPUT)/memext/privmem_wrap.o: $(MEMEXT_DIR)/lib/privmem_wrap.c $(MEMEXT_HDRS)
+	$(CC) $(CFLAGS) -I$(MEMEXT_DIR) -I$(MEMEXT_DIR)/../include/uapi -c $< -o $@
+$(PEER_TESTS): | $(OUTPUT)/memext/bind_wrap.o $(OUTPUT)/memext/privmem_wrap.o
+$(PEER_TESTS): LDLIBS += $(OUTPUT)/memext/bind_wrap.o -Wl,--wrap=ioctl -Wl,--wrap=close \
+	$(OUTPUT)/memext/privmem_wrap.o -Wl,--wrap=memfd_create
 # Library drift (e.g. Debian's 6.1 tests use macros its library lacks).
 $(PEER_TESTS): CFLAGS += -include $(MEMEXT_DIR)/memext_compat.h
 
