@@ -6,7 +6,7 @@
 # way an operator would run it.  The inner guest writes a pattern over its
 # RAM; while it waits, this script checks that its pages are private
 # memory out of the direct map; then the guest checks the pattern again
-# and powers off, and every page must be back.
+# and resets (QEMU exits), and every page must be back.
 #
 # Usage: qemu.sh <name> <QEMU -cpu model> <seconds for the inner guest> [backend options]
 #   qemu.sh nokvmclock host,-kvmclock 600 prealloc=on
@@ -28,12 +28,16 @@ dmap4k() { awk '/^DirectMap4k:/ { print $2 }' /proc/meminfo; }
 fail() { echo "FAIL: $*"; tail -n 20 $log.qemu 2>/dev/null | sed 's/^/  qemu: /'; exit 1; }
 now() { cut -d' ' -f1 /proc/uptime; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
-# Wait until the inner guest's serial output matches $1, at most $2 s.
+# Wait until the inner guest's serial output matches $1, at most $2 s;
+# say where it is once a minute in the kernel log (the host's console.log).
 wait_for() {
 	i=0
 	while ! grep -q "$1" $log; do
 		kill -0 "$qemu" 2>/dev/null || return 1
 		[ $i -lt $(($2 * 2)) ] || return 1
+		[ $((i % 120)) != 119 ] ||
+			echo "qemu.sh: $name: $(since "$t0") s, waiting for \"$1\"," \
+			     "inner guest at: $(tr -d '\r' < $log | tail -n 1 | cut -c1-100)" > /dev/kmsg
 		sleep 0.5
 		i=$((i + 1))
 	done
@@ -45,9 +49,19 @@ mkdir -p $dir
 mount -t kvm_memext -o mode=0770,size=$((mb + 64))M none $dir ||
 	fail "mount -t kvm_memext"
 grep " $dir " /proc/mounts
+ok=1
 files0=$(stat_of files)
 pages0=$(stat_of pages)
 dm0=$(dmap4k)
+
+# share=off would copy guest memory into anonymous pages: refused at start
+# (paused with -S, a QEMU that started would run into the timeout).
+timeout 120 /usr/bin/qemu-system-x86_64 -accel kvm -m $mb -nodefaults -display none \
+	-object memory-backend-file,id=ram,size=${mb}M,mem-path=$dir,share=off \
+	-machine pc,memory-backend=ram -S > $log.private 2>&1 < /dev/null
+rc=$?
+echo "share=off: exit $rc: $(cat $log.private)"
+[ $rc = 1 ] || { echo "FAIL: share=off not refused"; ok=0; }
 
 rm -f /tmp/inner.in /tmp/inner.out
 mkfifo /tmp/inner.in /tmp/inner.out
@@ -59,14 +73,13 @@ t0=$(now)
 	-machine pc,memory-backend=ram \
 	-nodefaults -display none -monitor none -no-reboot \
 	-kernel /qemu-guest/vmlinuz -initrd /qemu-guest/initrd.gz \
-	-append "console=ttyS0 quiet panic=-1 mitigations=off" \
+	-append "console=ttyS0 quiet mitigations=off" \
 	-serial pipe:/tmp/inner > $log.qemu 2>&1 &
 qemu=$!
 cat /tmp/inner.out > $log &
 reader=$!
 exec 4> /tmp/inner.in
 
-ok=1
 if wait_for "KVM_MEMEXT_INNER ready" "$tmo"; then
 	echo "inner guest ready after $(since "$t0") s: $(grep -a KVM_MEMEXT_INNER $log | tr -d '\r')"
 	files=$(stat_of files)
@@ -97,13 +110,13 @@ if wait_for "KVM_MEMEXT_INNER ready" "$tmo"; then
 		echo "FAIL: no second check from the inner guest"
 		ok=0
 	fi
-	# Power-off ends QEMU.
+	# The inner guest resets: with -no-reboot QEMU exits.
 	i=0
 	while kill -0 $qemu 2>/dev/null && [ $i -lt 60 ]; do
 		sleep 1
 		i=$((i + 1))
 	done
-	kill -0 $qemu 2>/dev/null && { echo "FAIL: QEMU still running after power-off"; ok=0; }
+	kill -0 $qemu 2>/dev/null && { echo "FAIL: QEMU still running after the reset"; ok=0; }
 	echo "inner guest done after $(since "$t0") s"
 else
 	echo "inner guest not ready after $(since "$t0") s; its serial output:"
