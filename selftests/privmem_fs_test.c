@@ -38,7 +38,7 @@ static void mount_fs(const char *opts)
 			     KVM_MEMEXT_CAP_PRIVMEM_FS) > 0,
 		       "no kvm_memext file system on this kernel");
 	close(dev);
-	strcpy(mnt, "/tmp/kvm_memext_fs.XXXXXX");
+	snprintf(mnt, sizeof(mnt), "/tmp/kvm_memext_fs.XXXXXX");
 	TEST_ASSERT(mkdtemp(mnt), "mkdtemp: %s", strerror(errno));
 	TEST_ASSERT(!__mount_fs(opts), "mount -o %s: %s", opts, strerror(errno));
 }
@@ -158,7 +158,7 @@ static void test_mount_options(void)
 	umount_fs();
 	TEST_ASSERT(memext_module_refcnt() == refs, "refcnt after umount");
 
-	strcpy(mnt, "/tmp/kvm_memext_fs.XXXXXX");
+	snprintf(mnt, sizeof(mnt), "/tmp/kvm_memext_fs.XXXXXX");
 	TEST_ASSERT(mkdtemp(mnt), "mkdtemp");
 	TEST_ASSERT_ERRNO(__mount_fs("mode=77777"), EINVAL, "mode too large");
 	TEST_ASSERT_ERRNO(__mount_fs("mode=abc"), EINVAL, "mode not octal");

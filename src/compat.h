@@ -206,20 +206,41 @@ static inline void vm_flags_set(struct vm_area_struct *vma, unsigned long flags)
  * (Kbuild), not by version: distributions backport them.
  */
 
-/* ->create() lost its "excl" argument. */
+/* ->create() lost its "excl" argument: @name calls @fn(dir, dentry, mode). */
 #ifdef KVM_MEMEXT_HAVE_CREATE_EXCL
-#define KVM_MEMEXT_CREATE_EXCL_ARG	, bool excl
+#define KVM_MEMEXT_DEFINE_CREATE(name, fn)					\
+static int name(KVM_MEMEXT_IDMAP *idmap, struct inode *dir,		\
+		struct dentry *dentry, umode_t mode, bool excl)			\
+{										\
+	return fn(dir, dentry, mode);						\
+}
 #else
-#define KVM_MEMEXT_CREATE_EXCL_ARG
+#define KVM_MEMEXT_DEFINE_CREATE(name, fn)					\
+static int name(KVM_MEMEXT_IDMAP *idmap, struct inode *dir,		\
+		struct dentry *dentry, umode_t mode)				\
+{										\
+	return fn(dir, dentry, mode);						\
+}
 #endif
 
-/* ->mkdir() returns the dentry it made (NULL: the one it was given). */
+/*
+ * ->mkdir() returns the dentry it made (NULL: the one it was given):
+ * @name calls @fn(dir, dentry, mode), which returns 0 or an errno.
+ */
 #ifdef KVM_MEMEXT_HAVE_MKDIR_DENTRY
-#define KVM_MEMEXT_MKDIR_RET		struct dentry *
-#define KVM_MEMEXT_MKDIR_RETURN(r)	ERR_PTR(r)
+#define KVM_MEMEXT_DEFINE_MKDIR(name, fn)					\
+static struct dentry *name(KVM_MEMEXT_IDMAP *idmap, struct inode *dir,	\
+			   struct dentry *dentry, umode_t mode)		\
+{										\
+	return ERR_PTR(fn(dir, dentry, mode));					\
+}
 #else
-#define KVM_MEMEXT_MKDIR_RET		int
-#define KVM_MEMEXT_MKDIR_RETURN(r)	(r)
+#define KVM_MEMEXT_DEFINE_MKDIR(name, fn)					\
+static int name(KVM_MEMEXT_IDMAP *idmap, struct inode *dir,		\
+		struct dentry *dentry, umode_t mode)				\
+{										\
+	return fn(dir, dentry, mode);						\
+}
 #endif
 
 /*
@@ -238,6 +259,7 @@ static inline void kvm_memext_d_make_persistent(struct dentry *dentry,
 	d_instantiate(dentry, inode);
 	dget(dentry);
 }
+
 #define kvm_memext_kill_litter_super(sb)	kill_litter_super(sb)
 #endif
 
@@ -251,17 +273,23 @@ static inline void kvm_memext_d_make_persistent(struct dentry *dentry,
 /* Timestamps of a new inode, and of a directory that changed. */
 #ifdef KVM_MEMEXT_HAVE_INODE_TS_HELPERS
 #define kvm_memext_inode_init_ts(inode)	simple_inode_init_ts(inode)
-#define kvm_memext_inode_touch_dir(dir) \
-	inode_set_mtime_to_ts(dir, inode_set_ctime_current(dir))
+
+static inline void kvm_memext_inode_touch_dir(struct inode *dir)
+{
+	inode_set_mtime_to_ts(dir, inode_set_ctime_current(dir));
+}
 #else
 static inline void kvm_memext_inode_init_ts(struct inode *inode)
 {
-	inode->i_atime = inode->i_mtime = inode->i_ctime = current_time(inode);
+	inode->i_ctime = current_time(inode);
+	inode->i_atime = inode->i_ctime;
+	inode->i_mtime = inode->i_ctime;
 }
 
 static inline void kvm_memext_inode_touch_dir(struct inode *dir)
 {
-	dir->i_mtime = dir->i_ctime = current_time(dir);
+	dir->i_ctime = current_time(dir);
+	dir->i_mtime = dir->i_ctime;
 }
 #endif
 

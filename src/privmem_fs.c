@@ -83,23 +83,25 @@ static int privmem_mknod(struct inode *dir, struct dentry *dentry,
 	return 0;
 }
 
-static int privmem_create(KVM_MEMEXT_IDMAP *idmap, struct inode *dir,
-			  struct dentry *dentry, umode_t mode
-			  KVM_MEMEXT_CREATE_EXCL_ARG)
+static int privmem_mkfile(struct inode *dir, struct dentry *dentry,
+			  umode_t mode)
 {
 	return privmem_mknod(dir, dentry, (mode & ~S_IFMT) | S_IFREG);
 }
 
-static KVM_MEMEXT_MKDIR_RET privmem_mkdir(KVM_MEMEXT_IDMAP *idmap,
-					  struct inode *dir,
-					  struct dentry *dentry, umode_t mode)
+KVM_MEMEXT_DEFINE_CREATE(privmem_create, privmem_mkfile)
+
+static int privmem_mkdir_common(struct inode *dir, struct dentry *dentry,
+				umode_t mode)
 {
 	int r = privmem_mknod(dir, dentry, (mode & ~S_IFMT) | S_IFDIR);
 
 	if (!r)
 		inc_nlink(dir);
-	return KVM_MEMEXT_MKDIR_RETURN(r);
+	return r;
 }
+
+KVM_MEMEXT_DEFINE_MKDIR(privmem_mkdir, privmem_mkdir_common)
 
 /* No links, symlinks or device nodes: guest memory files and directories. */
 static const struct inode_operations privmem_dir_iops = {

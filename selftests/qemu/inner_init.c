@@ -26,7 +26,6 @@
 
 static int tty = 2;
 
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
 {
 	char buf[256];
@@ -50,7 +49,7 @@ static void off(void)
 }
 
 /* A "Name: N kB" line of /proc/meminfo, in bytes. */
-static unsigned long meminfo(const char *name)
+static unsigned long mem_field(const char *name)
 {
 	char line[128];
 	unsigned long kb = 0;
@@ -125,9 +124,9 @@ int main(void)
 	read_line("/proc/uptime", up, sizeof(up));
 	read_line("/sys/devices/system/clocksource/clocksource0/current_clocksource",
 		  clock, sizeof(clock));
-	avail = meminfo("MemAvailable");
+	avail = mem_field("MemAvailable");
 	say("KVM_MEMEXT_INNER booted uptime=%s clocksource=%s memtotal=%lu available=%lu\n",
-	    strtok(up, " "), clock, meminfo("MemTotal"), avail);
+	    strtok(up, " "), clock, mem_field("MemTotal"), avail);
 	if (avail < 2 * SPARE) {
 		say("KVM_MEMEXT_INNER error: too little memory\n");
 		off();
