@@ -5,7 +5,7 @@
 #   make                  build kvm_memext.ko against the running kernel
 #   make KDIR=<dir>       ... against another kernel build tree
 #   make install          modules_install (run depmod afterwards)
-#   make run              set up, boot stock 6.12 under QEMU, run the demo
+#   make run              set up, boot stock 6.12 under QEMU, show each feature
 #   make check            the whole test suite over the kernel matrix
 #   make check KERNELS=6.12 ONLY=bind   (one kernel, tests matching a regex)
 #   make check ... REPEAT=20            (each test 20 times in one boot)

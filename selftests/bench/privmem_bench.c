@@ -11,7 +11,9 @@
  * flush_tlb_all() calls counted by kprobe events, where tracefs has them;
  * privmem flushes with an IPI of its own, which those do not see, and
  * counts it: its line below).  Medians of R repeats; throughput ratios
- * against memfd.
+ * against memfd.  A second table: first touch by 1, 2 and all CPUs'
+ * worth of threads, each faulting its own slice, as a VM's vCPUs fault its
+ * RAM at boot, for privmem and memfd.
  *
  * Usage: privmem_bench [-s MiB] [-r repeats]
  */
@@ -19,6 +21,7 @@
 #define _GNU_SOURCE
 #endif
 #include <linux/falloc.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
@@ -198,6 +201,82 @@ static bool run_once(enum kind k, struct sample *s)
 	return true;
 }
 
+struct slice {
+	uint8_t *p;
+	size_t len;
+	pthread_barrier_t *go;
+};
+
+static void *touch_slice(void *arg)
+{
+	struct slice *sl = arg;
+	size_t off;
+
+	pthread_barrier_wait(sl->go);
+	for (off = 0; off < sl->len; off += PAGE)
+		sl->p[off] = 1;
+	return NULL;
+}
+
+/* First touch of a new file of kind @k by @n threads, in ns, or -1. */
+static double fault_threads(enum kind k, int n)
+{
+	pthread_t tid[64];
+	struct slice sl[64];
+	pthread_barrier_t go;
+	size_t per = size / n / PAGE * PAGE;
+	double t0, t;
+	uint8_t *p;
+	int fd, i;
+
+	fd = open_kind(k);
+	if (fd < 0)
+		return -1;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		close(fd);
+		return -1;
+	}
+	pthread_barrier_init(&go, NULL, n + 1);
+	for (i = 0; i < n; i++) {
+		sl[i] = (struct slice){ p + i * per, i == n - 1 ? size - i * per : per, &go };
+		pthread_create(&tid[i], NULL, touch_slice, &sl[i]);
+	}
+	t0 = now_ns();
+	pthread_barrier_wait(&go);
+	for (i = 0; i < n; i++)
+		pthread_join(tid[i], NULL);
+	t = now_ns() - t0;
+	pthread_barrier_destroy(&go);
+	munmap(p, size);
+	close(fd);
+	return t;
+}
+
+static void scaling_table(int repeats)
+{
+	static const enum kind kinds[] = { PRIVMEM, MEMFD };
+	int cpus = sysconf(_SC_NPROCESSORS_ONLN), counts[3] = { 1, 2, cpus };
+	double v[64], gib = (double)size / (1ul << 30), tp[2];
+	int c, i, r;
+
+	if (cpus > 64)
+		counts[2] = cpus = 64;
+	printf("first touch by threads, GiB/s (medians of %d)\n", repeats);
+	printf("%8s %14s %14s %10s\n", "threads", "privmem", "memfd", "ratio");
+	for (c = 0; c < 3; c++) {
+		if (c == 2 && cpus <= 2)
+			break;
+		for (i = 0; i < 2; i++) {
+			for (r = 0; r < repeats; r++)
+				v[r] = fault_threads(kinds[i], counts[c]);
+			tp[i] = median(v, repeats) > 0 ? gib / (median(v, repeats) / 1e9) : -1;
+		}
+		printf("%8d %14.2f %14.2f %9.2fx\n", counts[c], tp[0], tp[1],
+		       tp[1] > 0 ? tp[0] / tp[1] : 0);
+	}
+}
+
 /* The module's own count of the TLB flushes it issued, or -1. */
 static long module_flushes(void)
 {
@@ -332,6 +411,7 @@ int main(int argc, char **argv)
 		       fault[PRIVMEM] / fault[SECRET]);
 	if (own >= 0)
 		printf("privmem's own count: %.0f TLB flushes per GiB faulted in\n", own);
+	scaling_table(repeats);
 	close(dev);
 	return 0;
 }
