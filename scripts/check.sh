@@ -47,8 +47,8 @@ write_plan() {
 	# mount: with QEMU's default CPU model (kvm-clock offered), which must
 	# leave the host alive whatever the inner guest sees, and as
 	# privmem.rst tells operators (no kvm-clock), which must pass.
-	echo "qemu default 500 sh qemu.sh default host 300"
-	echo "qemu nokvmclock 900 sh qemu.sh nokvmclock host,-kvmclock 780 prealloc=on"
+	echo "qemu default 300 sh qemu.sh default host 150 prealloc=on"
+	echo "qemu nokvmclock 600 sh qemu.sh nokvmclock host,-kvmclock 480"
 	echo "selftest ibt_seal 120 sh ibt-seal.sh"
 	for t in set_memory_region_test memslot_modification_stress_test \
 		 dirty_log_test guest_memfd_test xen_shinfo_test \
