@@ -19,9 +19,9 @@ cpu=$2
 tmo=$3
 backend_opts=${4:+,$4}
 # Serial output is slow under nested TCG; the default run shows where the
-# inner guest gets to.
+# inner guest gets to, from its first messages on.
 quiet=quiet
-[ "$name" != default ] || quiet=
+[ "$name" != default ] || quiet=earlyprintk=serial,ttyS0
 dir=/run/kvm_memext
 stats=/sys/kernel/debug/kvm_memext/privmem
 log=/tmp/qemu-$name.log
