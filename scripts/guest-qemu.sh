@@ -9,9 +9,9 @@
 # and resets (QEMU exits), and every page must be back.
 #
 # Usage: qemu.sh <name> <QEMU -cpu model> <seconds for the inner guest> [backend options]
-#   qemu.sh nokvmclock host,-kvmclock 480
+#   qemu.sh nokvmclock host,-kvmclock 300
 #	what privmem.rst tells operators: must pass
-#   qemu.sh default host 150 prealloc=on
+#   qemu.sh default host 90 prealloc=on
 #	kvm-clock offered: the host must live; all RAM allocated at start
 # Exit: 0 passed, 1 failed, 4 skipped.
 name=$1
