@@ -52,7 +52,7 @@ write_plan() {
 	t=300
 	[ "$debug" = 1 ] && t=240
 	echo "qemu default 200 sh qemu.sh default host 90 prealloc=on"
-	echo "qemu nokvmclock $((t + 120)) sh qemu.sh nokvmclock host,-kvmclock $t"
+	echo "qemu nokvmclock $((t + 240)) sh qemu.sh nokvmclock host,-kvmclock $t"
 	echo "selftest ibt_seal 120 sh ibt-seal.sh"
 	for t in set_memory_region_test memslot_modification_stress_test \
 		 dirty_log_test guest_memfd_test xen_shinfo_test \
