@@ -9,6 +9,9 @@
  *
  * Linked with -Wl,--wrap=memfd_create.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +21,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <linux/kvm_memext.h>
+#include <linux/memfd.h>
 
 int __real_memfd_create(const char *name, unsigned int flags);
 
