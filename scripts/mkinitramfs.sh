@@ -57,6 +57,6 @@ echo "$K" > "$root/tests/kernel"
 (cd "$root" && find . | cpio -o -H newc --quiet) | gzip -1 > "$out"
 # A plan that runs QEMU gets its archive appended: the kernel unpacks
 # concatenated archives in turn.
-if grep -q '^qemu ' "$plan"; then
+if grep -q ' qemu\.sh ' "$plan"; then
 	cat "$("$TOP/scripts/mkqemu-cpio.sh")" >> "$out"
 fi

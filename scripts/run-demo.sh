@@ -37,6 +37,7 @@ fail=0
 while read -r stage name _; do
 	line=$(grep -E "^(not )?ok [0-9]+ $stage/$name( |$)" "$results" || true)
 	case $line in
+	ok*"# SKIP"*) echo "--- $name: skipped" ;;
 	ok*) echo "--- $name: ok" ;;
 	*) echo "--- $name: FAILED ${line:+($line)}"; fail=1 ;;
 	esac
@@ -46,7 +47,7 @@ while read -r stage name _; do
 		{ buf = buf $0 "\n" }
 		END { printf "%s", buf }' "$results" |
 		grep -E 'sum|guest|DirectMap|chunks|saw|inner guest|while it runs|after:|ok [0-9]+ test_|FAIL' |
-		grep -v '^    # Totals' | sed 's/^ *#* */    /' | head -n 12
+		grep -v '^    # Totals' | sed 's/^ *#* */    /' | head -n 12 || true
 done < "$dir/plan"
 grep -q '^# KVM_MEMEXT_RUNNER_DONE' "$results" || { echo "--- the guest did not finish"; fail=1; }
 exit $fail
