@@ -25,7 +25,7 @@ prepare_kernel "$K" "$dir" || die "$K: build failed"
 	echo "demo runstate_two_pages 300 env MEMEXT_TEST=test_two_pages ./memext/runstate_test"
 	# Only where a warm cache has it: building it is make check's job.
 	if ls "$CACHE"/qemu-guest.*.cpio.gz > /dev/null 2>&1; then
-		echo "demo qemu 600 sh qemu.sh nokvmclock host,-kvmclock 500"
+		echo "demo qemu 300 sh qemu.sh nokvmclock host,-kvmclock 120"
 	fi
 } > "$dir/plan"
 boot_plan "$K" "$dir/plan" "$dir" 1500
