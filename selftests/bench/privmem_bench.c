@@ -256,12 +256,16 @@ static double fault_threads(enum kind k, int n)
 static void scaling_table(int repeats)
 {
 	static const enum kind kinds[] = { PRIVMEM, MEMFD };
-	int cpus = sysconf(_SC_NPROCESSORS_ONLN), counts[3] = { 1, 2, cpus };
+	int cpus = sysconf(_SC_NPROCESSORS_ONLN), counts[3];
 	double v[64], gib = (double)size / (1ul << 30), tp[2];
 	int c, i, r;
 
+	/* 64 threads at most (fault_threads()'s arrays). */
 	if (cpus > 64)
-		counts[2] = cpus = 64;
+		cpus = 64;
+	counts[0] = 1;
+	counts[1] = 2;
+	counts[2] = cpus;
 	printf("first touch by threads, GiB/s (medians of %d)\n", repeats);
 	printf("%8s %14s %14s %10s\n", "threads", "privmem", "memfd", "ratio");
 	for (c = 0; c < 3; c++) {
