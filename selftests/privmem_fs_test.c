@@ -364,6 +364,9 @@ static void test_size_limit(void)
 	TEST_ASSERT(!mount("none", mnt, "kvm_memext", MS_REMOUNT, "size=8M"),
 		    "remount: %s", strerror(errno));
 	TEST_ASSERT(!fallocate(fd, 0, 0, 3 * CHUNK), "after remount: %s", strerror(errno));
+	/* A remount that does not name size= keeps it. */
+	TEST_ASSERT(!mount("none", mnt, "kvm_memext", MS_REMOUNT, ""), "remount");
+	TEST_ASSERT_ERRNO(fallocate(fd, 0, 0, 5 * CHUNK), ENOSPC, "size= lost by a remount");
 	close(fd);
 	TEST_ASSERT(!unlink(path("f")), "unlink");
 	TEST_ASSERT(memext_stat("pages") == pages, "pages %ld", memext_stat("pages"));

@@ -285,6 +285,10 @@ static int privmem_init_fs_context(struct fs_context *fc)
 	sbi->mode = 0755;
 	sbi->uid = current_fsuid();
 	sbi->gid = current_fsgid();
+	/* A remount without size= keeps the mount's limit. */
+	if (fc->purpose == FS_CONTEXT_FOR_RECONFIGURE)
+		sbi->max_pages = READ_ONCE(((struct kvm_memext_privmem_sb *)
+					    fc->root->d_sb->s_fs_info)->max_pages);
 	fc->s_fs_info = sbi;
 	fc->ops = &privmem_context_ops;
 	return 0;
