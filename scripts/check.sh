@@ -60,7 +60,7 @@ write_plan() {
 		[ -x "$TOP/build/$K/tests/peer/$t" ] || continue
 		# Upstream's own splat (see known-splats.txt) disables lockdep
 		# for the rest of the boot, which would blind it to ours.
-		if [ "$debug" = 1 ] && grep -q "^$t " "$TOP/scripts/known-splats.txt"; then
+		if [ "$debug" = 1 ] && grep -q "^$t skip " "$TOP/scripts/known-splats.txt"; then
 			echo "# $t skipped on the debug kernel: known upstream splat"
 			continue
 		fi
@@ -92,15 +92,32 @@ filter_plan() {
 		re == "" || ($1 "/" $2) ~ re { for (i = 0; i < n; i++) print }'
 }
 
-# Splats in the guest's kernel log.  Each known upstream report is matched
-# by signature in known-splats.txt and reported, never silently dropped.
+# Splats in the guest's kernel log, one per line, each after the name of
+# the test that was running ("-" before the first): "<stage/name> <line>".
 scan_console() {
 	local console=$1 pat
 	pat='(Oops|WARNING:|BUG:|KASAN:|UBSAN:|general protection fault'
 	pat+='|possible circular locking|possible recursive locking|inconsistent lock state'
 	pat+='|suspicious RCU usage|rcu: INFO: .* detected stall|blocked for more than'
 	pat+='|unreferenced object|Kernel panic|Call Trace:)'
-	grep -E "$pat" "$console" | grep -v 'Call Trace:' || true
+	awk -v pat="$pat" '
+		{ sub(/\r$/, "") }
+		/kvm_memext-runner: begin / { t = $NF; next }
+		/kvm_memext-runner: end / { t = ""; next }
+		$0 ~ pat && !/Call Trace:/ { print (t == "" ? "-" : t) " " $0 }' "$console"
+}
+
+# Whether a splat line of scan_console() is a known upstream report: its
+# signature is listed in known-splats.txt for the test that was running.
+known_splat() {
+	local test=${1%% *} line=${1#* } name sig
+	test=${test#*/}
+	while read -r name _ sig; do
+		case $name in ''|'#'*) continue ;; esac
+		[ "$test" = "$name" ] || [ "${test#"$name".}" != "$test" ] || continue
+		[[ $line == *"$sig"* ]] && return 0
+	done < "$TOP/scripts/known-splats.txt"
+	return 1
 }
 
 # The diagnostics of each failed top-level test: its failed subtests and
@@ -161,10 +178,7 @@ judge() {
 		known=
 		while IFS= read -r line; do
 			[ -n "$line" ] || continue
-			if grep -v '^#' "$TOP/scripts/known-splats.txt" | cut -d' ' -f2- |
-			   grep -qF -f - <(echo "$line"); then
-				known+="$line"$'\n'
-			fi
+			known_splat "$line" && known+="$line"$'\n'
 		done <<< "$splats"
 		if [ "$(echo -n "$splats" | grep -c .)" != "$(echo -n "$known" | grep -c .)" ]; then
 			printf '  %s: not ok %s/kernel-log # splat in the kernel log:\n' "$K" "$K"

@@ -35,8 +35,9 @@ append="console=ttyS0 panic=-1 oops=panic loglevel=7 nokaslr"
 append+=" hung_task_panic=0 softlockup_panic=0 transparent_hugepage=madvise"
 # memfd_secret, one of the backings privmem_bench compares with.
 append+=" secretmem.enable=1"
-# The debug kernel is the judge: any WARN stops the run there.
-[ "$KDEBUG" = 1 ] && append+=" panic_on_warn=1 kmemleak=on"
+# No panic_on_warn: check.sh fails the run on any WARN in the log that is
+# not a known upstream one, and after a known one the tests go on.
+[ "$KDEBUG" = 1 ] && append+=" kmemleak=on"
 
 accel_args() {
 	local probe=/tmp/kvm_memext-accel.$(cut -d' ' -f1 /proc/sys/kernel/random/boot_id)
