@@ -151,9 +151,9 @@ debug_kernel() {
 		extract_source "$deb" "$src"
 		stamp_set "$src"
 	fi
-	# Keyed by source version and the config inputs.
+	# Keyed by source version and the config inputs (not their comments).
 	key=$(cat "$TOP"/scripts/config/*.config "$TOP/scripts/build-debug-kernel.sh" |
-	      sha256sum | cut -c1-12)
+	      grep -v '^[[:space:]]*#' | sha256sum | cut -c1-12)
 	out=$CACHE/debug-$series.$ver.$key
 	if ! stamp_ok "$out"; then
 		log "$series: building debug kernel ($ver, config $key)"
