@@ -49,7 +49,7 @@ static struct kvm_memext_privmem_chunk *populate(struct kunit *test,
 	int r;
 
 	mutex_lock(&pm->lock);
-	r = kvm_memext_privmem_populate(pm, cidx, &chunk);
+	r = kvm_memext_privmem_populate(pm, cidx, &chunk, NULL);
 	mutex_unlock(&pm->lock);
 	KUNIT_ASSERT_EQ(test, r, 0);
 	return chunk;
@@ -183,6 +183,38 @@ static void no_huge_uses_small_pages(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, chunk->nr, 3);
 	KUNIT_EXPECT_NULL(test, chunk->pages[3]);
 	free_and_check(test, pm, chunk, KVM_MEMEXT_CHUNK_PAGES, 0, 3);
+	destroy_file(pm);
+}
+
+/* A block zeroed before the lock becomes the chunk; none for a 4 KiB file. */
+static void prealloc_block_becomes_chunk(struct kunit *test)
+{
+	struct kvm_memext_privmem *pm = new_file(test, 2 * CHUNK_BYTES, 0);
+	struct kvm_memext_privmem_chunk *chunk = NULL;
+	struct page *spare, *block;
+	int r;
+
+	block = kvm_memext_privmem_prealloc(pm, 1);
+	if (!block) {
+		destroy_file(pm);
+		kunit_skip(test, "no free 2 MiB block");
+	}
+	spare = block;
+	mutex_lock(&pm->lock);
+	r = kvm_memext_privmem_populate(pm, 1, &chunk, &spare);
+	mutex_unlock(&pm->lock);
+	KUNIT_ASSERT_EQ(test, r, 0);
+	KUNIT_EXPECT_NULL(test, spare);
+	KUNIT_EXPECT_TRUE(test, chunk->huge);
+	KUNIT_EXPECT_PTR_EQ(test, chunk->pages[0], block);
+	KUNIT_EXPECT_EQ(test, nr_present(chunk, 0, KVM_MEMEXT_CHUNK_PAGES), 0);
+	/* The chunk exists now; beyond the size there is none to make. */
+	KUNIT_EXPECT_NULL(test, kvm_memext_privmem_prealloc(pm, 1));
+	KUNIT_EXPECT_NULL(test, kvm_memext_privmem_prealloc(pm, 2));
+	destroy_file(pm);
+
+	pm = new_file(test, CHUNK_BYTES, KVM_MEMEXT_PRIVMEM_NO_HUGE);
+	KUNIT_EXPECT_NULL(test, kvm_memext_privmem_prealloc(pm, 0));
 	destroy_file(pm);
 }
 
@@ -326,7 +358,7 @@ static void unsplit_file_keeps_blocks(struct kunit *test)
 
 	pm->may_split = false;
 	mutex_lock(&pm->lock);
-	r = kvm_memext_privmem_populate(pm, 1, &chunk);
+	r = kvm_memext_privmem_populate(pm, 1, &chunk, NULL);
 	mutex_unlock(&pm->lock);
 	if (r == -EAGAIN) {
 		destroy_file(pm);
@@ -642,6 +674,7 @@ static struct kunit_case kvm_memext_privmem_cases[] = {
 	KUNIT_CASE(huge_chunk_leaves_direct_map),
 	KUNIT_CASE(free_zeroes_and_restores),
 	KUNIT_CASE(no_huge_uses_small_pages),
+	KUNIT_CASE(prealloc_block_becomes_chunk),
 	KUNIT_CASE(access_counts_nest_and_overlap),
 	KUNIT_CASE(huge_ranges_cost_what_exists),
 	KUNIT_CASE(access_toggles_coalesce),

@@ -269,8 +269,12 @@ bool kvm_memext_dmap_check_decoy(bool force);
 
 void kvm_memext_privmem_limit_init(void);
 unsigned long kvm_memext_privmem_limit_pages(void);
+struct page *kvm_memext_privmem_prealloc(struct kvm_memext_privmem *pm,
+					 pgoff_t cidx);
+void kvm_memext_privmem_prealloc_free(struct page *block);
 int kvm_memext_privmem_populate(struct kvm_memext_privmem *pm, pgoff_t cidx,
-				struct kvm_memext_privmem_chunk **out);
+				struct kvm_memext_privmem_chunk **out,
+				struct page **spare);
 int kvm_memext_privmem_set_access(struct kvm_memext_privmem *pm, pgoff_t start,
 				  pgoff_t end, bool accessible);
 void kvm_memext_privmem_free_range(struct kvm_memext_privmem *pm, pgoff_t start,

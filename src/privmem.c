@@ -191,6 +191,7 @@ static vm_fault_t privmem_fault(struct vm_fault *vmf)
 {
 	struct kvm_memext_privmem *pm = vmf->vma->vm_file->private_data;
 	pgoff_t cidx = vmf->pgoff >> KVM_MEMEXT_CHUNK_ORDER;
+	struct page *spare = kvm_memext_privmem_prealloc(pm, cidx);
 	struct kvm_memext_privmem_chunk *chunk;
 	pgoff_t size;
 	vm_fault_t ret;
@@ -202,7 +203,7 @@ static vm_fault_t privmem_fault(struct vm_fault *vmf)
 		ret = VM_FAULT_SIGBUS;
 		goto out;
 	}
-	r = kvm_memext_privmem_populate(pm, cidx, &chunk);
+	r = kvm_memext_privmem_populate(pm, cidx, &chunk, &spare);
 	if (r)
 		ret = privmem_errno_to_fault(r);
 	else
@@ -210,6 +211,7 @@ static vm_fault_t privmem_fault(struct vm_fault *vmf)
 					cidx, chunk, size);
 out:
 	mutex_unlock(&pm->lock);
+	kvm_memext_privmem_prealloc_free(spare);
 	return ret;
 }
 
@@ -221,6 +223,7 @@ static vm_fault_t privmem_huge_fault(struct vm_fault *vmf, unsigned int order)
 	struct kvm_memext_privmem *pm = vma->vm_file->private_data;
 	unsigned long haddr = vmf->address & PMD_MASK;
 	struct kvm_memext_privmem_chunk *chunk;
+	struct page *spare;
 	pgoff_t pgoff;
 	vm_fault_t ret = VM_FAULT_FALLBACK;
 
@@ -231,11 +234,12 @@ static vm_fault_t privmem_huge_fault(struct vm_fault *vmf, unsigned int order)
 	if (pgoff & (KVM_MEMEXT_CHUNK_PAGES - 1))
 		return VM_FAULT_FALLBACK;
 
+	spare = kvm_memext_privmem_prealloc(pm, pgoff >> KVM_MEMEXT_CHUNK_ORDER);
 	mutex_lock(&pm->lock);
 	if (pgoff + KVM_MEMEXT_CHUNK_PAGES > i_size_read(pm->inode) >> PAGE_SHIFT)
 		goto out;
 	if (kvm_memext_privmem_populate(pm, pgoff >> KVM_MEMEXT_CHUNK_ORDER,
-					&chunk) || !chunk->huge ||
+					&chunk, &spare) || !chunk->huge ||
 	    kvm_memext_privmem_chunk_poisoned(chunk))
 		goto out;	/* the 4 KiB path reports errors and poison */
 	ret = kvm_memext_insert_pfn_pmd(vmf, page_to_pfn(chunk->pages[0]),
@@ -244,6 +248,7 @@ static vm_fault_t privmem_huge_fault(struct vm_fault *vmf, unsigned int order)
 		atomic_long_inc(&kvm_memext_privmem_stats.pmd_maps);
 out:
 	mutex_unlock(&pm->lock);
+	kvm_memext_privmem_prealloc_free(spare);
 	return ret;
 }
 #endif
@@ -368,7 +373,7 @@ static long privmem_fallocate(struct file *file, int mode, loff_t offset,
 			break;
 		}
 		r = privmem_errno_to_user(kvm_memext_privmem_populate(pm, cidx,
-								      &chunk));
+								      &chunk, NULL));
 		if (r)
 			break;
 		cond_resched();

@@ -52,6 +52,11 @@ module_param(privmem_max_mb, ulong, 0644);
 MODULE_PARM_DESC(privmem_max_mb,
 		 "Most private memory in MiB, all files together (default: half of RAM)");
 
+static bool privmem_prealloc = true;
+module_param(privmem_prealloc, bool, 0644);
+MODULE_PARM_DESC(privmem_prealloc,
+		 "Zero a new chunk's 2 MiB block before taking the file's lock (default: Y)");
+
 static unsigned int privmem_flush_rate = 100;
 module_param(privmem_flush_rate, uint, 0644);
 MODULE_PARM_DESC(privmem_flush_rate,
@@ -601,11 +606,63 @@ static void privmem_zero_in_place(struct kvm_memext_privmem *pm,
 	kvm_memext_dmap_check_decoy(false);
 }
 
+/* How a new chunk's 2 MiB block is allocated. */
+static gfp_t privmem_block_gfp(struct kvm_memext_privmem *pm)
+{
+	/* Try hard where 4 KiB pages are no way out. */
+	return GFP_KERNEL_ACCOUNT | __GFP_ZERO | __GFP_NOWARN |
+	       (pm->may_split ? __GFP_NORETRY : __GFP_RETRY_MAYFAIL);
+}
+
+/**
+ * kvm_memext_privmem_prealloc() - a 2 MiB block for a chunk's first touch
+ * @pm: the file; its lock is not held.
+ * @cidx: chunk index.
+ *
+ * Zeroing a new chunk's block is most of the cost of its first touch.
+ * Done here, before the fault takes @pm->lock, the vCPUs that fault a
+ * VM's RAM in at boot zero their chunks in parallel instead of one after
+ * the other.  The block is fresh, in the direct map, and nobody else's;
+ * kvm_memext_privmem_populate() takes it if the chunk still needs one.
+ * A fault holds at most one, so the blocks in flight are bounded by the
+ * threads faulting.
+ *
+ * Return: a zeroed order-9 block, or NULL when the chunk exists, would not
+ * be one block, or no block was free (populate then tries itself).
+ */
+struct page *kvm_memext_privmem_prealloc(struct kvm_memext_privmem *pm,
+					 pgoff_t cidx)
+{
+	pgoff_t first = cidx << KVM_MEMEXT_CHUNK_ORDER;
+	pgoff_t size = i_size_read(pm->inode) >> PAGE_SHIFT;
+
+	/* Unlocked hints; populate checks again under the lock. */
+	if (!READ_ONCE(privmem_prealloc) ||
+	    (pm->flags & KVM_MEMEXT_PRIVMEM_NO_HUGE) || first >= size ||
+	    (size - first < KVM_MEMEXT_CHUNK_PAGES && pm->may_split) ||
+	    xa_load(&pm->chunks, cidx))
+		return NULL;
+	return alloc_pages(privmem_block_gfp(pm), KVM_MEMEXT_CHUNK_ORDER);
+}
+EXPORT_SYMBOL_IF_KUNIT(kvm_memext_privmem_prealloc);
+
+/**
+ * kvm_memext_privmem_prealloc_free() - free a block populate did not take
+ * @block: from kvm_memext_privmem_prealloc(), or NULL.
+ */
+void kvm_memext_privmem_prealloc_free(struct page *block)
+{
+	if (block)
+		__free_pages(block, KVM_MEMEXT_CHUNK_ORDER);
+}
+
 /**
  * kvm_memext_privmem_populate() - allocate the missing pages of a chunk
  * @pm: the file.
  * @cidx: chunk index.
  * @out: the chunk, on success.
+ * @spare: a block from kvm_memext_privmem_prealloc() to use for a new
+ *	whole chunk (then set to NULL), or NULL.
  *
  * The chunk covers the pages of [cidx * 2 MiB, (cidx + 1) * 2 MiB) below the
  * file's size.  A whole new chunk is one 2 MiB block when one is free and
@@ -617,7 +674,8 @@ static void privmem_zero_in_place(struct kvm_memext_privmem *pm,
  * ceiling; -EDQUOT beyond the caller's RLIMIT_MEMLOCK.
  */
 int kvm_memext_privmem_populate(struct kvm_memext_privmem *pm, pgoff_t cidx,
-				struct kvm_memext_privmem_chunk **out)
+				struct kvm_memext_privmem_chunk **out,
+				struct page **spare)
 {
 	pgoff_t first = cidx << KVM_MEMEXT_CHUNK_ORDER;
 	pgoff_t size = i_size_read(pm->inode) >> PAGE_SHIFT;
@@ -627,7 +685,6 @@ int kvm_memext_privmem_populate(struct kvm_memext_privmem *pm, pgoff_t cidx,
 	bool new = false, hidden = false, block;
 	unsigned int bit, kept = 0;
 	struct page *page;
-	gfp_t gfp;
 	int r;
 
 	lockdep_assert_held(&pm->lock);
@@ -661,10 +718,13 @@ int kvm_memext_privmem_populate(struct kvm_memext_privmem *pm, pgoff_t cidx,
 
 	bitmap_zero(fresh, KVM_MEMEXT_CHUNK_PAGES);
 	if (block) {
-		/* Try hard where 4 KiB pages are no way out. */
-		gfp = GFP_KERNEL_ACCOUNT | __GFP_ZERO | __GFP_NOWARN |
-		      (pm->may_split ? __GFP_NORETRY : __GFP_RETRY_MAYFAIL);
-		page = alloc_pages(gfp, KVM_MEMEXT_CHUNK_ORDER);
+		if (spare && *spare) {
+			page = *spare;
+			*spare = NULL;
+		} else {
+			page = alloc_pages(privmem_block_gfp(pm),
+					   KVM_MEMEXT_CHUNK_ORDER);
+		}
 		if (page) {
 			/* Order-0 pages: KVM takes references on them. */
 			split_page(page, KVM_MEMEXT_CHUNK_ORDER);

@@ -13,7 +13,8 @@
  * counts it: its line below).  Medians of R repeats; throughput ratios
  * against memfd.  A second table: first touch by 1, 2 and all CPUs'
  * worth of threads, each faulting its own slice, as a VM's vCPUs fault its
- * RAM at boot, for privmem and memfd.
+ * RAM at boot, for privmem, privmem zeroing new blocks under the file's
+ * lock (privmem_prealloc=N) and memfd.
  *
  * Usage: privmem_bench [-s MiB] [-r repeats]
  */
@@ -253,11 +254,29 @@ static double fault_threads(enum kind k, int n)
 	return t;
 }
 
+#define PREALLOC_PARAM	"/sys/module/kvm_memext/parameters/privmem_prealloc"
+
+/* Sets privmem_prealloc; returns false where the module has no such knob. */
+static bool set_prealloc(bool on)
+{
+	FILE *f = fopen(PREALLOC_PARAM, "w");
+	bool ok;
+
+	if (!f)
+		return false;
+	ok = fputs(on ? "Y" : "N", f) >= 0;
+	return !fclose(f) && ok;
+}
+
+/*
+ * Columns: privmem as it is (a new chunk's block zeroed before the file's
+ * lock), privmem with the block zeroed under the lock (privmem_prealloc=N,
+ * the one-mutex-per-file baseline), memfd.  Ratios against memfd.
+ */
 static void scaling_table(int repeats)
 {
-	static const enum kind kinds[] = { PRIVMEM, MEMFD };
 	int cpus = sysconf(_SC_NPROCESSORS_ONLN), counts[3];
-	double v[64], gib = (double)size / (1ul << 30), tp[2];
+	double v[64], gib = (double)size / (1ul << 30), tp[3], t;
 	int c, i, r;
 
 	/* 64 threads at most (fault_threads()'s arrays). */
@@ -267,17 +286,26 @@ static void scaling_table(int repeats)
 	counts[1] = 2;
 	counts[2] = cpus;
 	printf("first touch by threads, GiB/s (medians of %d)\n", repeats);
-	printf("%8s %14s %14s %10s\n", "threads", "privmem", "memfd", "ratio");
+	printf("%8s %14s %14s %14s %10s %10s\n", "threads", "privmem",
+	       "zero locked", "memfd", "ratio", "locked");
 	for (c = 0; c < 3; c++) {
 		if (c == 2 && cpus <= 2)
 			break;
-		for (i = 0; i < 2; i++) {
+		for (i = 0; i < 3; i++) {
+			if (i < 2 && !set_prealloc(i == 0)) {
+				tp[i] = -1;
+				continue;
+			}
 			for (r = 0; r < repeats; r++)
-				v[r] = fault_threads(kinds[i], counts[c]);
-			tp[i] = median(v, repeats) > 0 ? gib / (median(v, repeats) / 1e9) : -1;
+				v[r] = fault_threads(i < 2 ? PRIVMEM : MEMFD,
+						     counts[c]);
+			t = median(v, repeats);
+			tp[i] = t > 0 ? gib / (t / 1e9) : -1;
 		}
-		printf("%8d %14.2f %14.2f %9.2fx\n", counts[c], tp[0], tp[1],
-		       tp[1] > 0 ? tp[0] / tp[1] : 0);
+		set_prealloc(true);
+		printf("%8d %14.2f %14.2f %14.2f %9.2fx %9.2fx\n", counts[c],
+		       tp[0], tp[1], tp[2], tp[2] > 0 ? tp[0] / tp[2] : 0,
+		       tp[2] > 0 ? tp[1] / tp[2] : 0);
 	}
 }
 
