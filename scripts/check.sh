@@ -51,6 +51,8 @@ write_plan() {
 	# kernel nested TCG is too slow for it (a skip, see guest-qemu.sh).
 	t=300
 	[ "$debug" = 1 ] && t=240
+	# Options of privmem.rst's table that show at QEMU's start.
+	echo "qemu options 240 sh qemu.sh options"
 	echo "qemu default 200 sh qemu.sh default host 90 prealloc=on"
 	echo "qemu nokvmclock $((t + 240)) sh qemu.sh nokvmclock host,-kvmclock $t"
 	echo "selftest ibt_seal 120 sh ibt-seal.sh"

@@ -9,6 +9,9 @@
 # and resets (QEMU exits), and every page must be back.
 #
 # Usage: qemu.sh <name> <QEMU -cpu model> <seconds for the inner guest> [backend options]
+#   qemu.sh options
+#	QEMU options of privmem.rst's table that show at start (no inner
+#	guest): virtio-mem, discard-data=on, host-nodes=/policy=
 #   qemu.sh nokvmclock host,-kvmclock 300
 #	what privmem.rst tells operators: must pass
 #   qemu.sh default host 90 prealloc=on
@@ -60,6 +63,106 @@ ok=1
 files0=$(stat_of files)
 pages0=$(stat_of pages)
 dm0=$(dmap4k)
+
+# A QEMU that is to start, paused (-S), with its RAM on a named file of
+# the mount; its monitor on stdin.  Returns when RAM is mapped (QEMU's
+# prompt), leaves $qemu and the fifo on fd 5 open.
+start_paused() {
+	rm -f /tmp/mon.in
+	mkfifo /tmp/mon.in
+	/usr/bin/qemu-system-x86_64 -accel kvm -m $mb -nodefaults -display none \
+		-object memory-backend-file,id=ram,size=${mb}M,mem-path=$dir/vm,share=on,align=2M,$1 \
+		-machine pc,memory-backend=ram -S -monitor stdio \
+		< /tmp/mon.in > $log.qemu 2>&1 &
+	qemu=$!
+	exec 5> /tmp/mon.in
+	i=0
+	while ! grep -q "(qemu)" $log.qemu && kill -0 $qemu 2>/dev/null && [ $i -lt 240 ]; do
+		sleep 0.5
+		i=$((i + 1))
+	done
+	grep -q "(qemu)" $log.qemu
+}
+
+stop_paused() {
+	echo quit >&5
+	i=0
+	while kill -0 $qemu 2>/dev/null && [ $i -lt 60 ]; do
+		sleep 0.5
+		i=$((i + 1))
+	done
+	kill -KILL $qemu 2>/dev/null
+	wait $qemu
+	rc=$?
+	exec 5>&-
+	return $rc
+}
+
+file_pages() { echo $(($(stat -c %b $dir/vm) / 8)); }
+
+if [ "$name" = options ]; then
+	# virtio-mem discards its whole region at realize, with fallocate()
+	# (works) and then MADV_DONTNEED (EINVAL on VM_PFNMAP): refused.
+	timeout 120 /usr/bin/qemu-system-x86_64 -accel kvm -nodefaults -display none \
+		-m ${mb}M,maxmem=$((mb * 2))M,slots=1 -machine pc -S \
+		-object memory-backend-file,id=vmem,size=${mb}M,mem-path=$dir,share=on,align=2M \
+		-device virtio-mem-pci,id=vm0,memdev=vmem,requested-size=0 \
+		> $log.vmem 2>&1 < /dev/null
+	rc=$?
+	echo "virtio-mem: exit $rc: $(head -c 300 $log.vmem)"
+	[ $rc = 1 ] || { echo "FAIL: virtio-mem not refused"; ok=0; }
+
+	# discard-data=on: QEMU's MADV_REMOVE at exit empties the named
+	# file, which stays.  Without it the pages stay with the file.
+	for opt in discard-data=on discard-data=off; do
+		if ! start_paused "prealloc=on,$opt"; then
+			echo "FAIL: $opt: QEMU did not start"
+			sed 's/^/  qemu: /' $log.qemu
+			ok=0
+			continue
+		fi
+		before=$(file_pages)
+		stop_paused
+		rc=$?
+		after=$(file_pages)
+		echo "$opt: exit $rc, file pages $before -> $after"
+		[ "$before" = $((mb * 256)) ] || { echo "FAIL: $opt: prealloc"; ok=0; }
+		case $opt in
+		*=on) [ "$after" = 0 ] || { echo "FAIL: $opt kept pages"; ok=0; } ;;
+		*) [ "$after" = "$before" ] || { echo "FAIL: $opt lost pages"; ok=0; } ;;
+		esac
+		[ $rc = 0 ] || { sed 's/^/  qemu: /' $log.qemu; ok=0; }
+		rm $dir/vm
+	done
+
+	# host-nodes/policy: QEMU's mbind() on the mapping is accepted; the
+	# module allocates by the faulting thread's policy (privmem.rst).
+	if start_paused "prealloc=on,host-nodes=0,policy=bind"; then
+		echo "host-nodes=0,policy=bind: started, file pages $(file_pages)"
+		[ "$(file_pages)" = $((mb * 256)) ] || { echo "FAIL: prealloc"; ok=0; }
+		stop_paused || ok=0
+	else
+		echo "FAIL: host-nodes=0,policy=bind: QEMU did not start"
+		sed 's/^/  qemu: /' $log.qemu
+		kill -KILL $qemu 2>/dev/null
+		exec 5>&-
+		ok=0
+	fi
+	rm -f $dir/vm
+	i=0
+	while [ "$(stat_of pages)" != "$pages0" ] && [ $i -lt 20 ]; do
+		sleep 0.5
+		i=$((i + 1))
+	done
+	echo "after: files $(stat_of files) pages $(stat_of pages) DirectMap4k $(dmap4k) kB"
+	[ "$(stat_of files)" = "$files0" ] && [ "$(stat_of pages)" = "$pages0" ] ||
+		{ echo "FAIL: pages or files left"; ok=0; }
+	[ "$(dmap4k)" = "$dm0" ] || { echo "FAIL: DirectMap4k changed"; ok=0; }
+	umount $dir || { echo "FAIL: umount"; ok=0; }
+	[ $ok = 1 ] || exit 1
+	echo "PASS"
+	exit 0
+fi
 
 # share=off would copy guest memory into anonymous pages: refused at start
 # (paused with -S, a QEMU that started would run into the timeout).
