@@ -3,8 +3,10 @@
  * KVM_MEMEXT_SET_MEMSLOTS: every bad input gets a clear errno and changes
  * nothing; a step KVM refuses late is rolled back; dirty bits of a deleted
  * slot reach the caller; vCPUs that run, halt, sit in userspace or issue
- * the batch themselves are all handled; the wait for vCPUs is bounded.
+ * the batch themselves are all handled; the wait for vCPUs is bounded;
+ * the scratch page the batches use is read-only to the VMM for good.
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <sys/mman.h>
 
@@ -264,6 +266,47 @@ static void test_dirty_harvest(void)
 		TEST_ASSERT(!!(bitmap[p / 64] & (1ull << (p % 64))) == (p & 1),
 			    "page %lu: dirty bit %d", p,
 			    !!(bitmap[p / 64] & (1ull << (p % 64))));
+}
+
+/*
+ * A batch rolled back after it harvested a slot's dirty bits: KVM kept no
+ * copy, so the caller's buffer holds them and the result says so.
+ */
+static void test_rollback_keeps_dirty(void)
+{
+	uint64_t bitmap[NR_PAGES / 64 + 1] = {}, again[NR_PAGES / 64 + 1] = {};
+	struct kvm_dirty_log log = { .slot = SLOT, .dirty_bitmap = again };
+	struct kvm_memext_set_memslots out;
+	struct kvm_memext_memslot e[2];
+	struct ucall uc;
+	struct ctx c;
+	uint64_t p;
+	int r;
+
+	ctx_init(&c, guest_dirty, KVM_MEM_LOG_DIRTY_PAGES);
+	vcpu_run(c.vcpu);
+	TEST_ASSERT(get_ucall(c.vcpu, &uc) == UCALL_SYNC, "guest did not sync");
+
+	e[0] = entry(SLOT, 0, 0, 0, NULL);
+	e[0].dirty_bitmap = (uintptr_t)bitmap;
+	/* Refused by KVM's access_ok() only when applied: a rollback. */
+	e[1] = entry(20, 0, TEST_GPA + 64 * PAGE, PAGE, (void *)(1ul << 63));
+	r = batch(&c, e, 2, 0, &out);
+	TEST_ASSERT(r == -1 && errno == EINVAL && out.error_index == 1 &&
+		    out.result == (KVM_MEMEXT_MEMSLOTS_ROLLED_BACK |
+				   KVM_MEMEXT_MEMSLOTS_DIRTY_HARVESTED),
+		    "batch: %d/%s, index %d, result 0x%x", r, strerror(errno),
+		    out.error_index, out.result);
+	assert_original_layout(&c);
+	for (p = 0; p < NR_PAGES; p++)
+		TEST_ASSERT(!!(bitmap[p / 64] & (1ull << (p % 64))) == (p & 1),
+			    "page %lu: dirty bit %d in the buffer", p,
+			    !!(bitmap[p / 64] & (1ull << (p % 64))));
+	/* The re-created slot starts clean: the buffer is the only copy. */
+	vm_ioctl(c.vm, KVM_GET_DIRTY_LOG, &log);
+	for (p = 0; p < NR_PAGES; p++)
+		TEST_ASSERT(!(again[p / 64] & (1ull << (p % 64))),
+			    "page %lu dirty again in KVM", p);
 }
 
 /* With DISCARD_DIRTY the caller gives the bits up explicitly. */
@@ -634,6 +677,65 @@ static void test_failslab_mid_batch(void)
 		    "no failure was injected after the first entry");
 }
 
+/* Address of the handle's scratch mapping in /proc/self/maps, or 0. */
+static unsigned long scratch_addr(void)
+{
+	unsigned long start = 0, a;
+	char line[512];
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	TEST_ASSERT(f, "open maps");
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, "kvm_memext-scratch") &&
+		    sscanf(line, "%lx-", &a) == 1)
+			start = a;
+	fclose(f);
+	return start;
+}
+
+/*
+ * The page KVM reads a batch's arguments from: the VMM can neither write
+ * it (another thread could change validated arguments before KVM reads
+ * them) nor hand it to a child, and discarding it breaks no batch.
+ */
+static void test_scratch_page(void)
+{
+	struct kvm_memext_memslot e[2];
+	unsigned long addr;
+	struct ctx c;
+	int zero;
+
+	ctx_init(&c, guest_spin, 0);
+	/* Delete and re-create: two KVM ioctls with arguments on the page. */
+	e[0] = entry(SLOT, 0, 0, 0, NULL);
+	e[1] = entry(SLOT, 0, TEST_GPA, NR_PAGES * PAGE, c.hva);
+	TEST_ASSERT(!batch(&c, e, 2, 0, NULL), "batch: %s", strerror(errno));
+	addr = scratch_addr();
+	TEST_ASSERT(addr, "no scratch mapping after a batch");
+
+	TEST_ASSERT_ERRNO(mprotect((void *)addr, PAGE, PROT_READ | PROT_WRITE),
+			  EACCES, "mprotect(PROT_WRITE) of the scratch page");
+	zero = open("/dev/zero", O_RDONLY);
+	TEST_ASSERT(read(zero, (void *)addr, 8) == -1 && errno == EFAULT,
+		    "the kernel wrote the scratch page for the VMM");
+	close(zero);
+	TEST_ASSERT_ERRNO(madvise((void *)addr, PAGE, MADV_DOFORK), EINVAL,
+			  "MADV_DOFORK of the scratch page");
+
+	/* Discarded: mapped again at the next access, batches go on. */
+	TEST_ASSERT(!madvise((void *)addr, PAGE, MADV_DONTNEED), "MADV_DONTNEED");
+	TEST_ASSERT(!batch(&c, e, 2, 0, NULL), "batch after MADV_DONTNEED: %s",
+		    strerror(errno));
+	TEST_ASSERT(scratch_addr() == addr, "scratch page mapped anew");
+
+	/* Unmapped: the next batch maps it again. */
+	TEST_ASSERT(!munmap((void *)addr, PAGE), "munmap");
+	TEST_ASSERT(!batch(&c, e, 2, 0, NULL), "batch after munmap: %s",
+		    strerror(errno));
+	TEST_ASSERT(scratch_addr(), "no scratch mapping after munmap and a batch");
+	assert_original_layout(&c);
+}
+
 int main(void)
 {
 	static const struct memext_test tests[] = {
@@ -641,6 +743,7 @@ int main(void)
 		MEMEXT_TEST(test_bad_entries),
 		MEMEXT_TEST(test_rollback),
 		MEMEXT_TEST(test_dirty_harvest),
+		MEMEXT_TEST(test_rollback_keeps_dirty),
 		MEMEXT_TEST(test_discard_dirty),
 		MEMEXT_TEST(test_running_vcpu),
 		MEMEXT_TEST(test_halted_vcpu),
@@ -653,6 +756,7 @@ int main(void)
 		MEMEXT_TEST(test_killed_mid_batch),
 		MEMEXT_TEST(test_vm_fd_closed),
 		MEMEXT_TEST(test_failslab_mid_batch),
+		MEMEXT_TEST(test_scratch_page),
 	};
 
 	return memext_run_tests(tests, ARRAY_SIZE(tests));

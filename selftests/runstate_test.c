@@ -14,8 +14,9 @@
  * swapped out (MADV_PAGEOUT), migrated to the other NUMA node, replaced by
  * a new mapping at the same address, made read-only for a while, and moved
  * to new memory by a memslot batch.  Then lifetimes (thread exits without
- * detaching, handle closed from another thread while the vCPU runs, VM
- * closed first) and every bad input.
+ * detaching and the vCPU moves to another thread, handle closed from
+ * another thread while the vCPU runs, VM closed first) and every bad
+ * input.
  */
 #include <dirent.h>
 #include <linux/mempolicy.h>
@@ -672,6 +673,8 @@ static void wait_refcnt(long want)
 static void test_thread_exits_attached(void)
 {
 	struct kvm_memext_runstate_info info;
+	uint64_t time[4];
+	uint32_t state;
 	struct rs_ctx c;
 	pthread_t t;
 	long base;
@@ -682,9 +685,9 @@ static void test_thread_exits_attached(void)
 	pthread_create(&t, NULL, attach_and_exit, &c);
 	pthread_join(t, NULL);
 	/*
-	 * Still attached; readable; not detachable from here.  The join
-	 * returns when the thread clears its tid, early in do_exit(): it may
-	 * still be running or preempted until its last switch, to blocked.
+	 * Still attached and readable.  The join returns when the thread
+	 * clears its tid, early in do_exit(): it may still be running or
+	 * preempted until its last switch, to blocked.
 	 */
 	for (ms = 0; ms < 5000; ms++) {
 		info = get_info(&c, c.vcpu->fd);
@@ -694,7 +697,17 @@ static void test_thread_exits_attached(void)
 	}
 	TEST_ASSERT(info.state == KVM_MEMEXT_RUNSTATE_BLOCKED,
 		    "state %u of an exited thread", info.state);
-	TEST_ASSERT_ERRNO(__detach(&c, c.vcpu->fd), EPERM, "detach from another thread");
+	/* The vCPU moves to this thread: detach, run it, attach again. */
+	TEST_ASSERT(!__detach(&c, c.vcpu->fd), "detach from another thread: %s",
+		    strerror(errno));
+	TEST_ASSERT_ERRNO(ioctl(c.handle, KVM_MEMEXT_RUNSTATE_GET, &info), ENOENT,
+			  "RUNSTATE_GET after detach");
+	host_read_area(&c, &state, time);
+	TEST_ASSERT(state == KVM_MEMEXT_RUNSTATE_OFFLINE, "state %u after detach", state);
+	run_rounds(&c, 1, NULL, 0);
+	attach(&c);
+	run_rounds(&c, 2, NULL, 0);
+	check_current(&c, "re-attached on another thread");
 	close(c.handle);
 	kvm_vm_free(c.vm);
 	close(c.dev);

@@ -34,6 +34,12 @@ struct kvm_memext_scratch {
 	struct kvm_dirty_log log;
 };
 
+/* The module's own view of the scratch page; the VMM's is read-only. */
+static struct kvm_memext_scratch *kvm_memext_scratch_kva(struct kvm_memext_vm *vm)
+{
+	return page_address(vm->scratch_file->private_data);
+}
+
 struct kvm_memext_batch {
 	struct kvm_memext_vm *vm;
 	struct kvm_memext_memslot *entries;
@@ -154,10 +160,14 @@ static int kvm_memext_harvest(struct kvm_memext_batch *b,
 		.slot = step->old.slot,
 		.dirty_bitmap = u64_to_user_ptr(step->dirty_bitmap),
 	};
+	int r;
 
-	if (copy_to_user(&b->scratch->log, &log, sizeof(log)))
-		return -EFAULT;
-	return kvm_memext_vm_file_ioctl(b, KVM_GET_DIRTY_LOG, &b->scratch->log);
+	kvm_memext_scratch_kva(b->vm)->log = log;
+	r = kvm_memext_vm_file_ioctl(b, KVM_GET_DIRTY_LOG, &b->scratch->log);
+	/* KVM cleared them: the buffer is their only copy, even on rollback. */
+	if (!r)
+		b->result |= KVM_MEMEXT_MEMSLOTS_DIRTY_HARVESTED;
+	return r;
 }
 
 static int kvm_memext_apply_step(struct kvm_memext_batch *b,
@@ -175,8 +185,7 @@ static int kvm_memext_apply_step(struct kvm_memext_batch *b,
 		return 0;
 
 	kvm_memext_step_region(step, &region);
-	if (copy_to_user(&b->scratch->region, &region, sizeof(region)))
-		return -EFAULT;
+	kvm_memext_scratch_kva(b->vm)->region = region;
 	return kvm_memext_vm_file_ioctl(b, KVM_MEMEXT_SET_REGION_IOCTL,
 					&b->scratch->region);
 }
@@ -195,6 +204,8 @@ static void kvm_memext_rollback(struct kvm_memext_batch *b, unsigned int done)
 			pr_warn_ratelimited("pid %d: undoing memslot batch entry %u failed: %d\n",
 					    task_pid_nr(current), done, r);
 			b->result |= KVM_MEMEXT_MEMSLOTS_ROLLBACK_FAILED;
+			/* That entry is still in effect. */
+			b->applied++;
 		}
 	}
 	b->result |= KVM_MEMEXT_MEMSLOTS_ROLLED_BACK;
@@ -237,13 +248,38 @@ out:
  * shootdown of every CPU running a vCPU, as the vCPUs resumed: up to 90%
  * of a batch with 16 vCPUs.  It is a mapping of a file of our own, so that
  * each batch can check that the VMM did not unmap or replace it.
+ *
+ * The VMM sees it read-only and for good (no VM_MAYWRITE): the module
+ * writes the arguments through its own address of the page, so no other
+ * thread of the VMM can rewrite them between the write and KVM's read.
+ * VM_IO refuses MADV_DOFORK (a child keeps no view of it), and the fault
+ * handler maps the page again after MADV_DONTNEED.
  */
+static vm_fault_t kvm_memext_scratch_fault(struct vm_fault *vmf)
+{
+	struct page *page = vmf->vma->vm_file->private_data;
+
+	if (vmf->pgoff)
+		return VM_FAULT_SIGBUS;
+	get_page(page);
+	vmf->page = page;
+	return 0;
+}
+
+static const struct vm_operations_struct kvm_memext_scratch_vm_ops = {
+	.fault		= kvm_memext_scratch_fault,
+};
+
 static int kvm_memext_scratch_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	if (vma->vm_end - vma->vm_start != PAGE_SIZE || vma->vm_pgoff)
 		return -EINVAL;
-	vm_flags_set(vma, VM_DONTCOPY | VM_DONTEXPAND | VM_DONTDUMP);
-	return vm_insert_page(vma, vma->vm_start, file->private_data);
+	if (vma->vm_flags & VM_WRITE)
+		return -EACCES;
+	vm_flags_set(vma, VM_DONTCOPY | VM_DONTEXPAND | VM_DONTDUMP | VM_IO);
+	vm_flags_clear(vma, VM_MAYWRITE);
+	vma->vm_ops = &kvm_memext_scratch_vm_ops;
+	return 0;
 }
 
 static int kvm_memext_scratch_release(struct inode *inode, struct file *file)
@@ -286,15 +322,14 @@ static int kvm_memext_scratch_get(struct kvm_memext_vm *vm)
 		if (!page)
 			return -ENOMEM;
 		file = anon_inode_getfile("kvm_memext-scratch",
-					  &kvm_memext_scratch_fops, page, O_RDWR);
+					  &kvm_memext_scratch_fops, page, O_RDONLY);
 		if (IS_ERR(file)) {
 			__free_page(page);
 			return PTR_ERR(file);
 		}
 		vm->scratch_file = file;
 	}
-	addr = vm_mmap(vm->scratch_file, 0, PAGE_SIZE, PROT_READ | PROT_WRITE,
-		       MAP_SHARED, 0);
+	addr = vm_mmap(vm->scratch_file, 0, PAGE_SIZE, PROT_READ, MAP_SHARED, 0);
 	if (IS_ERR_VALUE(addr))
 		return (int)addr;
 	vm->scratch = addr;

@@ -426,9 +426,11 @@ static int kvm_memext_runstate_detach(struct kvm_memext_vm *vm,
 	r = -ENOENT;
 	if (!rs)
 		goto out;
-	r = -EPERM;
-	if (rs->task != current)
-		goto out;
+	/*
+	 * From any thread: the attaching one may have exited, or the vCPU
+	 * moved to another thread, which then attaches anew.  The notifier
+	 * is unhooked as when the handle is closed.
+	 */
 	kvm_memext_runstate_stop(rs);
 	r = 0;
 out:

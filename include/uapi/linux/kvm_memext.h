@@ -96,6 +96,7 @@ struct kvm_memext_memslot {
 /* kvm_memext_set_memslots.result */
 #define KVM_MEMEXT_MEMSLOTS_ROLLED_BACK		(1U << 0)
 #define KVM_MEMEXT_MEMSLOTS_ROLLBACK_FAILED	(1U << 1)
+#define KVM_MEMEXT_MEMSLOTS_DIRTY_HARVESTED	(1U << 2)
 
 /**
  * struct kvm_memext_set_memslots - argument of KVM_MEMEXT_SET_MEMSLOTS
@@ -108,8 +109,13 @@ struct kvm_memext_memslot {
  * @result: out: KVM_MEMEXT_MEMSLOTS_ROLLED_BACK when entries had been
  *	    applied and were undone; KVM_MEMEXT_MEMSLOTS_ROLLBACK_FAILED when
  *	    undoing failed too (the layout is then that of the entries
- *	    before @error_index, partly undone: the VM should be torn down).
- * @applied: out: number of entries in effect when the ioctl returns.
+ *	    before @error_index, partly undone: the VM should be torn down);
+ *	    KVM_MEMEXT_MEMSLOTS_DIRTY_HARVESTED when dirty bits were moved
+ *	    into an entry's @dirty_bitmap buffer, which then holds them
+ *	    even if the batch failed and was rolled back.
+ * @applied: out: number of entries in effect when the ioctl returns: all
+ *	      on success, 0 after a rollback, the number whose undo failed
+ *	      with KVM_MEMEXT_MEMSLOTS_ROLLBACK_FAILED.
  * @reserved: must be zero.
  */
 struct kvm_memext_set_memslots {
