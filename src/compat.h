@@ -14,6 +14,10 @@
 #include <linux/slab.h>
 #include <linux/version.h>
 
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 1, 0)
+#error "kvm_memext needs Linux 6.1 or later"
+#endif
+
 /* <kunit/visibility.h> appeared in 6.2. */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
 #include <kunit/visibility.h>
@@ -112,7 +116,12 @@ static inline int kvm_memext_follow_pfnmap(struct vm_area_struct *vma,
 	if (r)
 		return r;
 	pm->pfn = args.pfn;
-	pm->prot = args.pgprot;
+	/*
+	 * A PMD or PUD leaf (the walk leaves no PTE pointer) has PSE in bit 7
+	 * and its PAT bit in bit 12: give the 4 KiB layout, as every user of
+	 * pm->prot builds 4 KiB mappings.
+	 */
+	pm->prot = args.ptep ? args.pgprot : pgprot_large_2_4k(args.pgprot);
 	pm->writable = args.writable;
 	follow_pfnmap_end(&args);
 	return 0;

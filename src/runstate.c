@@ -136,11 +136,15 @@ static bool kvm_memext_runstate_flush(struct kvm_memext_vcpu_runstate *rs)
 		u8 top = entry >> 56;
 
 		kvm_memext_gpc_copy_to(gpc, entry_off + 7, &top, 1);
-		/* The guest sees the flag before any of the new contents ... */
-		smp_wmb();
+		/*
+		 * The guest sees the flag before any of the new contents ...
+		 * wmb(), not smp_wmb(): the area may be write-combining IO
+		 * memory, whose stores x86 does not keep in order.
+		 */
+		wmb();
 		kvm_memext_gpc_copy_to(gpc, 0, &img, size);
 		/* ... and all of them before the flag goes. */
-		smp_wmb();
+		wmb();
 		entry = rs->entry;
 		kvm_memext_gpc_copy_to(gpc, entry_off, &entry, sizeof(entry));
 	}
@@ -320,10 +324,15 @@ static struct kvm_vcpu *kvm_memext_runstate_vcpu(struct kvm_memext_vm *vm,
 		return NULL;
 	}
 	vcpu = kvm_memext_vcpu_from_file(file);
+	/*
+	 * Checked before fput(): a vCPU of another VM may go with its file.
+	 * One of ours lives as long as its VM, which the handle holds.
+	 */
+	if (vcpu && vcpu->kvm != vm->kvm)
+		vcpu = NULL;
 	fput(file);
 	*r = -EINVAL;
-	/* vCPUs live as long as their VM, which the handle holds. */
-	return vcpu && vcpu->kvm == vm->kvm ? vcpu : NULL;
+	return vcpu;
 }
 
 /* The vCPU's thread is the one that runs it, if it has run yet. */
