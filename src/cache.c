@@ -381,6 +381,18 @@ VISIBLE_IF_KUNIT void kvm_memext_mn_teardown(struct kvm_memext_vm *vm,
 }
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_mn_teardown);
 
+/*
+ * A non-blockable invalidation cannot vunmap(): it marks the caches
+ * invalid (no user reads or writes through them from then on) and leaves
+ * their mappings to this work.  Private-memory pages never reach it: only
+ * the module frees them, after a blockable unmap_mapping_range().
+ */
+static void kvm_memext_mn_teardown_fn(struct work_struct *work)
+{
+	kvm_memext_mn_teardown(container_of(work, struct kvm_memext_vm,
+					    mn_teardown_work), 0, ULONG_MAX);
+}
+
 static int kvm_memext_mn_invalidate_range_start(struct mmu_notifier *mn,
 						const struct mmu_notifier_range *range)
 {
@@ -390,6 +402,8 @@ static int kvm_memext_mn_invalidate_range_start(struct mmu_notifier *mn,
 	kvm_memext_mn_start(vm, range->start, range->end);
 	if (mmu_notifier_range_blockable(range))
 		kvm_memext_mn_teardown(vm, range->start, range->end);
+	else
+		schedule_work(&vm->mn_teardown_work);
 	return 0;
 }
 
@@ -422,6 +436,7 @@ static int kvm_memext_mn_register(struct kvm_memext_vm *vm)
 	mutex_lock(&vm->cache_lock);
 	if (!vm->mn_registered) {
 		if (mmget_not_zero(mm)) {
+			INIT_WORK(&vm->mn_teardown_work, kvm_memext_mn_teardown_fn);
 			vm->mn.ops = &kvm_memext_mn_ops;
 			r = mmu_notifier_register(&vm->mn, mm);
 			vm->mn_registered = !r;
@@ -440,8 +455,11 @@ static int kvm_memext_mn_register(struct kvm_memext_vm *vm)
  */
 void kvm_memext_cache_release_vm(struct kvm_memext_vm *vm)
 {
-	if (vm->mn_registered)
-		mmu_notifier_unregister(&vm->mn, vm->kvm->mm);
+	if (!vm->mn_registered)
+		return;
+	mmu_notifier_unregister(&vm->mn, vm->kvm->mm);
+	/* No invalidation queues it any more; nothing is left to unmap. */
+	cancel_work_sync(&vm->mn_teardown_work);
 }
 
 /**
@@ -563,14 +581,23 @@ static int __kvm_memext_gpc_refresh(struct kvm_memext_gpc *gpc)
 		if (r)
 			break;
 
-		/* Invalidations from here on see the new host addresses. */
+		/*
+		 * Invalidations from here on see the new host addresses, so
+		 * the old mappings go now: one of the old range would not
+		 * find them, and a failed refresh would keep them.
+		 */
 		raw_spin_lock_irq(&gpc->lock);
 		gpc->valid = false;
 		memcpy(gpc->uhva, s->uhva, nr * sizeof(s->uhva[0]));
+		nr_old = gpc->nr_maps;
+		memcpy(s->old, gpc->maps, nr_old * sizeof(s->old[0]));
+		gpc->nr_maps = 0;
+		gpc->khva = NULL;
 		seq = READ_ONCE(vm->mn_seq);
 		/* Pairs with smp_wmb() in kvm_memext_mn_end(). */
 		smp_rmb();
 		raw_spin_unlock_irq(&gpc->lock);
+		kvm_memext_gpc_unmap(s->old, nr_old);
 
 		r = kvm_memext_resolve(mm, s->uhva, nr,
 				       gpc->flags & KVM_MEMEXT_GPC_WRITE,
@@ -586,8 +613,6 @@ static int __kvm_memext_gpc_refresh(struct kvm_memext_gpc *gpc)
 
 		raw_spin_lock_irq(&gpc->lock);
 		if (!kvm_memext_mn_retry(vm, seq)) {
-			nr_old = gpc->nr_maps;
-			memcpy(s->old, gpc->maps, nr_old * sizeof(s->old[0]));
 			memcpy(gpc->maps, s->maps, n * sizeof(s->maps[0]));
 			memcpy(gpc->memslot, s->memslot, nr * sizeof(s->memslot[0]));
 			memcpy(gpc->pfn, s->pfn, nr * sizeof(s->pfn[0]));
@@ -597,7 +622,6 @@ static int __kvm_memext_gpc_refresh(struct kvm_memext_gpc *gpc)
 			gpc->generation = gen;
 			gpc->valid = true;
 			raw_spin_unlock_irq(&gpc->lock);
-			kvm_memext_gpc_unmap(s->old, nr_old);
 			kvm_memext_put_pages(s->pages, nr);
 			break;
 		}

@@ -30,6 +30,8 @@
  * @mn: mmu_notifier on the VM's mm, registered when the first guest-page
  *	cache is activated.
  * @mn_registered: @mn is registered.
+ * @mn_teardown_work: unmaps the caches that a non-blockable invalidation
+ *	(the OOM reaper's) could only mark invalid.
  * @mn_lock: protects @caches and the invalidation counters.
  * @caches: active guest-page caches of this VM.
  * @mn_seq: completed invalidations.
@@ -47,6 +49,7 @@ struct kvm_memext_vm {
 	struct mutex cache_lock;	/* the notifier's registration */
 	struct mmu_notifier mn;
 	bool mn_registered;
+	struct work_struct mn_teardown_work;
 	spinlock_t mn_lock;		/* @caches, @mn_seq, @mn_active */
 	struct list_head caches;
 	unsigned long mn_seq;
