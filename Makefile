@@ -12,12 +12,17 @@
 #   make bench            benchmarks on 6.12 and 7.3 (BENCH_KERNELS=...,
 #                         BENCH_ONLY=<regex>, BENCH_BATCH_ARGS=...,
 #                         BENCH_PRIVMEM_ARGS=...)
+#   make kill             kill campaign: KILLS=1000 SIGKILLs of a busy VMM on
+#                         the debug kernel (KILL_KERNELS=7.3, SEED=<n>)
 #   make style            checkpatch --strict, sparse (C=1) and W=1
 
 KDIR ?= /lib/modules/$(shell uname -r)/build
 KERNELS ?= 6.1 6.12 7.3
 
-.PHONY: all module install clean setup run check bench style
+KILLS ?= 1000
+KILL_KERNELS ?= 7.3
+
+.PHONY: all module install clean setup run check bench kill style
 
 all: module
 
@@ -44,6 +49,11 @@ bench: setup
 	BENCH_ONLY='$(BENCH_ONLY)' BENCH_BATCH_ARGS='$(BENCH_BATCH_ARGS)' \
 		BENCH_PRIVMEM_ARGS='$(BENCH_PRIVMEM_ARGS)' \
 		scripts/bench.sh $(BENCH_KERNELS)
+
+kill: setup
+	ONLY='selftest/kill_test' KILLS='$(KILLS)' SEED='$(SEED)' \
+		KVM_MEMEXT_BOOT_TIMEOUT=$$(( $(KILLS) * 4 + 900 )) \
+		scripts/check.sh $(KILL_KERNELS)
 
 style:
 	scripts/style.sh

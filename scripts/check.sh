@@ -34,7 +34,12 @@ write_plan() {
 		echo "kunit kvm_memext 300 sh kunit.sh kvm_memext_kunit"
 	fi
 	for t in "$TOP"/build/"$K"/tests/memext/*_test; do
-		echo "selftest ${t##*/} 600 ./memext/${t##*/}"
+		case ${t##*/} in
+		# A short slice here; `make kill` runs the campaign.
+		kill_test) echo "selftest kill_test $((600 + ${KILLS:-30} * 3))" \
+				"./memext/kill_test -n ${KILLS:-30} ${SEED:+-s $SEED}" ;;
+		*) echo "selftest ${t##*/} 600 ./memext/${t##*/}" ;;
+		esac
 	done
 	# The non-atomic baseline of the batch test: reports how often the
 	# guests see intermediate layouts without batches; never fails on it.

@@ -366,7 +366,10 @@ static void test_truncate(void)
 	disarm();
 }
 
-/* A first touch, in a child: fail-nth is per task. */
+/*
+ * A first touch, in a child: fail-nth is per task, and the file's owner
+ * (its creator) is the one that may map it.
+ */
 static int op_fault(void *arg)
 {
 	struct pm_ctx *c = arg;
@@ -377,23 +380,25 @@ static int op_fault(void *arg)
 	/* The parent's n-th allocation is the child's, in fork()'s place. */
 	n = get_fail_nth(nth_fd);
 	set_fail_nth(nth_fd, 0);
-	TEST_ASSERT(!op_create(c) && !pipe(p), "create, pipe");
+	TEST_ASSERT(!pipe(p), "pipe");
 	pid = fork();
 	TEST_ASSERT(pid >= 0, "fork");
 	if (!pid) {
 		int fd = open("/proc/thread-self/fail-nth", O_RDWR);
 
+		if (fd < 0 || op_create(c))
+			_exit(2);
 		m = mmap(NULL, 2 * CHUNK, PROT_READ | PROT_WRITE, MAP_SHARED,
 			 c->fd, 0);
-		if (fd < 0 || m == MAP_FAILED)
-			_exit(2);
+		if (m == MAP_FAILED)
+			_exit(3);
 		set_fail_nth(fd, n);
 		/* A failed allocation is VM_FAULT_OOM: the fault is retried. */
 		m[0] = 1;
 		m[CHUNK + 5 * PAGE] = 1;
 		left = get_fail_nth(fd);
 		_exit(write(p[1], &left, sizeof(left)) == sizeof(left) &&
-		      m[1] == 0 ? 0 : 3);
+		      m[1] == 0 ? 0 : 4);
 	}
 	TEST_ASSERT(waitpid(pid, &status, 0) == pid, "waitpid");
 	TEST_ASSERT(WIFEXITED(status) && !WEXITSTATUS(status),
@@ -401,7 +406,6 @@ static int op_fault(void *arg)
 	TEST_ASSERT(read(p[0], &left, sizeof(left)) == sizeof(left), "read");
 	close(p[0]);
 	close(p[1]);
-	close(c->fd);
 	/* Report the child's count back as the sweep's own. */
 	set_fail_nth(nth_fd, left);
 	return 0;
