@@ -14,7 +14,9 @@
  * Seeded: the delays before the kills come from the seed, which is
  * printed; a failure prints the kill it happened at.
  *
- * Usage: kill_test [-n kills] [-s seed] [-v vcpus]
+ * Usage: kill_test [-n kills] [-s seed] [-v vcpus] [-b]
+ *   -b: a control: the same changes as one-by-one KVM ioctls, which the
+ *	 guests see the holes of (the test then fails).
  */
 #include <pthread.h>
 #include <signal.h>
@@ -73,6 +75,25 @@ struct victim {
 };
 
 static struct victim V;
+static bool one_by_one;
+
+/* The batch as plain KVM_SET_USER_MEMORY_REGION calls, for -b. */
+static int apply_one_by_one(struct kvm_memext_memslot *e, unsigned int nr)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr; i++) {
+		struct kvm_userspace_memory_region r = {
+			.slot = e[i].slot, .guest_phys_addr = e[i].guest_phys_addr,
+			.memory_size = e[i].memory_size,
+			.userspace_addr = e[i].userspace_addr,
+		};
+
+		if (ioctl(V.vm->fd, KVM_SET_USER_MEMORY_REGION, &r))
+			return -1;
+	}
+	return 0;
+}
 
 static struct kvm_memext_memslot slot(uint32_t id, uint64_t gpa, uint64_t npages,
 				      void *hva)
@@ -143,10 +164,12 @@ static void *batch_fn(void *arg)
 
 	for (;;) {
 		args.entries = (uintptr_t)split;
-		TEST_ASSERT(!ioctl(V.handle, KVM_MEMEXT_SET_MEMSLOTS, &args),
+		TEST_ASSERT(one_by_one ? !apply_one_by_one(split, 3) :
+			    !ioctl(V.handle, KVM_MEMEXT_SET_MEMSLOTS, &args),
 			    "split: %s", strerror(errno));
 		args.entries = (uintptr_t)merge;
-		TEST_ASSERT(!ioctl(V.handle, KVM_MEMEXT_SET_MEMSLOTS, &args),
+		TEST_ASSERT(one_by_one ? !apply_one_by_one(merge, 3) :
+			    !ioctl(V.handle, KVM_MEMEXT_SET_MEMSLOTS, &args),
 			    "merge: %s", strerror(errno));
 		__atomic_add_fetch(&sh->batches, 2, __ATOMIC_RELAXED);
 	}
@@ -236,9 +259,9 @@ static void check_clean(int kill, long refcnt, long files, long pages, long dm)
 			return;
 		usleep(10000);
 	}
-	TEST_FAIL("kill %d: refcnt %ld (was %ld), files %ld (%ld), pages %ld (%ld), "
-		  "DirectMap4k %ld kB (%ld)", kill, memext_module_refcnt(), refcnt,
-		  memext_stat("files"), files, memext_stat("pages"), pages, dmap4k(), dm);
+	TEST_FAIL("kill %d: refcnt %ld (was %ld), files %ld (%ld), pages %ld (%ld), DirectMap4k %ld kB (%ld)",
+		  kill, memext_module_refcnt(), refcnt, memext_stat("files"), files,
+		  memext_stat("pages"), pages, dmap4k(), dm);
 }
 
 int main(int argc, char *argv[])
@@ -249,8 +272,11 @@ int main(int argc, char *argv[])
 	long refcnt, files, pages, dm;
 	pid_t pid;
 
-	while ((opt = getopt(argc, argv, "n:s:v:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:s:v:b")) != -1) {
 		switch (opt) {
+		case 'b':
+			one_by_one = true;
+			break;
 		case 'n':
 			kills = atoi(optarg);
 			break;
