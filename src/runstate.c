@@ -165,23 +165,30 @@ static void kvm_memext_runstate_switch(struct kvm_memext_vcpu_runstate *rs,
 	raw_spin_unlock_irqrestore(&rs->gpc.lock, flags);
 }
 
-/* Bring the guest's copy up to date; sleeps. */
-static void kvm_memext_runstate_catch_up(struct kvm_memext_vcpu_runstate *rs)
+/*
+ * Bring the guest's copy up to date; sleeps.  Any memslot change (another
+ * thread's batch, say) invalidates the cache between its refresh and the
+ * write: a few rounds, then -EAGAIN.  Else 0 (also once detached), or the
+ * refresh's error.
+ */
+static int kvm_memext_runstate_catch_up(struct kvm_memext_vcpu_runstate *rs)
 {
-	int tries;
+	int tries, r;
 
-	for (tries = 0; tries < 2; tries++) {
+	for (tries = 0; tries < 8; tries++) {
 		raw_spin_lock_irq(&rs->gpc.lock);
 		if (!rs->detached && rs->pending)
 			rs->pending = !kvm_memext_runstate_flush(rs);
 		if (rs->detached || !rs->pending) {
 			raw_spin_unlock_irq(&rs->gpc.lock);
-			return;
+			return 0;
 		}
 		raw_spin_unlock_irq(&rs->gpc.lock);
-		if (kvm_memext_gpc_refresh(&rs->gpc))
-			return;
+		r = kvm_memext_gpc_refresh(&rs->gpc);
+		if (r)
+			return r;
 	}
+	return -EAGAIN;
 }
 
 static void kvm_memext_runstate_refresh_fn(struct callback_head *work)
@@ -391,11 +398,9 @@ static int kvm_memext_runstate_attach(struct kvm_memext_vm *vm,
 	rs->entry = kvm_memext_runstate_now(vm->kvm);
 	rs->time[KVM_MEMEXT_RUNSTATE_OFFLINE] = rs->entry;
 	rs->pending = true;
-	kvm_memext_runstate_catch_up(rs);
-	if (rs->pending) {
-		r = -EFAULT;
+	r = kvm_memext_runstate_catch_up(rs);
+	if (r)
 		goto out_deactivate;
-	}
 
 	get_task_struct(current);
 	rs->task = current;
