@@ -52,7 +52,7 @@ bench: setup
 
 kill: setup
 	ONLY='selftest/kill_test' KILLS='$(KILLS)' SEED='$(SEED)' \
-		KVM_MEMEXT_BOOT_TIMEOUT=$$(( $(KILLS) * 4 + 900 )) \
+		KVM_MEMEXT_BOOT_TIMEOUT=$$(( $(KILLS) * 10 + 900 )) \
 		scripts/check.sh $(KILL_KERNELS)
 
 style:
