@@ -85,6 +85,7 @@ struct thread {
 	char ring[RING][96];
 	unsigned int head;
 	sigjmp_buf jmp;
+	bool in_touch;
 	bool done;
 };
 
@@ -564,26 +565,30 @@ static void op_touch(void)
 	note("touch %p", p);
 	/* Another thread may unmap it meanwhile: a fault, caught. */
 	if (!sigsetjmp(self->jmp, 1)) {
+		self->in_touch = true;
 		if (below(2))
 			WRITE_ONCE(*p, 1);
 		else
 			READ_ONCE(*p);
 	}
+	self->in_touch = false;
 	account(20, 0);
 }
 
-static void on_fault(int sig)
+static void on_fault(int sig, siginfo_t *si, void *uc)
 {
-	siglongjmp(self->jmp, 1);
+	if (self && self->in_touch)
+		siglongjmp(self->jmp, 1);
+	/* Not a touch: the fuzzer's own bug, or the kernel's.  Say where. */
+	ksft_print_msg("signal %d at %p outside a touch, thread %ld\n", sig,
+		       si->si_addr, self ? (long)(self - threads) : -1L);
+	dump_rings();
+	abort();
 }
 
 static void *fuzz_fn(void *arg)
 {
-	struct sigaction sa = { .sa_handler = on_fault, .sa_flags = SA_NODEFER };
-
 	self = arg;
-	sigaction(SIGSEGV, &sa, NULL);
-	sigaction(SIGBUS, &sa, NULL);
 	while (!READ_ONCE(stop) && __atomic_load_n(&nr_calls, __ATOMIC_RELAXED) < target) {
 		switch (below(10)) {
 		case 0 ... 4:
@@ -684,6 +689,14 @@ int main(int argc, char *argv[])
 	pool_add(9, memfd_create("fuzz", 0), K_OTHER, false);
 	pool_add(10, open(MNT, O_RDONLY | O_DIRECTORY), K_OTHER, false);
 
+	{
+		struct sigaction sa = {
+			.sa_sigaction = on_fault, .sa_flags = SA_SIGINFO | SA_NODEFER,
+		};
+
+		sigaction(SIGSEGV, &sa, NULL);
+		sigaction(SIGBUS, &sa, NULL);
+	}
 	pthread_create(&vt, NULL, vcpu_fn, NULL);
 	for (i = 0; i < nr_threads; i++) {
 		threads[i].rng = (seed + 1) * 0x9e3779b97f4a7c15ull ^ (i + 1);
