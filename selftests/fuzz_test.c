@@ -21,6 +21,7 @@
 #include <linux/falloc.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <ucontext.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -580,10 +581,14 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
 	if (self && self->in_touch)
 		siglongjmp(self->jmp, 1);
 	/* Not a touch: the fuzzer's own bug, or the kernel's.  Say where. */
-	ksft_print_msg("signal %d at %p outside a touch, thread %ld\n", sig,
-		       si->si_addr, self ? (long)(self - threads) : -1L);
+	fflush(stdout);
+	fprintf(stderr, "signal %d at %p (rip %llx) outside a touch, thread %ld\n",
+		sig, si->si_addr,
+		(unsigned long long)((ucontext_t *)uc)->uc_mcontext.gregs[REG_RIP],
+		self ? (long)(self - threads) : -1L);
 	dump_rings();
-	abort();
+	fflush(stdout);
+	_exit(KSFT_FAIL);
 }
 
 static void *fuzz_fn(void *arg)
