@@ -591,9 +591,19 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
 	_exit(KSFT_FAIL);
 }
 
+/* Faults are reported even when the stack is what broke. */
+static void alt_stack(void)
+{
+	static __thread char stack[64 * 1024];
+	stack_t ss = { .ss_sp = stack, .ss_size = sizeof(stack) };
+
+	TEST_ASSERT(!sigaltstack(&ss, NULL), "sigaltstack");
+}
+
 static void *fuzz_fn(void *arg)
 {
 	self = arg;
+	alt_stack();
 	while (!READ_ONCE(stop) && __atomic_load_n(&nr_calls, __ATOMIC_RELAXED) < target) {
 		switch (below(10)) {
 		case 0 ... 4:
@@ -623,6 +633,7 @@ static void guest_code(void)
 
 static void *vcpu_fn(void *arg)
 {
+	alt_stack();
 	while (!READ_ONCE(stop)) {
 		/* Every exit is fine: the fuzzer reshapes the guest's memory. */
 		if (__vcpu_run(vcpu) && errno != EINTR && errno != EFAULT)
@@ -662,6 +673,8 @@ int main(int argc, char *argv[])
 	}
 	TEST_ASSERT(nr_threads > 0 && nr_threads <= MAX_THREADS, "1..%d threads",
 		    MAX_THREADS);
+	/* What the fuzzer printed is there even if it dies. */
+	setvbuf(stdout, NULL, _IONBF, 0);
 	ksft_print_header();
 	ksft_set_plan(1);
 	i = memext_open();
@@ -696,9 +709,11 @@ int main(int argc, char *argv[])
 
 	{
 		struct sigaction sa = {
-			.sa_sigaction = on_fault, .sa_flags = SA_SIGINFO | SA_NODEFER,
+			.sa_sigaction = on_fault,
+			.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK,
 		};
 
+		alt_stack();
 		sigaction(SIGSEGV, &sa, NULL);
 		sigaction(SIGBUS, &sa, NULL);
 	}
