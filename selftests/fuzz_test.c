@@ -449,10 +449,12 @@ static void op_file(void)
 			return;
 		}
 		if (call == 11) {
-			p = mremap(m.addr, m.len, below(2) ? m.len : len, MREMAP_MAYMOVE);
+			size_t new_len = below(2) ? m.len : len;
+
+			p = mremap(m.addr, m.len, new_len, MREMAP_MAYMOVE);
 			account(call, p == MAP_FAILED ? -1 : 0);
 			if (p != MAP_FAILED)
-				m = (struct map){ p, below(2) ? m.len : len };
+				m = (struct map){ p, new_len };
 		} else if (call == 12) {
 			account(call, madvise(m.addr, m.len,
 					      advice[below(ARRAY_SIZE(advice))]));
