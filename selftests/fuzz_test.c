@@ -66,7 +66,7 @@ static struct kvm_vm *vm;
 static struct kvm_vcpu *vcpu;
 static uint8_t *guard;		/* a mapped page followed by a PROT_NONE one */
 static uint8_t *anon;		/* memslot backing the fuzzer may use */
-static uint64_t nr_calls, target;
+static uint64_t nr_calls, target, vcpu_attached;
 static bool stop;
 
 /* (call, errno) pairs seen, and the errnos each call may return. */
@@ -255,7 +255,19 @@ static uint64_t rand_hva(void)
 
 static struct kvm_memext_memslot rand_entry(void)
 {
-	struct kvm_memext_memslot e = {
+	uint32_t id = 11 + below(NR_SLOTS - 1);
+	struct kvm_memext_memslot e;
+
+	/* Half the time a valid change: create or delete slot 11..13. */
+	if (below(2)) {
+		e = (struct kvm_memext_memslot) {
+			.slot = id, .guest_phys_addr = DATA_GPA + (id - 10) * 32 * PAGE,
+			.memory_size = below(3) ? (below(4) + 1) * PAGE : 0,
+			.userspace_addr = (uintptr_t)anon + below(12) * PAGE,
+		};
+		return e;
+	}
+	e = (struct kvm_memext_memslot) {
 		.slot = 10 + below(NR_SLOTS) + (below(8) ? 0 : (1 << 16)),
 		.flags = below(4) ? 0 : below(2) ? KVM_MEM_LOG_DIRTY_PAGES :
 			 below(2) ? KVM_MEM_READONLY : rnd(),
@@ -633,13 +645,32 @@ static void guest_code(void)
 	}
 }
 
+/*
+ * The vCPU's own thread: runs the guest, and now and then attaches or
+ * detaches a runstate area (which only this thread may attach) somewhere
+ * in the memory the other threads reshape.
+ */
 static void *vcpu_fn(void *arg)
 {
+	struct thread me = { .rng = 0x5eed };
+	struct kvm_memext_runstate a = {
+		.vcpu_fd = vcpu->fd, .size = sizeof(struct kvm_memext_runstate_area),
+	};
+	uint64_t n;
+
+	self = &me;
 	alt_stack();
-	while (!READ_ONCE(stop)) {
+	for (n = 0; !READ_ONCE(stop); n++) {
 		/* Every exit is fine: the fuzzer reshapes the guest's memory. */
 		if (__vcpu_run(vcpu) && errno != EINTR && errno != EFAULT)
 			usleep(1000);
+		if (n % 16)
+			continue;
+		a.gpa = DATA_GPA + below(16) * PAGE - 16;
+		if (ioctl(pool[3].kind == K_HANDLE ? pool[3].fd : -1,
+			  below(2) ? KVM_MEMEXT_RUNSTATE_ATTACH :
+				     KVM_MEMEXT_RUNSTATE_DETACH, &a) == 0)
+			__atomic_add_fetch(&vcpu_attached, 1, __ATOMIC_RELAXED);
 	}
 	return NULL;
 }
@@ -762,8 +793,8 @@ int main(int argc, char *argv[])
 		if (n)
 			ksft_print_msg("%s:%s\n", call_name[i], line);
 	}
-	ksft_print_msg("%lu calls, %u distinct (call, errno) pairs\n",
-		       (unsigned long)calls, pairs);
+	ksft_print_msg("%lu calls, %u distinct (call, errno) pairs; the vCPU thread attached or detached %lu areas\n",
+		       (unsigned long)calls, pairs, (unsigned long)vcpu_attached);
 	ksft_test_result_pass("fuzz\n");
 	/* Exit without cleanup: what the module holds goes with the process. */
 	_exit(ksft_get_fail_cnt() ? KSFT_FAIL : KSFT_PASS);
