@@ -750,6 +750,22 @@ int main(int argc, char *argv[])
 		sigaction(SIGSEGV, &sa, NULL);
 		sigaction(SIGBUS, &sa, NULL);
 	}
+	/* The valid changes rand_entry() makes are valid. */
+	{
+		struct kvm_memext_memslot e = {
+			.slot = 11, .guest_phys_addr = DATA_GPA + 32 * PAGE,
+			.memory_size = PAGE, .userspace_addr = (uintptr_t)anon,
+		};
+		struct kvm_memext_set_memslots b = {
+			.nr_entries = 1, .entries = (uintptr_t)&e,
+		};
+
+		TEST_ASSERT(!ioctl(pool[3].fd, KVM_MEMEXT_SET_MEMSLOTS, &b),
+			    "create: %s (entry %d)", strerror(errno), b.error_index);
+		e.memory_size = 0;
+		TEST_ASSERT(!ioctl(pool[3].fd, KVM_MEMEXT_SET_MEMSLOTS, &b),
+			    "delete: %s (entry %d)", strerror(errno), b.error_index);
+	}
 	pthread_create(&vt, NULL, vcpu_fn, NULL);
 	for (i = 0; i < nr_threads; i++) {
 		threads[i].rng = (seed + 1) * 0x9e3779b97f4a7c15ull ^ (i + 1);
