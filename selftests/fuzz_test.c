@@ -66,7 +66,7 @@ static struct kvm_vm *vm;
 static struct kvm_vcpu *vcpu;
 static uint8_t *guard;		/* a mapped page followed by a PROT_NONE one */
 static uint8_t *anon;		/* memslot backing the fuzzer may use */
-static uint64_t nr_calls, target, vcpu_attached;
+static uint64_t nr_calls, target, vcpu_attached, on_handle[134];
 static bool stop;
 
 /* (call, errno) pairs seen, and the errnos each call may return. */
@@ -393,6 +393,8 @@ static void op_ioctl(void)
 		r = ioctl(fd, cmd, below(2) ? below(8) : boundary());
 	else
 		r = ioctl(fd, cmd, size ? arg_ptr(&a, size) : NULL);
+	if (call == 4 && fd == pool[3].fd && pool[3].kind == K_HANDLE)
+		__atomic_add_fetch(&on_handle[r < 0 ? errno % 134 : 0], 1, __ATOMIC_RELAXED);
 	account(call, r);
 	/* New files join the pool; what they replace is closed. */
 	if (r >= 0 && (call == 2 || call == 3))
@@ -809,6 +811,10 @@ int main(int argc, char *argv[])
 		if (n)
 			ksft_print_msg("%s:%s\n", call_name[i], line);
 	}
+	for (j = 0; j < 134; j++)
+		if (on_handle[j])
+			ksft_print_msg("batches on the first handle: %s %lu\n",
+				       j ? strerrorname_np(j) : "0", (unsigned long)on_handle[j]);
 	ksft_print_msg("%lu calls, %u distinct (call, errno) pairs; the vCPU thread attached or detached %lu areas\n",
 		       (unsigned long)calls, pairs, (unsigned long)vcpu_attached);
 	ksft_test_result_pass("fuzz\n");
