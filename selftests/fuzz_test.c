@@ -658,6 +658,7 @@ static void *vcpu_fn(void *arg)
 	struct kvm_memext_runstate a = {
 		.vcpu_fd = vcpu->fd, .size = sizeof(struct kvm_memext_runstate_area),
 	}, d = {};
+	bool attach;
 	uint64_t n;
 
 	self = &me;
@@ -671,9 +672,10 @@ static void *vcpu_fn(void *arg)
 		a.gpa = DATA_GPA + (below(15) + 1) * PAGE - 16;
 		/* Detach takes the vCPU only. */
 		d.vcpu_fd = vcpu->fd;
+		attach = below(2);
 		if (ioctl(pool[3].kind == K_HANDLE ? pool[3].fd : -1,
-			  below(2) ? KVM_MEMEXT_RUNSTATE_ATTACH : KVM_MEMEXT_RUNSTATE_DETACH,
-			  below(2) ? &a : &d) == 0)
+			  attach ? KVM_MEMEXT_RUNSTATE_ATTACH : KVM_MEMEXT_RUNSTATE_DETACH,
+			  attach ? &a : &d) == 0)
 			__atomic_add_fetch(&vcpu_attached, 1, __ATOMIC_RELAXED);
 	}
 	return NULL;
