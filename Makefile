@@ -14,6 +14,8 @@
 #                         BENCH_PRIVMEM_ARGS=...)
 #   make kill             kill campaign: KILLS=1000 SIGKILLs of a busy VMM on
 #                         the debug kernel (KILL_KERNELS=7.3, SEED=<n>)
+#   make fuzz             the fuzzer on the debug kernel: FUZZ_CALLS=1000000
+#                         in chunks of 100,000 (FUZZ_KERNELS=7.3, FUZZ_SEED=)
 #   make style            checkpatch --strict, sparse (C=1) and W=1
 
 KDIR ?= /lib/modules/$(shell uname -r)/build
@@ -21,8 +23,10 @@ KERNELS ?= 6.1 6.12 7.3
 
 KILLS ?= 1000
 KILL_KERNELS ?= 7.3
+FUZZ_CALLS ?= 1000000
+FUZZ_KERNELS ?= 7.3
 
-.PHONY: all module install clean setup run check bench kill style
+.PHONY: all module install clean setup run check bench kill fuzz style
 
 all: module
 
@@ -54,6 +58,11 @@ kill: setup
 	ONLY='selftest/kill_test' KILLS='$(KILLS)' SEED='$(SEED)' \
 		KVM_MEMEXT_BOOT_TIMEOUT=$$(( $(KILLS) * 10 + 900 )) \
 		scripts/check.sh $(KILL_KERNELS)
+
+fuzz: setup
+	ONLY='selftest/fuzz_test' FUZZ_CALLS='$(FUZZ_CALLS)' FUZZ_SEED='$(FUZZ_SEED)' \
+		KVM_MEMEXT_BOOT_TIMEOUT=$$(( $(FUZZ_CALLS) / 100000 * 1800 + 900 )) \
+		scripts/check.sh $(FUZZ_KERNELS)
 
 style:
 	scripts/style.sh

@@ -41,6 +41,17 @@ write_plan() {
 			n=${KILLS:-$([ "$debug" = 1 ] && echo 10 || echo 30)}
 			echo "selftest kill_test $((600 + n * 10))" \
 			     "./memext/kill_test -n $n ${SEED:+-s $SEED}" ;;
+		# `make fuzz`: FUZZ_CALLS calls in chunks of 100,000, each its
+		# own plan line and seed; else the fixed-seed slice (20,000).
+		fuzz_test)
+			if [ -n "${FUZZ_CALLS:-}" ]; then
+				for n in $(seq 1 $(((FUZZ_CALLS + 99999) / 100000))); do
+					echo "selftest fuzz_test.$n 1800 ./memext/fuzz_test" \
+					     "-n 100000 -s $((${FUZZ_SEED:-1} + n))"
+				done
+			else
+				echo "selftest fuzz_test 600 ./memext/fuzz_test"
+			fi ;;
 		*) echo "selftest ${t##*/} 600 ./memext/${t##*/}" ;;
 		esac
 	done
