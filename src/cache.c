@@ -20,6 +20,15 @@
  *   generation: any memslot change invalidates every cache in O(1), since a
  *   check compares the generation the translation was made under with the
  *   current one.  No page stays pinned.
+ *
+ * Lock order:
+ *   gpc->refresh_lock (mutex: refresh, activate, deactivate)
+ *     -> mmap_lock (read: GUP, follow_pfnmap)
+ *       -> [mmu notifier] vm->mn_lock (spinlock: the VM's list of caches)
+ *         -> gpc->lock (raw spinlock, interrupts off: the cache's state)
+ *   vm->cache_lock (mutex: the notifier's registration) -> mmap_lock (write)
+ * gpc->lock is taken in any context (hard interrupts, the scheduler's
+ * preempt notifiers), inside kvm->srcu; nothing sleeps under it.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -318,6 +327,8 @@ EXPORT_SYMBOL_IF_KUNIT(kvm_memext_mn_start);
 VISIBLE_IF_KUNIT void kvm_memext_mn_end(struct kvm_memext_vm *vm)
 {
 	spin_lock(&vm->mn_lock);
+	/* Every end follows its start: the core calls both or neither. */
+	WARN_ON_ONCE(!vm->mn_active);
 	vm->mn_seq++;
 	/* Pairs with smp_rmb() in kvm_memext_mn_retry(). */
 	smp_wmb();

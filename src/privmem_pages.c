@@ -116,7 +116,8 @@ static int privmem_charge_mm(struct mm_struct *mm, unsigned long nr)
 
 static void privmem_uncharge_mm(struct mm_struct *mm, unsigned long nr)
 {
-	atomic64_sub(nr, &mm->pinned_vm);
+	/* Only what was charged goes back. */
+	WARN_ON_ONCE(atomic64_sub_return(nr, &mm->pinned_vm) < 0);
 	kvm_memext_add_mm_counter(mm, MM_SHMEMPAGES, -(long)nr);
 }
 
@@ -196,7 +197,8 @@ int kvm_memext_privmem_set_owner(struct kvm_memext_privmem *pm,
 static void privmem_uncharge(struct kvm_memext_privmem *pm, unsigned long nr,
 			     unsigned long kept)
 {
-	atomic_long_sub(nr - kept, &kvm_memext_privmem_stats.pages);
+	WARN_ON_ONCE(kept > nr ||
+		     atomic_long_sub_return(nr - kept, &kvm_memext_privmem_stats.pages) < 0);
 	privmem_uncharge_owner(pm, nr);
 }
 

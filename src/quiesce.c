@@ -30,6 +30,13 @@
  * after the batch: each one holds a reference on the quiesce state and on
  * this module, and the module's exit waits for an RCU-tasks grace period so
  * that no callback still executes its last instructions.
+ *
+ * Lock order (KVM's own, with the batch's lock outside):
+ *   vm->batch_lock (mutex: one batch per VM, the scratch page)
+ *     -> kvm->lock (keeps vCPUs from being created)
+ *       -> vcpu->mutex (trylock only: never waited for, see above)
+ *         -> kvm->slots_lock (taken by KVM's memslot ioctl while applying)
+ *     -> mmap_lock (the scratch page's mapping and faults)
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 

@@ -19,6 +19,14 @@
  * closed from another thread queues a task work on the vCPU thread that
  * does it; a thread that has exited (or is past running task works) never
  * calls the notifier again once dead, which the release waits for.
+ *
+ * Lock order:
+ *   vm->runstate_lock (mutex: the VM's areas; attach, detach, release)
+ *     -> gpc->refresh_lock -> ... (cache.c)
+ *     -> gpc->lock (raw spinlock: the area's accounting and its writes)
+ * The preempt notifiers take gpc->lock alone, inside the scheduler (with
+ * the runqueue lock held when switching out), so nothing under it sleeps
+ * or takes a lock the scheduler may hold.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
