@@ -822,8 +822,9 @@ int main(int argc, char *argv[])
 		if (n)
 			ksft_print_msg("%s:%s\n", call_name[i], line);
 	}
-	ksft_print_msg("%lu calls, %u distinct (call, errno) pairs; the vCPU thread attached or detached %lu areas\n",
-		       (unsigned long)calls, pairs, (unsigned long)vcpu_attached);
+	ksft_print_msg("%lu calls, %u distinct (call, errno) pairs; %s %lu areas\n",
+		       (unsigned long)calls, pairs,
+		       "the vCPU thread attached or detached", (unsigned long)vcpu_attached);
 	ksft_test_result_pass("fuzz\n");
 	/* Exit without cleanup: what the module holds goes with the process. */
 	_exit(ksft_get_fail_cnt() ? KSFT_FAIL : KSFT_PASS);

@@ -263,9 +263,9 @@ static void check_clean(int kill, long refcnt, long files, long pages, long dm)
 			return;
 		usleep(10000);
 	}
-	TEST_FAIL("kill %d: refcnt %ld (was %ld), files %ld (%ld), pages %ld (%ld), DirectMap4k %ld kB (%ld)",
+	TEST_FAIL("kill %d: refcnt %ld (was %ld), files %ld (%ld), pages %ld (%ld), %s %ld (%ld)",
 		  kill, memext_module_refcnt(), refcnt, memext_stat("files"), files,
-		  memext_stat("pages"), pages, dmap4k(), dm);
+		  memext_stat("pages"), pages, "DirectMap4k kB", dmap4k(), dm);
 }
 
 int main(int argc, char *argv[])
