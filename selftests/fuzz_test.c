@@ -826,6 +826,10 @@ int main(int argc, char *argv[])
 		       (unsigned long)calls, pairs,
 		       "the vCPU thread attached or detached", (unsigned long)vcpu_attached);
 	ksft_test_result_pass("fuzz\n");
-	/* Exit without cleanup: what the module holds goes with the process. */
+	/*
+	 * Exit without cleanup: what the module holds goes with the process.
+	 * The mount goes with its last open file.
+	 */
+	umount2(MNT, MNT_DETACH);
 	_exit(ksft_get_fail_cnt() ? KSFT_FAIL : KSFT_PASS);
 }
