@@ -60,8 +60,10 @@ mount -t kvm_memext -o mode=0770,size=$((mb + 64))M none $dir ||
 	fail "mount -t kvm_memext"
 grep " $dir " /proc/mounts
 ok=1
+# Earlier tests may have left files (and chunks) behind: deltas only.
 files0=$(stat_of files)
 pages0=$(stat_of pages)
+chunks0=$(stat_of huge_chunks)
 dm0=$(dmap4k)
 
 # A QEMU that is to start, paused (-S), with its RAM on a named file of
@@ -196,7 +198,7 @@ if wait_for "KVM_MEMEXT_INNER ready" "$tmo"; then
 	echo "inner guest ready after $(since "$t0") s: $(grep -a KVM_MEMEXT_INNER $log | tr -d '\r')"
 	files=$(stat_of files)
 	pages=$(stat_of pages)
-	chunks=$(stat_of huge_chunks)
+	chunks=$(($(stat_of huge_chunks) - chunks0))
 	dm=$(dmap4k)
 	echo "while it runs: files $files pages $pages huge_chunks $chunks" \
 	     "accessible $(stat_of accessible_pages) tlb_flushes $(stat_of tlb_flushes)" \
@@ -247,7 +249,7 @@ else
 		# boot and write its pattern in time (seen with some memory
 		# placements, and on the debug kernel): what the module does
 		# is still checked; the pattern is not.
-		chunks=$(stat_of huge_chunks)
+		chunks=$(($(stat_of huge_chunks) - chunks0))
 		echo "so far: files $(stat_of files) pages $pages huge_chunks $chunks" \
 		     "DirectMap4k $dm0 -> $(dmap4k) kB"
 		[ $((pages - pages0)) -gt 0 ] && [ $((chunks * 512)) -eq $((pages - pages0)) ] ||

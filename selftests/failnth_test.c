@@ -17,7 +17,11 @@
  *
  * Needs the debug kernel's fault injection; skips elsewhere.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>

@@ -18,6 +18,10 @@
  *
  * Usage: fuzz_test [-n calls] [-s seed] [-t threads]
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <fcntl.h>
 #include <limits.h>
 #include <linux/falloc.h>
 #include <pthread.h>

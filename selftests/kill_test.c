@@ -18,6 +18,11 @@
  *   -b: a control: the same changes as one-by-one KVM ioctls, which the
  *	 guests see the holes of (the test then fails).
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <fcntl.h>
+#include <linux/falloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>

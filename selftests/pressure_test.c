@@ -6,6 +6,9 @@
  * the host swaps its anonymous memory out under it, beside a memslot of
  * private memory that swapping does not touch.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -200,7 +203,10 @@ static void test_swap_under_guest(void)
 	pages = memext_stat("pages");
 
 	pthread_create(&t, NULL, swap_fn, anon);
-	for (rounds = 0; rounds < 100; rounds++) {
+	/* At least 100 rounds, until the whole slot went out once (or 2,000). */
+	for (rounds = 0; rounds < 2000; rounds++) {
+		if (rounds >= 100 && vm_event("pswpout") - out0 >= ANON_PAGES)
+			break;
 		vcpu_run(vcpu);
 		TEST_ASSERT(get_ucall(vcpu, &uc) == UCALL_SYNC, "exit %s",
 			    exit_reason_str(vcpu->run->exit_reason));
