@@ -255,17 +255,39 @@ static uint8_t *host_addr(struct rs_ctx *c, uint64_t gpa)
 	return gpa < GPA_B ? c->hva[0] + (gpa - GPA_A) : c->hva[1] + (gpa - GPA_B);
 }
 
-/* The area as the host sees it, through its own mappings. */
+static uint64_t host_read_entry(struct rs_ctx *c)
+{
+	uint8_t buf[8];
+	uint64_t e;
+	size_t i;
+
+	for (i = 0; i < 8; i++)
+		buf[i] = READ_ONCE(*host_addr(c, c->gpa + (c->compat ? 4 : 8) + i));
+	memcpy(&e, buf, 8);
+	return e;
+}
+
+/*
+ * The area as the host sees it, through its own mappings, read as a guest
+ * must: the reading thread's own switches update it meanwhile, so retry
+ * while the update flag (bit 63 of state_entry_time) is set or the entry
+ * time moved.
+ */
 static uint64_t host_read_area(struct rs_ctx *c, uint32_t *state, uint64_t *time)
 {
 	uint8_t buf[AREA64];
 	size_t size = c->compat ? AREA32 : AREA64, i;
-	uint64_t e;
+	uint64_t e, e2;
 
-	for (i = 0; i < size; i++)
-		buf[i] = *host_addr(c, c->gpa + i);
+	do {
+		e = host_read_entry(c);
+		__sync_synchronize();
+		for (i = 0; i < size; i++)
+			buf[i] = READ_ONCE(*host_addr(c, c->gpa + i));
+		__sync_synchronize();
+		e2 = host_read_entry(c);
+	} while (e != e2 || (e >> 63));
 	memcpy(state, buf, 4);
-	memcpy(&e, buf + (c->compat ? 4 : 8), 8);
 	memcpy(time, buf + (c->compat ? 12 : 16), 32);
 	return e;
 }
