@@ -73,22 +73,6 @@ static void disarm(void)
 	write_file(FAILPAGE "min-order", "1");
 }
 
-static void set_fail_nth(int fd, int n)
-{
-	char buf[16];
-	int len = snprintf(buf, sizeof(buf), "%d", n);
-
-	TEST_ASSERT(pwrite(fd, buf, len, 0) == len, "write fail-nth");
-}
-
-static int get_fail_nth(int fd)
-{
-	char buf[16] = "";
-
-	TEST_ASSERT(pread(fd, buf, sizeof(buf) - 1, 0) > 0, "read fail-nth");
-	return atoi(buf);
-}
-
 /*
  * Sweep @op: it returns 0 or -1 with errno; @check then asserts what must
  * hold after it (r is its result) and undoes a success.  Returns the
@@ -105,11 +89,11 @@ static int sweep(const char *what, int (*op)(void *), void (*check)(void *, int)
 	TEST_ASSERT(!r, "%s without injection: %s", what, strerror(errno));
 	check(arg, r);
 	for (n = 1; n < 2000; n++) {
-		set_fail_nth(nth_fd, n);
+		memext_set_fail_nth(nth_fd, n);
 		r = op(arg);
 		err = errno;
-		left = get_fail_nth(nth_fd);
-		set_fail_nth(nth_fd, 0);
+		left = memext_get_fail_nth(nth_fd);
+		memext_set_fail_nth(nth_fd, 0);
 		/* E: failed, .: absorbed (retried, or a fallback), -: past */
 		if (n < (int)sizeof(trace))
 			trace[n - 1] = left ? '-' : r ? 'E' : '.';
@@ -382,8 +366,8 @@ static int op_fault(void *arg)
 	pid_t pid;
 
 	/* The parent's n-th allocation is the child's, in fork()'s place. */
-	n = get_fail_nth(nth_fd);
-	set_fail_nth(nth_fd, 0);
+	n = memext_get_fail_nth(nth_fd);
+	memext_set_fail_nth(nth_fd, 0);
 	TEST_ASSERT(!pipe(p), "pipe");
 	pid = fork();
 	TEST_ASSERT(pid >= 0, "fork");
@@ -396,11 +380,11 @@ static int op_fault(void *arg)
 			 c->fd, 0);
 		if (m == MAP_FAILED)
 			_exit(3);
-		set_fail_nth(fd, n);
+		memext_set_fail_nth(fd, n);
 		/* A failed allocation is VM_FAULT_OOM: the fault is retried. */
 		m[0] = 1;
 		m[CHUNK + 5 * PAGE] = 1;
-		left = get_fail_nth(fd);
+		left = memext_get_fail_nth(fd);
 		_exit(write(p[1], &left, sizeof(left)) == sizeof(left) &&
 		      m[1] == 0 ? 0 : 4);
 	}
@@ -411,7 +395,7 @@ static int op_fault(void *arg)
 	close(p[0]);
 	close(p[1]);
 	/* Report the child's count back as the sweep's own. */
-	set_fail_nth(nth_fd, left);
+	memext_set_fail_nth(nth_fd, left);
 	return 0;
 }
 

@@ -124,6 +124,27 @@ static inline int memext_run_tests(const struct memext_test *tests, int nr)
 
 #define MEMEXT_TEST(fn)	{ #fn, fn }
 
+/*
+ * /proc/thread-self/fail-nth, kept open by the caller (opening it would be
+ * an allocation of its own): the n-th fault-injected allocation of this
+ * thread fails; what is left of n after a call.
+ */
+static inline void memext_set_fail_nth(int fd, int n)
+{
+	char buf[16];
+	int len = snprintf(buf, sizeof(buf), "%d", n);
+
+	TEST_ASSERT(pwrite(fd, buf, len, 0) == len, "write fail-nth");
+}
+
+static inline int memext_get_fail_nth(int fd)
+{
+	char buf[16] = "";
+
+	TEST_ASSERT(pread(fd, buf, sizeof(buf) - 1, 0) > 0, "read fail-nth");
+	return atoi(buf);
+}
+
 /* One counter of the module's private-memory statistics (debugfs). */
 static inline long memext_stat(const char *name)
 {

@@ -592,23 +592,6 @@ static void write_file(const char *path, const char *val)
 	close(fd);
 }
 
-/* fail-nth stays open: opening it would be an allocation of its own. */
-static void set_fail_nth(int fd, int n)
-{
-	char buf[16];
-	int len = snprintf(buf, sizeof(buf), "%d", n);
-
-	TEST_ASSERT(pwrite(fd, buf, len, 0) == len, "write fail-nth");
-}
-
-static int get_fail_nth(int fd)
-{
-	char buf[16] = "";
-
-	TEST_ASSERT(pread(fd, buf, sizeof(buf) - 1, 0) > 0, "read fail-nth");
-	return atoi(buf);
-}
-
 /*
  * Fault injection (debug kernel): the n-th slab allocation of the batching
  * thread fails (/proc/thread-self/fail-nth), for n = 1, 2, ... until a
@@ -644,11 +627,11 @@ static void test_failslab_mid_batch(void)
 	fd = open("/proc/thread-self/fail-nth", O_RDWR);
 	TEST_ASSERT(fd >= 0, "open fail-nth");
 	for (n = 1; n < 1000; n++) {
-		set_fail_nth(fd, n);
+		memext_set_fail_nth(fd, n);
 		r = batch(&c, split, 3, 0, &out);
-		if (get_fail_nth(fd)) {
+		if (memext_get_fail_nth(fd)) {
 			/* The batch needed fewer allocations: all were covered. */
-			set_fail_nth(fd, 0);
+			memext_set_fail_nth(fd, 0);
 			TEST_ASSERT(!r, "batch without injected failure: %s",
 				    strerror(errno));
 			TEST_ASSERT(!batch(&c, merge, 3, 0, NULL), "merge: %s",
