@@ -337,6 +337,15 @@ static int kvm_memext_scratch_get(struct kvm_memext_vm *vm)
 }
 
 /**
+ * kvm_memext_batch_init_vm() - set up the batch state of a new VM handle
+ * @vm: the handle's state, not yet visible to anyone
+ */
+void kvm_memext_batch_init_vm(struct kvm_memext_vm *vm)
+{
+	mutex_init(&vm->batch_lock);
+}
+
+/**
  * kvm_memext_batch_release_vm() - drop a VM handle's scratch page
  * @vm: the VM handle being released
  *
@@ -345,11 +354,12 @@ static int kvm_memext_scratch_get(struct kvm_memext_vm *vm)
  */
 void kvm_memext_batch_release_vm(struct kvm_memext_vm *vm)
 {
-	if (!vm->scratch_file)
-		return;
-	if (current->mm == vm->kvm->mm && kvm_memext_scratch_mapped(vm))
-		vm_munmap(vm->scratch, PAGE_SIZE);
-	fput(vm->scratch_file);
+	if (vm->scratch_file) {
+		if (current->mm == vm->kvm->mm && kvm_memext_scratch_mapped(vm))
+			vm_munmap(vm->scratch, PAGE_SIZE);
+		fput(vm->scratch_file);
+	}
+	mutex_destroy(&vm->batch_lock);
 }
 
 static int kvm_memext_batch_run(struct kvm_memext_batch *b)

@@ -91,217 +91,6 @@ VISIBLE_IF_KUNIT bool kvm_memext_gpc_fresh(const struct kvm_memext_gpc *gpc,
 }
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_gpc_fresh);
 
-/*
- * Split the pages into runs that one mapping can cover: struct-page memory
- * (vmap) and IO memory (ioremap, physically contiguous) cannot share one,
- * nor can pages whose memory types differ.  Returns the number of runs;
- * addresses stay NULL.
- */
-VISIBLE_IF_KUNIT unsigned int
-kvm_memext_gpc_plan_maps(const unsigned long *pfn, const pgprot_t *prot,
-			 unsigned int nr, struct kvm_memext_gpc_map *maps)
-{
-	unsigned int i, n = 0;
-
-	for (i = 0; i < nr; i++) {
-		bool io = !pfn_valid(pfn[i]);
-
-		if (n && maps[n - 1].io == io &&
-		    pgprot_val(prot[i]) == pgprot_val(prot[i - 1]) &&
-		    (!io || pfn[i] == pfn[i - 1] + 1)) {
-			maps[n - 1].nr++;
-			continue;
-		}
-		maps[n++] = (struct kvm_memext_gpc_map) {
-			.first = i, .nr = 1, .io = io,
-		};
-	}
-	return n;
-}
-EXPORT_SYMBOL_IF_KUNIT(kvm_memext_gpc_plan_maps);
-
-VISIBLE_IF_KUNIT void kvm_memext_gpc_unmap(struct kvm_memext_gpc_map *maps,
-					   unsigned int nr)
-{
-	unsigned int i;
-
-	for (i = 0; i < nr; i++) {
-		if (maps[i].iomem)
-			iounmap(maps[i].iomem);
-		if (maps[i].addr)
-			vunmap(maps[i].addr);
-		maps[i].addr = NULL;
-		maps[i].iomem = NULL;
-	}
-}
-EXPORT_SYMBOL_IF_KUNIT(kvm_memext_gpc_unmap);
-
-/*
- * IO memory with the memory type of the host's mapping (x86 forbids
- * aliases of another type, and MMIO must stay uncached), as Linux
- * programs the PAT: PCD = UC-, PWT alone = WC, neither = WB.
- */
-static void __iomem *kvm_memext_ioremap(unsigned long pfn, unsigned int nr,
-					pgprot_t host)
-{
-	resource_size_t phys = PFN_PHYS(pfn);
-	unsigned long size = (unsigned long)nr << PAGE_SHIFT;
-
-	if (pgprot_val(host) & _PAGE_PCD)
-		return ioremap(phys, size);
-	if (pgprot_val(host) & _PAGE_PWT)
-		return ioremap_wc(phys, size);
-	return ioremap_cache(phys, size);
-}
-
-/**
- * kvm_memext_gpc_map_pfns() - map pages into fresh kernel virtual ranges
- * @pfn: the page frames
- * @prot: kernel protection of struct-page memory; host protection of IO
- *	  memory (only its memory type counts there)
- * @nr: number of pages
- * @maps: out: the mappings
- *
- * Never uses the direct map, never maps executable.  Pages of one run get
- * one contiguous mapping.
- *
- * Return: the number of mappings, or -ENOMEM.
- */
-VISIBLE_IF_KUNIT int kvm_memext_gpc_map_pfns(const unsigned long *pfn,
-					     const pgprot_t *prot,
-					     unsigned int nr,
-					     struct kvm_memext_gpc_map *maps)
-{
-	struct page *pages[KVM_MEMEXT_GPC_MAX_PAGES];
-	unsigned int n, i, j;
-
-	n = kvm_memext_gpc_plan_maps(pfn, prot, nr, maps);
-	for (i = 0; i < n; i++) {
-		struct kvm_memext_gpc_map *m = &maps[i];
-
-		if (m->io) {
-			m->iomem = kvm_memext_ioremap(pfn[m->first], m->nr,
-						      prot[m->first]);
-			if (m->iomem)
-				continue;
-		} else {
-			for (j = 0; j < m->nr; j++)
-				pages[j] = pfn_to_page(pfn[m->first + j]);
-			m->addr = vmap(pages, m->nr, VM_MAP, prot[m->first]);
-			if (m->addr)
-				continue;
-		}
-		kvm_memext_gpc_unmap(maps, i);
-		return -ENOMEM;
-	}
-	return n;
-}
-EXPORT_SYMBOL_IF_KUNIT(kvm_memext_gpc_map_pfns);
-
-/*
- * Protection for a page of a VM_IO/VM_PFNMAP host mapping: struct-page
- * memory gets a kernel protection with the host's memory type; IO memory
- * keeps the host's protection, which kvm_memext_ioremap() reads the
- * memory type from.
- */
-static pgprot_t kvm_memext_pfnmap_prot(unsigned long pfn, pgprot_t host,
-				       bool write)
-{
-	pgprot_t prot = write ? PAGE_KERNEL : PAGE_KERNEL_RO;
-
-	if (!pfn_valid(pfn))
-		return host;
-	return __pgprot((pgprot_val(prot) & ~_PAGE_CACHE_MASK) |
-			(pgprot_val(host) & _PAGE_CACHE_MASK));
-}
-
-/*
- * Host page frame behind @hva, with mmap_lock held for read.  Struct-page
- * memory comes through GUP with a reference in *@page, dropped once the
- * mapping is published (the notifier keeps it valid from then on, as in
- * KVM); VM_IO/VM_PFNMAP memory through its page tables, faulting it in
- * once if needed.  -EAGAIN: mmap_lock was dropped, start over.
- */
-static int kvm_memext_hva_to_pfn(struct mm_struct *mm, unsigned long hva,
-				 bool write, unsigned long *pfn, pgprot_t *prot,
-				 struct page **page)
-{
-	struct kvm_memext_pfnmap pm;
-	struct vm_area_struct *vma;
-	bool unlocked = false;
-	long n;
-	int r;
-
-	*page = NULL;
-	vma = vma_lookup(mm, hva);
-	if (!vma)
-		return -EFAULT;
-
-	if (!(vma->vm_flags & (VM_IO | VM_PFNMAP))) {
-		n = kvm_memext_gup_remote(mm, hva, 1, write ? FOLL_WRITE : 0, page);
-		if (n != 1)
-			return n < 0 ? n : -EFAULT;
-		*pfn = page_to_pfn(*page);
-		*prot = write ? PAGE_KERNEL : PAGE_KERNEL_RO;
-		return 0;
-	}
-
-	r = kvm_memext_follow_pfnmap(vma, hva, &pm);
-	if (r || (write && !pm.writable)) {
-		r = fixup_user_fault(mm, hva, write ? FAULT_FLAG_WRITE : 0,
-				     &unlocked);
-		if (unlocked)
-			return -EAGAIN;
-		if (r)
-			return r;
-		r = kvm_memext_follow_pfnmap(vma, hva, &pm);
-		if (r || (write && !pm.writable))
-			return -EFAULT;
-	}
-	*pfn = pm.pfn;
-	*prot = kvm_memext_pfnmap_prot(pm.pfn, pm.prot, write);
-	return 0;
-}
-
-/*
- * Page frames for @nr host pages.  On success, the references taken in
- * @pages are the caller's to drop.
- */
-static int kvm_memext_resolve(struct mm_struct *mm, const unsigned long *uhva,
-			      unsigned int nr, bool write, unsigned long *pfn,
-			      pgprot_t *prot, struct page **pages)
-{
-	unsigned int i;
-	int r;
-
-again:
-	mmap_read_lock(mm);
-	for (i = 0; i < nr; i++) {
-		r = kvm_memext_hva_to_pfn(mm, uhva[i], write, &pfn[i], &prot[i],
-					  &pages[i]);
-		if (r)
-			break;
-	}
-	mmap_read_unlock(mm);
-	if (r) {
-		while (i--)
-			if (pages[i])
-				put_page(pages[i]);
-		if (r == -EAGAIN && !fatal_signal_pending(current))
-			goto again;
-	}
-	return r == -EAGAIN ? -EINTR : r;
-}
-
-static void kvm_memext_put_pages(struct page **pages, unsigned int nr)
-{
-	unsigned int i;
-
-	for (i = 0; i < nr; i++)
-		if (pages[i])
-			put_page(pages[i]);
-}
-
 /* The mmu_notifier side: KVM's in-progress count + sequence protocol. */
 
 VISIBLE_IF_KUNIT void kvm_memext_mn_start(struct kvm_memext_vm *vm,
@@ -461,44 +250,31 @@ static int kvm_memext_mn_register(struct kvm_memext_vm *vm)
 }
 
 /**
+ * kvm_memext_cache_init_vm() - set up the cache state of a new VM handle
+ * @vm: the handle's state, not yet visible to anyone
+ *
+ * The mmu notifier is registered on first use (kvm_memext_mn_register()).
+ */
+void kvm_memext_cache_init_vm(struct kvm_memext_vm *vm)
+{
+	mutex_init(&vm->cache_lock);
+	spin_lock_init(&vm->mn_lock);
+	INIT_LIST_HEAD(&vm->caches);
+}
+
+/**
  * kvm_memext_cache_release_vm() - tear down the caches' state of a handle
  * @vm: the handle's state; no cache of it may be active any more
  */
 void kvm_memext_cache_release_vm(struct kvm_memext_vm *vm)
 {
-	if (!vm->mn_registered)
-		return;
-	mmu_notifier_unregister(&vm->mn, vm->kvm->mm);
-	/* No invalidation queues it any more; nothing is left to unmap. */
-	cancel_work_sync(&vm->mn_teardown_work);
+	if (vm->mn_registered) {
+		mmu_notifier_unregister(&vm->mn, vm->kvm->mm);
+		/* No invalidation queues it any more; nothing is left to unmap. */
+		cancel_work_sync(&vm->mn_teardown_work);
+	}
+	mutex_destroy(&vm->cache_lock);
 }
-
-/**
- * kvm_memext_vm_from_file() - the VM handle state behind a handle file
- * @file: a file the caller holds a reference to
- *
- * For modules that use guest-page caches on a VM that userspace bound with
- * KVM_MEMEXT_BIND_VM: the result stays valid while the caller holds @file.
- *
- * Return: the handle's state, or NULL if @file is not a VM handle.
- */
-struct kvm_memext_vm *kvm_memext_vm_from_file(struct file *file)
-{
-	return kvm_memext_is_handle_file(file) ? file->private_data : NULL;
-}
-EXPORT_SYMBOL_GPL(kvm_memext_vm_from_file);
-
-/**
- * kvm_memext_vm_kvm() - the VM a handle is bound to
- * @vm: from kvm_memext_vm_from_file()
- *
- * Return: the VM, alive as long as the handle.
- */
-struct kvm *kvm_memext_vm_kvm(struct kvm_memext_vm *vm)
-{
-	return vm->kvm;
-}
-EXPORT_SYMBOL_GPL(kvm_memext_vm_kvm);
 
 /**
  * kvm_memext_gpc_init() - initialise a cache
@@ -610,14 +386,14 @@ static int __kvm_memext_gpc_refresh(struct kvm_memext_gpc *gpc)
 		raw_spin_unlock_irq(&gpc->lock);
 		kvm_memext_gpc_unmap(s->old, nr_old);
 
-		r = kvm_memext_resolve(mm, s->uhva, nr,
-				       gpc->flags & KVM_MEMEXT_GPC_WRITE,
-				       s->pfn, s->prot, s->pages);
+		r = kvm_memext_gpc_resolve(mm, s->uhva, nr,
+					   gpc->flags & KVM_MEMEXT_GPC_WRITE,
+					   s->pfn, s->prot, s->pages);
 		if (r)
 			break;
 		n = kvm_memext_gpc_map_pfns(s->pfn, s->prot, nr, s->maps);
 		if (n < 0) {
-			kvm_memext_put_pages(s->pages, nr);
+			kvm_memext_gpc_put_pages(s->pages, nr);
 			r = n;
 			break;
 		}
@@ -633,13 +409,13 @@ static int __kvm_memext_gpc_refresh(struct kvm_memext_gpc *gpc)
 			gpc->generation = gen;
 			gpc->valid = true;
 			raw_spin_unlock_irq(&gpc->lock);
-			kvm_memext_put_pages(s->pages, nr);
+			kvm_memext_gpc_put_pages(s->pages, nr);
 			break;
 		}
 		raw_spin_unlock_irq(&gpc->lock);
 		/* An invalidation raced with us: try again. */
 		kvm_memext_gpc_unmap(s->maps, n);
-		kvm_memext_put_pages(s->pages, nr);
+		kvm_memext_gpc_put_pages(s->pages, nr);
 		cond_resched();
 	}
 	mmput(mm);

@@ -116,6 +116,7 @@ struct kvm_memext_region {
 int kvm_memext_bind_vm(const struct kvm_memext_bind_vm *args);
 long kvm_memext_set_memslots(struct kvm_memext_vm *vm,
 			     struct kvm_memext_set_memslots __user *uargs);
+void kvm_memext_batch_init_vm(struct kvm_memext_vm *vm);
 void kvm_memext_batch_release_vm(struct kvm_memext_vm *vm);
 int kvm_memext_plan_batch(const struct kvm_memext_plan_limits *lim,
 			  struct kvm_memext_layout *layout,
@@ -159,14 +160,26 @@ static inline unsigned int kvm_memext_tree_children(unsigned int roots,
 	return min(first, nr);
 }
 
+/* kvm_file.c */
 bool kvm_memext_is_vm_file(const struct file *file);
-bool kvm_memext_is_handle_file(const struct file *file);
 struct kvm_vcpu *kvm_memext_vcpu_from_file(const struct file *file);
 
+bool kvm_memext_is_handle_file(const struct file *file);
+
+void kvm_memext_cache_init_vm(struct kvm_memext_vm *vm);
 void kvm_memext_cache_release_vm(struct kvm_memext_vm *vm);
+/* cache_map.c */
+int kvm_memext_gpc_resolve(struct mm_struct *mm, const unsigned long *uhva,
+			   unsigned int nr, bool write, unsigned long *pfn,
+			   pgprot_t *prot, struct page **pages);
+void kvm_memext_gpc_put_pages(struct page **pages, unsigned int nr);
+int kvm_memext_gpc_map_pfns(const unsigned long *pfn, const pgprot_t *prot,
+			    unsigned int nr, struct kvm_memext_gpc_map *maps);
+void kvm_memext_gpc_unmap(struct kvm_memext_gpc_map *maps, unsigned int nr);
 
 long kvm_memext_runstate_ioctl(struct kvm_memext_vm *vm, unsigned int ioctl,
 			       void __user *argp);
+void kvm_memext_runstate_init_vm(struct kvm_memext_vm *vm);
 void kvm_memext_runstate_release_vm(struct kvm_memext_vm *vm);
 
 /* Private memory: 2 MiB chunks, the size of a PMD mapping. */
@@ -309,9 +322,6 @@ bool kvm_memext_gpc_fresh(const struct kvm_memext_gpc *gpc, u64 generation);
 unsigned int kvm_memext_gpc_plan_maps(const unsigned long *pfn,
 				      const pgprot_t *prot, unsigned int nr,
 				      struct kvm_memext_gpc_map *maps);
-int kvm_memext_gpc_map_pfns(const unsigned long *pfn, const pgprot_t *prot,
-			    unsigned int nr, struct kvm_memext_gpc_map *maps);
-void kvm_memext_gpc_unmap(struct kvm_memext_gpc_map *maps, unsigned int nr);
 void kvm_memext_mn_start(struct kvm_memext_vm *vm, unsigned long start,
 			 unsigned long end);
 void kvm_memext_mn_end(struct kvm_memext_vm *vm);

@@ -521,6 +521,16 @@ long kvm_memext_runstate_ioctl(struct kvm_memext_vm *vm, unsigned int ioctl,
 }
 
 /**
+ * kvm_memext_runstate_init_vm() - set up the runstate state of a new VM handle
+ * @vm: the handle's state, not yet visible to anyone
+ */
+void kvm_memext_runstate_init_vm(struct kvm_memext_vm *vm)
+{
+	mutex_init(&vm->runstate_lock);
+	INIT_LIST_HEAD(&vm->runstates);
+}
+
+/**
  * kvm_memext_runstate_release_vm() - detach every area of a closing handle
  * @vm: the handle's state
  *
@@ -535,4 +545,5 @@ void kvm_memext_runstate_release_vm(struct kvm_memext_vm *vm)
 	list_for_each_entry_safe(rs, tmp, &vm->runstates, node)
 		kvm_memext_runstate_stop(rs);
 	mutex_unlock(&vm->runstate_lock);
+	mutex_destroy(&vm->runstate_lock);
 }

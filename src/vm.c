@@ -3,10 +3,9 @@
  * VM handles: binding a KVM VM file descriptor to a kvm_memext handle.
  *
  * No KVM function is called: 7.3 exports almost nothing to modules outside
- * KVM, file_is_kvm() included.  A VM file is recognised by what the file
- * itself shows (kvm_memext_is_vm_file()); a handle holds a reference to the
- * VM file, which keeps the VM and KVM's vendor module alive, and uses KVM's
- * public ioctls through it.
+ * KVM.  A VM file is recognised by what the file itself shows (kvm_file.c);
+ * a handle holds a reference to the VM file, which keeps the VM and KVM's
+ * vendor module alive, and uses KVM's public ioctls through it.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -23,63 +22,6 @@
 static LIST_HEAD(kvm_memext_vms);
 static DEFINE_MUTEX(kvm_memext_vms_lock);
 
-/*
- * KVM's VM file operations belong to the vendor module that registered
- * with kvm_init().  Only those two modules ever create "kvm-vm" files.
- */
-VISIBLE_IF_KUNIT bool kvm_memext_vm_owner_ok(const struct module *owner)
-{
-	if (!owner)
-		return KVM_MEMEXT_VM_FOPS_MAY_BE_UNOWNED;
-
-	return !strcmp(owner->name, "kvm_amd") ||
-	       !strcmp(owner->name, "kvm_intel");
-}
-EXPORT_SYMBOL_IF_KUNIT(kvm_memext_vm_owner_ok);
-
-/**
- * kvm_memext_is_vm_file() - tell whether @file is a KVM VM file
- * @file: an open file
- *
- * KVM creates its VM files with anon_inode_getfile("kvm-vm", ...) and the
- * VM as private data.  vCPU files ("kvm-vcpu:N"), stats files, KVM device
- * files, /dev/kvm and ordinary files all fail one of the checks below.
- *
- * Return: true if @file is a KVM VM file.
- */
-bool kvm_memext_is_vm_file(const struct file *file)
-{
-	if (file_inode(file)->i_sb->s_magic != ANON_INODE_FS_MAGIC)
-		return false;
-	if (strcmp(file->f_path.dentry->d_name.name, "kvm-vm"))
-		return false;
-	if (!kvm_memext_vm_owner_ok(file->f_op->owner))
-		return false;
-
-	return file->private_data && file->f_op->unlocked_ioctl;
-}
-EXPORT_SYMBOL_IF_KUNIT(kvm_memext_is_vm_file);
-
-/**
- * kvm_memext_vcpu_from_file() - the vCPU behind a KVM vCPU file
- * @file: an open file
- *
- * KVM names its vCPU files "kvm-vcpu:<id>", on the anon-inode filesystem,
- * with the vCPU as private data; see kvm_memext_is_vm_file().
- *
- * Return: the vCPU, or NULL if @file is not a KVM vCPU file.
- */
-struct kvm_vcpu *kvm_memext_vcpu_from_file(const struct file *file)
-{
-	if (file_inode(file)->i_sb->s_magic != ANON_INODE_FS_MAGIC)
-		return NULL;
-	if (strncmp(file->f_path.dentry->d_name.name, "kvm-vcpu:", 9))
-		return NULL;
-	if (!kvm_memext_vm_owner_ok(file->f_op->owner))
-		return NULL;
-	return file->private_data;
-}
-
 static int kvm_memext_vm_release(struct inode *inode, struct file *file)
 {
 	struct kvm_memext_vm *vm = file->private_data;
@@ -88,14 +30,17 @@ static int kvm_memext_vm_release(struct inode *inode, struct file *file)
 	list_del(&vm->node);
 	mutex_unlock(&kvm_memext_vms_lock);
 
+	/*
+	 * The reverse of kvm_memext_bind_vm(): runstate areas are caches'
+	 * users, so they go first (they stop their caches and notifiers);
+	 * then the caches' mmu notifier; then batches, which use neither.
+	 * The VM file goes last: the features above still use the VM.
+	 */
 	kvm_memext_runstate_release_vm(vm);
 	kvm_memext_cache_release_vm(vm);
 	kvm_memext_batch_release_vm(vm);
 	/* The last reference to the VM file destroys the VM. */
 	fput(vm->vm_file);
-	mutex_destroy(&vm->runstate_lock);
-	mutex_destroy(&vm->cache_lock);
-	mutex_destroy(&vm->batch_lock);
 	kfree(vm);
 	return 0;
 }
@@ -139,6 +84,33 @@ bool kvm_memext_is_handle_file(const struct file *file)
 {
 	return file->f_op == &kvm_memext_vm_fops;
 }
+
+/**
+ * kvm_memext_vm_from_file() - the VM handle state behind a handle file
+ * @file: a file the caller holds a reference to
+ *
+ * For modules that use guest-page caches on a VM that userspace bound with
+ * KVM_MEMEXT_BIND_VM: the result stays valid while the caller holds @file.
+ *
+ * Return: the handle's state, or NULL if @file is not a VM handle.
+ */
+struct kvm_memext_vm *kvm_memext_vm_from_file(struct file *file)
+{
+	return kvm_memext_is_handle_file(file) ? file->private_data : NULL;
+}
+EXPORT_SYMBOL_GPL(kvm_memext_vm_from_file);
+
+/**
+ * kvm_memext_vm_kvm() - the VM a handle is bound to
+ * @vm: from kvm_memext_vm_from_file()
+ *
+ * Return: the VM, alive as long as the handle.
+ */
+struct kvm *kvm_memext_vm_kvm(struct kvm_memext_vm *vm)
+{
+	return vm->kvm;
+}
+EXPORT_SYMBOL_GPL(kvm_memext_vm_kvm);
 
 static bool kvm_memext_vm_is_bound(struct kvm *kvm)
 {
@@ -209,12 +181,9 @@ int kvm_memext_bind_vm(const struct kvm_memext_bind_vm *args)
 	/* The handle keeps our reference to the VM file. */
 	vm->vm_file = vm_file;
 	vm->kvm = kvm;
-	mutex_init(&vm->batch_lock);
-	mutex_init(&vm->cache_lock);
-	mutex_init(&vm->runstate_lock);
-	spin_lock_init(&vm->mn_lock);
-	INIT_LIST_HEAD(&vm->caches);
-	INIT_LIST_HEAD(&vm->runstates);
+	kvm_memext_batch_init_vm(vm);
+	kvm_memext_cache_init_vm(vm);
+	kvm_memext_runstate_init_vm(vm);
 	list_add(&vm->node, &kvm_memext_vms);
 	mutex_unlock(&kvm_memext_vms_lock);
 

@@ -1,0 +1,250 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The mapping layer of guest-page caches (cache.c): from host virtual
+ * addresses to page frames, and from page frames to kernel mappings.
+ *
+ * Pages are mapped with vmap() (struct-page memory) or ioremap() (IO
+ * memory without struct page, with the host mapping's memory type), never
+ * through the direct map: a cache keeps working on pages that were removed
+ * from the direct map.  A range that mixes the two gets one mapping per
+ * run of pages of one kind.  (vmap_pfn() would take IO pages too, but it
+ * exists only on kernels where some driver selects CONFIG_VMAP_PFN.)
+ *
+ * Called with the cache's refresh_lock held and, for the translation,
+ * mmap_lock held for read (taken here); nothing here touches the cache.
+ */
+#include <linux/io.h>
+#include <linux/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/vmalloc.h>
+
+#include "kvm_memext.h"
+
+/*
+ * Split the pages into runs that one mapping can cover: struct-page memory
+ * (vmap) and IO memory (ioremap, physically contiguous) cannot share one,
+ * nor can pages whose memory types differ.  Returns the number of runs;
+ * addresses stay NULL.
+ */
+VISIBLE_IF_KUNIT unsigned int
+kvm_memext_gpc_plan_maps(const unsigned long *pfn, const pgprot_t *prot,
+			 unsigned int nr, struct kvm_memext_gpc_map *maps)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < nr; i++) {
+		bool io = !pfn_valid(pfn[i]);
+
+		if (n && maps[n - 1].io == io &&
+		    pgprot_val(prot[i]) == pgprot_val(prot[i - 1]) &&
+		    (!io || pfn[i] == pfn[i - 1] + 1)) {
+			maps[n - 1].nr++;
+			continue;
+		}
+		maps[n++] = (struct kvm_memext_gpc_map) {
+			.first = i, .nr = 1, .io = io,
+		};
+	}
+	return n;
+}
+EXPORT_SYMBOL_IF_KUNIT(kvm_memext_gpc_plan_maps);
+
+/**
+ * kvm_memext_gpc_unmap() - undo kvm_memext_gpc_map_pfns()
+ * @maps: the mappings; unmapped ones are skipped, all are cleared
+ * @nr: number of mappings
+ */
+void kvm_memext_gpc_unmap(struct kvm_memext_gpc_map *maps, unsigned int nr)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr; i++) {
+		if (maps[i].iomem)
+			iounmap(maps[i].iomem);
+		if (maps[i].addr)
+			vunmap(maps[i].addr);
+		maps[i].addr = NULL;
+		maps[i].iomem = NULL;
+	}
+}
+EXPORT_SYMBOL_IF_KUNIT(kvm_memext_gpc_unmap);
+
+/*
+ * IO memory with the memory type of the host's mapping (x86 forbids
+ * aliases of another type, and MMIO must stay uncached), as Linux
+ * programs the PAT: PCD = UC-, PWT alone = WC, neither = WB.
+ */
+static void __iomem *gpc_ioremap(unsigned long pfn, unsigned int nr,
+				 pgprot_t host)
+{
+	resource_size_t phys = PFN_PHYS(pfn);
+	unsigned long size = (unsigned long)nr << PAGE_SHIFT;
+
+	if (pgprot_val(host) & _PAGE_PCD)
+		return ioremap(phys, size);
+	if (pgprot_val(host) & _PAGE_PWT)
+		return ioremap_wc(phys, size);
+	return ioremap_cache(phys, size);
+}
+
+/**
+ * kvm_memext_gpc_map_pfns() - map pages into fresh kernel virtual ranges
+ * @pfn: the page frames
+ * @prot: kernel protection of struct-page memory; host protection of IO
+ *	  memory (only its memory type counts there)
+ * @nr: number of pages
+ * @maps: out: the mappings
+ *
+ * Never uses the direct map, never maps executable.  Pages of one run get
+ * one contiguous mapping.
+ *
+ * Return: the number of mappings, or -ENOMEM.
+ */
+int kvm_memext_gpc_map_pfns(const unsigned long *pfn, const pgprot_t *prot,
+			    unsigned int nr, struct kvm_memext_gpc_map *maps)
+{
+	struct page *pages[KVM_MEMEXT_GPC_MAX_PAGES];
+	unsigned int n, i, j;
+
+	n = kvm_memext_gpc_plan_maps(pfn, prot, nr, maps);
+	for (i = 0; i < n; i++) {
+		struct kvm_memext_gpc_map *m = &maps[i];
+
+		if (m->io) {
+			m->iomem = gpc_ioremap(pfn[m->first], m->nr,
+					       prot[m->first]);
+			if (m->iomem)
+				continue;
+		} else {
+			for (j = 0; j < m->nr; j++)
+				pages[j] = pfn_to_page(pfn[m->first + j]);
+			m->addr = vmap(pages, m->nr, VM_MAP, prot[m->first]);
+			if (m->addr)
+				continue;
+		}
+		kvm_memext_gpc_unmap(maps, i);
+		return -ENOMEM;
+	}
+	return n;
+}
+EXPORT_SYMBOL_IF_KUNIT(kvm_memext_gpc_map_pfns);
+
+/*
+ * Protection for a page of a VM_IO/VM_PFNMAP host mapping: struct-page
+ * memory gets a kernel protection with the host's memory type; IO memory
+ * keeps the host's protection, which gpc_ioremap() reads the
+ * memory type from.
+ */
+static pgprot_t gpc_pfnmap_prot(unsigned long pfn, pgprot_t host, bool write)
+{
+	pgprot_t prot = write ? PAGE_KERNEL : PAGE_KERNEL_RO;
+
+	if (!pfn_valid(pfn))
+		return host;
+	return __pgprot((pgprot_val(prot) & ~_PAGE_CACHE_MASK) |
+			(pgprot_val(host) & _PAGE_CACHE_MASK));
+}
+
+/*
+ * Host page frame behind @hva, with mmap_lock held for read.  Struct-page
+ * memory comes through GUP with a reference in *@page, dropped once the
+ * mapping is published (the notifier keeps it valid from then on, as in
+ * KVM); VM_IO/VM_PFNMAP memory through its page tables, faulting it in
+ * once if needed.  -EAGAIN: mmap_lock was dropped, start over.
+ */
+static int gpc_hva_to_pfn(struct mm_struct *mm, unsigned long hva,
+			  bool write, unsigned long *pfn, pgprot_t *prot,
+			  struct page **page)
+{
+	struct kvm_memext_pfnmap pm;
+	struct vm_area_struct *vma;
+	bool unlocked = false;
+	long n;
+	int r;
+
+	*page = NULL;
+	vma = vma_lookup(mm, hva);
+	if (!vma)
+		return -EFAULT;
+
+	if (!(vma->vm_flags & (VM_IO | VM_PFNMAP))) {
+		n = kvm_memext_gup_remote(mm, hva, 1, write ? FOLL_WRITE : 0, page);
+		if (n != 1)
+			return n < 0 ? n : -EFAULT;
+		*pfn = page_to_pfn(*page);
+		*prot = write ? PAGE_KERNEL : PAGE_KERNEL_RO;
+		return 0;
+	}
+
+	r = kvm_memext_follow_pfnmap(vma, hva, &pm);
+	if (r || (write && !pm.writable)) {
+		r = fixup_user_fault(mm, hva, write ? FAULT_FLAG_WRITE : 0,
+				     &unlocked);
+		if (unlocked)
+			return -EAGAIN;
+		if (r)
+			return r;
+		r = kvm_memext_follow_pfnmap(vma, hva, &pm);
+		if (r || (write && !pm.writable))
+			return -EFAULT;
+	}
+	*pfn = pm.pfn;
+	*prot = gpc_pfnmap_prot(pm.pfn, pm.prot, write);
+	return 0;
+}
+
+/**
+ * kvm_memext_gpc_resolve() - the page frames behind host virtual addresses
+ * @mm: the VM's mm, referenced by the caller
+ * @uhva: page-aligned host addresses
+ * @nr: number of pages
+ * @write: the pages will be written
+ * @pfn: out: page frames
+ * @prot: out: protection to map each page with (see gpc_pfnmap_prot())
+ * @pages: out: a reference per struct-page page, NULL for IO memory
+ *
+ * Takes mmap_lock for read.  On success the references in @pages are the
+ * caller's to drop (kvm_memext_gpc_put_pages()).
+ *
+ * Return: 0, -EFAULT (no usable mapping), -EINTR (fatal signal), or an
+ * error of GUP or fault handling.
+ */
+int kvm_memext_gpc_resolve(struct mm_struct *mm, const unsigned long *uhva,
+			   unsigned int nr, bool write, unsigned long *pfn,
+			   pgprot_t *prot, struct page **pages)
+{
+	unsigned int i;
+	int r;
+
+again:
+	mmap_read_lock(mm);
+	for (i = 0; i < nr; i++) {
+		r = gpc_hva_to_pfn(mm, uhva[i], write, &pfn[i], &prot[i],
+				   &pages[i]);
+		if (r)
+			break;
+	}
+	mmap_read_unlock(mm);
+	if (r) {
+		while (i--)
+			if (pages[i])
+				put_page(pages[i]);
+		if (r == -EAGAIN && !fatal_signal_pending(current))
+			goto again;
+	}
+	return r == -EAGAIN ? -EINTR : r;
+}
+
+/**
+ * kvm_memext_gpc_put_pages() - drop the references kvm_memext_gpc_resolve() took
+ * @pages: the references, NULL entries for IO memory
+ * @nr: number of entries
+ */
+void kvm_memext_gpc_put_pages(struct page **pages, unsigned int nr)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr; i++)
+		if (pages[i])
+			put_page(pages[i]);
+}
