@@ -7,6 +7,7 @@
 #include <linux/list.h>
 #include <linux/mmu_notifier.h>
 #include <linux/rbtree.h>
+#include <linux/task_work.h>
 #include <linux/workqueue.h>
 #include <linux/xarray.h>
 #include <linux/kvm_memext.h>
@@ -133,7 +134,12 @@ struct kvm_memext_quiesce;
 struct kvm_memext_quiesce *kvm_memext_quiesce_vcpus(struct kvm *kvm,
 						    unsigned int timeout_ms);
 void kvm_memext_resume_vcpus(struct kvm_memext_quiesce *q);
-void kvm_memext_quiesce_exit(void);
+
+/* task_work.c */
+int kvm_memext_task_work_add(struct task_struct *task,
+			     struct callback_head *work, task_work_func_t fn,
+			     enum task_work_notify_mode mode);
+void kvm_memext_task_works_exit(void);
 
 /*
  * Parked vCPUs resume in a tree stored breadth first: the batcher (position

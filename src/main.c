@@ -94,7 +94,7 @@ static void __exit kvm_memext_exit(void)
 {
 	misc_deregister(&kvm_memext_dev);
 	kvm_memext_privmem_exit();
-	kvm_memext_quiesce_exit();
+	kvm_memext_task_works_exit();
 }
 
 module_init(kvm_memext_init);

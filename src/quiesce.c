@@ -181,12 +181,9 @@ static int kvm_memext_quiesce_add(struct kvm_memext_quiesce_vcpu *v,
 		mode = READ_ONCE(batch_park_in_kernel) && task_is_running(task) ?
 			TWA_RESUME : TWA_SIGNAL;
 
-	init_task_work(work, fn);
 	refcount_inc(&v->q->refs);
-	__module_get(THIS_MODULE);
-	if (task_work_add(task, work, mode)) {
+	if (kvm_memext_task_work_add(task, work, fn, mode)) {
 		/* The thread is exiting, and will release vcpu->mutex. */
-		module_put(THIS_MODULE);
 		kvm_memext_quiesce_put(v->q);
 		mode = -1;
 	} else if (mode == TWA_RESUME) {
@@ -343,16 +340,4 @@ void kvm_memext_resume_vcpus(struct kvm_memext_quiesce *q)
 			mutex_unlock(&q->vcpus[i].vcpu->mutex);
 	mutex_unlock(&q->kvm->lock);
 	kvm_memext_quiesce_put(q);
-}
-
-/**
- * kvm_memext_quiesce_exit() - wait out task works at module unload
- *
- * Every callback drops its module reference as its last action; the
- * RCU-tasks grace period waits until each such task has left the
- * callback's code.
- */
-void kvm_memext_quiesce_exit(void)
-{
-	synchronize_rcu_tasks();
 }

@@ -216,11 +216,9 @@ static void kvm_memext_runstate_queue_refresh(struct kvm_memext_vcpu_runstate *r
 	if (test_and_set_bit(0, &rs->refresh_queued))
 		return;
 	refcount_inc(&rs->refs);
-	__module_get(THIS_MODULE);
-	init_task_work(&rs->refresh_work, kvm_memext_runstate_refresh_fn);
-	if (task_work_add(current, &rs->refresh_work, TWA_RESUME)) {
+	if (kvm_memext_task_work_add(current, &rs->refresh_work,
+				     kvm_memext_runstate_refresh_fn, TWA_RESUME)) {
 		/* Exiting: nothing more to keep current. */
-		module_put(THIS_MODULE);
 		refcount_dec(&rs->refs);
 	}
 }
@@ -285,11 +283,9 @@ static void kvm_memext_runstate_unhook(struct kvm_memext_vcpu_runstate *rs)
 		kvm_memext_runstate_put(rs);
 		return;
 	}
-	__module_get(THIS_MODULE);
-	init_task_work(&rs->unhook_work, kvm_memext_runstate_unhook_fn);
-	if (!task_work_add(task, &rs->unhook_work, TWA_SIGNAL))
+	if (!kvm_memext_task_work_add(task, &rs->unhook_work,
+				      kvm_memext_runstate_unhook_fn, TWA_SIGNAL))
 		return;
-	module_put(THIS_MODULE);
 	while (READ_ONCE(task->__state) != TASK_DEAD ||
 	       /* Cleared with release after the final switch and its notifiers. */
 	       smp_load_acquire(&task->on_cpu))
