@@ -16,17 +16,29 @@
 #                         the debug kernel (KILL_KERNELS=7.3, SEED=<n>)
 #   make fuzz             the fuzzer on the debug kernel: FUZZ_CALLS=1000000
 #                         in chunks of 100,000 (FUZZ_KERNELS=7.3, FUZZ_SEED=)
-#   make style            checkpatch --strict, sparse (C=1) and W=1
+#   make trinity          Debian's trinity against the module for
+#                         TRINITY_SECS=1800 (TRINITY_KERNELS=7.3, SEED=<n>)
+#   make style            checkpatch --strict, sparse (C=1), W=1, shellcheck,
+#                         codespell, and the harness's own tests
+#   make selftest-harness the harness's own tests (the judge's fixtures)
+#
+# Kernels are named as in scripts/kernels.conf; KERNELS defaults to those
+# with the "check" role, the campaigns' kernels to those with "campaign".
 
 KDIR ?= /lib/modules/$(shell uname -r)/build
-KERNELS ?= 6.1 6.12 7.3
+KERNELS ?=
+CAMPAIGN_KERNELS = $(shell awk '!/^\#/ && $$6 ~ /(^|,)campaign(,|$$)/ { print $$1 }' \
+		     scripts/kernels.conf)
 
 KILLS ?= 1000
-KILL_KERNELS ?= 7.3
+KILL_KERNELS ?= $(CAMPAIGN_KERNELS)
 FUZZ_CALLS ?= 1000000
-FUZZ_KERNELS ?= 7.3
+FUZZ_KERNELS ?= $(CAMPAIGN_KERNELS)
+TRINITY_SECS ?= 1800
+TRINITY_KERNELS ?= $(CAMPAIGN_KERNELS)
 
-.PHONY: all module install clean setup run check bench kill fuzz style
+.PHONY: all module install clean setup run check bench kill fuzz trinity style \
+	selftest-harness
 
 all: module
 
@@ -46,8 +58,11 @@ setup:
 run: setup
 	scripts/run-demo.sh
 
-check: setup
+check: setup selftest-harness
 	ONLY='$(ONLY)' REPEAT='$(REPEAT)' scripts/check.sh $(KERNELS)
+
+selftest-harness:
+	python3 scripts/judge.py --self-test
 
 bench: setup
 	BENCH_ONLY='$(BENCH_ONLY)' BENCH_BATCH_ARGS='$(BENCH_BATCH_ARGS)' \
@@ -64,5 +79,10 @@ fuzz: setup
 		KVM_MEMEXT_BOOT_TIMEOUT=$$(( $(FUZZ_CALLS) / 100000 * 1800 + 900 )) \
 		scripts/check.sh $(FUZZ_KERNELS)
 
-style:
+trinity: setup
+	ONLY='selftest/trinity' TRINITY_SECS='$(TRINITY_SECS)' SEED='$(SEED)' \
+		KVM_MEMEXT_BOOT_TIMEOUT=$$(( $(TRINITY_SECS) + 900 )) \
+		scripts/check.sh $(TRINITY_KERNELS)
+
+style: selftest-harness
 	scripts/style.sh

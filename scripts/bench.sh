@@ -5,14 +5,15 @@
 # Benchmarks compare implementations side by side in one run, repeated,
 # with medians and ratios; they are never timed tests.
 #
-# Usage: bench.sh [kernel...]     (default: 6.12 7.3)
+# Usage: bench.sh [kernel...]     (default: the "bench" kernels of kernels.conf)
 #   BENCH_ONLY=<regex>      only the benchmarks whose name matches
 #   BENCH_BATCH_ARGS=...    arguments of memslot_batch_bench (e.g. -V 16 -K 64)
 #   BENCH_PRIVMEM_ARGS=...  arguments of privmem_bench (e.g. -s 256 -r 3)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-for K in ${*:-6.12 7.3}; do
+read -ra kernels <<< "${*:-$(kernels_with bench)}"
+for K in "${kernels[@]}"; do
 	dir=$TOP/build/bench/$K
 	rm -rf "$dir"
 	mkdir -p "$dir"

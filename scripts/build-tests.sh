@@ -79,3 +79,11 @@ cp "$TOP/scripts/guest-ibt-seal.sh" "$build/tests/ibt-seal.sh"
 cp "$TOP/scripts/guest-kunit.sh" "$build/tests/kunit.sh"
 cp "$TOP/scripts/guest-peer.sh" "$build/tests/peer.sh"
 cp "$TOP/scripts/guest-qemu.sh" "$build/tests/qemu.sh"
+cp "$TOP/scripts/guest-params.sh" "$build/tests/params.sh"
+cp "$TOP/scripts/guest-trinity.sh" "$build/tests/trinity.sh"
+# Debian's trinity with the libraries it loads, started through its loader.
+mkdir -p "$build/tests/trinity"
+cp /usr/bin/trinity "$build/tests/trinity/"
+for lib in $(ldd /usr/bin/trinity | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
+	cp -L "$lib" "$build/tests/trinity/"
+done

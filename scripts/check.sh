@@ -14,18 +14,6 @@ set -uo pipefail
 
 kernels=${*:-$ALL_KERNELS}
 out=$TOP/build/results
-declare -A stage_secs=()
-total_pass=0 total_fail=0 total_skip=0
-summary=
-failures=
-
-timed() {
-	local name=$1 t0=$SECONDS rc=0
-	shift
-	"$@" || rc=$?
-	stage_secs[$name]=$((SECONDS - t0))
-	return $rc
-}
 
 # Test plan of one kernel: "<stage> <name> <timeout> <command>".
 write_plan() {
@@ -63,7 +51,11 @@ write_plan() {
 	echo "selftest memslot_batch_test.baseline 600 ./memext/memslot_batch_test -b"
 	# Batches again with every vCPU kicked out to userspace (TWA_SIGNAL)
 	# instead of parked inside KVM_RUN, and resumed in binary trees.
-	echo "selftest memslot_batch_test.signal 600 sh -c 'p=/sys/module/kvm_memext/parameters; f=\$(cat \$p/batch_resume_fanout); echo N > \$p/batch_park_in_kernel; echo 2 > \$p/batch_resume_fanout; ./memext/memslot_batch_test; r=\$?; echo Y > \$p/batch_park_in_kernel; echo \$f > \$p/batch_resume_fanout; exit \$r'"
+	echo "selftest memslot_batch_test.signal 600 sh params.sh" \
+	     "batch_park_in_kernel=N batch_resume_fanout=2 -- ./memext/memslot_batch_test"
+	# Debian's trinity against the device and a kvm_memext mount.
+	n=${TRINITY_SECS:-60}
+	echo "selftest trinity $((n + 120)) sh trinity.sh $n ${SEED:-1}"
 	echo "sample demo_vmm 120 ./demo_vmm"
 	# Debian's unmodified QEMU inside the guest, its RAM on a kvm_memext
 	# mount: with QEMU's default CPU model (kvm-clock offered), which must
@@ -78,9 +70,8 @@ write_plan() {
 	echo "qemu default 200 sh qemu.sh default host 90 prealloc=on"
 	echo "qemu nokvmclock $((t + 240)) sh qemu.sh nokvmclock host,-kvmclock $t"
 	echo "selftest ibt_seal 120 sh ibt-seal.sh"
-	for t in set_memory_region_test memslot_modification_stress_test \
-		 dirty_log_test guest_memfd_test xen_shinfo_test \
-		 kvm_page_table_test demand_paging_test dirty_log_perf_test; do
+	while read -r t privmem args; do
+		case $t in ''|'#'*) continue ;; esac
 		[ -x "$TOP/build/$K/tests/peer/$t" ] || continue
 		# Upstream's own splat (see known-splats.txt) disables lockdep
 		# for the rest of the boot, which would blind it to ours.
@@ -88,23 +79,10 @@ write_plan() {
 			echo "# $t skipped on the debug kernel: known upstream splat"
 			continue
 		fi
-		case $t in
-		# The stress test's defaults take minutes under TCG.
-		memslot_modification_stress_test) args="-i 100 -v 2" ;;
-		dirty_log_test) args="-i 8" ;;
-		# 1 GiB per vCPU by default.
-		kvm_page_table_test|demand_paging_test) args="-b 64M" ;;
-		dirty_log_perf_test) args="-b 64M -i 2" ;;
-		*) args= ;;
-		esac
 		echo "peer $t 900 sh peer.sh $t $args"
-		# Those with a backing-source option, again with guest memory
-		# in private memory (selftests/lib/privmem_wrap.c).
-		case $t in
-		kvm_page_table_test|demand_paging_test|dirty_log_perf_test)
-			echo "peer $t.privmem 900 sh peer.sh --privmem $t $args -s shmem" ;;
-		esac
-	done
+		[ "$privmem" = yes ] &&
+			echo "peer $t.privmem 900 sh peer.sh --privmem $t $args -s shmem"
+	done < "$TOP/selftests/peer.conf"
 }
 
 # ONLY=<regex> keeps the plan lines whose "stage/name" matches, for quick
@@ -116,157 +94,120 @@ filter_plan() {
 		re == "" || ($1 "/" $2) ~ re { for (i = 0; i < n; i++) print }'
 }
 
-# Splats in the guest's kernel log, one per line, each after the name of
-# the test that was running ("-" before the first): "<stage/name> <line>".
-scan_console() {
-	local console=$1 pat
-	pat='(Oops|WARNING:|BUG:|KASAN:|UBSAN:|general protection fault'
-	pat+='|possible circular locking|possible recursive locking|inconsistent lock state'
-	pat+='|suspicious RCU usage|rcu: INFO: .* detected stall|blocked for more than'
-	pat+='|unreferenced object|Kernel panic|Call Trace:)'
-	awk -v pat="$pat" '
-		{ sub(/\r$/, "") }
-		/kvm_memext-runner: begin / { t = $NF; next }
-		/kvm_memext-runner: end / { t = ""; next }
-		$0 ~ pat && !/Call Trace:/ { print (t == "" ? "-" : t) " " $0 }' "$console"
-}
-
-# Whether a splat line of scan_console() is a known upstream report: its
-# signature is listed in known-splats.txt for the test that was running.
-known_splat() {
-	local test=${1%% *} line=${1#* } name sig
-	test=${test#*/}
-	while read -r name _ sig; do
-		case $name in ''|'#'*) continue ;; esac
-		[ "$test" = "$name" ] || [ "${test#"$name".}" != "$test" ] || continue
-		[[ $line == *"$sig"* ]] && return 0
-	done < "$TOP/scripts/known-splats.txt"
-	return 1
-}
-
-# The diagnostics of each failed top-level test: its failed subtests and
-# "#" lines, capped, so that the end of the output (all a CI log may keep)
-# says what failed and why.
-failure_details() {
-	awk -v k="$1" '
-		/^(not )?ok [0-9]+ / {
-			if ($1 == "not") {
-				print k ": " $0
-				for (i = 0; i < n && i < 25; i++)
-					print k ":     " buf[i]
-				if (n > 25)
-					print k ":     ... " n - 25 " more lines in results.ktap"
-			}
-			n = 0
-			next
-		}
-		/Test Assertion Failure/ { a = 4 }
-		a && !/Test Assertion Failure|addr2line/ { a--; sub(/^ +/, ""); buf[n++] = $0; next }
-		/^ *(not ok|#)/ && !/# Totals:/ { sub(/^ +/, ""); buf[n++] = $0 }' "$2"
-}
-
-# Count one kernel's results, by section: kunit, selftest (with the demo
-# VMM), peer (KVM's own tests), and the kernel log.
-judge() {
-	local K=$1 dir=$2 line stage splats known
-	local results=$dir/results.ktap
-	local -A pass=() fail=() skip=()
-	if [ ! -s "$results" ]; then
-		echo "not ok 1 $K/boot # no results from the guest" > "$results"
+# Everything of one kernel: fetch or build it, build the module and tests,
+# boot the plan, judge.  Progress goes to stderr; the judged report to
+# $dir/judge.out, the counts to $dir/judge.counts, the stage timings to
+# $dir/timings.
+run_kernel() {
+	local K=$1 dir=$out/$1 t0
+	: > "$dir/timings"
+	t0=$SECONDS
+	if ! KVM_MEMEXT_BUILD_JOBS=$build_jobs "$TOP/scripts/kernel.sh" "$K"; then
+		echo "  $K: not ok $K/kernel # could not fetch or build the kernel" > "$dir/judge.out"
+		echo "kernel 0 1 0" > "$dir/judge.counts"
+		return
 	fi
-	count() {
-		case $2 in
-		pass) pass[$1]=$((${pass[$1]:-0} + 1)) ;;
-		fail) fail[$1]=$((${fail[$1]:-0} + 1)) ;;
-		skip) skip[$1]=$((${skip[$1]:-0} + 1)) ;;
-		esac
-	}
-	for stage in kunit selftest sample qemu peer boot; do
-		while IFS= read -r line; do
-			case $line in
-			"ok "*"# SKIP"*) count "$stage" skip ;;
-			"ok "*) count "$stage" pass ;;
-			"not ok "*) count "$stage" fail ;;
-			*) continue ;;
-			esac
-			printf '  %s: %s\n' "$K" "$line"
-		done < <(grep -E "^(not )?ok [0-9]+ $stage[/.]|^not ok [0-9]+ $K/$stage" "$results")
-	done
-	if ! grep -q '^# KVM_MEMEXT_RUNNER_DONE' "$results"; then
-		printf '  %s: not ok %s/runner # guest did not finish (timeout or panic), see %s\n' \
-			"$K" "$K" "$dir/console.log"
-		count runner fail
+	echo "$K:kernel $((SECONDS - t0))" >> "$dir/timings"
+	t0=$SECONDS
+	if ! "$TOP/scripts/build-tests.sh" "$K" > "$dir/build.log" 2>&1; then
+		{
+			tail -n 30 "$dir/build.log"
+			echo "  $K: not ok $K/build # module or tests failed to build"
+		} > "$dir/judge.out"
+		echo "build 0 1 0" > "$dir/judge.counts"
+		return
 	fi
-	splats=$(scan_console "$dir/console.log")
-	if [ -n "$splats" ]; then
-		known=
-		while IFS= read -r line; do
-			[ -n "$line" ] || continue
-			known_splat "$line" && known+="$line"$'\n'
-		done <<< "$splats"
-		if [ "$(echo -n "$splats" | grep -c .)" != "$(echo -n "$known" | grep -c .)" ]; then
-			printf '  %s: not ok %s/kernel-log # splat in the kernel log:\n' "$K" "$K"
-			echo "$splats" | head -n 20 | sed 's/^/      /'
-			count kernel-log fail
-		else
-			printf '  %s: ok %s/kernel-log # known upstream splats only:\n' "$K" "$K"
-			echo -n "$known" | sed 's/^/      /'
-			count kernel-log pass
-		fi
-	else
-		printf '  %s: ok %s/kernel-log # no splat\n' "$K" "$K"
-		count kernel-log pass
-	fi
-	grep '^# kmemleak' "$results" | sed "s/^/  $K: /"
-	failures+=$(failure_details "$K" "$results")
-	[ -z "${splats:-}" ] || [ "$(echo -n "$splats" | grep -c .)" = "$(echo -n "$known" | grep -c .)" ] ||
-		failures+=$'\n'"$K: kernel-log splats:"$'\n'"$(echo "$splats" | head -n 10)"
-	if ! grep -q '^# KVM_MEMEXT_RUNNER_DONE' "$results"; then
-		failures+=$'\n'"$K: guest did not finish; last console lines:"$'\n'
-		failures+=$(tail -n 15 "$dir/console.log")
-	fi
-	[ -z "$failures" ] || failures+=$'\n'
-	for stage in kunit selftest sample qemu peer boot runner kernel-log; do
-		[ -n "${pass[$stage]:-}${fail[$stage]:-}${skip[$stage]:-}" ] || continue
-		printf '  %s: %-10s %d passed, %d failed, %d skipped\n' "$K" "$stage" \
-			"${pass[$stage]:-0}" "${fail[$stage]:-0}" "${skip[$stage]:-0}"
-		total_pass=$((total_pass + ${pass[$stage]:-0}))
-		total_fail=$((total_fail + ${fail[$stage]:-0}))
-		total_skip=$((total_skip + ${skip[$stage]:-0}))
-		summary+="$(printf '%-5s %-10s %3d passed, %d failed, %d skipped' "$K" "$stage" \
-			"${pass[$stage]:-0}" "${fail[$stage]:-0}" "${skip[$stage]:-0}")"$'\n'
-	done
-}
-
-for K in $kernels; do
-	dir=$out/$K
-	rm -rf "$dir"
-	mkdir -p "$dir"
-	echo "== kernel $K"
-	if ! timed "$K:kernel" "$TOP/scripts/kernel.sh" "$K"; then
-		echo "  $K: not ok $K/kernel # could not fetch or build the kernel"
-		total_fail=$((total_fail + 1))
-		continue
-	fi
-	if ! timed "$K:build" "$TOP/scripts/build-tests.sh" "$K" > "$dir/build.log" 2>&1; then
-		tail -n 30 "$dir/build.log"
-		echo "  $K: not ok $K/build # module or tests failed to build"
-		total_fail=$((total_fail + 1))
-		continue
-	fi
+	echo "$K:build $((SECONDS - t0))" >> "$dir/timings"
+	# shellcheck source=/dev/null
 	. "$CACHE/env-$K.sh"
 	write_plan "$K" "$KDEBUG" | filter_plan > "$dir/plan"
-	grep '^#' "$dir/plan" | sed "s/^/  $K: /"
-	timed "$K:tests" boot_plan "$K" "$dir/plan" "$dir" "${KVM_MEMEXT_BOOT_TIMEOUT:-2400}"
-	judge "$K" "$dir"
+	grep '^#' "$dir/plan" | sed "s/^/  $K: /" > "$dir/judge.out"
+	t0=$SECONDS
+	boot_plan "$K" "$dir/plan" "$dir" "${KVM_MEMEXT_BOOT_TIMEOUT:-2400}"
+	echo "$K:tests $((SECONDS - t0))" >> "$dir/timings"
+	python3 "$TOP/scripts/judge.py" "$K" "$dir" >> "$dir/judge.out"
+}
+
+# Lanes: single-threaded TCG keeps one host CPU busy per guest, so the
+# kernels run side by side, one lane per CPU, each lane its kernels in
+# turn.  Kernels are dealt longest first (a debug kernel, built here and
+# slow to test, weighs 3, a stock one 1) to the lightest lane.  A lane
+# building a kernel while other lanes run guests builds with one job per
+# CPU left over.
+lanes=${KVM_MEMEXT_JOBS:-$(nproc)}
+declare -a lane_kernels=() lane_weight=()
+nk=0
+for K in $kernels; do
+	kernel_field "$K" kind > /dev/null || { echo "unknown kernel '$K' (have: $ALL_KERNELS)"; exit 1; }
+	nk=$((nk + 1))
+done
+[ "$lanes" -le "$nk" ] || lanes=$nk
+[ "$lanes" -ge 1 ] || lanes=1
+build_jobs=$(( $(nproc) - lanes + 1 ))
+for ((i = 0; i < lanes; i++)); do
+	lane_kernels[i]=
+	lane_weight[i]=0
+done
+for K in $(for k in $kernels; do
+		[ "$(kernel_field "$k" kind)" = debug ] && echo "$k"
+	   done) $(for k in $kernels; do
+		[ "$(kernel_field "$k" kind)" = debug ] || echo "$k"
+	   done); do
+	w=1
+	[ "$(kernel_field "$K" kind)" = debug ] && w=3
+	best=0
+	for ((i = 1; i < lanes; i++)); do
+		[ "${lane_weight[i]}" -lt "${lane_weight[best]}" ] && best=$i
+	done
+	lane_kernels[best]+=" $K"
+	lane_weight[best]=$((lane_weight[best] + w))
+done
+
+# Results of an earlier run must not stand in for a lane that died.
+for K in $kernels; do
+	rm -rf "${out:?}/$K"
+	mkdir -p "$out/$K"
+done
+t_all=$SECONDS
+pids=()
+for ((i = 0; i < lanes; i++)); do
+	echo "== lane $((i + 1)):${lane_kernels[i]}"
+	(
+		for K in ${lane_kernels[i]}; do
+			run_kernel "$K"
+		done
+	) &
+	pids+=($!)
+done
+wait "${pids[@]}"
+
+total_pass=0 total_fail=0 total_skip=0
+summary=
+failures=
+for K in $kernels; do
+	dir=$out/$K
+	echo "== kernel $K"
+	cat "$dir/judge.out" 2>/dev/null
+	if [ ! -s "$dir/judge.counts" ]; then
+		echo "  $K: not ok $K/judge # no judgement (the lane or the judge died)"
+		echo "judge 0 1 0" > "$dir/judge.counts"
+	fi
+	while read -r stage p f s; do
+		total_pass=$((total_pass + p))
+		total_fail=$((total_fail + f))
+		total_skip=$((total_skip + s))
+		summary+="$(printf '%-5s %-10s %3d passed, %d failed, %d skipped' "$K" "$stage" "$p" "$f" "$s")"$'\n'
+	done < "$dir/judge.counts"
+	[ ! -s "$dir/judge.failures" ] || failures+="$(cat "$dir/judge.failures")"$'\n'
 done
 
 echo "== summary by kernel and section"
 echo -n "$summary"
-echo "== stage timings (s)"
-for s in "${!stage_secs[@]}"; do
-	printf '  %-14s %5d\n' "$s" "${stage_secs[$s]}"
-done | sort
+echo "== stage timings (s), $lanes lanes"
+cat "$out"/*/timings 2>/dev/null | sort | while read -r s t; do
+	printf '  %-14s %5d\n' "$s" "$t"
+done
+printf '  %-14s %5d\n' "wall" $((SECONDS - t_all))
 [ -z "${ONLY:-}" ] || echo "note: plan filtered by ONLY='$ONLY'"
 [ "${REPEAT:-1}" = 1 ] || echo "note: each test repeated REPEAT=$REPEAT times"
 if [ -n "$failures" ]; then

@@ -1,5 +1,6 @@
 #!/bin/busybox sh
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=dash
 #
 # /init of the test guest.  Loads KVM and kvm_memext, runs /tests/plan and
 # reports KTAP on the second serial port (ttyS1); kernel messages go to the
@@ -58,6 +59,12 @@ if [ -n "$vendor" ] && [ ! -e /sys/module/kvm/parameters/enable_virt_at_load ]; 
 	done
 	out "# vm-keeper holds a VM: $([ -e /tmp/vm-keeper.ready ] && echo yes || echo no)"
 fi
+# kmemleak judges kvm_memext only: what boot and KVM's modules left so far
+# is never reported (WireGuard's harness does the same).  A leak's age then
+# tells which test ran when it was allocated (the timeline below).
+if [ -f /sys/kernel/debug/kmemleak ]; then
+	echo clear > /sys/kernel/debug/kmemleak
+fi
 if insmod /modules/kvm_memext.ko; then
 	out "# kvm_memext loaded: $(dmesg | grep 'kvm_memext: version' | tail -n 1)"
 else
@@ -84,6 +91,7 @@ while read -r stage name tmo cmd; do
 	n=$((n + 1))
 	kmsg "begin $stage/$name"
 	t0=$(now)
+	echo "$t0 $stage/$name" >> /tmp/timeline
 	watchdog "$tmo" "$stage/$name" &
 	wd=$!
 	(cd /tests && exec timeout -s KILL "$tmo" sh -c "exec $cmd") < /dev/null > /tmp/out 2>&1
@@ -122,7 +130,16 @@ if [ -f /sys/kernel/debug/kmemleak ]; then
 	cat /sys/kernel/debug/kmemleak > /tmp/leaks
 	if [ -s /tmp/leaks ]; then
 		cat /tmp/leaks > /dev/console
-		out "# kmemleak: $(grep -c unreferenced /tmp/leaks) leaks"
+		# The oldest leak was allocated "age" seconds ago: name the
+		# last test that had begun by then.
+		first=$(awk -v now="$(now)" '/\(age [0-9.]+s\)/ {
+				sub(/.*\(age /, ""); sub(/s\).*/, "")
+				if (now - $0 < min || min == "") min = now - $0
+			} END { print min }' /tmp/leaks)
+		during=$(awk -v t="$first" '$1 <= t { name = $2 } END { print name }' \
+			 /tmp/timeline 2>/dev/null)
+		out "# kmemleak: $(grep -c unreferenced /tmp/leaks) leaks, the first" \
+		    "allocated at ${first}s, during ${during:-module load}"
 	else
 		out "# kmemleak: no leaks"
 	fi

@@ -13,7 +13,9 @@ if [ "$1" = --privmem ]; then
 	shift
 	export KVM_MEMEXT_PEER_PRIVMEM=1
 fi
-./peer/"$@" > /tmp/peer.out 2>&1
+test=$1
+shift
+"./peer/$test" "$@" > /tmp/peer.out 2>&1
 rc=$?
 cat /tmp/peer.out
 if [ $rc = 0 ] && ! grep -q '^# kvm_memext: bound [1-9]' /tmp/peer.out; then

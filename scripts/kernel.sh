@@ -13,17 +13,25 @@
 #   KMAKEFLAGS  extra make flags for external modules (the compiler the
 #            kernel was built with)
 #
-# Stock kernels (6.1, 6.12) come from Debian 12's archive: the newest image
-# whose matching headers exist is chosen by querying apt, never hard-coded.
-# 7.3 is built from Debian's linux-source-7.3 (trixie-backports), fetched as
-# one verified .deb without adding the suite to apt's sources.
+# What each kernel is comes from scripts/kernels.conf.  Stock kernels come
+# from Debian's archive: the newest image whose matching headers exist is
+# chosen by querying apt, never hard-coded.  Debug kernels are built from a
+# Debian linux-source package, fetched as one verified .deb (from a suite
+# not in apt's sources, e.g. trixie-backports, without adding it).
 #
-# Usage: scripts/kernel.sh <6.1|6.12|7.3>
+# Downloads take $CACHE/.fetch.lock, so that kernels prepared side by side
+# never fetch into the deb cache at once.
+#
+# Usage: scripts/kernel.sh <name in kernels.conf>
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-K=${1:?usage: kernel.sh <6.1|6.12|7.3>}
+K=${1:?usage: kernel.sh <kernel>}
+kind=$(kernel_field "$K" kind) || die "unknown kernel '$K' (have: $ALL_KERNELS)"
 mkdir -p "$CACHE/debs"
+exec {fetch_lock}> "$CACHE/.fetch.lock"
+fetching() { flock "$fetch_lock"; }
+fetched() { flock -u "$fetch_lock"; }
 
 # Download an apt package (exact name) into the deb cache, print its path.
 apt_fetch() {
@@ -48,11 +56,8 @@ extract_source() {
 }
 
 stock_kernel() {
-	local series=$1 img_re abi img hdr dir pkg src_pkg
-	case $series in
-	6.1) img_re='^linux-image-6\.1\.0-[0-9]+-amd64-unsigned$' ;;
-	6.12) img_re='^linux-image-6\.12\.[0-9]+\+deb12-amd64-unsigned$' ;;
-	esac
+	local series=$1 img_re abi img dir pkg src_pkg
+	img_re=$(kernel_field "$series" source)
 	# Newest image whose -amd64 headers are also in the archive.
 	abi=
 	for img in $(apt-cache search --names-only "$img_re" 2>/dev/null |
@@ -74,6 +79,7 @@ stock_kernel() {
 		log "$series: apt lists have no pair, reusing cached $abi"
 	fi
 	dir=$CACHE/stock-$series.$abi
+	fetching
 	if ! stamp_ok "$dir"; then
 		log "$series: fetching linux-image-$abi-amd64-unsigned + headers"
 		rm -rf "$dir"
@@ -93,8 +99,9 @@ stock_kernel() {
 		extract_source "$(apt_fetch "$src_pkg")" "$dir/src"
 		stamp_set "$dir"
 	fi
+	fetched
 	KVER=$abi-amd64
-	cat > "$CACHE/env-$series.sh" <<-EOF
+	cat > "$CACHE/env-$series.sh.$$" <<-EOF
 	KVER=$KVER
 	KIMAGE=$dir/root/boot/vmlinuz-$KVER
 	KMODS=$dir/root/lib/modules/$KVER
@@ -105,12 +112,13 @@ stock_kernel() {
 	EOF
 }
 
-# The 7.3 source .deb from trixie-backports: verify InRelease with the
-# Debian archive keys (Debian 12's debian-archive-keyring has trixie's), the
-# Packages index against InRelease, and the .deb against Packages.
-fetch_bpo_source() {
-	local series=$1 suite=trixie-backports tmp idx sum fn deb
-	tmp=$CACHE/bpo
+# Source package $2 from suite $3 (e.g. trixie-backports), not in apt's
+# sources: verify InRelease with the Debian archive keys (Debian 12's
+# debian-archive-keyring has trixie's), the Packages index against
+# InRelease, and the .deb against Packages.  Prints the .deb's path.
+fetch_suite_source() {
+	local series=$1 pkg=$2 suite=$3 tmp idx sum fn deb
+	tmp=$CACHE/$suite
 	mkdir -p "$tmp"
 	if curl -fsS -m 60 -o "$tmp/InRelease.new" "$DEB_MIRROR/dists/$suite/InRelease"; then
 		gpgv --keyring /usr/share/keyrings/debian-archive-keyring.gpg \
@@ -121,13 +129,13 @@ fetch_bpo_source() {
 		curl -fsS -m 300 -o "$tmp/Packages.xz" "$DEB_MIRROR/dists/$suite/$idx"
 		echo "$sum  $tmp/Packages.xz" | sha256sum -c --quiet - || die "$suite Packages: checksum"
 		xz -dc "$tmp/Packages.xz" |
-			awk -v p="linux-source-$series" '
+			awk -v p="$pkg" '
 				/^Package: / { pkg = $2 }
 				pkg == p && /^Filename: / { fn = $2 }
 				pkg == p && /^SHA256: / { print fn, $2 }' |
 			sort -V | tail -n 1 > "$tmp/$series.sel"
 	fi
-	[ -s "$tmp/$series.sel" ] || die "linux-source-$series not found in $suite"
+	[ -s "$tmp/$series.sel" ] || die "$pkg not found in $suite"
 	read -r fn sum < "$tmp/$series.sel"
 	deb=$CACHE/debs/${fn##*/}
 	if [ ! -f "$deb" ]; then
@@ -140,10 +148,17 @@ fetch_bpo_source() {
 }
 
 debug_kernel() {
-	local series=$1 deb ver key src obj out
-	deb=$(fetch_bpo_source "$series")
-	ver=${deb##*/linux-source-"$series"_}
+	local series=$1 source pkg deb ver key src out glob frags=()
+	source=$(kernel_field "$series" source)
+	pkg=${source%@*}
+	fetching
+	deb=$(fetch_suite_source "$series" "$pkg" "${source#*@}")
+	fetched
+	ver=${deb##*/"$pkg"_}
 	ver=${ver%_all.deb}
+	glob=$(kernel_field "$series" config)
+	# shellcheck disable=SC2206 # the config column is a glob
+	frags=("$TOP"/scripts/config/$glob)
 	src=$CACHE/src-$series.$ver
 	if ! stamp_ok "$src"; then
 		log "$series: extracting source $ver"
@@ -152,16 +167,16 @@ debug_kernel() {
 		stamp_set "$src"
 	fi
 	# Keyed by source version and the config inputs (not their comments).
-	key=$(cat "$TOP"/scripts/config/*.config "$TOP/scripts/build-debug-kernel.sh" |
+	key=$(cat "${frags[@]}" "$TOP/scripts/build-debug-kernel.sh" |
 	      grep -v '^[[:space:]]*#' | sha256sum | cut -c1-12)
 	out=$CACHE/debug-$series.$ver.$key
 	if ! stamp_ok "$out"; then
 		log "$series: building debug kernel ($ver, config $key)"
 		rm -rf "$out"
-		"$TOP/scripts/build-debug-kernel.sh" "$src" "$out"
+		"$TOP/scripts/build-debug-kernel.sh" "$src" "$out" "${frags[@]}"
 		stamp_set "$out"
 	fi
-	cat > "$CACHE/env-$series.sh" <<-EOF
+	cat > "$CACHE/env-$series.sh.$$" <<-EOF
 	KVER=$(cat "$out/kernel.release")
 	KIMAGE=$out/bzImage
 	KMODS=$out/modroot/lib/modules/$(cat "$out/kernel.release")
@@ -172,9 +187,13 @@ debug_kernel() {
 	EOF
 }
 
-case $K in
-6.1 | 6.12) stock_kernel "$K" ;;
-7.3) debug_kernel "$K" ;;
-*) die "unknown kernel '$K' (have: $ALL_KERNELS)" ;;
+# Written whole, then renamed: kernels prepared side by side read it.
+env_done() { mv "$CACHE/env-$K.sh.$$" "$CACHE/env-$K.sh"; }
+
+case $kind in
+stock) stock_kernel "$K" ;;
+debug) debug_kernel "$K" ;;
+*) die "$K: unknown kind '$kind' in kernels.conf" ;;
 esac
+env_done
 log "$K: ready ($(. "$CACHE/env-$K.sh"; echo "$KVER"))"

@@ -1,12 +1,30 @@
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash disable=SC2034 # variables for the scripts that source it
 # Common settings for the kvm_memext scripts.  Source, do not execute.
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${KVM_MEMEXT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kvm_memext}
 DEB_MIRROR=${DEB_MIRROR:-http://deb.debian.org/debian}
+KERNELS_CONF=$TOP/scripts/kernels.conf
+
+# kernel_field <name> <column>: one field of a kernel's line in kernels.conf
+# (columns: name kind arch source config roles); fails for an unknown name.
+kernel_field() {
+	awk -v k="$1" -v c="$2" '
+		BEGIN { split("name kind arch source config roles", h); for (i in h) col[h[i]] = i }
+		!/^#/ && NF && $1 == k { print $col[c]; found = 1 }
+		END { exit !found }' "$KERNELS_CONF"
+}
+
+# kernels_with <role>: the kernels that have a role, in file order.
+kernels_with() {
+	awk -v r="$1" '!/^#/ && NF { n = split($6, a, ","); for (i = 1; i <= n; i++) if (a[i] == r) print $1 }' \
+		"$KERNELS_CONF" | paste -sd' '
+}
+
 # Kernels of the test matrix, in the order `make check` runs them.
-ALL_KERNELS="6.1 6.12 7.3"
-DEFAULT_KERNEL=6.12
+ALL_KERNELS=$(kernels_with check)
+DEFAULT_KERNEL=$(kernels_with default)
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }

@@ -19,6 +19,9 @@ init_src=$TOP/selftests/qemu/inner_init.c
 firmware="/usr/share/seabios/bios-256k.bin /usr/share/qemu/linuxboot_dma.bin
 	/usr/share/qemu/kvmvapic.bin"
 
+# Lanes of check.sh may ask at once: one builds, the others wait for it.
+exec {lock}> "$CACHE/.qemu-guest.lock"
+flock "$lock"
 key=$( { "$qemu" --version; sha256sum "$qemu" "$inner_kernel" "$init_src" "$0" |
 	cut -d' ' -f1; } | sha256sum | cut -c1-12)
 out=$CACHE/qemu-guest.$key.cpio.gz

@@ -40,7 +40,8 @@ append+=" secretmem.enable=1"
 [ "$KDEBUG" = 1 ] && append+=" kmemleak=on"
 
 accel_args() {
-	local probe=/tmp/kvm_memext-accel.$(cut -d' ' -f1 /proc/sys/kernel/random/boot_id)
+	local probe
+	probe=/tmp/kvm_memext-accel.$(cut -d' ' -f1 /proc/sys/kernel/random/boot_id)
 	if [ ! -f "$probe" ]; then
 		echo tcg > "$probe"
 		if grep -qw -e vmx -e svm /proc/cpuinfo && [ -w /dev/kvm ] &&

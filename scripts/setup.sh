@@ -15,8 +15,10 @@ pkgs=(
 	curl ca-certificates gpgv debian-archive-keyring
 	# test guests
 	qemu-system-x86 busybox-static
+	# a system-call fuzzer run against the module (guest-trinity.sh)
+	trinity
 	# make style
-	sparse
+	sparse shellcheck codespell
 )
 missing=()
 for p in "${pkgs[@]}"; do

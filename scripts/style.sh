@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# `make style`: checkpatch --strict on every source, and a W=1 + sparse
+# `make style`: checkpatch --strict on every source, shellcheck on the
+# scripts, codespell on sources and documentation, and a W=1 + sparse
 # (C=1) build against every kernel of the matrix that is in the cache.
 # Debian 12's sparse (0.6.4) is too old for 7.3, whose Makefile then skips
 # it with a note: sparse judges the code on 6.1 and 6.12.
@@ -10,16 +11,18 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
 rc=0
-cd "$TOP"
+cd "$TOP" || exit 1
 kernel_files=(src/*.[ch] include/uapi/linux/*.h include/linux/*.h kunit/*.c bench/*.[ch])
 user_files=(selftests/*.[ch] selftests/lib/*.c selftests/qemu/*.c selftests/bench/*.[ch] samples/*.c scripts/*.c)
+mapfile -t core_files < <(printf '%s\n' "${kernel_files[@]}" | grep -vx src/compat.h)
+mapfile -t user_c_files < <(printf '%s\n' "${user_files[@]}" | grep -vx selftests/memext_compat.h)
 checkpatch() {
 	"$cp" --strict --no-tree --terse --show-types -f "$@" 2>&1 |
 		grep -E '^[^ ]+:[0-9]+: (ERROR|WARNING|CHECK)'
 }
 
 cp=
-for K in 7.3 6.12 6.1; do
+for K in $(echo "$ALL_KERNELS" | tr ' ' '\n' | tac); do
 	[ -f "$CACHE/env-$K.sh" ] || continue
 	cp=$(. "$CACHE/env-$K.sh"; echo "$KSRC/scripts/checkpatch.pl")
 	[ -f "$cp" ] && break
@@ -32,11 +35,11 @@ if [ -n "$cp" ]; then
 		# a macro type before "*", a function name as an argument).
 		checkpatch --ignore LINUX_VERSION_CODE,CONSTANT_COMPARISON,EXPORT_SYMBOL,MACRO_WITH_FLOW_CONTROL,SPACING,MACRO_ARG_PRECEDENCE \
 			src/compat.h
-		checkpatch $(printf '%s\n' "${kernel_files[@]}" | grep -v '^src/compat.h$')
+		checkpatch "${core_files[@]}"
 		# Userspace code uses the C fixed-width types of the KVM
 		# selftest library, and --wrap needs __real_* prototypes.
 		checkpatch --ignore PREFER_KERNEL_TYPES,AVOID_EXTERNS \
-			$(printf '%s\n' "${user_files[@]}" | grep -v '^selftests/memext_compat.h$')
+			"${user_c_files[@]}"
 		# The selftests' compat header picks library APIs by version.
 		checkpatch --ignore PREFER_KERNEL_TYPES,LINUX_VERSION_CODE,CONSTANT_COMPARISON \
 			selftests/memext_compat.h
@@ -46,6 +49,12 @@ else
 	echo "style: no kernel source in the cache for checkpatch.pl (run make check first)"
 	rc=1
 fi
+
+# Shell scripts (warnings and errors; .shellcheckrc) and spelling
+# (.codespellrc) of everything under review.
+out=$(shellcheck -S warning -f gcc scripts/*.sh 2>&1) || { echo "$out"; rc=1; }
+out=$(codespell src include kunit bench selftests samples scripts Documentation \
+	  README.md Kbuild Makefile dkms.conf 2>&1) || { echo "$out"; rc=1; }
 
 for K in $ALL_KERNELS; do
 	[ -f "$CACHE/env-$K.sh" ] || continue

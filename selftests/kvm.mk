@@ -16,10 +16,8 @@ MEMEXT_TESTS := $(patsubst $(MEMEXT_DIR)/%.c,$(OUTPUT)/memext/%,\
 		  $(wildcard $(MEMEXT_DIR)/*_test.c))
 MEMEXT_HDRS := $(wildcard $(MEMEXT_DIR)/*.h) $(MEMEXT_DIR)/../include/uapi/linux/kvm_memext.h
 
-# KVM's tests that must keep passing with kvm_memext loaded.
-PEER_NAMES := set_memory_region_test memslot_modification_stress_test \
-	      dirty_log_test guest_memfd_test xen_shinfo_test \
-	      kvm_page_table_test demand_paging_test dirty_log_perf_test
+# KVM's tests that must keep passing with kvm_memext loaded (peer.conf).
+PEER_NAMES := $(shell awk '!/^\#/ && NF { print $$1 }' $(MEMEXT_DIR)/peer.conf)
 PEER_TESTS := $(filter $(addprefix %/,$(PEER_NAMES)),$(TEST_GEN_PROGS))
 
 # Every VM a peer test creates is bound to a kvm_memext handle.  The
