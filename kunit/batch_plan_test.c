@@ -142,67 +142,67 @@ static void plan_move(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, c->err_index, 1);
 }
 
-static void plan_existing_slot_rules(struct kunit *test)
+/* Entries that plan() must refuse with -EINVAL, alone in a batch. */
+struct bad_entry {
+	const char *what;
+	struct kvm_memext_memslot e;
+};
+
+#define ENT(s, f, g, sz, h) { .slot = (s), .flags = (f), .guest_phys_addr = (g), \
+			       .memory_size = (sz), .userspace_addr = (h) }
+
+static const struct bad_entry bad_entries[] = {
+	/* Changes KVM refuses for an existing slot (slot 1 of ctx_new()). */
+	{ "resize",		ENT(1, 0, 0x100000, 32 * PG, HVA) },
+	{ "new backing",	ENT(1, 0, 0x100000, 16 * PG, HVA + PG) },
+	{ "read-only toggle",	ENT(1, KVM_MEM_READONLY, 0x100000, 16 * PG, HVA) },
+	{ "delete absent",	{ .slot = 7 } },
+	/* Fields of a new slot. */
+	{ "gpa",		ENT(2, 0, 0x200800, PG, HVA) },
+	{ "size",		ENT(2, 0, 0x200000, PG / 2, HVA) },
+	{ "hva",		ENT(2, 0, 0x200000, PG, HVA + 1) },
+	{ "flag",		ENT(2, 1u << 9, 0x200000, PG, HVA) },
+	{ "guest_memfd flag",	ENT(2, KVM_MEM_GUEST_MEMFD, 0x200000, PG, HVA) },
+	{ "slot id",		ENT(32764, 0, 0x200000, PG, HVA) },
+	{ "address space",	ENT(2u << 16 | 2, 0, 0x200000, PG, HVA) },
+	{ "gpa overflow",	ENT(2, 0, -PG, 2 * PG, HVA) },
+	{ "hva overflow",	ENT(2, 0, 0x200000, PG, -PG) },
+	{ "too many pages",	ENT(2, 0, 0, (1ull << 31) * PG, HVA) },
+	/* Padding and fields that must be zero. */
+	{ "pad",		{ .slot = 2, .guest_phys_addr = 0x200000,
+				  .memory_size = PG, .userspace_addr = HVA,
+				  .pad = 1 } },
+	{ "reserved",		{ .slot = 2, .guest_phys_addr = 0x200000,
+				  .memory_size = PG, .userspace_addr = HVA,
+				  .reserved[1] = 1 } },
+	{ "guest_memfd",	{ .slot = 2, .guest_phys_addr = 0x200000,
+				  .memory_size = PG, .userspace_addr = HVA,
+				  .guest_memfd = 5 } },
+};
+
+static void bad_entry_desc(const struct bad_entry *b, char *desc)
 {
-	struct kvm_memext_memslot bad[] = {
-		ent(1, 0, 0x100000, 32 * PG, HVA),		/* resize */
-		ent(1, 0, 0x100000, 16 * PG, HVA + PG),	/* new backing */
-		ent(1, KVM_MEM_READONLY, 0x100000, 16 * PG, HVA),
-		del(7),						/* absent */
-	};
-	struct kvm_memext_memslot same = ent(1, 0, 0x100000, 16 * PG, HVA);
-	unsigned int i;
-
-	for (i = 0; i < ARRAY_SIZE(bad); i++) {
-		struct plan_ctx *c = ctx_new(test, 0);
-
-		KUNIT_EXPECT_EQ_MSG(test, plan(c, &bad[i], 1, 0), -EINVAL,
-				    "entry %u", i);
-	}
-	/* Re-stating a slot as it is changes nothing. */
-	{
-		struct plan_ctx *c = ctx_new(test, 0);
-
-		KUNIT_EXPECT_EQ(test, plan(c, &same, 1, 0), 0);
-		KUNIT_EXPECT_EQ(test, c->steps[0].op, KVM_MEMEXT_OP_NONE);
-	}
+	strscpy(desc, b->what, KUNIT_PARAM_DESC_SIZE);
 }
 
-static void plan_entry_checks(struct kunit *test)
+KUNIT_ARRAY_PARAM(bad_entry, bad_entries, bad_entry_desc);
+
+static void plan_rejects_bad_entry(struct kunit *test)
 {
-	struct kvm_memext_memslot bad[] = {
-		ent(2, 0, 0x200800, PG, HVA),			/* gpa */
-		ent(2, 0, 0x200000, PG / 2, HVA),		/* size */
-		ent(2, 0, 0x200000, PG, HVA + 1),		/* hva */
-		ent(2, 1u << 9, 0x200000, PG, HVA),		/* flag */
-		ent(2, KVM_MEM_GUEST_MEMFD, 0x200000, PG, HVA),	/* not valid here */
-		ent(32764, 0, 0x200000, PG, HVA),		/* slot id */
-		ent(2u << 16 | 2, 0, 0x200000, PG, HVA),	/* address space */
-		ent(2, 0, -PG, 2 * PG, HVA),			/* gpa overflow */
-		ent(2, 0, 0x200000, PG, -PG),			/* hva overflow */
-		ent(2, 0, 0, (1ull << 31) * PG, HVA),		/* too many pages */
-	};
-	unsigned int i;
+	const struct bad_entry *b = test->param_value;
+	struct plan_ctx *c = ctx_new(test, 0);
 
-	for (i = 0; i < ARRAY_SIZE(bad); i++) {
-		struct plan_ctx *c = ctx_new(test, 0);
+	KUNIT_EXPECT_EQ(test, plan(c, &b->e, 1, 0), -EINVAL);
+}
 
-		KUNIT_EXPECT_EQ_MSG(test, plan(c, &bad[i], 1, 0), -EINVAL,
-				    "entry %u", i);
-	}
-	{
-		struct plan_ctx *c = ctx_new(test, 0);
-		struct kvm_memext_memslot e = ent(2, 0, 0x200000, PG, HVA);
+/* Re-stating a slot as it is changes nothing. */
+static void plan_restated_slot_is_no_op(struct kunit *test)
+{
+	struct kvm_memext_memslot same = ent(1, 0, 0x100000, 16 * PG, HVA);
+	struct plan_ctx *c = ctx_new(test, 0);
 
-		e.pad = 1;
-		KUNIT_EXPECT_EQ(test, plan(c, &e, 1, 0), -EINVAL);
-		e.pad = 0;
-		e.reserved[1] = 1;
-		KUNIT_EXPECT_EQ(test, plan(c, &e, 1, 0), -EINVAL);
-		e.reserved[1] = 0;
-		e.guest_memfd = 5;
-		KUNIT_EXPECT_EQ(test, plan(c, &e, 1, 0), -EINVAL);
-	}
+	KUNIT_EXPECT_EQ(test, plan(c, &same, 1, 0), 0);
+	KUNIT_EXPECT_EQ(test, c->steps[0].op, KVM_MEMEXT_OP_NONE);
 }
 
 static void plan_dirty_bitmap_rules(struct kunit *test)
@@ -317,8 +317,8 @@ static struct kunit_case kvm_memext_batch_plan_cases[] = {
 	KUNIT_CASE(plan_split_and_merge),
 	KUNIT_CASE(plan_overlaps),
 	KUNIT_CASE(plan_move),
-	KUNIT_CASE(plan_existing_slot_rules),
-	KUNIT_CASE(plan_entry_checks),
+	KUNIT_CASE_PARAM(plan_rejects_bad_entry, bad_entry_gen_params),
+	KUNIT_CASE(plan_restated_slot_is_no_op),
 	KUNIT_CASE(plan_dirty_bitmap_rules),
 	KUNIT_CASE(plan_undo_restores_layout),
 	{}

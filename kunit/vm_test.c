@@ -40,17 +40,26 @@ static void vm_owner_accepts_vendor_modules(struct kunit *test)
 	KUNIT_EXPECT_TRUE(test, kvm_memext_vm_owner_ok(fake_module(test, "kvm_intel")));
 }
 
+static const char * const foreign_owners[] = {
+	"kvm", "kvm_amdx", "kvm_am", "kvm-amd", "kvm_memext", "",
+};
+
+static void owner_desc(const char * const *name, char *desc)
+{
+	snprintf(desc, KUNIT_PARAM_DESC_SIZE, "'%s'", *name);
+}
+
+KUNIT_ARRAY_PARAM(foreign_owner, foreign_owners, owner_desc);
+
 static void vm_owner_rejects_other_modules(struct kunit *test)
 {
-	static const char * const names[] = {
-		"kvm", "kvm_amdx", "kvm_am", "kvm-amd", "kvm_memext", "",
-	};
-	int i;
+	const char * const *name = test->param_value;
 
-	for (i = 0; i < ARRAY_SIZE(names); i++)
-		KUNIT_EXPECT_FALSE_MSG(test,
-				       kvm_memext_vm_owner_ok(fake_module(test, names[i])),
-				       "owner '%s'", names[i]);
+	KUNIT_EXPECT_FALSE(test, kvm_memext_vm_owner_ok(fake_module(test, *name)));
+}
+
+static void vm_owner_rejects_this_module(struct kunit *test)
+{
 	KUNIT_EXPECT_FALSE(test, kvm_memext_vm_owner_ok(THIS_MODULE));
 }
 
@@ -138,7 +147,8 @@ static void bind_rejects_bad_fd(struct kunit *test)
 
 static struct kunit_case kvm_memext_vm_test_cases[] = {
 	KUNIT_CASE(vm_owner_accepts_vendor_modules),
-	KUNIT_CASE(vm_owner_rejects_other_modules),
+	KUNIT_CASE_PARAM(vm_owner_rejects_other_modules, foreign_owner_gen_params),
+	KUNIT_CASE(vm_owner_rejects_this_module),
 	KUNIT_CASE(vm_owner_null),
 	KUNIT_CASE(is_vm_file_rejects_lookalikes),
 	KUNIT_CASE(is_vm_file_rejects_non_anon),

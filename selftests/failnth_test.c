@@ -206,8 +206,7 @@ static void test_runstate_attach(void)
 	int dev = memext_open();
 	void *mem;
 
-	__TEST_REQUIRE(ioctl(dev, KVM_MEMEXT_CHECK_EXTENSION,
-			     KVM_MEMEXT_CAP_RUNSTATE) > 0, "no runstate areas");
+	TEST_REQUIRE(memext_has_cap(KVM_MEMEXT_CAP_RUNSTATE));
 	arm();
 	vm = vm_create_with_one_vcpu(&c.vcpu, NULL);
 	c.handle = memext_bind(dev, vm->fd);
@@ -465,8 +464,7 @@ static void test_fs(void)
 {
 	long files = memext_stat("files");
 
-	__TEST_REQUIRE(ioctl(memext_open(), KVM_MEMEXT_CHECK_EXTENSION,
-			     KVM_MEMEXT_CAP_PRIVMEM_FS) > 0, "no file system");
+	TEST_REQUIRE(memext_has_cap(KVM_MEMEXT_CAP_PRIVMEM_FS));
 	arm();
 	mkdir(MNT, 0700);
 	TEST_ASSERT(!mount("none", MNT, "kvm_memext", 0, NULL), "mount: %s",

@@ -275,7 +275,7 @@ static void check_clean(int kill, long refcnt, long files, long pages, long dm)
 
 int main(int argc, char *argv[])
 {
-	int kills = 30, nr_vcpus = 2, opt, k, dev, status, ms;
+	int kills = 30, nr_vcpus = 2, opt, k, status, ms;
 	unsigned int seed = time(NULL);
 	uint64_t batches = 0, punches = 0, delay_us;
 	long refcnt, files, pages, dm;
@@ -302,10 +302,7 @@ int main(int argc, char *argv[])
 	TEST_ASSERT(nr_vcpus > 0 && nr_vcpus <= MAX_VCPUS, "1..%d vCPUs", MAX_VCPUS);
 	ksft_print_header();
 	ksft_set_plan(1);
-	dev = memext_open();
-	__TEST_REQUIRE(ioctl(dev, KVM_MEMEXT_CHECK_EXTENSION,
-			     KVM_MEMEXT_CAP_PRIVMEM) > 0, "no private memory");
-	close(dev);
+	TEST_REQUIRE(memext_has_cap(KVM_MEMEXT_CAP_PRIVMEM));
 	ksft_print_msg("seed %u, %d kills, %d vCPUs\n", seed, kills, nr_vcpus);
 	srand(seed);
 

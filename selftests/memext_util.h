@@ -33,6 +33,16 @@ static inline int memext_open(void)
 	return fd;
 }
 
+/* Whether the module offers extension @cap, as the library's kvm_has_cap(). */
+static inline bool memext_has_cap(long cap)
+{
+	int dev = memext_open();
+	bool r = ioctl(dev, KVM_MEMEXT_CHECK_EXTENSION, cap) > 0;
+
+	close(dev);
+	return r;
+}
+
 static inline int __memext_bind(int dev, int vm_fd, __u32 flags)
 {
 	struct kvm_memext_bind_vm args = { .vm_fd = vm_fd, .flags = flags };

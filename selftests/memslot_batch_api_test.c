@@ -56,9 +56,7 @@ static void guest_dirty(void)
 static void ctx_init(struct ctx *c, void *guest_code, uint32_t flags)
 {
 	c->dev = memext_open();
-	__TEST_REQUIRE(ioctl(c->dev, KVM_MEMEXT_CHECK_EXTENSION,
-			     KVM_MEMEXT_CAP_MEMSLOT_BATCH) > 0,
-		       "no memslot batches");
+	TEST_REQUIRE(memext_has_cap(KVM_MEMEXT_CAP_MEMSLOT_BATCH));
 	c->vm = vm_create_with_one_vcpu(&c->vcpu, guest_code);
 	c->handle = memext_bind(c->dev, c->vm->fd);
 	c->flags = flags;

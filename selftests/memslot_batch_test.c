@@ -306,9 +306,7 @@ int main(int argc, char *argv[])
 	ksft_print_header();
 	ksft_set_plan(1);
 	dev = memext_open();
-	__TEST_REQUIRE(ioctl(dev, KVM_MEMEXT_CHECK_EXTENSION,
-			     KVM_MEMEXT_CAP_MEMSLOT_BATCH) > 0,
-		       "no memslot batches");
+	TEST_REQUIRE(memext_has_cap(KVM_MEMEXT_CAP_MEMSLOT_BATCH));
 
 	vm = vm_create_with_vcpus(nr_vcpus, guest_code, vcpus);
 	handle = memext_bind(dev, vm->fd);

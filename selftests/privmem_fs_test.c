@@ -32,12 +32,7 @@ static int __mount_fs(const char *opts)
 /* A fresh directory with the file system mounted on it. */
 static void mount_fs(const char *opts)
 {
-	int dev = memext_open();
-
-	__TEST_REQUIRE(ioctl(dev, KVM_MEMEXT_CHECK_EXTENSION,
-			     KVM_MEMEXT_CAP_PRIVMEM_FS) > 0,
-		       "no kvm_memext file system on this kernel");
-	close(dev);
+	TEST_REQUIRE(memext_has_cap(KVM_MEMEXT_CAP_PRIVMEM_FS));
 	snprintf(mnt, sizeof(mnt), "/tmp/kvm_memext_fs.XXXXXX");
 	TEST_ASSERT(mkdtemp(mnt), "mkdtemp: %s", strerror(errno));
 	TEST_ASSERT(!__mount_fs(opts), "mount -o %s: %s", opts, strerror(errno));

@@ -44,9 +44,7 @@ static int open_privmem_dev(void)
 {
 	int dev = memext_open();
 
-	__TEST_REQUIRE(ioctl(dev, KVM_MEMEXT_CHECK_EXTENSION,
-			     KVM_MEMEXT_CAP_PRIVMEM) > 0,
-		       "no private memory on this kernel");
+	TEST_REQUIRE(memext_has_cap(KVM_MEMEXT_CAP_PRIVMEM));
 	return dev;
 }
 

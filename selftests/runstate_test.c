@@ -113,8 +113,7 @@ static void *map_privmem(void)
 	int dev = memext_open(), fd;
 	void *p;
 
-	__TEST_REQUIRE(ioctl(dev, KVM_MEMEXT_CHECK_EXTENSION,
-			     KVM_MEMEXT_CAP_PRIVMEM) > 0, "no private memory");
+	TEST_REQUIRE(memext_has_cap(KVM_MEMEXT_CAP_PRIVMEM));
 	fd = ioctl(dev, KVM_MEMEXT_CREATE_PRIVMEM, &args);
 	TEST_ASSERT(fd >= 0, "CREATE_PRIVMEM: %s", strerror(errno));
 	p = mmap(NULL, NR_PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -222,8 +221,7 @@ static void ctx_init(struct rs_ctx *c, int mmap_flags, uint64_t offset,
 {
 	memset(c, 0, sizeof(*c));
 	c->dev = memext_open();
-	__TEST_REQUIRE(ioctl(c->dev, KVM_MEMEXT_CHECK_EXTENSION,
-			     KVM_MEMEXT_CAP_RUNSTATE) > 0, "no runstate areas");
+	TEST_REQUIRE(memext_has_cap(KVM_MEMEXT_CAP_RUNSTATE));
 	c->vm = vm_create_with_one_vcpu(&c->vcpu, guest_code);
 	c->handle = memext_bind(c->dev, c->vm->fd);
 	c->mmap_flags = mmap_flags;
