@@ -243,11 +243,11 @@ out:
 }
 
 /*
- * The scratch page: one per VM handle, mapped into the VMM once and kept.
- * Unmapping a page after every batch took an mmap_lock write and a TLB
- * shootdown of every CPU running a vCPU, as the vCPUs resumed: up to 90%
- * of a batch with 16 vCPUs.  It is a mapping of a file of our own, so that
- * each batch can check that the VMM did not unmap or replace it.
+ * The scratch page: one per VM handle, mapped into the VMM once and kept,
+ * since unmapping it after every batch costs an mmap_lock write and a TLB
+ * shootdown of every CPU running a vCPU (figures in design.rst).  It is a
+ * mapping of a file of our own, so that each batch can check that the VMM
+ * did not unmap or replace it.
  *
  * The VMM sees it read-only and for good (no VM_MAYWRITE): the module
  * writes the arguments through its own address of the page, so no other
