@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * KUnit tests for guest-page caches (src/cache.c): range and page-split
- * arithmetic, the generation check, the invalidation state machine, and
- * the kernel mappings of RAM-only, IO-only and mixed ranges.
+ * KUnit tests for guest-page caches (src/cache.c, src/cache_map.c): range
+ * and page-split arithmetic, the generation check, the invalidation state
+ * machine, and the kernel mappings of RAM-only, IO-only and mixed ranges.
  *
  * The IO page is the HPET's register block of QEMU's PC machines
  * (0xfed00000), which has no struct page; the cases that need it are

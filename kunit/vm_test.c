@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * KUnit tests for VM-file recognition and KVM_MEMEXT_BIND_VM argument
- * validation (src/vm.c).
+ * validation (src/kvm_file.c, src/vm.c).
  *
  * Real KVM VM files need a process with an mm, which KUnit's test threads
  * lack; the selftests bind real VMs.  Here every look-alike that must be

@@ -347,10 +347,10 @@ void kvm_memext_batch_init_vm(struct kvm_memext_vm *vm)
 
 /**
  * kvm_memext_batch_release_vm() - drop a VM handle's scratch page
- * @vm: the VM handle being released
+ * @vm: the VM handle being released; no batch can run any more
  *
  * Unmaps it when released from the VMM's own process (otherwise it goes
- * with the VMM's address space).
+ * with the VMM's address space), and destroys the batch lock.
  */
 void kvm_memext_batch_release_vm(struct kvm_memext_vm *vm)
 {

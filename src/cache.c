@@ -8,13 +8,9 @@
  *
  * - One raw spinlock covers every page, so a check succeeds only when the
  *   whole range is valid and a write can never be torn by an invalidation.
- * - Pages are mapped with vmap() (struct-page memory) or ioremap() (IO
- *   memory without struct page, with the host mapping's memory type), never
- *   through the direct map: the cache keeps working on pages that were
- *   removed from the direct map.  A range that mixes the two gets one
- *   mapping per run of pages of one kind; the copy helpers hide the split.
- *   (vmap_pfn() would take IO pages too, but it exists only on kernels
- *   where some driver selects CONFIG_VMAP_PFN.)
+ * - Pages are mapped with vmap() or ioremap(), never through the direct
+ *   map (cache_map.c, the mapping layer); a range that mixes struct-page
+ *   and IO memory gets one mapping per run, which the copy helpers hide.
  * - Validity is kept by this module's own mmu_notifier on the VM's mm, with
  *   KVM's in-progress count + sequence retry protocol, and by KVM's memslot
  *   generation: any memslot change invalidates every cache in O(1), since a

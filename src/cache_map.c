@@ -10,8 +10,9 @@
  * run of pages of one kind.  (vmap_pfn() would take IO pages too, but it
  * exists only on kernels where some driver selects CONFIG_VMAP_PFN.)
  *
- * Called with the cache's refresh_lock held and, for the translation,
- * mmap_lock held for read (taken here); nothing here touches the cache.
+ * Translation (which takes mmap_lock for read) and mapping run under the
+ * cache's refresh_lock; unmapping also runs from invalidation and
+ * deactivation.  Nothing here touches the cache itself.
  */
 #include <linux/io.h>
 #include <linux/mm.h>

@@ -170,8 +170,7 @@ static inline unsigned int kvm_memext_tree_children(unsigned int roots,
 bool kvm_memext_is_vm_file(const struct file *file);
 struct kvm_vcpu *kvm_memext_vcpu_from_file(const struct file *file);
 
-bool kvm_memext_is_handle_file(const struct file *file);
-
+/* cache.c */
 void kvm_memext_cache_init_vm(struct kvm_memext_vm *vm);
 void kvm_memext_cache_release_vm(struct kvm_memext_vm *vm);
 /* cache_map.c */

@@ -42,7 +42,6 @@
 
 #include <linux/completion.h>
 #include <linux/module.h>
-#include <linux/rcupdate.h>
 #include <linux/refcount.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>

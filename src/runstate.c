@@ -528,10 +528,11 @@ void kvm_memext_runstate_init_vm(struct kvm_memext_vm *vm)
 
 /**
  * kvm_memext_runstate_release_vm() - detach every area of a closing handle
- * @vm: the handle's state
+ * @vm: the handle's state; no runstate ioctl can run any more
  *
  * From any thread: notifiers of other threads are unhooked by those
- * threads (see kvm_memext_runstate_unhook()).
+ * threads (see kvm_memext_runstate_unhook()); they no longer use @vm, so
+ * the runstate lock is destroyed here.
  */
 void kvm_memext_runstate_release_vm(struct kvm_memext_vm *vm)
 {

@@ -11,7 +11,6 @@
 
 #include <linux/anon_inodes.h>
 #include <linux/file.h>
-#include <linux/magic.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/slab.h>
@@ -32,9 +31,11 @@ static int kvm_memext_vm_release(struct inode *inode, struct file *file)
 
 	/*
 	 * The reverse of kvm_memext_bind_vm(): runstate areas are caches'
-	 * users, so they go first (they stop their caches and notifiers);
-	 * then the caches' mmu notifier; then batches, which use neither.
-	 * The VM file goes last: the features above still use the VM.
+	 * users, so they go first (they stop their caches; their preempt
+	 * notifiers go inert and are unhooked by their own threads, touching
+	 * only the area, never @vm); then the caches' mmu notifier; then
+	 * batches, which use neither.  The VM file goes last: the features
+	 * above still use the VM.
 	 */
 	kvm_memext_runstate_release_vm(vm);
 	kvm_memext_cache_release_vm(vm);
@@ -80,7 +81,7 @@ static const struct file_operations kvm_memext_vm_fops = {
  *
  * Return: true if @file came from KVM_MEMEXT_BIND_VM.
  */
-bool kvm_memext_is_handle_file(const struct file *file)
+static bool kvm_memext_is_handle_file(const struct file *file)
 {
 	return file->f_op == &kvm_memext_vm_fops;
 }
