@@ -48,7 +48,8 @@ timeout -s INT "$secs" /tests/trinity/ld-linux-x86-64.so.2 \
 	--library-path /tests/trinity /tests/trinity/trinity $args > "$t/log" 2>&1
 rc=$?
 sleep 2
-pkill -KILL trinity 2>/dev/null
+# Started through the loader: match the command line, not the name.
+pkill -KILL -f /tests/trinity/trinity 2>/dev/null
 grep -E 'syscalls|Ran [0-9]|exit|kernel became tainted|taint' "$t/log" | tail -n 5 |
 	sed 's/^/# trinity: /'
 grep -q 'kernel became tainted' "$t/log" && fail "trinity saw the kernel tainted"
