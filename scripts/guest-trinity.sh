@@ -19,7 +19,7 @@ t=/tmp/trinity
 stats=/sys/kernel/debug/kvm_memext/privmem
 calls="ioctl mmap munmap mremap madvise mprotect mlock munlock msync mincore
        read write pread64 pwrite64 readv writev lseek fallocate ftruncate
-       fstat fsync fdatasync fcntl dup close splice tee vmsplice sendfile
+       newfstat fsync fdatasync fcntl dup close splice tee vmsplice sendfile
        copy_file_range remap_file_pages"
 
 stat_of() { awk -v k="$1" '$1 == k { print $2 }' "$stats"; }
