@@ -18,7 +18,7 @@ obj=$out/obj
 mkdir -p "$obj"
 # gcc-12, like Debian 12's own kernels; external modules use the same
 # (KMAKEFLAGS in the env file written by kernel.sh).
-# KVM_MEMEXT_BUILD_JOBS: check.sh builds with fewer jobs while guests run.
+# KVM_MEMEXT_BUILD_JOBS overrides the number of jobs (default: one per CPU).
 mk() {
 	make -C "$src" O="$obj" CC=gcc-12 HOSTCC=gcc-12 \
 		-j"${KVM_MEMEXT_BUILD_JOBS:-$(nproc)}" "$@"

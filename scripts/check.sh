@@ -102,7 +102,7 @@ run_kernel() {
 	local K=$1 dir=$out/$1 t0
 	: > "$dir/timings"
 	t0=$SECONDS
-	if ! KVM_MEMEXT_BUILD_JOBS=$build_jobs "$TOP/scripts/kernel.sh" "$K"; then
+	if ! nice -n "$build_nice" "$TOP/scripts/kernel.sh" "$K"; then
 		echo "  $K: not ok $K/kernel # could not fetch or build the kernel" > "$dir/judge.out"
 		echo "kernel 0 1 0" > "$dir/judge.counts"
 		return
@@ -131,9 +131,9 @@ run_kernel() {
 # Lanes: single-threaded TCG keeps one host CPU busy per guest, so the
 # kernels run side by side, one lane per CPU, each lane its kernels in
 # turn.  Kernels are dealt longest first (a debug kernel, built here and
-# slow to test, weighs 3, a stock one 1) to the lightest lane.  A lane
-# building a kernel while other lanes run guests builds with one job per
-# CPU left over.
+# slow to test, weighs 3, a stock one 1) to the lightest lane.  A kernel
+# build runs niced beside other lanes' guests: a guest keeps its CPU, and
+# the build takes every CPU the guests leave (all, once they are done).
 lanes=${KVM_MEMEXT_JOBS:-$(nproc)}
 declare -a lane_kernels=() lane_weight=()
 nk=0
@@ -143,7 +143,8 @@ for K in $kernels; do
 done
 [ "$lanes" -le "$nk" ] || lanes=$nk
 [ "$lanes" -ge 1 ] || lanes=1
-build_jobs=$(( $(nproc) - lanes + 1 ))
+build_nice=0
+[ "$lanes" = 1 ] || build_nice=10
 for ((i = 0; i < lanes; i++)); do
 	lane_kernels[i]=
 	lane_weight[i]=0
