@@ -205,7 +205,9 @@ done
 echo "== summary by kernel and section"
 echo -n "$summary"
 echo "== stage timings (s), $lanes lanes"
-cat "$out"/*/timings 2>/dev/null | sort | while read -r s t; do
+for K in $kernels; do
+	cat "$out/$K/timings" 2>/dev/null
+done | sort | while read -r s t; do
 	printf '  %-14s %5d\n' "$s" "$t"
 done
 printf '  %-14s %5d\n' "wall" $((SECONDS - t_all))

@@ -50,7 +50,7 @@ rc=$?
 sleep 2
 # Started through the loader: match the command line, not the name.
 pkill -KILL -f /tests/trinity/trinity 2>/dev/null
-grep -E 'syscalls|Ran [0-9]|exit|kernel became tainted|taint' "$t/log" | tail -n 5 |
+grep -E 'filenames|syscalls|Ran [0-9]|exit|kernel became tainted|taint' "$t/log" | tail -n 6 |
 	sed 's/^/# trinity: /'
 grep -q 'kernel became tainted' "$t/log" && fail "trinity saw the kernel tainted"
 # 124: stopped at its time, as meant.
