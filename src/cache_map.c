@@ -169,7 +169,8 @@ static int gpc_hva_to_pfn(struct mm_struct *mm, unsigned long hva,
 		return -EFAULT;
 
 	if (!(vma->vm_flags & (VM_IO | VM_PFNMAP))) {
-		n = kvm_memext_gup_remote(mm, hva, 1, write ? FOLL_WRITE : 0, page);
+		n = get_user_pages_remote(mm, hva, 1, write ? FOLL_WRITE : 0, page,
+					  NULL);
 		if (n != 1)
 			return n < 0 ? n : -EFAULT;
 		*pfn = page_to_pfn(*page);

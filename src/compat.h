@@ -146,13 +146,10 @@ static inline int kvm_memext_follow_pfnmap(struct vm_area_struct *vma,
 }
 #endif
 
-/* get_user_pages_remote() lost its vmas argument in 6.5. */
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0)
-#define kvm_memext_gup_remote(mm, start, nr, flags, pages) \
-	get_user_pages_remote(mm, start, nr, flags, pages, NULL)
-#else
-#define kvm_memext_gup_remote(mm, start, nr, flags, pages) \
-	get_user_pages_remote(mm, start, nr, flags, pages, NULL, NULL)
+/* get_user_pages_remote() lost its vmas argument in 6.5: 6.5's form. */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 5, 0)
+#define get_user_pages_remote(mm, start, nr, flags, pages, locked) \
+	get_user_pages_remote(mm, start, nr, flags, pages, NULL, locked)
 #endif
 
 /*
@@ -184,13 +181,12 @@ static inline struct task_struct *kvm_memext_vcpu_task(struct kvm_vcpu *vcpu)
 /*
  * Whether a task being switched out is still runnable (preempted) rather
  * than going to sleep.  Since 6.12 a sleeping task may stay queued for a
- * while (delayed dequeue); task_is_runnable() tells.
+ * while (delayed dequeue) and task_is_runnable() tells; before, being
+ * queued was being runnable.
  */
 #include <linux/sched.h>
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)
-#define kvm_memext_task_is_runnable(p) task_is_runnable(p)
-#else
-#define kvm_memext_task_is_runnable(p) READ_ONCE((p)->on_rq)
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 12, 0)
+#define task_is_runnable(p) READ_ONCE((p)->on_rq)
 #endif
 
 /* vm_flags became write-protected behind vm_flags_set() in 6.3. */
@@ -277,27 +273,27 @@ static inline void kvm_memext_d_make_persistent(struct dentry *dentry,
 #define kvm_memext_kill_litter_super(sb)	kill_litter_super(sb)
 #endif
 
-/* generic_delete_inode() was renamed. */
-#ifdef KVM_MEMEXT_HAVE_INODE_JUST_DROP
-#define kvm_memext_drop_inode	inode_just_drop
-#else
-#define kvm_memext_drop_inode	generic_delete_inode
+/* generic_delete_inode() was renamed inode_just_drop(). */
+#ifndef KVM_MEMEXT_HAVE_INODE_JUST_DROP
+#define inode_just_drop	generic_delete_inode
 #endif
 
-/* Timestamps of a new inode, and of a directory that changed. */
+/*
+ * Timestamps of a new inode (simple_inode_init_ts(), 6.7), and of a
+ * directory that changed.
+ */
 #ifdef KVM_MEMEXT_HAVE_INODE_TS_HELPERS
-#define kvm_memext_inode_init_ts(inode)	simple_inode_init_ts(inode)
-
 static inline void kvm_memext_inode_touch_dir(struct inode *dir)
 {
 	inode_set_mtime_to_ts(dir, inode_set_ctime_current(dir));
 }
 #else
-static inline void kvm_memext_inode_init_ts(struct inode *inode)
+static inline struct timespec64 simple_inode_init_ts(struct inode *inode)
 {
 	inode->i_ctime = current_time(inode);
 	inode->i_atime = inode->i_ctime;
 	inode->i_mtime = inode->i_ctime;
+	return inode->i_ctime;
 }
 
 static inline void kvm_memext_inode_touch_dir(struct inode *dir)

@@ -47,7 +47,7 @@ static struct inode *privmem_get_inode(struct super_block *sb,
 		return ERR_PTR(-ENOMEM);
 	inode->i_ino = get_next_ino();
 	inode_init_owner(kvm_memext_nop_idmap, inode, dir, mode);
-	kvm_memext_inode_init_ts(inode);
+	simple_inode_init_ts(inode);
 	if (S_ISDIR(mode)) {
 		inode->i_op = &privmem_dir_iops;
 		inode->i_fop = &simple_dir_operations;
@@ -162,7 +162,7 @@ static const struct super_operations privmem_sops = {
 	.statfs		= privmem_statfs,
 	.evict_inode	= privmem_evict_inode,
 	/* Evict at the last iput(): nothing is cached once unreferenced. */
-	.drop_inode	= kvm_memext_drop_inode,
+	.drop_inode	= inode_just_drop,
 	.show_options	= privmem_show_options,
 };
 

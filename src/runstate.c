@@ -240,7 +240,7 @@ static void kvm_memext_runstate_sched_out(struct preempt_notifier *pn,
 		container_of(pn, struct kvm_memext_vcpu_runstate, pn);
 
 	/* Still runnable: preempted; else going to sleep (e.g. a halt). */
-	kvm_memext_runstate_switch(rs, kvm_memext_task_is_runnable(current) ?
+	kvm_memext_runstate_switch(rs, task_is_runnable(current) ?
 				   KVM_MEMEXT_RUNSTATE_RUNNABLE :
 				   KVM_MEMEXT_RUNSTATE_BLOCKED);
 }
