@@ -154,14 +154,15 @@ static inline int kvm_memext_follow_pfnmap(struct vm_area_struct *vma,
 
 /*
  * The thread that last ran a vCPU, referenced.  6.13 protects vcpu->pid
- * with vcpu->pid_lock instead of RCU (the old pid is freed at once).
+ * with vcpu->pid_lock instead of RCU (the old pid is freed at once); a
+ * distribution may backport that, so Kbuild probes kvm_host.h for it.
  */
 #include <linux/kvm_host.h>
 #include <linux/pid.h>
 static inline struct task_struct *kvm_memext_vcpu_task(struct kvm_vcpu *vcpu)
 {
 	struct task_struct *task = NULL;
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 13, 0)
+#ifdef KVM_MEMEXT_HAVE_VCPU_PID_LOCK
 	read_lock(&vcpu->pid_lock);
 	if (vcpu->pid)
 		task = get_pid_task(vcpu->pid, PIDTYPE_PID);
