@@ -27,8 +27,7 @@
 
 KDIR ?= /lib/modules/$(shell uname -r)/build
 KERNELS ?=
-CAMPAIGN_KERNELS = $(shell awk '!/^\#/ && $$6 ~ /(^|,)campaign(,|$$)/ { print $$1 }' \
-		     scripts/kernels.conf)
+CAMPAIGN_KERNELS = $(shell bash -c '. scripts/lib.sh && kernels_with campaign')
 
 KILLS ?= 1000
 KILL_KERNELS ?= $(CAMPAIGN_KERNELS)

@@ -84,6 +84,6 @@ cp "$TOP/scripts/guest-trinity.sh" "$build/tests/trinity.sh"
 # Debian's trinity with the libraries it loads, started through its loader.
 mkdir -p "$build/tests/trinity"
 cp /usr/bin/trinity "$build/tests/trinity/"
-for lib in $(ldd /usr/bin/trinity | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
+for lib in $(ldd_closure /usr/bin/trinity); do
 	cp -L "$lib" "$build/tests/trinity/"
 done

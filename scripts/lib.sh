@@ -26,6 +26,11 @@ kernels_with() {
 ALL_KERNELS=$(kernels_with check)
 DEFAULT_KERNEL=$(kernels_with default)
 
+# The shared libraries a program loads, and its loader: one path a line.
+ldd_closure() {
+	ldd "$1" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'
+}
+
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 

@@ -38,7 +38,7 @@ copy() {
 	cp -L "$1" "$root$1"
 }
 copy "$qemu"
-for lib in $(ldd "$qemu" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
+for lib in $(ldd_closure "$qemu"); do
 	copy "$lib"
 done
 for f in $firmware; do
