@@ -30,8 +30,7 @@
 #include "memext_util.h"
 #include "processor.h"
 
-#define PAGE		4096ul
-#define CHUNK		(512 * PAGE)
+#define CHUNK		(512 * PAGE_SIZE)
 #define GPA		0x40000000ul
 #define SLOT		10
 #define MNT		"/tmp/kvm_memext-failnth"
@@ -40,26 +39,17 @@
 
 static int nth_fd = -1;
 
-static void write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-
-	TEST_ASSERT(fd >= 0 && write(fd, val, strlen(val)) == (ssize_t)strlen(val),
-		    "write %s: %s", path, strerror(errno));
-	close(fd);
-}
-
 /* Every allocation counts, sleeping ones and order 0 included. */
 static void arm(void)
 {
 	__TEST_REQUIRE(!access(FAILSLAB "ignore-gfp-wait", W_OK) &&
 		       !access(FAILPAGE "min-order", W_OK),
 		       "no failslab or fail_page_alloc (they are on the debug kernel)");
-	write_file(FAILSLAB "ignore-gfp-wait", "N");
-	write_file(FAILSLAB "verbose", "0");
-	write_file(FAILPAGE "ignore-gfp-wait", "N");
-	write_file(FAILPAGE "min-order", "0");
-	write_file(FAILPAGE "verbose", "0");
+	memext_write_file(FAILSLAB "ignore-gfp-wait", "N");
+	memext_write_file(FAILSLAB "verbose", "0");
+	memext_write_file(FAILPAGE "ignore-gfp-wait", "N");
+	memext_write_file(FAILPAGE "min-order", "0");
+	memext_write_file(FAILPAGE "verbose", "0");
 	/* fail-nth stays open: opening it would be an allocation of its own. */
 	nth_fd = open("/proc/thread-self/fail-nth", O_RDWR);
 	TEST_ASSERT(nth_fd >= 0, "open fail-nth");
@@ -68,9 +58,9 @@ static void arm(void)
 static void disarm(void)
 {
 	close(nth_fd);
-	write_file(FAILSLAB "ignore-gfp-wait", "Y");
-	write_file(FAILPAGE "ignore-gfp-wait", "Y");
-	write_file(FAILPAGE "min-order", "1");
+	memext_write_file(FAILSLAB "ignore-gfp-wait", "Y");
+	memext_write_file(FAILPAGE "ignore-gfp-wait", "Y");
+	memext_write_file(FAILPAGE "min-order", "1");
 }
 
 /*
@@ -175,7 +165,7 @@ static int op_attach(void *arg)
 	struct rs_ctx *c = arg;
 	/* Across two pages. */
 	struct kvm_memext_runstate a = {
-		.vcpu_fd = c->vcpu->fd, .gpa = GPA + PAGE - 16,
+		.vcpu_fd = c->vcpu->fd, .gpa = GPA + PAGE_SIZE - 16,
 		.size = sizeof(struct kvm_memext_runstate_area),
 	};
 
@@ -210,14 +200,14 @@ static void test_runstate_attach(void)
 	arm();
 	vm = vm_create_with_one_vcpu(&c.vcpu, NULL);
 	c.handle = memext_bind(dev, vm->fd);
-	mem = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE,
+	mem = mmap(NULL, 2 * PAGE_SIZE, PROT_READ | PROT_WRITE,
 		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	TEST_ASSERT(mem != MAP_FAILED, "mmap");
-	vm_set_user_memory_region(vm, SLOT, 0, GPA, 2 * PAGE, mem);
+	vm_set_user_memory_region(vm, SLOT, 0, GPA, 2 * PAGE_SIZE, mem);
 	TEST_ASSERT(sweep("runstate attach", op_attach, check_attach, &c) > 0,
 		    "no failure injected");
 	/* The last detach wrote the area: state offline. */
-	area = (void *)((char *)mem + PAGE - 16);
+	area = (void *)((char *)mem + PAGE_SIZE - 16);
 	TEST_ASSERT(area->state == KVM_MEMEXT_RUNSTATE_OFFLINE, "state %u", area->state);
 	disarm();
 }
@@ -272,20 +262,11 @@ static void populated_file(struct pm_ctx *c)
 		    strerror(errno));
 }
 
-static int set_access(int fd, uint64_t off, uint64_t len, bool on)
-{
-	struct kvm_memext_privmem_access a = {
-		.offset = off, .len = len,
-		.flags = on ? KVM_MEMEXT_PRIVMEM_ACCESSIBLE : 0,
-	};
-
-	return ioctl(fd, KVM_MEMEXT_PRIVMEM_SET_ACCESS, &a);
-}
-
 static int op_access(void *arg)
 {
 	/* Part of the first chunk: ranges split, the block is split. */
-	return set_access(((struct pm_ctx *)arg)->fd, 3 * PAGE, 5 * PAGE, true);
+	return __memext_set_access(((struct pm_ctx *)arg)->fd, 3 * PAGE_SIZE,
+				   5 * PAGE_SIZE, KVM_MEMEXT_PRIVMEM_ACCESSIBLE);
 }
 
 static void check_access(void *arg, int r)
@@ -299,8 +280,7 @@ static void check_access(void *arg, int r)
 		TEST_ASSERT(!op_access(c), "SET_ACCESS after a failed one: %s",
 			    strerror(errno));
 	}
-	TEST_ASSERT(!set_access(c->fd, 3 * PAGE, 5 * PAGE, false),
-		    "drop access: %s", strerror(errno));
+	memext_set_access(c->fd, 3 * PAGE_SIZE, 5 * PAGE_SIZE, false);
 	TEST_ASSERT(memext_stat("accessible_pages") == 0, "accessible pages left");
 }
 
@@ -320,7 +300,7 @@ static void test_set_access(void)
 static int op_truncate(void *arg)
 {
 	/* Into the second chunk: a part of a block goes. */
-	return ftruncate(((struct pm_ctx *)arg)->fd, CHUNK + 7 * PAGE);
+	return ftruncate(((struct pm_ctx *)arg)->fd, CHUNK + 7 * PAGE_SIZE);
 }
 
 static void check_truncate(void *arg, int r)
@@ -329,15 +309,15 @@ static void check_truncate(void *arg, int r)
 	struct stat st;
 
 	TEST_ASSERT(!fstat(c->fd, &st), "fstat");
-	TEST_ASSERT(st.st_size == (off_t)(r ? 2 * CHUNK : CHUNK + 7 * PAGE),
+	TEST_ASSERT(st.st_size == (off_t)(r ? 2 * CHUNK : CHUNK + 7 * PAGE_SIZE),
 		    "size %ld after truncate returned %d", (long)st.st_size, r);
 	/* As before: two whole chunks. */
 	TEST_ASSERT(!ftruncate(c->fd, 2 * CHUNK) &&
 		    !fallocate(c->fd, 0, 0, 2 * CHUNK), "restore: %s",
 		    strerror(errno));
-	TEST_ASSERT(memext_stat("pages") == c->pages + (long)(2 * CHUNK / PAGE),
+	TEST_ASSERT(memext_stat("pages") == c->pages + (long)(2 * CHUNK / PAGE_SIZE),
 		    "pages %ld, want %ld", memext_stat("pages"),
-		    c->pages + (long)(2 * CHUNK / PAGE));
+		    c->pages + (long)(2 * CHUNK / PAGE_SIZE));
 }
 
 static void test_truncate(void)
@@ -382,7 +362,7 @@ static int op_fault(void *arg)
 		memext_set_fail_nth(fd, n);
 		/* A failed allocation is VM_FAULT_OOM: the fault is retried. */
 		m[0] = 1;
-		m[CHUNK + 5 * PAGE] = 1;
+		m[CHUNK + 5 * PAGE_SIZE] = 1;
 		left = memext_get_fail_nth(fd);
 		_exit(write(p[1], &left, sizeof(left)) == sizeof(left) &&
 		      m[1] == 0 ? 0 : 4);

@@ -37,8 +37,7 @@
 #include "memext_util.h"
 #include "processor.h"
 
-#define PAGE		4096ul
-#define CHUNK		(512 * PAGE)
+#define CHUNK		(512 * PAGE_SIZE)
 #define DATA_GPA	0x40000000ul
 #define NR_SLOTS	4		/* slots 10..13, the fuzzer's */
 #define MNT		"/tmp/kvm_memext-fuzz"
@@ -121,9 +120,9 @@ static uint64_t below(uint64_t n)
 static uint64_t boundary(void)
 {
 	static const uint64_t v[] = {
-		0, 1, PAGE - 1, PAGE, PAGE + 1, CHUNK, CHUNK - PAGE, 1ull << 31,
-		1ull << 32, (1ull << 47) - PAGE, 1ull << 47, 1ull << 62,
-		1ull << 63, ~0ull, ~0ull - PAGE + 1, 0x7fffffff,
+		0, 1, PAGE_SIZE - 1, PAGE_SIZE, PAGE_SIZE + 1, CHUNK, CHUNK - PAGE_SIZE, 1ull << 31,
+		1ull << 32, (1ull << 47) - PAGE_SIZE, 1ull << 47, 1ull << 62,
+		1ull << 63, ~0ull, ~0ull - PAGE_SIZE + 1, 0x7fffffff,
 	};
 
 	return v[below(ARRAY_SIZE(v))];
@@ -216,11 +215,11 @@ static void *arg_ptr(void *buf, size_t size)
 	case 2:
 		return (void *)0xffff888000000000ul;
 	case 3:
-		return guard + PAGE;			/* PROT_NONE */
+		return guard + PAGE_SIZE;			/* PROT_NONE */
 	case 4:
 		/* The struct runs into the PROT_NONE page. */
-		memcpy(guard + PAGE - size / 2, buf, size / 2);
-		return guard + PAGE - size / 2;
+		memcpy(guard + PAGE_SIZE - size / 2, buf, size / 2);
+		return guard + PAGE_SIZE - size / 2;
 	default:
 		return buf;
 	}
@@ -255,7 +254,7 @@ static uint64_t rand_hva(void)
 			return a;
 		}
 	default:
-		return (uintptr_t)anon + below(16) * PAGE;
+		return (uintptr_t)anon + below(16) * PAGE_SIZE;
 	}
 }
 
@@ -267,9 +266,9 @@ static struct kvm_memext_memslot rand_entry(void)
 	/* Half the time a valid change: create or delete slot 11..13. */
 	if (below(2)) {
 		e = (struct kvm_memext_memslot) {
-			.slot = id, .guest_phys_addr = DATA_GPA + (id - 10) * 32 * PAGE,
-			.memory_size = below(3) ? (below(4) + 1) * PAGE : 0,
-			.userspace_addr = (uintptr_t)anon + below(12) * PAGE,
+			.slot = id, .guest_phys_addr = DATA_GPA + (id - 10) * 32 * PAGE_SIZE,
+			.memory_size = below(3) ? (below(4) + 1) * PAGE_SIZE : 0,
+			.userspace_addr = (uintptr_t)anon + below(12) * PAGE_SIZE,
 		};
 		return e;
 	}
@@ -277,8 +276,8 @@ static struct kvm_memext_memslot rand_entry(void)
 		.slot = 10 + below(NR_SLOTS) + (below(8) ? 0 : (1 << 16)),
 		.flags = below(4) ? 0 : below(2) ? KVM_MEM_LOG_DIRTY_PAGES :
 			 below(2) ? KVM_MEM_READONLY : rnd(),
-		.guest_phys_addr = DATA_GPA + below(8) * 4 * PAGE,
-		.memory_size = below(4) ? (below(4) + 1) * PAGE : 0,
+		.guest_phys_addr = DATA_GPA + below(8) * 4 * PAGE_SIZE,
+		.memory_size = below(4) ? (below(4) + 1) * PAGE_SIZE : 0,
 		.userspace_addr = rand_hva(),
 	};
 
@@ -343,7 +342,7 @@ static void op_ioctl(void)
 		break;
 	case 3:
 		fd = pick_kind(K_DEV);
-		a.create.size = below(4) ? (below(16) + 1) * PAGE * (below(2) ? 512 : 1) :
+		a.create.size = below(4) ? (below(16) + 1) * PAGE_SIZE * (below(2) ? 512 : 1) :
 				boundary();
 		a.create.flags = below(4) ? 0 : below(2) ? KVM_MEMEXT_PRIVMEM_NO_HUGE : rnd();
 		cmd = KVM_MEMEXT_CREATE_PRIVMEM;
@@ -366,7 +365,7 @@ static void op_ioctl(void)
 		fd = pick_kind(K_HANDLE);
 		a.rs.vcpu_fd = below(4) ? pick_kind(K_VCPU) : pick_fd(&k);
 		if (call == 5) {
-			a.rs.gpa = DATA_GPA + below(16) * PAGE - (below(2) ? 16 : 0);
+			a.rs.gpa = DATA_GPA + below(16) * PAGE_SIZE - (below(2) ? 16 : 0);
 			a.rs.size = below(4) ? 48 : below(2) ? 44 : rnd();
 			a.rs.flags = below(4) ? 0 : rnd() & 3;
 		}
@@ -381,8 +380,8 @@ static void op_ioctl(void)
 		break;
 	default:
 		fd = below(4) ? pick_kind(K_PRIVMEM) : pick_kind(K_FSFILE);
-		a.access.offset = below(8) * PAGE * (below(2) ? 512 : 1);
-		a.access.len = below(4) ? (below(8) + 1) * PAGE : boundary();
+		a.access.offset = below(8) * PAGE_SIZE * (below(2) ? 512 : 1);
+		a.access.len = below(4) ? (below(8) + 1) * PAGE_SIZE : boundary();
 		a.access.flags = below(2) ? KVM_MEMEXT_PRIVMEM_ACCESSIBLE :
 				 below(2) ? 0 : rnd();
 		cmd = KVM_MEMEXT_PRIVMEM_SET_ACCESS;
@@ -438,7 +437,7 @@ static void op_file(void)
 		MADV_PAGEOUT, MADV_COLD, MADV_FREE, MADV_DONTDUMP,
 	};
 	int call = 9 + below(12), fd;
-	size_t len = (below(2) + 1) * (below(2) ? CHUNK : PAGE);
+	size_t len = (below(2) + 1) * (below(2) ? CHUNK : PAGE_SIZE);
 	struct map m;
 	enum kind k;
 	void *p;
@@ -449,7 +448,7 @@ static void op_file(void)
 		fd = below(4) ? pick_kind(K_PRIVMEM) : pick_fd(&k);
 		note("mmap fd %d len %zu", fd, len);
 		p = mmap(NULL, len, below(8) ? PROT_READ | PROT_WRITE : PROT_EXEC,
-			 below(8) ? MAP_SHARED : MAP_PRIVATE, fd, below(4) * PAGE);
+			 below(8) ? MAP_SHARED : MAP_PRIVATE, fd, below(4) * PAGE_SIZE);
 		account(call, p == MAP_FAILED ? -1 : 0);
 		if (p != MAP_FAILED)
 			add_map(p, len);
@@ -491,7 +490,7 @@ static void op_file(void)
 		note("fallocate fd %d", fd);
 		r = fallocate(fd, below(2) ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE :
 			      below(2) ? FALLOC_FL_KEEP_SIZE : 0,
-			      below(4) ? below(8) * PAGE * (below(2) ? 512 : 1) : boundary(),
+			      below(4) ? below(8) * PAGE_SIZE * (below(2) ? 512 : 1) : boundary(),
 			      len);
 		account(call, r);
 		return;
@@ -582,7 +581,7 @@ static void op_touch(void)
 	pthread_mutex_unlock(&lock);
 	if (!m.addr)
 		return;
-	p = (uint8_t *)m.addr + below(m.len / PAGE) * PAGE;
+	p = (uint8_t *)m.addr + below(m.len / PAGE_SIZE) * PAGE_SIZE;
 	note("touch %p", p);
 	/* Another thread may unmap it meanwhile: a fault, caught. */
 	if (!sigsetjmp(self->jmp, 1)) {
@@ -646,7 +645,7 @@ static void guest_code(void)
 	for (;;) {
 		/* Reads whatever slot is there: holes are MMIO exits. */
 		READ_ONCE(*(uint64_t *)DATA_GPA);
-		READ_ONCE(*(uint64_t *)(DATA_GPA + 5 * PAGE));
+		READ_ONCE(*(uint64_t *)(DATA_GPA + 5 * PAGE_SIZE));
 		GUEST_SYNC(0);
 	}
 }
@@ -673,7 +672,7 @@ static void *vcpu_fn(void *arg)
 			usleep(1000);
 		if (n % 16)
 			continue;
-		a.gpa = DATA_GPA + (below(15) + 1) * PAGE - 16;
+		a.gpa = DATA_GPA + (below(15) + 1) * PAGE_SIZE - 16;
 		/* Detach takes the vCPU only. */
 		d.vcpu_fd = vcpu->fd;
 		attach = below(2);
@@ -725,13 +724,13 @@ int main(int argc, char *argv[])
 		       nr_threads);
 
 	vm = vm_create_with_one_vcpu(&vcpu, guest_code);
-	anon = mmap(NULL, 16 * PAGE, PROT_READ | PROT_WRITE,
+	anon = mmap(NULL, 16 * PAGE_SIZE, PROT_READ | PROT_WRITE,
 		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	guard = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE,
+	guard = mmap(NULL, 2 * PAGE_SIZE, PROT_READ | PROT_WRITE,
 		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	TEST_ASSERT(anon != MAP_FAILED && guard != MAP_FAILED &&
-		    !mprotect(guard + PAGE, PAGE, PROT_NONE), "mmap");
-	vm_set_user_memory_region(vm, 10, 0, DATA_GPA, 16 * PAGE, anon);
+		    !mprotect(guard + PAGE_SIZE, PAGE_SIZE, PROT_NONE), "mmap");
+	vm_set_user_memory_region(vm, 10, 0, DATA_GPA, 16 * PAGE_SIZE, anon);
 	virt_map(vm, DATA_GPA, DATA_GPA, 16);
 	mkdir(MNT, 0700);
 	TEST_ASSERT(!mount("none", MNT, "kvm_memext", 0, "size=256M"), "mount: %s",
@@ -770,8 +769,8 @@ int main(int argc, char *argv[])
 	/* The valid changes rand_entry() makes are valid. */
 	{
 		struct kvm_memext_memslot e = {
-			.slot = 11, .guest_phys_addr = DATA_GPA + 32 * PAGE,
-			.memory_size = PAGE, .userspace_addr = (uintptr_t)anon,
+			.slot = 11, .guest_phys_addr = DATA_GPA + 32 * PAGE_SIZE,
+			.memory_size = PAGE_SIZE, .userspace_addr = (uintptr_t)anon,
 		};
 		struct kvm_memext_set_memslots b = {
 			.nr_entries = 1, .entries = (uintptr_t)&e,

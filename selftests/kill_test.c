@@ -36,8 +36,7 @@
 #define AREA_GPA	0x50000000ul
 #define NR_PAGES	16
 #define HALF		(NR_PAGES / 2)
-#define PAGE		4096ul
-#define CHUNK		(512 * PAGE)
+#define CHUNK		(512 * PAGE_SIZE)
 #define SLOT_DATA	10
 #define SLOT_DATA2	11
 #define SLOT_AREA	12
@@ -61,7 +60,7 @@ static void guest_code(void)
 
 	while (!READ_ONCE(guest_stop)) {
 		for (p = 0; p < NR_PAGES; p++) {
-			v = READ_ONCE(*(uint64_t *)(DATA_GPA + p * PAGE));
+			v = READ_ONCE(*(uint64_t *)(DATA_GPA + p * PAGE_SIZE));
 			if (v != PATTERN(p))
 				GUEST_SYNC(p);
 		}
@@ -104,7 +103,7 @@ static struct kvm_memext_memslot slot(uint32_t id, uint64_t gpa, uint64_t npages
 				      void *hva)
 {
 	return (struct kvm_memext_memslot) {
-		.slot = id, .guest_phys_addr = gpa, .memory_size = npages * PAGE,
+		.slot = id, .guest_phys_addr = gpa, .memory_size = npages * PAGE_SIZE,
 		.userspace_addr = (uintptr_t)hva,
 	};
 }
@@ -115,7 +114,7 @@ static void *vcpu_fn(void *arg)
 	struct kvm_memext_runstate a = {
 		.vcpu_fd = vcpu->fd,
 		/* Each vCPU's area across a page boundary of its own. */
-		.gpa = AREA_GPA + (vcpu->id + 1) * PAGE - 16,
+		.gpa = AREA_GPA + (vcpu->id + 1) * PAGE_SIZE - 16,
 		.size = sizeof(struct kvm_memext_runstate_area),
 	};
 	bool counted = false, attached = false;
@@ -160,7 +159,7 @@ static void *batch_fn(void *arg)
 	struct kvm_memext_memslot split[] = {
 		slot(SLOT_DATA, 0, 0, NULL),
 		slot(SLOT_DATA, DATA_GPA, HALF, V.data),
-		slot(SLOT_DATA2, DATA_GPA + HALF * PAGE, HALF, V.data + HALF * PAGE),
+		slot(SLOT_DATA2, DATA_GPA + HALF * PAGE_SIZE, HALF, V.data + HALF * PAGE_SIZE),
 	};
 	struct kvm_memext_memslot merge[] = {
 		slot(SLOT_DATA2, 0, 0, NULL),
@@ -185,25 +184,16 @@ static void *batch_fn(void *arg)
 	return NULL;
 }
 
-static int create_privmem(uint64_t size)
-{
-	struct kvm_memext_create_privmem args = { .size = size };
-	int fd = ioctl(V.dev, KVM_MEMEXT_CREATE_PRIVMEM, &args);
-
-	TEST_ASSERT(fd >= 0, "CREATE_PRIVMEM: %s", strerror(errno));
-	return fd;
-}
-
 /* Fault a second file in and punch whole chunks of it, in a loop. */
 static void *punch_fn(void *arg)
 {
-	int fd = create_privmem(4 * CHUNK);
+	int fd = memext_create_privmem(V.dev, 4 * CHUNK, 0);
 	uint8_t *p = mmap(NULL, 4 * CHUNK, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	uint64_t i, c;
 
 	TEST_ASSERT(p != MAP_FAILED, "mmap: %s", strerror(errno));
 	for (c = 0;; c++) {
-		for (i = 0; i < 4 * CHUNK; i += PAGE)
+		for (i = 0; i < 4 * CHUNK; i += PAGE_SIZE)
 			p[i] = 1;
 		TEST_ASSERT(!fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 				       (c % 4) * CHUNK, CHUNK), "punch: %s", strerror(errno));
@@ -233,12 +223,12 @@ static void victim(int nr_vcpus)
 	V.handle = memext_bind(V.dev, V.vm->fd);
 
 	/* Guest data in private memory (one 2 MiB chunk); areas anonymous. */
-	fd = create_privmem(CHUNK);
+	fd = memext_create_privmem(V.dev, CHUNK, 0);
 	V.data = mmap(NULL, CHUNK, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	TEST_ASSERT(V.data != MAP_FAILED, "mmap: %s", strerror(errno));
 	for (i = 0; i < NR_PAGES; i++)
-		*(uint64_t *)(V.data + i * PAGE) = PATTERN(i);
-	vm_set_user_memory_region(V.vm, SLOT_DATA, 0, DATA_GPA, NR_PAGES * PAGE, V.data);
+		*(uint64_t *)(V.data + i * PAGE_SIZE) = PATTERN(i);
+	vm_set_user_memory_region(V.vm, SLOT_DATA, 0, DATA_GPA, NR_PAGES * PAGE_SIZE, V.data);
 	vm_userspace_mem_region_add(V.vm, VM_MEM_SRC_ANONYMOUS, AREA_GPA, SLOT_AREA,
 				    MAX_VCPUS + 1, 0);
 	virt_map(V.vm, DATA_GPA, DATA_GPA, NR_PAGES);

@@ -25,6 +25,20 @@ do {										\
 #endif
 
 /*
+ * A guest assert that reports four values: 6.1's library passes them up
+ * for the host to format (GUEST_ASSERT_4), later ones format the message
+ * in the guest.  The test gives the same format to both macros.
+ */
+#include "ucall_common.h"
+#ifdef GUEST_ASSERT_4
+#define memext_guest_assert_4(cond, fmt, a, b, c, d)	GUEST_ASSERT_4(cond, a, b, c, d)
+#define memext_report_guest_assert_4(uc, fmt)		REPORT_GUEST_ASSERT_4(uc, fmt)
+#else
+#define memext_guest_assert_4(cond, fmt, a, b, c, d)	__GUEST_ASSERT(cond, fmt, a, b, c, d)
+#define memext_report_guest_assert_4(uc, fmt)		REPORT_GUEST_ASSERT(uc)
+#endif
+
+/*
  * generic_svm_setup() takes L2's stack up to 6.12 and finds its own in
  * 7.3, where vm_vaddr_t became gva_t; the matrix has nothing in between,
  * so the version decides.

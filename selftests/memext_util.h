@@ -59,6 +59,62 @@ static inline int memext_bind(int dev, int vm_fd)
 	return h;
 }
 
+/*
+ * As in KVM's library, a double-underscore helper returns what the call
+ * returned, the plain one asserts that it succeeded.
+ */
+static inline int __memext_create_privmem(int dev, uint64_t size, uint64_t flags)
+{
+	struct kvm_memext_create_privmem args = { .size = size, .flags = flags };
+
+	return ioctl(dev, KVM_MEMEXT_CREATE_PRIVMEM, &args);
+}
+
+static inline int memext_create_privmem(int dev, uint64_t size, uint64_t flags)
+{
+	int fd = __memext_create_privmem(dev, size, flags);
+
+	TEST_ASSERT(fd >= 0, "CREATE_PRIVMEM(%lu, %#lx): %s", size, flags,
+		    strerror(errno));
+	return fd;
+}
+
+static inline int __memext_set_access(int fd, uint64_t offset, uint64_t len,
+				      uint32_t flags)
+{
+	struct kvm_memext_privmem_access args = {
+		.offset = offset, .len = len, .flags = flags,
+	};
+
+	return ioctl(fd, KVM_MEMEXT_PRIVMEM_SET_ACCESS, &args);
+}
+
+/* Take (@on) or drop one accessibility reference on a range. */
+static inline void memext_set_access(int fd, uint64_t offset, uint64_t len, bool on)
+{
+	TEST_ASSERT(!__memext_set_access(fd, offset, len,
+					 on ? KVM_MEMEXT_PRIVMEM_ACCESSIBLE : 0),
+		    "SET_ACCESS(%#lx, %#lx, %d): %s", offset, len, on,
+		    strerror(errno));
+}
+
+/* Write a sysfs, procfs or cgroup file in one go. */
+static inline bool __memext_write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY);
+	bool ok = fd >= 0 && write(fd, val, strlen(val)) == (ssize_t)strlen(val);
+
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+static inline void memext_write_file(const char *path, const char *val)
+{
+	TEST_ASSERT(__memext_write_file(path, val), "write %s to %s: %s", val,
+		    path, strerror(errno));
+}
+
 /* References held on kvm_memext.ko (open files, handles, task works). */
 static inline long memext_module_refcnt(void)
 {

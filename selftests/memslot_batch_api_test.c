@@ -16,7 +16,6 @@
 
 #define TEST_GPA	0x40000000ul
 #define NR_PAGES	16
-#define PAGE		4096ul
 #define SLOT		10
 #define SLOT2		11
 #define PARAM_TIMEOUT	"/sys/module/kvm_memext/parameters/batch_timeout_ms"
@@ -48,7 +47,7 @@ static void guest_dirty(void)
 
 	/* Dirty the odd pages of the test slot. */
 	for (p = 1; p < NR_PAGES; p += 2)
-		WRITE_ONCE(*(uint64_t *)(TEST_GPA + p * PAGE), p);
+		WRITE_ONCE(*(uint64_t *)(TEST_GPA + p * PAGE_SIZE), p);
 	GUEST_SYNC(0);
 	GUEST_DONE();
 }
@@ -60,11 +59,11 @@ static void ctx_init(struct ctx *c, void *guest_code, uint32_t flags)
 	c->vm = vm_create_with_one_vcpu(&c->vcpu, guest_code);
 	c->handle = memext_bind(c->dev, c->vm->fd);
 	c->flags = flags;
-	c->hva = mmap(NULL, 2 * NR_PAGES * PAGE, PROT_READ | PROT_WRITE,
+	c->hva = mmap(NULL, 2 * NR_PAGES * PAGE_SIZE, PROT_READ | PROT_WRITE,
 		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	TEST_ASSERT(c->hva != MAP_FAILED, "mmap");
 	vm_set_user_memory_region(c->vm, SLOT, flags, TEST_GPA,
-				  NR_PAGES * PAGE, c->hva);
+				  NR_PAGES * PAGE_SIZE, c->hva);
 	virt_map(c->vm, TEST_GPA, TEST_GPA, NR_PAGES);
 }
 
@@ -94,13 +93,13 @@ static int batch(struct ctx *c, struct kvm_memext_memslot *e, unsigned int nr,
 static void assert_original_layout(struct ctx *c)
 {
 	struct kvm_userspace_memory_region r = {
-		.slot = 100, .memory_size = PAGE, .userspace_addr = (uintptr_t)c->hva,
+		.slot = 100, .memory_size = PAGE_SIZE, .userspace_addr = (uintptr_t)c->hva,
 	};
 	uint64_t p;
 
 	/* Every page of the range is taken: creating over it fails. */
 	for (p = 0; p < NR_PAGES; p += NR_PAGES - 1) {
-		r.guest_phys_addr = TEST_GPA + p * PAGE;
+		r.guest_phys_addr = TEST_GPA + p * PAGE_SIZE;
 		TEST_ASSERT(ioctl(c->vm->fd, KVM_SET_USER_MEMORY_REGION, &r) == -1 &&
 			    errno == EEXIST, "page %lu of the slot is gone", p);
 	}
@@ -111,7 +110,7 @@ static void assert_original_layout(struct ctx *c)
 	/* Re-stating SLOT unchanged succeeds only if it is exactly as before. */
 	r = (struct kvm_userspace_memory_region) {
 		.slot = SLOT, .flags = c->flags, .guest_phys_addr = TEST_GPA,
-		.memory_size = NR_PAGES * PAGE, .userspace_addr = (uintptr_t)c->hva,
+		.memory_size = NR_PAGES * PAGE_SIZE, .userspace_addr = (uintptr_t)c->hva,
 	};
 	TEST_ASSERT(!ioctl(c->vm->fd, KVM_SET_USER_MEMORY_REGION, &r),
 		    "slot %d changed: %s", SLOT, strerror(errno));
@@ -134,85 +133,137 @@ static void expect_refused(struct ctx *c, struct kvm_memext_memslot *e,
 	assert_original_layout(c);
 }
 
+/* KVM_MEMEXT_SET_MEMSLOTS arguments refused, one bad field at a time. */
+static const uint32_t bad_batch_flags[] = { 1u << 1, 1u << 31 };
+
+static const struct {
+	uint32_t nr_entries;
+	int err;
+} bad_nr_entries[] = {
+	{ 0, EINVAL },
+	{ KVM_MEMEXT_MAX_BATCH + 1, E2BIG },
+	{ ~0u, E2BIG },
+};
+
+static const uint64_t bad_entries_ptr[] = { 0, 16 };
+
 static void test_bad_batch_args(void)
 {
-	struct kvm_memext_memslot e = entry(SLOT2, 0, TEST_GPA + 2 * NR_PAGES * PAGE,
-					   PAGE, NULL);
-	struct kvm_memext_set_memslots args;
+	struct kvm_memext_memslot e = entry(SLOT2, 0, TEST_GPA + 2 * NR_PAGES * PAGE_SIZE,
+					   PAGE_SIZE, NULL);
+	struct kvm_memext_set_memslots good, args;
+	unsigned int i;
 	struct ctx c;
 
 	ctx_init(&c, guest_spin, 0);
 	e.userspace_addr = (uintptr_t)c.hva;
+	good = (struct kvm_memext_set_memslots) {
+		.nr_entries = 1, .entries = (uintptr_t)&e,
+	};
 
-#define BAD_ARGS(field, value, err)					\
-	do {								\
-		args = (struct kvm_memext_set_memslots) {		\
-			.nr_entries = 1, .entries = (uintptr_t)&e,	\
-		};							\
-		args.field = value;					\
-		TEST_ASSERT_ERRNO(ioctl(c.handle, KVM_MEMEXT_SET_MEMSLOTS, &args), \
-				  err, #field " = " #value);		\
-	} while (0)
-
-	BAD_ARGS(flags, 1u << 1, EINVAL);
-	BAD_ARGS(flags, 1u << 31, EINVAL);
-	BAD_ARGS(reserved[0], 1, EINVAL);
-	BAD_ARGS(reserved[3], 1ull << 63, EINVAL);
-	BAD_ARGS(nr_entries, 0, EINVAL);
-	BAD_ARGS(nr_entries, KVM_MEMEXT_MAX_BATCH + 1, E2BIG);
-	BAD_ARGS(nr_entries, ~0u, E2BIG);
-	BAD_ARGS(entries, 0, EFAULT);
-	BAD_ARGS(entries, 16, EFAULT);
+	for (i = 0; i < ARRAY_SIZE(bad_batch_flags); i++) {
+		args = good;
+		args.flags = bad_batch_flags[i];
+		TEST_ASSERT_ERRNO(ioctl(c.handle, KVM_MEMEXT_SET_MEMSLOTS, &args),
+				  EINVAL, "unknown flag");
+	}
+	for (i = 0; i < ARRAY_SIZE(good.reserved); i++) {
+		args = good;
+		args.reserved[i] = 1ull << (i * 21);
+		TEST_ASSERT_ERRNO(ioctl(c.handle, KVM_MEMEXT_SET_MEMSLOTS, &args),
+				  EINVAL, "nonzero reserved word");
+	}
+	for (i = 0; i < ARRAY_SIZE(bad_nr_entries); i++) {
+		args = good;
+		args.nr_entries = bad_nr_entries[i].nr_entries;
+		TEST_ASSERT_ERRNO(ioctl(c.handle, KVM_MEMEXT_SET_MEMSLOTS, &args),
+				  bad_nr_entries[i].err, "nr_entries");
+	}
+	for (i = 0; i < ARRAY_SIZE(bad_entries_ptr); i++) {
+		args = good;
+		args.entries = bad_entries_ptr[i];
+		TEST_ASSERT_ERRNO(ioctl(c.handle, KVM_MEMEXT_SET_MEMSLOTS, &args),
+				  EFAULT, "entries pointer");
+	}
 	TEST_ASSERT_ERRNO(ioctl(c.handle, KVM_MEMEXT_SET_MEMSLOTS, NULL),
 			  EFAULT, "NULL argument");
 	assert_original_layout(&c);
 	/* The handle-less device does not take batches. */
-	TEST_ASSERT_ERRNO(ioctl(c.dev, KVM_MEMEXT_SET_MEMSLOTS, &args), ENOTTY,
+	TEST_ASSERT_ERRNO(ioctl(c.dev, KVM_MEMEXT_SET_MEMSLOTS, &good), ENOTTY,
 			  "batch on /dev/kvm_memext");
 }
+
+/*
+ * Bad second entries of a two-entry batch whose first entry is a valid
+ * create: userspace_addr is an offset into the test slot's memory, or
+ * NO_HVA for NULL.
+ */
+#define NO_HVA		(~0ull)
+#define FREE_GPA	(TEST_GPA + 40 * PAGE_SIZE)
+
+static const struct {
+	const char *what;
+	struct kvm_memext_memslot e;
+	int err;
+} bad_entries[] = {
+	{ "nonzero pad",
+	  { 20, 0, FREE_GPA, PAGE_SIZE, 0, .pad = 1 }, EINVAL },
+	{ "nonzero reserved[1]",
+	  { 20, 0, FREE_GPA, PAGE_SIZE, 0, .reserved[1] = 1 }, EINVAL },
+	{ "unknown flag",
+	  { 20, 1u << 7, FREE_GPA, PAGE_SIZE, 0 }, EINVAL },
+	{ "unaligned gpa",
+	  { 20, 0, FREE_GPA + 8, PAGE_SIZE, 0 }, EINVAL },
+	{ "unaligned size",
+	  { 20, 0, FREE_GPA, PAGE_SIZE + 8, 0 }, EINVAL },
+	{ "unaligned hva",
+	  { 20, 0, FREE_GPA, PAGE_SIZE, 8 }, EINVAL },
+	{ "slot id out of range",
+	  { 0x7fff, 0, FREE_GPA, PAGE_SIZE, 0 }, EINVAL },
+	{ "address space out of range",
+	  { 5u << 16 | 20, 0, FREE_GPA, PAGE_SIZE, 0 }, EINVAL },
+	{ "gpa wraps",
+	  { 20, 0, -PAGE_SIZE, 2 * PAGE_SIZE, 0 }, EINVAL },
+	{ "guest_memfd set",
+	  { 20, 0, FREE_GPA, PAGE_SIZE, 0, .guest_memfd = 3 }, EINVAL },
+	/* Overlaps: with the batch's own first entry, with an existing slot. */
+	{ "overlaps the first entry",
+	  { 20, 0, TEST_GPA + 2 * NR_PAGES * PAGE_SIZE, PAGE_SIZE, 0 }, EEXIST },
+	{ "overlaps an existing slot",
+	  { 20, 0, TEST_GPA + PAGE_SIZE, PAGE_SIZE, 0 }, EEXIST },
+	/* Existing slots: no delete of what is absent, no resize, no RO flip. */
+	{ "delete of an absent slot", { 21, 0, 0, 0, NO_HVA }, EINVAL },
+	{ "resize", { SLOT, 0, TEST_GPA, 2 * NR_PAGES * PAGE_SIZE, 0 }, EINVAL },
+	{ "read-only flip",
+	  { SLOT, KVM_MEM_READONLY | KVM_MEM_LOG_DIRTY_PAGES, TEST_GPA,
+	    NR_PAGES * PAGE_SIZE, 0 }, EINVAL },
+	{ "hva change",
+	  { SLOT, KVM_MEM_LOG_DIRTY_PAGES, TEST_GPA, NR_PAGES * PAGE_SIZE,
+	    PAGE_SIZE }, EINVAL },
+	/* Dirty bits: deleting a logged slot needs a buffer ... */
+	{ "delete of a logged slot without a buffer",
+	  { SLOT, 0, 0, 0, NO_HVA }, EINVAL },
+	/* ... and a buffer that would never be filled is refused. */
+	{ "buffer on a create",
+	  { 20, 0, FREE_GPA, PAGE_SIZE, 0, .dirty_bitmap = 64 }, EINVAL },
+};
 
 static void test_bad_entries(void)
 {
 	struct kvm_memext_memslot e[2];
+	unsigned int i;
 	struct ctx c;
-	uint8_t *h;
 
 	ctx_init(&c, guest_spin, KVM_MEM_LOG_DIRTY_PAGES);
-	h = c.hva;
-
-#define ONE_BAD(err, ...)						\
-	do {								\
-		e[0] = entry(SLOT2, 0, TEST_GPA + 2 * NR_PAGES * PAGE, PAGE, h); \
-		__VA_ARGS__;						\
-		expect_refused(&c, e, 2, 0, 1, err, #__VA_ARGS__);	\
-	} while (0)
-
-	/* e[0] is a valid create; e[1] is the bad one. */
-#define E1(...) (e[1] = entry(__VA_ARGS__))
-	ONE_BAD(EINVAL, E1(20, 0, TEST_GPA + 40 * PAGE, PAGE, h); e[1].pad = 1);
-	ONE_BAD(EINVAL, E1(20, 0, TEST_GPA + 40 * PAGE, PAGE, h); e[1].reserved[1] = 1);
-	ONE_BAD(EINVAL, E1(20, 1u << 7, TEST_GPA + 40 * PAGE, PAGE, h));
-	ONE_BAD(EINVAL, E1(20, 0, TEST_GPA + 40 * PAGE + 8, PAGE, h));
-	ONE_BAD(EINVAL, E1(20, 0, TEST_GPA + 40 * PAGE, PAGE + 8, h));
-	ONE_BAD(EINVAL, E1(20, 0, TEST_GPA + 40 * PAGE, PAGE, h + 8));
-	ONE_BAD(EINVAL, E1(0x7fff, 0, TEST_GPA + 40 * PAGE, PAGE, h));
-	ONE_BAD(EINVAL, E1(5u << 16 | 20, 0, TEST_GPA + 40 * PAGE, PAGE, h));
-	ONE_BAD(EINVAL, E1(20, 0, -PAGE, 2 * PAGE, h));
-	ONE_BAD(EINVAL, E1(20, 0, TEST_GPA + 40 * PAGE, PAGE, h); e[1].guest_memfd = 3);
-	/* Overlaps: with the batch's own first entry, with an existing slot. */
-	ONE_BAD(EEXIST, E1(20, 0, TEST_GPA + 2 * NR_PAGES * PAGE, PAGE, h));
-	ONE_BAD(EEXIST, E1(20, 0, TEST_GPA + PAGE, PAGE, h));
-	/* Existing slots: no delete of what is absent, no resize, no RO flip. */
-	ONE_BAD(EINVAL, E1(21, 0, 0, 0, NULL));
-	ONE_BAD(EINVAL, E1(SLOT, 0, TEST_GPA, 2 * NR_PAGES * PAGE, h));
-	ONE_BAD(EINVAL, E1(SLOT, KVM_MEM_READONLY | KVM_MEM_LOG_DIRTY_PAGES,
-			   TEST_GPA, NR_PAGES * PAGE, h));
-	ONE_BAD(EINVAL, E1(SLOT, KVM_MEM_LOG_DIRTY_PAGES, TEST_GPA,
-			   NR_PAGES * PAGE, h + PAGE));
-	/* Dirty bits: deleting a logged slot needs a buffer ... */
-	ONE_BAD(EINVAL, E1(SLOT, 0, 0, 0, NULL));
-	/* ... and a buffer that would never be filled is refused. */
-	ONE_BAD(EINVAL, E1(20, 0, TEST_GPA + 40 * PAGE, PAGE, h); e[1].dirty_bitmap = 64);
+	for (i = 0; i < ARRAY_SIZE(bad_entries); i++) {
+		e[0] = entry(SLOT2, 0, TEST_GPA + 2 * NR_PAGES * PAGE_SIZE,
+			     PAGE_SIZE, c.hva);
+		e[1] = bad_entries[i].e;
+		e[1].userspace_addr = e[1].userspace_addr == NO_HVA ? 0 :
+				      (uintptr_t)c.hva + e[1].userspace_addr;
+		expect_refused(&c, e, 2, 0, 1, bad_entries[i].err,
+			       bad_entries[i].what);
+	}
 }
 
 /* A step KVM refuses only when applying it: everything before is undone. */
@@ -225,11 +276,11 @@ static void test_rollback(void)
 
 	ctx_init(&c, guest_spin, 0);
 	e[0] = entry(SLOT, 0, 0, 0, NULL);
-	e[1] = entry(SLOT, 0, TEST_GPA, NR_PAGES / 2 * PAGE, c.hva);
-	e[2] = entry(SLOT2, 0, TEST_GPA + NR_PAGES / 2 * PAGE, NR_PAGES / 2 * PAGE,
-		     c.hva + NR_PAGES / 2 * PAGE);
+	e[1] = entry(SLOT, 0, TEST_GPA, NR_PAGES / 2 * PAGE_SIZE, c.hva);
+	e[2] = entry(SLOT2, 0, TEST_GPA + NR_PAGES / 2 * PAGE_SIZE, NR_PAGES / 2 * PAGE_SIZE,
+		     c.hva + NR_PAGES / 2 * PAGE_SIZE);
 	/* Not a user address: KVM's access_ok() refuses it at apply time. */
-	e[3] = entry(20, 0, TEST_GPA + 64 * PAGE, PAGE, (void *)(1ul << 63));
+	e[3] = entry(20, 0, TEST_GPA + 64 * PAGE_SIZE, PAGE_SIZE, (void *)(1ul << 63));
 
 	r = batch(&c, e, 4, 0, &out);
 	TEST_ASSERT(r == -1 && errno == EINVAL, "batch: %d/%s", r, strerror(errno));
@@ -288,7 +339,7 @@ static void test_rollback_keeps_dirty(void)
 	e[0] = entry(SLOT, 0, 0, 0, NULL);
 	e[0].dirty_bitmap = (uintptr_t)bitmap;
 	/* Refused by KVM's access_ok() only when applied: a rollback. */
-	e[1] = entry(20, 0, TEST_GPA + 64 * PAGE, PAGE, (void *)(1ul << 63));
+	e[1] = entry(20, 0, TEST_GPA + 64 * PAGE_SIZE, PAGE_SIZE, (void *)(1ul << 63));
 	r = batch(&c, e, 2, 0, &out);
 	TEST_ASSERT(r == -1 && errno == EINVAL && out.error_index == 1 &&
 		    out.result == (KVM_MEMEXT_MEMSLOTS_ROLLED_BACK |
@@ -330,14 +381,14 @@ static void reshape(struct ctx *c)
 {
 	struct kvm_memext_memslot split[] = {
 		entry(SLOT, 0, 0, 0, NULL),
-		entry(SLOT, 0, TEST_GPA, NR_PAGES / 2 * PAGE, c->hva),
-		entry(SLOT2, 0, TEST_GPA + NR_PAGES / 2 * PAGE,
-		      NR_PAGES / 2 * PAGE, c->hva + NR_PAGES / 2 * PAGE),
+		entry(SLOT, 0, TEST_GPA, NR_PAGES / 2 * PAGE_SIZE, c->hva),
+		entry(SLOT2, 0, TEST_GPA + NR_PAGES / 2 * PAGE_SIZE,
+		      NR_PAGES / 2 * PAGE_SIZE, c->hva + NR_PAGES / 2 * PAGE_SIZE),
 	};
 	struct kvm_memext_memslot merge[] = {
 		entry(SLOT2, 0, 0, 0, NULL),
 		entry(SLOT, 0, 0, 0, NULL),
-		entry(SLOT, 0, TEST_GPA, NR_PAGES * PAGE, c->hva),
+		entry(SLOT, 0, TEST_GPA, NR_PAGES * PAGE_SIZE, c->hva),
 	};
 	int i;
 
@@ -412,7 +463,7 @@ static void *concurrent_batches(void *arg)
 	int i;
 
 	for (i = 0; i < 50; i++) {
-		e = entry(30 + id, 0, TEST_GPA + (64 + id) * PAGE, PAGE, c->hva);
+		e = entry(30 + id, 0, TEST_GPA + (64 + id) * PAGE_SIZE, PAGE_SIZE, c->hva);
 		TEST_ASSERT(!batch(c, &e, 1, 0, NULL), "create: %s", strerror(errno));
 		e = entry(30 + id, 0, 0, 0, NULL);
 		TEST_ASSERT(!batch(c, &e, 1, 0, NULL), "delete: %s", strerror(errno));
@@ -463,9 +514,9 @@ static void test_timeout(void)
 	pthread_create(&t, NULL, run_vcpu, c.vcpu);
 	usleep(100000);
 	e[0] = entry(SLOT, 0, 0, 0, NULL);
-	e[1] = entry(SLOT, 0, TEST_GPA, NR_PAGES / 2 * PAGE, c.hva);
-	e[2] = entry(SLOT2, 0, TEST_GPA + NR_PAGES / 2 * PAGE,
-		     NR_PAGES / 2 * PAGE, c.hva + NR_PAGES / 2 * PAGE);
+	e[1] = entry(SLOT, 0, TEST_GPA, NR_PAGES / 2 * PAGE_SIZE, c.hva);
+	e[2] = entry(SLOT2, 0, TEST_GPA + NR_PAGES / 2 * PAGE_SIZE,
+		     NR_PAGES / 2 * PAGE_SIZE, c.hva + NR_PAGES / 2 * PAGE_SIZE);
 	set_timeout("0");
 	r = batch(&c, e, 3, 0, &out);
 	set_timeout(old);
@@ -492,8 +543,8 @@ static void test_many_vcpus(void)
 	dev = memext_open();
 	vm = vm_create_with_vcpus(ARRAY_SIZE(vcpus), guest_spin, vcpus);
 	h = memext_bind(dev, vm->fd);
-	e = entry(SLOT2, 0, TEST_GPA, PAGE, NULL);
-	e.userspace_addr = (uintptr_t)mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+	e = entry(SLOT2, 0, TEST_GPA, PAGE_SIZE, NULL);
+	e.userspace_addr = (uintptr_t)mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE,
 					   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	TEST_ASSERT(!ioctl(h, KVM_MEMEXT_SET_MEMSLOTS,
 			   &(struct kvm_memext_set_memslots) {
@@ -575,20 +626,11 @@ static void test_vm_fd_closed(void)
 
 	ctx_init(&c, guest_spin, 0);
 	close(c.vm->fd);
-	e = entry(SLOT2, 0, TEST_GPA + 64 * PAGE, PAGE, c.hva);
+	e = entry(SLOT2, 0, TEST_GPA + 64 * PAGE_SIZE, PAGE_SIZE, c.hva);
 	TEST_ASSERT(!batch(&c, &e, 1, 0, NULL), "batch: %s", strerror(errno));
 }
 
 #define FAILSLAB	"/sys/kernel/debug/failslab/"
-
-static void write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-
-	TEST_ASSERT(fd >= 0 && write(fd, val, strlen(val)) == (ssize_t)strlen(val),
-		    "write %s", path);
-	close(fd);
-}
 
 /*
  * Fault injection (debug kernel): the n-th slab allocation of the batching
@@ -610,18 +652,18 @@ static void test_failslab_mid_batch(void)
 		       "no failslab (fault injection is on the debug kernel)");
 	ctx_init(&c, guest_spin, 0);
 	split[0] = entry(SLOT, 0, 0, 0, NULL);
-	split[1] = entry(SLOT, 0, TEST_GPA, NR_PAGES / 2 * PAGE, c.hva);
-	split[2] = entry(SLOT2, 0, TEST_GPA + NR_PAGES / 2 * PAGE,
-			 NR_PAGES / 2 * PAGE, c.hva + NR_PAGES / 2 * PAGE);
+	split[1] = entry(SLOT, 0, TEST_GPA, NR_PAGES / 2 * PAGE_SIZE, c.hva);
+	split[2] = entry(SLOT2, 0, TEST_GPA + NR_PAGES / 2 * PAGE_SIZE,
+			 NR_PAGES / 2 * PAGE_SIZE, c.hva + NR_PAGES / 2 * PAGE_SIZE);
 	merge[0] = entry(SLOT2, 0, 0, 0, NULL);
 	merge[1] = entry(SLOT, 0, 0, 0, NULL);
-	merge[2] = entry(SLOT, 0, TEST_GPA, NR_PAGES * PAGE, c.hva);
+	merge[2] = entry(SLOT, 0, TEST_GPA, NR_PAGES * PAGE_SIZE, c.hva);
 
 	pthread_create(&t, NULL, run_vcpu, c.vcpu);
 	usleep(100000);
 	/* Sleeping (GFP_KERNEL) allocations too, quietly. */
-	write_file(FAILSLAB "ignore-gfp-wait", "N");
-	write_file(FAILSLAB "verbose", "0");
+	memext_write_file(FAILSLAB "ignore-gfp-wait", "N");
+	memext_write_file(FAILSLAB "verbose", "0");
 	fd = open("/proc/thread-self/fail-nth", O_RDWR);
 	TEST_ASSERT(fd >= 0, "open fail-nth");
 	for (n = 1; n < 1000; n++) {
@@ -651,7 +693,7 @@ static void test_failslab_mid_batch(void)
 		assert_original_layout(&c);
 	}
 	close(fd);
-	write_file(FAILSLAB "ignore-gfp-wait", "Y");
+	memext_write_file(FAILSLAB "ignore-gfp-wait", "Y");
 	ksft_print_msg("failslab: %d allocations, %d clean failures, %d rolled back\n",
 		       n - 1, failed, rolled_back);
 	TEST_ASSERT(n < 1000 && failed && rolled_back,
@@ -689,28 +731,28 @@ static void test_scratch_page(void)
 	ctx_init(&c, guest_spin, 0);
 	/* Delete and re-create: two KVM ioctls with arguments on the page. */
 	e[0] = entry(SLOT, 0, 0, 0, NULL);
-	e[1] = entry(SLOT, 0, TEST_GPA, NR_PAGES * PAGE, c.hva);
+	e[1] = entry(SLOT, 0, TEST_GPA, NR_PAGES * PAGE_SIZE, c.hva);
 	TEST_ASSERT(!batch(&c, e, 2, 0, NULL), "batch: %s", strerror(errno));
 	addr = scratch_addr();
 	TEST_ASSERT(addr, "no scratch mapping after a batch");
 
-	TEST_ASSERT_ERRNO(mprotect((void *)addr, PAGE, PROT_READ | PROT_WRITE),
+	TEST_ASSERT_ERRNO(mprotect((void *)addr, PAGE_SIZE, PROT_READ | PROT_WRITE),
 			  EACCES, "mprotect(PROT_WRITE) of the scratch page");
 	zero = open("/dev/zero", O_RDONLY);
 	TEST_ASSERT(read(zero, (void *)addr, 8) == -1 && errno == EFAULT,
 		    "the kernel wrote the scratch page for the VMM");
 	close(zero);
-	TEST_ASSERT_ERRNO(madvise((void *)addr, PAGE, MADV_DOFORK), EINVAL,
+	TEST_ASSERT_ERRNO(madvise((void *)addr, PAGE_SIZE, MADV_DOFORK), EINVAL,
 			  "MADV_DOFORK of the scratch page");
 
 	/* Discarded: mapped again at the next access, batches go on. */
-	TEST_ASSERT(!madvise((void *)addr, PAGE, MADV_DONTNEED), "MADV_DONTNEED");
+	TEST_ASSERT(!madvise((void *)addr, PAGE_SIZE, MADV_DONTNEED), "MADV_DONTNEED");
 	TEST_ASSERT(!batch(&c, e, 2, 0, NULL), "batch after MADV_DONTNEED: %s",
 		    strerror(errno));
 	TEST_ASSERT(scratch_addr() == addr, "scratch page mapped anew");
 
 	/* Unmapped: the next batch maps it again. */
-	TEST_ASSERT(!munmap((void *)addr, PAGE), "munmap");
+	TEST_ASSERT(!munmap((void *)addr, PAGE_SIZE), "munmap");
 	TEST_ASSERT(!batch(&c, e, 2, 0, NULL), "batch after munmap: %s",
 		    strerror(errno));
 	TEST_ASSERT(scratch_addr(), "no scratch mapping after munmap and a batch");

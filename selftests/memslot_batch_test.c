@@ -33,7 +33,6 @@
 #define WRITE_GPA	0x50000000ul	/* per-vCPU counters */
 #define NR_PAGES	16
 #define HALF		(NR_PAGES / 2)
-#define PAGE		4096ul
 
 #define SLOT_DATA	10
 #define SLOT_DATA2	11
@@ -67,7 +66,7 @@ static void guest_code(uint64_t id)
 
 	while (!READ_ONCE(guest_stop)) {
 		for (p = 0; p < NR_PAGES; p++) {
-			v = READ_ONCE(*(uint64_t *)(DATA_GPA + p * PAGE));
+			v = READ_ONCE(*(uint64_t *)(DATA_GPA + p * PAGE_SIZE));
 			if (v != PATTERN(p))
 				GUEST_SYNC(BAD_VALUE << 32 | p);
 		}
@@ -150,7 +149,7 @@ static struct kvm_memext_memslot slot(uint32_t id, uint32_t flags, uint64_t gpa,
 {
 	return (struct kvm_memext_memslot) {
 		.slot = id, .flags = flags, .guest_phys_addr = gpa,
-		.memory_size = npages * PAGE, .userspace_addr = (uintptr_t)hva,
+		.memory_size = npages * PAGE_SIZE, .userspace_addr = (uintptr_t)hva,
 	};
 }
 
@@ -241,12 +240,12 @@ static uint64_t batches;
 /* One cycle: eleven batches, each leaving the guest's view unchanged. */
 static void cycle(void)
 {
-	uint8_t *d2 = data_hva + HALF * PAGE;
+	uint8_t *d2 = data_hva + HALF * PAGE_SIZE;
 
 	/* split and merge */
 	APPLY(del(SLOT_DATA),
 	      slot(SLOT_DATA, 0, DATA_GPA, HALF, data_hva),
-	      slot(SLOT_DATA2, 0, DATA_GPA + HALF * PAGE, HALF, d2));
+	      slot(SLOT_DATA2, 0, DATA_GPA + HALF * PAGE_SIZE, HALF, d2));
 	APPLY(del(SLOT_DATA), del(SLOT_DATA2),
 	      slot(SLOT_DATA, 0, DATA_GPA, NR_PAGES, data_hva));
 	/* move away, with an alias left in place, and back */
@@ -311,21 +310,21 @@ int main(int argc, char *argv[])
 	vm = vm_create_with_vcpus(nr_vcpus, guest_code, vcpus);
 	handle = memext_bind(dev, vm->fd);
 
-	data_hva = mmap(NULL, 2 * NR_PAGES * PAGE, PROT_READ | PROT_WRITE,
+	data_hva = mmap(NULL, 2 * NR_PAGES * PAGE_SIZE, PROT_READ | PROT_WRITE,
 			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	write_hva = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+	write_hva = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE,
 			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	TEST_ASSERT(data_hva != MAP_FAILED && write_hva != MAP_FAILED, "mmap");
 	for (i = 0; i < 2 * NR_PAGES; i++)
-		*(uint64_t *)(data_hva + i * PAGE) = PATTERN(i);
+		*(uint64_t *)(data_hva + i * PAGE_SIZE) = PATTERN(i);
 	/* movabs $CODE_MAGIC, %rax; ret */
 	data_hva[CODE_OFFSET] = 0x48;
 	data_hva[CODE_OFFSET + 1] = 0xb8;
 	memcpy(data_hva + CODE_OFFSET + 2, &(uint64_t){ CODE_MAGIC }, 8);
 	data_hva[CODE_OFFSET + 10] = 0xc3;
 
-	vm_set_user_memory_region(vm, SLOT_DATA, 0, DATA_GPA, NR_PAGES * PAGE, data_hva);
-	vm_set_user_memory_region(vm, SLOT_WRITE, 0, WRITE_GPA, PAGE, write_hva);
+	vm_set_user_memory_region(vm, SLOT_DATA, 0, DATA_GPA, NR_PAGES * PAGE_SIZE, data_hva);
+	vm_set_user_memory_region(vm, SLOT_WRITE, 0, WRITE_GPA, PAGE_SIZE, write_hva);
 	virt_map(vm, DATA_GPA, DATA_GPA, NR_PAGES);
 	virt_map(vm, WRITE_GPA, WRITE_GPA, 1);
 

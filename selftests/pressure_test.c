@@ -21,24 +21,13 @@
 #include "processor.h"
 #include "ucall_common.h"
 
-#define PAGE		4096ul
-#define CHUNK		(512 * PAGE)
+#define CHUNK		(512 * PAGE_SIZE)
 #define CGROOT		"/sys/fs/cgroup"
 #define CG		CGROOT "/kvm_memext-oom"
 #define ANON_GPA	0x40000000ul
 #define PRIV_GPA	0x60000000ul
 #define ANON_PAGES	1024		/* 4 MiB */
 #define PATTERN(p)	(0x5a5a000000000000ull | (p))
-
-static bool write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-	bool ok = fd >= 0 && write(fd, val, strlen(val)) == (ssize_t)strlen(val);
-
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
 
 static long vm_event(const char *name)
 {
@@ -81,7 +70,7 @@ static void oom_child(void)
 	size_t i;
 
 	snprintf(pid, sizeof(pid), "%d", getpid());
-	if (!write_file(CG "/cgroup.procs", pid))
+	if (!__memext_write_file(CG "/cgroup.procs", pid))
 		_exit(2);
 	fd = ioctl(dev, KVM_MEMEXT_CREATE_PRIVMEM, &args);
 	if (fd < 0)
@@ -89,7 +78,7 @@ static void oom_child(void)
 	p = mmap(NULL, args.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
 		_exit(4);
-	for (i = 0; i < args.size; i += PAGE)
+	for (i = 0; i < args.size; i += PAGE_SIZE)
 		p[i] = 1;
 	/* Not killed: the limit did not hold. */
 	_exit(5);
@@ -105,11 +94,11 @@ static void test_memcg_oom_kill(void)
 	if (access(CGROOT "/cgroup.controllers", F_OK))
 		mount("none", CGROOT, "cgroup2", 0, NULL);
 	__TEST_REQUIRE(!access(CGROOT "/cgroup.controllers", F_OK), "no cgroup v2");
-	write_file(CGROOT "/cgroup.subtree_control", "+memory");
+	__memext_write_file(CGROOT "/cgroup.subtree_control", "+memory");
 	rmdir(CG);
 	TEST_ASSERT(!mkdir(CG, 0755), "mkdir %s: %s", CG, strerror(errno));
-	__TEST_REQUIRE(write_file(CG "/memory.max", "32M"), "no memory controller");
-	write_file(CG "/memory.swap.max", "0");
+	__TEST_REQUIRE(__memext_write_file(CG "/memory.max", "32M"), "no memory controller");
+	__memext_write_file(CG "/memory.swap.max", "0");
 
 	pid = fork();
 	TEST_ASSERT(pid >= 0, "fork");
@@ -152,9 +141,9 @@ static void guest_code(void)
 	for (;;) {
 		bad = 0;
 		for (p = 0; p < ANON_PAGES; p++)
-			bad += READ_ONCE(*(uint64_t *)(ANON_GPA + p * PAGE)) != PATTERN(p);
+			bad += READ_ONCE(*(uint64_t *)(ANON_GPA + p * PAGE_SIZE)) != PATTERN(p);
 		for (p = 0; p < 512; p++)
-			bad += READ_ONCE(*(uint64_t *)(PRIV_GPA + p * PAGE)) != PATTERN(p);
+			bad += READ_ONCE(*(uint64_t *)(PRIV_GPA + p * PAGE_SIZE)) != PATTERN(p);
 		GUEST_SYNC(bad);
 	}
 }
@@ -165,7 +154,7 @@ static void *swap_fn(void *arg)
 {
 	while (!READ_ONCE(stop_swapping)) {
 		/* Out to swap; the guest's next reads fault them back in. */
-		madvise(arg, ANON_PAGES * PAGE, MADV_PAGEOUT);
+		madvise(arg, ANON_PAGES * PAGE_SIZE, MADV_PAGEOUT);
 		usleep(20000);
 	}
 	return NULL;
@@ -186,17 +175,17 @@ static void test_swap_under_guest(void)
 	__TEST_REQUIRE(out0 >= 0 && memext_proc_kb("/proc/meminfo", "SwapTotal") > 0,
 		       "no swap");
 	vm = vm_create_with_one_vcpu(&vcpu, guest_code);
-	anon = mmap(NULL, ANON_PAGES * PAGE, PROT_READ | PROT_WRITE,
+	anon = mmap(NULL, ANON_PAGES * PAGE_SIZE, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	fd = ioctl(dev, KVM_MEMEXT_CREATE_PRIVMEM, &args);
 	TEST_ASSERT(anon != MAP_FAILED && fd >= 0, "mmap, CREATE_PRIVMEM");
 	priv = mmap(NULL, CHUNK, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	TEST_ASSERT(priv != MAP_FAILED, "mmap privmem: %s", strerror(errno));
 	for (p = 0; p < ANON_PAGES; p++)
-		*(uint64_t *)(anon + p * PAGE) = PATTERN(p);
+		*(uint64_t *)(anon + p * PAGE_SIZE) = PATTERN(p);
 	for (p = 0; p < 512; p++)
-		*(uint64_t *)(priv + p * PAGE) = PATTERN(p);
-	vm_set_user_memory_region(vm, 10, 0, ANON_GPA, ANON_PAGES * PAGE, anon);
+		*(uint64_t *)(priv + p * PAGE_SIZE) = PATTERN(p);
+	vm_set_user_memory_region(vm, 10, 0, ANON_GPA, ANON_PAGES * PAGE_SIZE, anon);
 	vm_set_user_memory_region(vm, 11, 0, PRIV_GPA, CHUNK, priv);
 	virt_map(vm, ANON_GPA, ANON_GPA, ANON_PAGES);
 	virt_map(vm, PRIV_GPA, PRIV_GPA, 512);

@@ -18,8 +18,8 @@
 
 #include "kvm_util.h"
 #include "memext_util.h"
+#include "processor.h"
 
-#define PAGE		4096UL
 #define CHUNK		(2UL << 20)
 
 static char mnt[64];
@@ -87,7 +87,7 @@ static void fill(uint8_t *p, size_t size, uint64_t seed)
 {
 	size_t i;
 
-	for (i = 0; i < size; i += PAGE)
+	for (i = 0; i < size; i += PAGE_SIZE)
 		*(uint64_t *)(p + i) = seed ^ i;
 }
 
@@ -95,7 +95,7 @@ static bool check(const uint8_t *p, size_t size, uint64_t seed)
 {
 	size_t i;
 
-	for (i = 0; i < size; i += PAGE) {
+	for (i = 0; i < size; i += PAGE_SIZE) {
 		if (*(const uint64_t *)(p + i) != (seed ^ i))
 			return false;
 	}
@@ -138,7 +138,7 @@ static void test_mount_options(void)
 		    "root: mode %o uid %u gid %u", st.st_mode, st.st_uid, st.st_gid);
 	TEST_ASSERT(!statfs(mnt, &sfs), "statfs");
 	TEST_ASSERT(sfs.f_type == KVM_MEMEXT_FS_MAGIC && sfs.f_bsize == CHUNK &&
-		    sfs.f_frsize == PAGE && sfs.f_blocks == 8 * 256 &&
+		    sfs.f_frsize == PAGE_SIZE && sfs.f_blocks == 8 * 256 &&
 		    sfs.f_bfree == 8 * 256,
 		    "statfs: type %#lx bsize %ld frsize %ld blocks %lu free %lu",
 		    (long)sfs.f_type, (long)sfs.f_bsize, (long)sfs.f_frsize,
@@ -202,10 +202,10 @@ static void test_qemu_directory_flow(void)
 	p = map_aligned(fd, size);
 	fill(p, size, 0x5eed);
 	TEST_ASSERT(check(p, size, 0x5eed), "pattern");
-	TEST_ASSERT(memext_stat("pages") == pages + (long)(size / PAGE),
-		    "pages %ld, want %ld", memext_stat("pages"), pages + (long)(size / PAGE));
+	TEST_ASSERT(memext_stat("pages") == pages + (long)(size / PAGE_SIZE),
+		    "pages %ld, want %ld", memext_stat("pages"), pages + (long)(size / PAGE_SIZE));
 	TEST_ASSERT(!ftruncate(fd, size / 2), "owner shrinks: %s", strerror(errno));
-	TEST_ASSERT(memext_stat("pages") == pages + (long)(size / 2 / PAGE),
+	TEST_ASSERT(memext_stat("pages") == pages + (long)(size / 2 / PAGE_SIZE),
 		    "pages %ld after shrinking", memext_stat("pages"));
 
 	munmap(p, size);
@@ -263,14 +263,14 @@ static void test_named_file_owner(void)
 	TEST_ASSERT(mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED &&
 		    errno == EPERM, "second mm mapped a live owner's file");
 	TEST_ASSERT_ERRNO(ftruncate(fd, 2 * size), EPERM, "resize by non-owner");
-	TEST_ASSERT_ERRNO(fallocate(fd, 0, 0, PAGE), EPERM, "allocate by non-owner");
+	TEST_ASSERT_ERRNO(fallocate(fd, 0, 0, PAGE_SIZE), EPERM, "allocate by non-owner");
 	TEST_ASSERT_ERRNO(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-				    0, PAGE), EPERM, "punch by non-owner");
+				    0, PAGE_SIZE), EPERM, "punch by non-owner");
 	TEST_ASSERT(write(go[1], "x", 1) == 1, "release first user");
 	wait_child(pid, "first user");
 
 	/* The owner exited: this process takes over, data and charge. */
-	TEST_ASSERT(memext_stat("pages") == pages + (long)(size / PAGE), "pages kept");
+	TEST_ASSERT(memext_stat("pages") == pages + (long)(size / PAGE_SIZE), "pages kept");
 	p = map_aligned(fd, size);
 	TEST_ASSERT(check(p, size, 0xabcd), "contents lost across owners");
 	TEST_ASSERT(memext_proc_kb("/proc/self/status", "VmPin") >= (long)(size >> 10),
@@ -279,7 +279,7 @@ static void test_named_file_owner(void)
 
 	/* Unlinked while mapped: the pages go with the last reference. */
 	TEST_ASSERT(!unlink(path("vm1")), "unlink");
-	TEST_ASSERT(memext_stat("pages") == pages + (long)(size / PAGE), "freed while mapped");
+	TEST_ASSERT(memext_stat("pages") == pages + (long)(size / PAGE_SIZE), "freed while mapped");
 	munmap(p, size);
 	close(fd);
 	TEST_ASSERT(memext_stat("pages") == pages, "pages %ld after the last close",
@@ -352,7 +352,7 @@ static void test_size_limit(void)
 	TEST_ASSERT(memext_stat("pages") == pages, "ftruncate allocated");
 	/* The chunks that fit stay allocated, as on other file systems. */
 	TEST_ASSERT_ERRNO(fallocate(fd, 0, 0, 3 * CHUNK), ENOSPC, "over size=");
-	TEST_ASSERT(memext_stat("pages") == pages + (long)(2 * CHUNK / PAGE),
+	TEST_ASSERT(memext_stat("pages") == pages + (long)(2 * CHUNK / PAGE_SIZE),
 		    "pages %ld beyond size=", memext_stat("pages") - pages);
 	TEST_ASSERT(!fstatfs(fd, &sfs) && sfs.f_bfree == 0 && sfs.f_bavail == 0,
 		    "statfs free %lu", (unsigned long)sfs.f_bfree);
@@ -380,7 +380,7 @@ static void test_umount_frees(void)
 		    strerror(errno));
 	TEST_ASSERT_ERRNO(umount(mnt), EBUSY, "umount with an open file");
 	close(fd);
-	TEST_ASSERT(memext_stat("pages") == pages + (long)(2 * CHUNK / PAGE),
+	TEST_ASSERT(memext_stat("pages") == pages + (long)(2 * CHUNK / PAGE_SIZE),
 		    "a linked file lost its pages");
 	umount_fs();
 	TEST_ASSERT(memext_stat("pages") == pages && memext_stat("files") == files,

@@ -26,19 +26,11 @@
 #include "memext_compat.h"
 #include "memext_util.h"
 
-#define PAGE		4096UL
 #define CHUNK		(2UL << 20)
 #define DATA_SLOT	1
 #define DATA_GPA	0x10000000UL
 #define DATA_SIZE	(4 * CHUNK)
 #define MAX_MB_PARAM	"/sys/module/kvm_memext/parameters/privmem_max_mb"
-
-static int __create(int dev, uint64_t size, uint64_t flags)
-{
-	struct kvm_memext_create_privmem args = { .size = size, .flags = flags };
-
-	return ioctl(dev, KVM_MEMEXT_CREATE_PRIVMEM, &args);
-}
 
 static int open_privmem_dev(void)
 {
@@ -46,32 +38,6 @@ static int open_privmem_dev(void)
 
 	TEST_REQUIRE(memext_has_cap(KVM_MEMEXT_CAP_PRIVMEM));
 	return dev;
-}
-
-static int create(int dev, uint64_t size, uint64_t flags)
-{
-	int fd = __create(dev, size, flags);
-
-	TEST_ASSERT(fd >= 0, "CREATE_PRIVMEM(%lu, %lu): %s", size, flags,
-		    strerror(errno));
-	return fd;
-}
-
-static int __set_access(int fd, uint64_t offset, uint64_t len, uint32_t flags,
-			uint32_t pad)
-{
-	struct kvm_memext_privmem_access args = {
-		.offset = offset, .len = len, .flags = flags, .pad = pad,
-	};
-
-	return ioctl(fd, KVM_MEMEXT_PRIVMEM_SET_ACCESS, &args);
-}
-
-static void set_access(int fd, uint64_t offset, uint64_t len, bool on)
-{
-	TEST_ASSERT(!__set_access(fd, offset, len,
-				  on ? KVM_MEMEXT_PRIVMEM_ACCESSIBLE : 0, 0),
-		    "SET_ACCESS(%lu, %lu, %d): %s", offset, len, on, strerror(errno));
 }
 
 static void *map(int fd, size_t size)
@@ -85,15 +51,27 @@ static void *map(int fd, size_t size)
 #define meminfo_kb(name)	memext_proc_kb("/proc/meminfo", name)
 #define status_kb(name)		memext_proc_kb("/proc/self/status", name)
 
+/* CREATE_PRIVMEM arguments refused with EINVAL. */
+static const struct {
+	const char *what;
+	struct kvm_memext_create_privmem args;
+} bad_create[] = {
+	{ "size 0", { .size = 0 } },
+	{ "unaligned size", { .size = PAGE_SIZE + 1 } },
+	{ "huge size", { .size = 1ULL << 63 } },
+	{ "unknown flag", { .size = CHUNK, .flags = 1ULL << 1 } },
+	{ "unknown high flag", { .size = CHUNK, .flags = 1ULL << 63 } },
+};
+
 static void test_create_bad_args(void)
 {
 	int dev = open_privmem_dev();
+	unsigned int i;
 
-	TEST_ASSERT_ERRNO(__create(dev, 0, 0), EINVAL, "size 0");
-	TEST_ASSERT_ERRNO(__create(dev, PAGE + 1, 0), EINVAL, "unaligned size");
-	TEST_ASSERT_ERRNO(__create(dev, 1ULL << 63, 0), EINVAL, "huge size");
-	TEST_ASSERT_ERRNO(__create(dev, CHUNK, 1ULL << 1), EINVAL, "unknown flag");
-	TEST_ASSERT_ERRNO(__create(dev, CHUNK, 1ULL << 63), EINVAL, "unknown high flag");
+	for (i = 0; i < ARRAY_SIZE(bad_create); i++)
+		TEST_ASSERT_ERRNO(ioctl(dev, KVM_MEMEXT_CREATE_PRIVMEM,
+					&bad_create[i].args),
+				  EINVAL, bad_create[i].what);
 	TEST_ASSERT_ERRNO(ioctl(dev, KVM_MEMEXT_CREATE_PRIVMEM, (void *)8), EFAULT,
 			  "bad pointer");
 	close(dev);
@@ -101,7 +79,7 @@ static void test_create_bad_args(void)
 
 static void test_file_ops(void)
 {
-	int dev = open_privmem_dev(), fd = create(dev, CHUNK, 0);
+	int dev = open_privmem_dev(), fd = memext_create_privmem(dev, CHUNK, 0);
 	long pages = memext_stat("pages");
 	struct stat st;
 	uint8_t *p;
@@ -120,14 +98,14 @@ static void test_file_ops(void)
 			  EOPNOTSUPP, "collapse range");
 	TEST_ASSERT_ERRNO(fallocate(fd, FALLOC_FL_PUNCH_HOLE, 0, CHUNK),
 			  EOPNOTSUPP, "punch without KEEP_SIZE");
-	TEST_ASSERT_ERRNO(fallocate(fd, 0, 1, PAGE), EINVAL, "unaligned fallocate");
+	TEST_ASSERT_ERRNO(fallocate(fd, 0, 1, PAGE_SIZE), EINVAL, "unaligned fallocate");
 
 	/* Grow by fallocate; allocation shows in the statistics and st_blocks. */
 	TEST_ASSERT(!fallocate(fd, 0, 0, 2 * CHUNK), "fallocate: %s", strerror(errno));
 	TEST_ASSERT(!fstat(fd, &st), "fstat");
 	TEST_ASSERT(st.st_size == 2 * CHUNK && st.st_blocks == 2 * CHUNK / 512,
 		    "size %ld blocks %ld", (long)st.st_size, (long)st.st_blocks);
-	TEST_ASSERT(memext_stat("pages") - pages == 2 * CHUNK / PAGE, "pages %ld -> %ld",
+	TEST_ASSERT(memext_stat("pages") - pages == 2 * CHUNK / PAGE_SIZE, "pages %ld -> %ld",
 		    pages, memext_stat("pages"));
 	TEST_ASSERT(!fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 4 * CHUNK), "KEEP_SIZE");
 	TEST_ASSERT(!fstat(fd, &st) && st.st_size == 2 * CHUNK, "KEEP_SIZE grew the file");
@@ -143,10 +121,10 @@ static void test_file_ops(void)
 		    p[CHUNK + CHUNK / 2 - 1], p[CHUNK + CHUNK / 2]);
 
 	/* Shrink, then grow: the old tail is gone. */
-	TEST_ASSERT(!ftruncate(fd, PAGE), "shrink: %s", strerror(errno));
+	TEST_ASSERT(!ftruncate(fd, PAGE_SIZE), "shrink: %s", strerror(errno));
 	TEST_ASSERT(!ftruncate(fd, 2 * CHUNK), "grow: %s", strerror(errno));
-	TEST_ASSERT(p[0] == 0xab && p[PAGE] == 0 && p[2 * CHUNK - 1] == 0,
-		    "after truncate: %x %x %x", p[0], p[PAGE], p[2 * CHUNK - 1]);
+	TEST_ASSERT(p[0] == 0xab && p[PAGE_SIZE] == 0 && p[2 * CHUNK - 1] == 0,
+		    "after truncate: %x %x %x", p[0], p[PAGE_SIZE], p[2 * CHUNK - 1]);
 
 	munmap(p, 2 * CHUNK);
 	close(fd);
@@ -177,7 +155,7 @@ static void test_direct_map_chunks(void)
 
 	__TEST_REQUIRE(meminfo_kb("DirectMap4k") >= 0, "no DirectMap4k in /proc/meminfo");
 	dm4k = meminfo_kb("DirectMap4k");
-	fd = create(dev, 8 * CHUNK, KVM_MEMEXT_PRIVMEM_NO_HUGE);
+	fd = memext_create_privmem(dev, 8 * CHUNK, KVM_MEMEXT_PRIVMEM_NO_HUGE);
 	TEST_ASSERT(!fallocate(fd, 0, 0, 8 * CHUNK), "fallocate: %s", strerror(errno));
 	ksft_print_msg("4 KiB pages: DirectMap4k %ld -> %ld kB\n", dm4k,
 		       meminfo_kb("DirectMap4k"));
@@ -189,7 +167,7 @@ static void test_direct_map_chunks(void)
 	flushes = memext_stat("tlb_flushes");
 	fallbacks = memext_stat("fallbacks");
 	chunks = memext_stat("huge_chunks");
-	fd = create(dev, size, 0);
+	fd = memext_create_privmem(dev, size, 0);
 	TEST_ASSERT(!fallocate(fd, 0, 0, size), "fallocate: %s", strerror(errno));
 	TEST_ASSERT(memext_stat("fallbacks") == fallbacks &&
 		    memext_stat("huge_chunks") - chunks == 32,
@@ -218,33 +196,33 @@ static void check_gup(uint8_t *buf, bool expect_ok)
 	uint8_t *tmp;
 	ssize_t r;
 
-	tmp = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	tmp = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	TEST_ASSERT(tmp != MAP_FAILED, "mmap");
 
-	local = (struct iovec){ tmp, PAGE };
-	remote = (struct iovec){ buf, PAGE };
+	local = (struct iovec){ tmp, PAGE_SIZE };
+	remote = (struct iovec){ buf, PAGE_SIZE };
 	r = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
-	TEST_ASSERT(expect_ok ? r == PAGE : r == -1 && errno == EFAULT,
+	TEST_ASSERT(expect_ok ? r == PAGE_SIZE : r == -1 && errno == EFAULT,
 		    "process_vm_readv: %zd %s", r, strerror(errno));
 	r = process_vm_writev(getpid(), &local, 1, &remote, 1, 0);
-	TEST_ASSERT(expect_ok ? r == PAGE : r == -1 && errno == EFAULT,
+	TEST_ASSERT(expect_ok ? r == PAGE_SIZE : r == -1 && errno == EFAULT,
 		    "process_vm_writev: %zd %s", r, strerror(errno));
 
 	fd = open("/proc/self/mem", O_RDWR);
 	TEST_ASSERT(fd >= 0, "open /proc/self/mem");
-	r = pread(fd, tmp, PAGE, (off_t)(uintptr_t)buf);
-	TEST_ASSERT(expect_ok ? r == PAGE : r == -1 && errno == EIO,
+	r = pread(fd, tmp, PAGE_SIZE, (off_t)(uintptr_t)buf);
+	TEST_ASSERT(expect_ok ? r == PAGE_SIZE : r == -1 && errno == EIO,
 		    "/proc/self/mem read: %zd %s", r, strerror(errno));
-	r = pwrite(fd, tmp, PAGE, (off_t)(uintptr_t)buf);
-	TEST_ASSERT(expect_ok ? r == PAGE : r == -1 && errno == EIO,
+	r = pwrite(fd, tmp, PAGE_SIZE, (off_t)(uintptr_t)buf);
+	TEST_ASSERT(expect_ok ? r == PAGE_SIZE : r == -1 && errno == EIO,
 		    "/proc/self/mem write: %zd %s", r, strerror(errno));
 	close(fd);
 
 	/* vmsplice pins the pages for the pipe, as vhost would for a ring. */
 	TEST_ASSERT(!pipe(pipefd), "pipe");
-	remote = (struct iovec){ buf, PAGE };
+	remote = (struct iovec){ buf, PAGE_SIZE };
 	r = vmsplice(pipefd[1], &remote, 1, 0);
-	TEST_ASSERT(expect_ok ? r == PAGE : r == -1 && errno == EFAULT,
+	TEST_ASSERT(expect_ok ? r == PAGE_SIZE : r == -1 && errno == EFAULT,
 		    "vmsplice: %zd %s", r, strerror(errno));
 	close(pipefd[0]);
 	close(pipefd[1]);
@@ -252,8 +230,8 @@ static void check_gup(uint8_t *buf, bool expect_ok)
 	/* O_DIRECT: the block layer pins the buffer. */
 	fd = open("/dev/ram0", O_RDONLY | O_DIRECT);
 	if (fd >= 0) {
-		r = pread(fd, buf, PAGE, 0);
-		TEST_ASSERT(expect_ok ? r == PAGE : r == -1 && errno == EFAULT,
+		r = pread(fd, buf, PAGE_SIZE, 0);
+		TEST_ASSERT(expect_ok ? r == PAGE_SIZE : r == -1 && errno == EFAULT,
 			    "O_DIRECT read: %zd %s", r, strerror(errno));
 		close(fd);
 	} else {
@@ -289,7 +267,7 @@ static void check_ptrace(uint8_t *buf, bool expect_ok)
 
 static void test_gup_refused(void)
 {
-	int dev = open_privmem_dev(), fd = create(dev, CHUNK, 0);
+	int dev = open_privmem_dev(), fd = memext_create_privmem(dev, CHUNK, 0);
 	uint8_t *pm = map(fd, CHUNK), *anon;
 
 	anon = mmap(NULL, CHUNK, PROT_READ | PROT_WRITE,
@@ -314,7 +292,7 @@ static void test_gup_refused(void)
 /* Another process (here a child) can neither map nor change the file. */
 static void test_other_process(void)
 {
-	int dev = open_privmem_dev(), fd = create(dev, CHUNK, 0), status;
+	int dev = open_privmem_dev(), fd = memext_create_privmem(dev, CHUNK, 0), status;
 	uint8_t *pm = map(fd, CHUNK);
 	pid_t pid;
 
@@ -327,15 +305,15 @@ static void test_other_process(void)
 		if (mmap(NULL, CHUNK, PROT_READ, MAP_SHARED, fd, 0) != MAP_FAILED ||
 		    errno != EPERM)
 			_exit(1);
-		if (__set_access(fd, 0, PAGE, KVM_MEMEXT_PRIVMEM_ACCESSIBLE, 0) != -1 ||
+		if (__memext_set_access(fd, 0, PAGE_SIZE, KVM_MEMEXT_PRIVMEM_ACCESSIBLE) != -1 ||
 		    errno != EPERM)
 			_exit(2);
-		if (fallocate(fd, 0, 0, PAGE) != -1 || errno != EPERM)
+		if (fallocate(fd, 0, 0, PAGE_SIZE) != -1 || errno != EPERM)
 			_exit(4);
-		if (ftruncate(fd, PAGE) != -1 || errno != EPERM)
+		if (ftruncate(fd, PAGE_SIZE) != -1 || errno != EPERM)
 			_exit(5);
 		/* The parent's mapping is not inherited. */
-		if (mincore(pm, PAGE, &vec) != -1 || errno != ENOMEM)
+		if (mincore(pm, PAGE_SIZE, &vec) != -1 || errno != ENOMEM)
 			_exit(3);
 		_exit(0);
 	}
@@ -346,40 +324,52 @@ static void test_other_process(void)
 	close(dev);
 }
 
+/* SET_ACCESS arguments refused with EINVAL, on a file of two chunks. */
+static const struct {
+	const char *what;
+	struct kvm_memext_privmem_access args;
+} bad_access[] = {
+	{ "unknown flag", { .len = PAGE_SIZE, .flags = 1U << 1 } },
+	{ "nonzero pad", { .len = PAGE_SIZE, .flags = 1, .pad = 1 } },
+	{ "unaligned offset", { .offset = 1, .len = PAGE_SIZE, .flags = 1 } },
+	{ "unaligned length", { .len = 1, .flags = 1 } },
+	{ "zero length", { .len = 0, .flags = 1 } },
+	{ "beyond the end", { .offset = CHUNK, .len = 2 * CHUNK, .flags = 1 } },
+	{ "overflow", { .offset = -PAGE_SIZE, .len = 2 * PAGE_SIZE, .flags = 1 } },
+	{ "drop without take", { .len = PAGE_SIZE } },
+};
+
 static void test_set_access(void)
 {
-	int dev = open_privmem_dev(), fd = create(dev, 2 * CHUNK, 0);
+	int dev = open_privmem_dev(), fd = memext_create_privmem(dev, 2 * CHUNK, 0);
 	long acc = memext_stat("accessible_pages");
 	uint8_t *pm = map(fd, 2 * CHUNK);
+	unsigned int i;
 
-	TEST_ASSERT_ERRNO(__set_access(fd, 0, PAGE, 2, 0), EINVAL, "unknown flag");
-	TEST_ASSERT_ERRNO(__set_access(fd, 0, PAGE, 1, 1), EINVAL, "nonzero pad");
-	TEST_ASSERT_ERRNO(__set_access(fd, 1, PAGE, 1, 0), EINVAL, "unaligned offset");
-	TEST_ASSERT_ERRNO(__set_access(fd, 0, 1, 1, 0), EINVAL, "unaligned length");
-	TEST_ASSERT_ERRNO(__set_access(fd, 0, 0, 1, 0), EINVAL, "zero length");
-	TEST_ASSERT_ERRNO(__set_access(fd, CHUNK, 2 * CHUNK, 1, 0), EINVAL, "beyond the end");
-	TEST_ASSERT_ERRNO(__set_access(fd, -PAGE, 2 * PAGE, 1, 0), EINVAL, "overflow");
-	TEST_ASSERT_ERRNO(__set_access(fd, 0, PAGE, 0, 0), EINVAL, "drop without take");
+	for (i = 0; i < ARRAY_SIZE(bad_access); i++)
+		TEST_ASSERT_ERRNO(ioctl(fd, KVM_MEMEXT_PRIVMEM_SET_ACCESS,
+					&bad_access[i].args),
+				  EINVAL, bad_access[i].what);
 	TEST_ASSERT_ERRNO(ioctl(fd, KVM_MEMEXT_PRIVMEM_SET_ACCESS, (void *)8), EFAULT,
 			  "bad pointer");
 	TEST_ASSERT(memext_stat("accessible_pages") == acc, "bad calls changed the counts");
 
 	/* Nested and overlapping ranges, on allocated and unallocated pages. */
 	memset(pm, 0x11, CHUNK);
-	set_access(fd, 0, 4 * PAGE, true);
-	set_access(fd, 2 * PAGE, 4 * PAGE, true);
-	set_access(fd, CHUNK - PAGE, 2 * PAGE, true);
+	memext_set_access(fd, 0, 4 * PAGE_SIZE, true);
+	memext_set_access(fd, 2 * PAGE_SIZE, 4 * PAGE_SIZE, true);
+	memext_set_access(fd, CHUNK - PAGE_SIZE, 2 * PAGE_SIZE, true);
 	TEST_ASSERT(memext_stat("accessible_pages") - acc == 6 + 2, "accessible %ld",
 		    memext_stat("accessible_pages") - acc);
 	/* Dropping more than was taken fails and changes nothing. */
-	TEST_ASSERT_ERRNO(__set_access(fd, 0, 8 * PAGE, 0, 0), EINVAL, "over-drop");
-	set_access(fd, 0, 4 * PAGE, false);
+	TEST_ASSERT_ERRNO(__memext_set_access(fd, 0, 8 * PAGE_SIZE, 0), EINVAL, "over-drop");
+	memext_set_access(fd, 0, 4 * PAGE_SIZE, false);
 	TEST_ASSERT(memext_stat("accessible_pages") - acc == 4 + 2, "accessible %ld",
 		    memext_stat("accessible_pages") - acc);
 	memset(pm + CHUNK, 0x22, CHUNK);
-	TEST_ASSERT(pm[0] == 0x11 && pm[2 * PAGE] == 0x11 && pm[CHUNK] == 0x22,
+	TEST_ASSERT(pm[0] == 0x11 && pm[2 * PAGE_SIZE] == 0x11 && pm[CHUNK] == 0x22,
 		    "contents changed");
-	set_access(fd, 2 * PAGE, 4 * PAGE, false);
+	memext_set_access(fd, 2 * PAGE_SIZE, 4 * PAGE_SIZE, false);
 	/* A truncated file drops the counts of what it lost. */
 	TEST_ASSERT(!ftruncate(fd, CHUNK), "truncate");
 	TEST_ASSERT(memext_stat("accessible_pages") - acc == 1, "accessible %ld after truncate",
@@ -399,9 +389,9 @@ static void test_limit(void)
 	struct stat st;
 
 	TEST_ASSERT(f && fgets(old, sizeof(old), f), "read " MAX_MB_PARAM);
-	fd = create(dev, 8 * CHUNK, 0);
+	fd = memext_create_privmem(dev, 8 * CHUNK, 0);
 	rewind(f);
-	fprintf(f, "%ld\n", pages * PAGE / (1 << 20) + 4);
+	fprintf(f, "%ld\n", pages * PAGE_SIZE / (1 << 20) + 4);
 	fflush(f);
 	TEST_ASSERT_ERRNO(fallocate(fd, 0, 0, 8 * CHUNK), ENOSPC, "over the limit");
 	/* A growing fallocate() that fails leaves the size as it was. */
@@ -420,7 +410,7 @@ static void test_limit(void)
 /* Hibernation would write the pages to disk: refused while a file exists. */
 static void test_hibernation_refused(void)
 {
-	int dev = open_privmem_dev(), fd = create(dev, CHUNK, 0), st;
+	int dev = open_privmem_dev(), fd = memext_create_privmem(dev, CHUNK, 0), st;
 	char states[128] = "";
 	FILE *f;
 
@@ -461,9 +451,9 @@ static void guest_fill_and_sum(uint64_t seed, uint64_t npages)
 	for (i = 0; i < 512; i++)
 		guest_data[i] = seed * i + 7;
 	for (i = 0; i < npages; i++)
-		sum += READ_ONCE(*(uint64_t *)(DATA_GPA + i * PAGE));
+		sum += READ_ONCE(*(uint64_t *)(DATA_GPA + i * PAGE_SIZE));
 	for (i = 0; i < npages; i++)
-		WRITE_ONCE(*(uint64_t *)(DATA_GPA + i * PAGE + 8), seed + i);
+		WRITE_ONCE(*(uint64_t *)(DATA_GPA + i * PAGE_SIZE + 8), seed + i);
 	GUEST_SYNC(sum);
 	GUEST_DONE();
 }
@@ -480,7 +470,7 @@ static void *slot0_to_privmem(struct kvm_vm *vm, int dev, int *pmfd)
 
 	TEST_ASSERT(copy, "malloc");
 	memcpy(copy, region->host_mem, size);
-	*pmfd = create(dev, (size + CHUNK - 1) & ~(CHUNK - 1), 0);
+	*pmfd = memext_create_privmem(dev, (size + CHUNK - 1) & ~(CHUNK - 1), 0);
 	p = mmap(region->host_mem, size, PROT_READ | PROT_WRITE,
 		 MAP_SHARED | MAP_FIXED, *pmfd, 0);
 	TEST_ASSERT(p == region->host_mem, "map privmem over slot 0: %s",
@@ -496,10 +486,10 @@ static uint8_t *add_data_slot_flags(struct kvm_vm *vm, int dev, int *fd,
 {
 	uint8_t *data;
 
-	*fd = create(dev, DATA_SIZE, flags);
+	*fd = memext_create_privmem(dev, DATA_SIZE, flags);
 	data = map(*fd, DATA_SIZE);
 	vm_set_user_memory_region(vm, DATA_SLOT, 0, DATA_GPA, DATA_SIZE, data);
-	virt_map(vm, DATA_GPA, DATA_GPA, DATA_SIZE / PAGE);
+	virt_map(vm, DATA_GPA, DATA_GPA, DATA_SIZE / PAGE_SIZE);
 	return data;
 }
 
@@ -610,7 +600,7 @@ static bool touch_sigbus(uint8_t *p)
 static void test_huge_file_bounded(void)
 {
 	uint64_t size = 1ULL << 62;
-	int dev = open_privmem_dev(), fd = create(dev, size, 0);
+	int dev = open_privmem_dev(), fd = memext_create_privmem(dev, size, 0);
 	long acc = memext_stat("accessible_pages");
 	struct timespec t0, t1;
 	uint8_t *p = map(fd, CHUNK);
@@ -618,14 +608,14 @@ static void test_huge_file_bounded(void)
 	p[0] = 1;
 	alarm(60);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	set_access(fd, 0, size, true);
-	TEST_ASSERT(memext_stat("accessible_pages") - acc == (long)(size / PAGE),
+	memext_set_access(fd, 0, size, true);
+	TEST_ASSERT(memext_stat("accessible_pages") - acc == (long)(size / PAGE_SIZE),
 		    "accessible %ld", memext_stat("accessible_pages") - acc);
-	set_access(fd, PAGE, size - 2 * PAGE, true);
-	set_access(fd, 0, size, false);
+	memext_set_access(fd, PAGE_SIZE, size - 2 * PAGE_SIZE, true);
+	memext_set_access(fd, 0, size, false);
 	TEST_ASSERT(p[0] == 1, "contents changed");
 	TEST_ASSERT(!ftruncate(fd, CHUNK), "truncate: %s", strerror(errno));
-	TEST_ASSERT(memext_stat("accessible_pages") - acc == CHUNK / PAGE - 1,
+	TEST_ASSERT(memext_stat("accessible_pages") - acc == CHUNK / PAGE_SIZE - 1,
 		    "accessible %ld after truncate", memext_stat("accessible_pages") - acc);
 	TEST_ASSERT(!ftruncate(fd, size), "grow: %s", strerror(errno));
 	TEST_ASSERT(!fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, size),
@@ -648,7 +638,7 @@ static void memlock_child(void *arg)
 
 	drop_caps(CAP_BIT(CAP_IPC_LOCK));
 	set_rlimit(RLIMIT_MEMLOCK, 64 << 10);
-	fd = create(dev, 64 << 20, 0);
+	fd = memext_create_privmem(dev, 64 << 20, 0);
 	TEST_ASSERT_ERRNO(fallocate(fd, 0, 0, 64 << 20), ENOMEM,
 			  "64 MiB fallocate under a 64 KiB RLIMIT_MEMLOCK");
 	TEST_ASSERT(status_kb("VmPin") == 0, "VmPin %ld kB after ENOMEM",
@@ -704,7 +694,7 @@ static void tenant_child(void *arg)
 	set_rlimit(RLIMIT_MEMLOCK, 32 << 20);
 	if (!t->guest) {
 		/* The greedy tenant takes what it can and holds it. */
-		fd = create(dev, t->want, 0);
+		fd = memext_create_privmem(dev, t->want, 0);
 		TEST_ASSERT(fallocate(fd, 0, 0, t->want), "greedy fallocate succeeded");
 		TEST_ASSERT(write(t->ready, "1", 1) == 1, "ready");
 		for (;;)
@@ -714,11 +704,11 @@ static void tenant_child(void *arg)
 	data = add_data_slot(vm, dev, &fd);
 	TEST_ASSERT(!fallocate(fd, 0, 0, DATA_SIZE), "the second tenant: %s",
 		    strerror(errno));
-	for (i = 0; i < DATA_SIZE / PAGE; i++) {
-		*(uint64_t *)(data + i * PAGE) = i + 11;
+	for (i = 0; i < DATA_SIZE / PAGE_SIZE; i++) {
+		*(uint64_t *)(data + i * PAGE_SIZE) = i + 11;
 		sum += i + 11;
 	}
-	vcpu_args_set(vcpu, 2, 3, DATA_SIZE / PAGE);
+	vcpu_args_set(vcpu, 2, 3, DATA_SIZE / PAGE_SIZE);
 	expect_sync(vcpu, sum);
 	expect_done(vcpu);
 	kvm_vm_free(vm);
@@ -742,7 +732,7 @@ static void test_tenants_not_starved(void)
 
 	TEST_ASSERT(f && fgets(old, sizeof(old), f), "read " MAX_MB_PARAM);
 	rewind(f);
-	fprintf(f, "%ld\n", pages * PAGE / (1 << 20) + 48);
+	fprintf(f, "%ld\n", pages * PAGE_SIZE / (1 << 20) + 48);
 	fflush(f);
 
 	TEST_ASSERT(!pipe(pipefd), "pipe");
@@ -758,7 +748,7 @@ static void test_tenants_not_starved(void)
 	close(pipefd[1]);
 	TEST_ASSERT(read(pipefd[0], &c, 1) == 1, "the greedy tenant died");
 	ksft_print_msg("greedy tenant holds %ld MiB of a %ld MiB pool\n",
-		       (memext_stat("pages") - pages) * PAGE >> 20, 48L);
+		       (memext_stat("pages") - pages) * PAGE_SIZE >> 20, 48L);
 	in_child(tenant_child, &guest, "second tenant's guest");
 	TEST_ASSERT(waitpid(pid, &status, WNOHANG) == 0,
 		    "the greedy tenant let go early: %#x", status);
@@ -779,26 +769,26 @@ static void unprivileged_child(void *arg)
 	uint8_t *p;
 
 	drop_caps(CAP_BIT(CAP_SYS_ADMIN));
-	TEST_ASSERT_ERRNO(__create(dev, CHUNK, KVM_MEMEXT_PRIVMEM_NO_HUGE), EPERM,
+	TEST_ASSERT_ERRNO(__memext_create_privmem(dev, CHUNK, KVM_MEMEXT_PRIVMEM_NO_HUGE), EPERM,
 			  "NO_HUGE without CAP_SYS_ADMIN");
 
 	/* The last chunk is a whole block too; a hole in it is zeroed. */
-	fd = create(dev, CHUNK + 3 * PAGE, 0);
-	p = map(fd, CHUNK + 3 * PAGE);
-	memset(p, 0x3c, CHUNK + 3 * PAGE);
+	fd = memext_create_privmem(dev, CHUNK + 3 * PAGE_SIZE, 0);
+	p = map(fd, CHUNK + 3 * PAGE_SIZE);
+	memset(p, 0x3c, CHUNK + 3 * PAGE_SIZE);
 	pages = memext_stat("pages");
 	TEST_ASSERT(!fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			       PAGE, PAGE), "punch: %s", strerror(errno));
-	TEST_ASSERT(p[PAGE - 1] == 0x3c && p[PAGE] == 0 && p[2 * PAGE - 1] == 0 &&
-		    p[2 * PAGE] == 0x3c, "hole in a block: %x %x %x %x", p[PAGE - 1],
-		    p[PAGE], p[2 * PAGE - 1], p[2 * PAGE]);
+			       PAGE_SIZE, PAGE_SIZE), "punch: %s", strerror(errno));
+	TEST_ASSERT(p[PAGE_SIZE - 1] == 0x3c && p[PAGE_SIZE] == 0 && p[2 * PAGE_SIZE - 1] == 0 &&
+		    p[2 * PAGE_SIZE] == 0x3c, "hole in a block: %x %x %x %x", p[PAGE_SIZE - 1],
+		    p[PAGE_SIZE], p[2 * PAGE_SIZE - 1], p[2 * PAGE_SIZE]);
 	TEST_ASSERT(memext_stat("pages") == pages, "a hole in a block freed pages");
 	/* A single accessible page shows its block: no 4 KiB entries. */
-	set_access(fd, CHUNK + PAGE, PAGE, true);
-	set_access(fd, CHUNK + PAGE, PAGE, false);
-	TEST_ASSERT(!ftruncate(fd, CHUNK + PAGE), "truncate into the block");
+	memext_set_access(fd, CHUNK + PAGE_SIZE, PAGE_SIZE, true);
+	memext_set_access(fd, CHUNK + PAGE_SIZE, PAGE_SIZE, false);
+	TEST_ASSERT(!ftruncate(fd, CHUNK + PAGE_SIZE), "truncate into the block");
 	TEST_ASSERT(p[CHUNK] == 0x3c, "truncate lost a page below the size");
-	munmap(p, CHUNK + 3 * PAGE);
+	munmap(p, CHUNK + 3 * PAGE_SIZE);
 	close(fd);
 	ksft_print_msg("unprivileged file: DirectMap4k %ld -> %ld kB\n", dm4k,
 		       meminfo_kb("DirectMap4k"));
@@ -821,7 +811,7 @@ static void test_unprivileged_no_split(void)
  */
 static void test_access_toggles(void)
 {
-	int dev = open_privmem_dev(), fd = create(dev, CHUNK, 0), i, n = 100000;
+	int dev = open_privmem_dev(), fd = memext_create_privmem(dev, CHUNK, 0), i, n = 100000;
 	long flushes = memext_stat("tlb_flushes"), spent, ms = 0;
 	struct timespec t0, t1;
 	uint8_t *p = map(fd, CHUNK);
@@ -829,7 +819,7 @@ static void test_access_toggles(void)
 	p[0] = 1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (i = 0; i < n && ms < 20000; i++) {
-		set_access(fd, 3 * PAGE, PAGE, !(i & 1));
+		memext_set_access(fd, 3 * PAGE_SIZE, PAGE_SIZE, !(i & 1));
 		if (!(i & 1023)) {
 			clock_gettime(CLOCK_MONOTONIC, &t1);
 			ms = (t1.tv_sec - t0.tv_sec) * 1000 +
@@ -837,7 +827,7 @@ static void test_access_toggles(void)
 		}
 	}
 	if (i & 1)
-		set_access(fd, 3 * PAGE, PAGE, false);
+		memext_set_access(fd, 3 * PAGE_SIZE, PAGE_SIZE, false);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
 	spent = memext_stat("tlb_flushes") - flushes;
@@ -862,7 +852,7 @@ static void test_access_toggles(void)
  */
 static void test_punch_refault_rate(void)
 {
-	int dev = open_privmem_dev(), fd = create(dev, CHUNK, 0), i;
+	int dev = open_privmem_dev(), fd = memext_create_privmem(dev, CHUNK, 0), i;
 	long flushes = memext_stat("tlb_flushes"), spent, ms = 0;
 	char old[32] = "100\n";
 	struct timespec t0, t1;
@@ -901,7 +891,7 @@ static void test_punch_refault_rate(void)
 
 static void fsize_child(void *arg)
 {
-	int dev = open_privmem_dev(), fd = create(dev, CHUNK, 0);
+	int dev = open_privmem_dev(), fd = memext_create_privmem(dev, CHUNK, 0);
 
 	signal(SIGXFSZ, SIG_IGN);
 	set_rlimit(RLIMIT_FSIZE, 4 << 20);
@@ -915,7 +905,7 @@ static void fsize_child(void *arg)
 /* Sizes obey RLIMIT_FSIZE; the mapping never executes. */
 static void test_file_limits(void)
 {
-	int dev = open_privmem_dev(), fd = create(dev, CHUNK, 0);
+	int dev = open_privmem_dev(), fd = memext_create_privmem(dev, CHUNK, 0);
 
 	in_child(fsize_child, NULL, "RLIMIT_FSIZE");
 	TEST_ASSERT(mmap(NULL, CHUNK, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0) ==
@@ -942,20 +932,20 @@ static void test_guest_in_privmem(void)
 	/* [privmem 4 MiB][anonymous 4 MiB], one memslot. */
 	base = mmap(NULL, 2 * DATA_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	TEST_ASSERT(base != MAP_FAILED, "reserve");
-	fd = create(dev, DATA_SIZE, 0);
+	fd = memext_create_privmem(dev, DATA_SIZE, 0);
 	TEST_ASSERT(mmap(base, DATA_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
 			 fd, 0) == base, "map privmem half");
 	TEST_ASSERT(mmap(base + DATA_SIZE, DATA_SIZE, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) ==
 		    base + DATA_SIZE, "map anonymous half");
 	vm_set_user_memory_region(vm, DATA_SLOT, 0, DATA_GPA, 2 * DATA_SIZE, base);
-	virt_map(vm, DATA_GPA, DATA_GPA, 2 * DATA_SIZE / PAGE);
-	for (i = 0; i < 2 * DATA_SIZE / PAGE; i++) {
-		*(uint64_t *)(base + i * PAGE) = i * 3 + 1;
+	virt_map(vm, DATA_GPA, DATA_GPA, 2 * DATA_SIZE / PAGE_SIZE);
+	for (i = 0; i < 2 * DATA_SIZE / PAGE_SIZE; i++) {
+		*(uint64_t *)(base + i * PAGE_SIZE) = i * 3 + 1;
 		sum += i * 3 + 1;
 	}
 
-	vcpu_args_set(vcpu, 2, 5, 2 * DATA_SIZE / PAGE);
+	vcpu_args_set(vcpu, 2, 5, 2 * DATA_SIZE / PAGE_SIZE);
 	expect_sync(vcpu, sum);
 	expect_done(vcpu);
 
@@ -966,10 +956,10 @@ static void test_guest_in_privmem(void)
 		    "guest data is not in the private slot");
 	for (i = 0; i < 512; i++)
 		TEST_ASSERT(gd[i] == 5 * i + 7, "guest_data[%lu] = %lu", i, gd[i]);
-	for (i = 0; i < 2 * DATA_SIZE / PAGE; i++)
-		TEST_ASSERT(*(uint64_t *)(base + i * PAGE + 8) == 5 + i,
+	for (i = 0; i < 2 * DATA_SIZE / PAGE_SIZE; i++)
+		TEST_ASSERT(*(uint64_t *)(base + i * PAGE_SIZE + 8) == 5 + i,
 			    "page %lu of the data slot: %lu", i,
-			    *(uint64_t *)(base + i * PAGE + 8));
+			    *(uint64_t *)(base + i * PAGE_SIZE + 8));
 	ksft_print_msg("huge PMD mappings so far: %ld\n", memext_stat("pmd_maps"));
 
 	kvm_vm_free(vm);
@@ -985,8 +975,8 @@ static void guest_churn(uint64_t rounds)
 	uint64_t r, i, v, *p;
 
 	for (r = 0; r < rounds; r++) {
-		for (i = 0; i < DATA_SIZE / PAGE; i++) {
-			p = (uint64_t *)(DATA_GPA + i * PAGE);
+		for (i = 0; i < DATA_SIZE / PAGE_SIZE; i++) {
+			p = (uint64_t *)(DATA_GPA + i * PAGE_SIZE);
 			v = READ_ONCE(*p);
 			/* The host writes 0xa5a5..., a punched page reads 0. */
 			GUEST_ASSERT(v == 0 || v == 0xa5a5a5a5a5a5a5a5ULL ||
@@ -1032,7 +1022,7 @@ static void test_punch_while_running(void)
 		TEST_ASSERT(*(uint64_t *)(data + (r % 6) * CHUNK / 2) == 0,
 			    "punched page not zero");
 		if (r % 3 == 0)
-			memset(data + ((r + 1) % 6) * CHUNK / 2, 0xa5, PAGE);
+			memset(data + ((r + 1) % 6) * CHUNK / 2, 0xa5, PAGE_SIZE);
 	}
 	expect_done(vcpu);
 	ksft_print_msg("%d punches while the guest ran\n", punches);
@@ -1045,7 +1035,7 @@ static void test_punch_while_running(void)
 
 /* kvm-clock: KVM writes it through the direct map; make its page accessible. */
 #define MSR_KVM_SYSTEM_TIME_NEW_	0x4b564d01
-#define CLOCK_GPA			(DATA_GPA + 3 * PAGE)
+#define CLOCK_GPA			(DATA_GPA + 3 * PAGE_SIZE)
 
 static void guest_kvmclock(void)
 {
@@ -1055,7 +1045,7 @@ static void guest_kvmclock(void)
 
 	wrmsr(MSR_KVM_SYSTEM_TIME_NEW_, CLOCK_GPA | 1);
 	v = READ_ONCE(*version);
-	GUEST_SYNC(v && !(v & 1) && READ_ONCE(*mul) && READ_ONCE(*system_time));
+	GUEST_ASSERT(v && !(v & 1) && READ_ONCE(*mul) && READ_ONCE(*system_time));
 	wrmsr(MSR_KVM_SYSTEM_TIME_NEW_, 0);
 	GUEST_DONE();
 }
@@ -1072,14 +1062,13 @@ static void test_kvmclock_accessible(void)
 	slot0_to_privmem(vm, dev, &fd0);
 	data = add_data_slot(vm, dev, &fd);
 	/* Without this KVM would write the clock to the decoy (see below). */
-	set_access(fd, CLOCK_GPA - DATA_GPA, PAGE, true);
+	memext_set_access(fd, CLOCK_GPA - DATA_GPA, PAGE_SIZE, true);
 	TEST_ASSERT(memext_stat("accessible_pages") == acc + 1, "one page accessible");
 
-	expect_sync(vcpu, 1);
 	expect_done(vcpu);
 	TEST_ASSERT(*(uint32_t *)(data + CLOCK_GPA - DATA_GPA), "host sees no kvm-clock");
 	kvm_vm_free(vm);
-	set_access(fd, CLOCK_GPA - DATA_GPA, PAGE, false);
+	memext_set_access(fd, CLOCK_GPA - DATA_GPA, PAGE_SIZE, false);
 	munmap(data, DATA_SIZE);
 	close(fd);
 	close(fd0);
@@ -1101,8 +1090,10 @@ static void guest_kvmclock_hidden(uint64_t msr, uint64_t gpa)
 
 	if (msr)
 		wrmsr(msr, gpa | 1);
-	GUEST_SYNC(READ_ONCE(*version));
-	GUEST_SYNC(READ_ONCE(*version));
+	GUEST_ASSERT_EQ(READ_ONCE(*version), 0);
+	/* An exit and an entry, where KVM updates the clock. */
+	GUEST_SYNC(0);
+	GUEST_ASSERT_EQ(READ_ONCE(*version), 0);
 	if (msr)
 		wrmsr(msr, 0);
 	GUEST_DONE();
@@ -1125,7 +1116,6 @@ static void run_kvmclock_hidden(uint32_t msr, uint64_t flags, bool by_vmm)
 	if (by_vmm)
 		vcpu_set_msr(vcpu, msr, CLOCK_GPA | 1);
 
-	expect_sync(vcpu, 0);
 	expect_sync(vcpu, 0);
 	expect_done(vcpu);
 	TEST_ASSERT(!*(uint32_t *)(data + CLOCK_GPA - DATA_GPA),
@@ -1161,9 +1151,9 @@ static void test_kvmclock_hidden_by_vmm(void)
  * the VMM: KVM writes them through the direct map too (wall clock at
  * activation, runstate at every context switch).
  */
-#define SHINFO_GPA	(DATA_GPA + 4 * PAGE)
-#define VCPU_INFO_GPA	(DATA_GPA + 5 * PAGE)
-#define RUNSTATE_GPA	(DATA_GPA + 6 * PAGE + 40)
+#define SHINFO_GPA	(DATA_GPA + 4 * PAGE_SIZE)
+#define VCPU_INFO_GPA	(DATA_GPA + 5 * PAGE_SIZE)
+#define RUNSTATE_GPA	(DATA_GPA + 6 * PAGE_SIZE + 40)
 
 static void guest_syncs(void)
 {
@@ -1184,7 +1174,7 @@ static void test_xen_pages_hidden(void)
 	};
 	struct kvm_xen_hvm_attr shinfo = {
 		.type = KVM_XEN_ATTR_TYPE_SHARED_INFO,
-		.u.shared_info.gfn = SHINFO_GPA / PAGE,
+		.u.shared_info.gfn = SHINFO_GPA / PAGE_SIZE,
 	};
 	struct kvm_xen_vcpu_attr vi = {
 		.type = KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO, .u.gpa = VCPU_INFO_GPA,
@@ -1216,7 +1206,7 @@ static void test_xen_pages_hidden(void)
 	expect_sync(vcpu, 0);
 	expect_done(vcpu);
 	for (i = 4; i < 8; i++)
-		TEST_ASSERT(!memchr_nonzero(data + i * PAGE, PAGE),
+		TEST_ASSERT(!memchr_nonzero(data + i * PAGE_SIZE, PAGE_SIZE),
 			    "private page %d of the data slot was written", i);
 	TEST_ASSERT(memext_stat("decoy_writes") > writes,
 		    "KVM's Xen shared-info writes did not reach the decoy");
@@ -1314,12 +1304,12 @@ static int sweep_fail_nth(int dev, int nth_fd, uint64_t size, uint64_t flags,
 	char buf[16], trace[1024] = "";
 
 	/* Warm the slab caches, so that every run makes the same calls. */
-	fd = create(dev, size, flags);
+	fd = memext_create_privmem(dev, size, flags);
 	TEST_ASSERT(!fallocate(fd, 0, 0, size), "fallocate: %s", strerror(errno));
 	close(fd);
 
 	for (n = 1; n < 1000; n++) {
-		fd = create(dev, size, flags);
+		fd = memext_create_privmem(dev, size, flags);
 		fallbacks = memext_stat("fallbacks");
 		snprintf(buf, sizeof(buf), "%d", n);
 		TEST_ASSERT(pwrite(nth_fd, buf, strlen(buf), 0) > 0, "fail-nth");
@@ -1388,7 +1378,7 @@ static void test_fail_page_alloc(void)
 	write_attr("times", "1");
 	write_attr("probability", "100");
 	write_str("/proc/thread-self/make-it-fail", "1");
-	fd = create(dev, CHUNK, 0);
+	fd = memext_create_privmem(dev, CHUNK, 0);
 	TEST_ASSERT(!fallocate(fd, 0, 0, CHUNK), "fallocate: %s", strerror(errno));
 	write_str("/proc/thread-self/make-it-fail", "0");
 	write_attr("probability", "0");
@@ -1401,7 +1391,7 @@ static void test_fail_page_alloc(void)
 	write_attr("task-filter", "N");
 	write_attr("min-order", "0");
 	failed = sweep_fail_nth(dev, nth_fd, CHUNK, 0, &fell_back);
-	failed += sweep_fail_nth(dev, nth_fd, 16 * PAGE,
+	failed += sweep_fail_nth(dev, nth_fd, 16 * PAGE_SIZE,
 				 KVM_MEMEXT_PRIVMEM_NO_HUGE, &fell_back);
 	write_attr("ignore-gfp-wait", "Y");
 	write_attr("min-order", "1");

@@ -30,16 +30,15 @@
 #include "ucall_common.h"
 
 #define GPA_A		0x40000000ul	/* slot A: 4 pages */
-#define GPA_B		(GPA_A + 4 * PAGE)	/* slot B, right after A */
+#define GPA_B		(GPA_A + 4 * PAGE_SIZE)	/* slot B, right after A */
 #define SLOT_A		10
 #define SLOT_B		11
 #define NR_PAGES	4
-#define PAGE		4096ul
 #define ROUNDS		40
 #define LOOPS		2000
 
-#define SYNC_ROUND	1
-#define SYNC_BAD	2
+/* What the guest reports when an area it read breaks Xen's rules. */
+#define BAD_AREA_FMT	"entry %lu, sum %lu, previous %lu, state %lu"
 
 #define AREA64		sizeof(struct kvm_memext_runstate_area)
 #define AREA32		sizeof(struct kvm_memext_runstate_area32)
@@ -80,12 +79,13 @@ static void guest_code(uint64_t gpa, uint64_t compat)
 		for (i = 0; i < LOOPS; i++) {
 			e = guest_read_area(gpa, compat, &state, time);
 			sum = time[0] + time[1] + time[2] + time[3];
-			if (sum != e || e < last || state > 3)
-				GUEST_SYNC_ARGS(SYNC_BAD, e, sum, last, state);
+			memext_guest_assert_4(sum == e && e >= last && state <= 3,
+					      BAD_AREA_FMT, e, sum, last,
+					      (uint64_t)state);
 			changes += e != last;
 			last = e;
 		}
-		GUEST_SYNC_ARGS(SYNC_ROUND, changes, last, 0, 0);
+		GUEST_SYNC(changes);
 	}
 }
 
@@ -109,14 +109,14 @@ struct rs_ctx {
 /* Private memory (KVM_MEMEXT_CREATE_PRIVMEM): out of the direct map. */
 static void *map_privmem(void)
 {
-	struct kvm_memext_create_privmem args = { .size = NR_PAGES * PAGE };
+	struct kvm_memext_create_privmem args = { .size = NR_PAGES * PAGE_SIZE };
 	int dev = memext_open(), fd;
 	void *p;
 
 	TEST_REQUIRE(memext_has_cap(KVM_MEMEXT_CAP_PRIVMEM));
 	fd = ioctl(dev, KVM_MEMEXT_CREATE_PRIVMEM, &args);
 	TEST_ASSERT(fd >= 0, "CREATE_PRIVMEM: %s", strerror(errno));
-	p = mmap(NULL, NR_PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	p = mmap(NULL, NR_PAGES * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	TEST_ASSERT(p != MAP_FAILED, "mmap privmem: %s", strerror(errno));
 	close(fd);
 	close(dev);
@@ -125,7 +125,7 @@ static void *map_privmem(void)
 
 static void *map_backing(int flags)
 {
-	size_t size = flags & MAP_HUGETLB ? HUGE_SIZE : NR_PAGES * PAGE;
+	size_t size = flags & MAP_HUGETLB ? HUGE_SIZE : NR_PAGES * PAGE_SIZE;
 	void *p;
 
 	if (flags == PRIVMEM)
@@ -200,7 +200,7 @@ static uint8_t *map_ivshmem(void)
 				 "/sys/bus/pci/devices/%s/resource2", d->d_name);
 			fd = open(path, O_RDWR | O_SYNC);
 			if (fd >= 0) {
-				p = mmap(NULL, NR_PAGES * PAGE, PROT_READ | PROT_WRITE,
+				p = mmap(NULL, NR_PAGES * PAGE_SIZE, PROT_READ | PROT_WRITE,
 					 MAP_SHARED, fd, 0);
 				close(fd);
 				if (p == MAP_FAILED)
@@ -211,7 +211,7 @@ static uint8_t *map_ivshmem(void)
 	}
 	closedir(dir);
 	if (p)
-		memset(p, 0, NR_PAGES * PAGE);
+		memset(p, 0, NR_PAGES * PAGE_SIZE);
 	return p;
 }
 
@@ -232,8 +232,8 @@ static void ctx_init(struct rs_ctx *c, int mmap_flags, uint64_t offset,
 	} else {
 		c->hva[1] = map_backing(mmap_flags);
 	}
-	vm_set_user_memory_region(c->vm, SLOT_A, 0, GPA_A, NR_PAGES * PAGE, c->hva[0]);
-	vm_set_user_memory_region(c->vm, SLOT_B, 0, GPA_B, NR_PAGES * PAGE, c->hva[1]);
+	vm_set_user_memory_region(c->vm, SLOT_A, 0, GPA_A, NR_PAGES * PAGE_SIZE, c->hva[0]);
+	vm_set_user_memory_region(c->vm, SLOT_B, 0, GPA_B, NR_PAGES * PAGE_SIZE, c->hva[1]);
 	virt_map(c->vm, GPA_A, GPA_A, 2 * NR_PAGES);
 	c->gpa = GPA_A + offset;
 	c->compat = compat;
@@ -334,13 +334,11 @@ static void run_rounds(struct rs_ctx *c, int rounds,
 		vcpu_run(c->vcpu);
 		switch (get_ucall(c->vcpu, &uc)) {
 		case UCALL_SYNC:
-			TEST_ASSERT(uc.args[1] == SYNC_ROUND,
-				    "round %d: guest saw entry %lu, sum %lu, previous %lu, state %lu",
-				    i, uc.args[2], uc.args[3], uc.args[4], uc.args[5]);
-			c->changes += uc.args[2];
+			c->changes += uc.args[1];
 			break;
 		case UCALL_ABORT:
-			REPORT_GUEST_ASSERT(uc);
+			ksft_print_msg("round %d\n", i);
+			memext_report_guest_assert_4(uc, BAD_AREA_FMT);
 			break;
 		default:
 			TEST_FAIL("round %d: exit %s", i,
@@ -398,45 +396,45 @@ static void test_one_page(void)
 static void test_two_pages(void)
 {
 	/* state and state_entry_time in one page, the times in the next. */
-	run_layout(SHM, PAGE - 16, false);
+	run_layout(SHM, PAGE_SIZE - 16, false);
 }
 
 static void test_two_memslots(void)
 {
-	run_layout(SHM, NR_PAGES * PAGE - 24, false);
+	run_layout(SHM, NR_PAGES * PAGE_SIZE - 24, false);
 }
 
 static void test_two_memslots_anon(void)
 {
-	run_layout(ANON, NR_PAGES * PAGE - 24, false);
+	run_layout(ANON, NR_PAGES * PAGE_SIZE - 24, false);
 }
 
 static void test_pfnmap_two_pages(void)
 {
-	run_layout(IOMEM, NR_PAGES * PAGE + PAGE - 16, false);
+	run_layout(IOMEM, NR_PAGES * PAGE_SIZE + PAGE_SIZE - 16, false);
 }
 
 /* RAM and IO pages under one area: the split path. */
 static void test_pfnmap_mixed(void)
 {
-	run_layout(IOMEM, NR_PAGES * PAGE - 24, false);
+	run_layout(IOMEM, NR_PAGES * PAGE_SIZE - 24, false);
 }
 
 /* Pages out of the kernel direct map: the cache maps them with vmap(). */
 static void test_privmem_two_memslots(void)
 {
-	run_layout(PRIVMEM, NR_PAGES * PAGE - 24, false);
+	run_layout(PRIVMEM, NR_PAGES * PAGE_SIZE - 24, false);
 }
 
 static void test_compat32_two_pages(void)
 {
 	/* state_entry_time itself crosses the page boundary. */
-	run_layout(SHM, PAGE - 8, true);
+	run_layout(SHM, PAGE_SIZE - 8, true);
 }
 
 static void test_hugetlb(void)
 {
-	run_layout(MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, NR_PAGES * PAGE - 24,
+	run_layout(MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, NR_PAGES * PAGE_SIZE - 24,
 		   false);
 }
 
@@ -445,7 +443,7 @@ static void run_event(void (*event)(struct rs_ctx *c), int mmap_flags)
 {
 	struct rs_ctx c;
 
-	ctx_init(&c, mmap_flags, NR_PAGES * PAGE - 16, false);
+	ctx_init(&c, mmap_flags, NR_PAGES * PAGE_SIZE - 16, false);
 	attach(&c);
 	run_rounds(&c, ROUNDS, event, ROUNDS / 2);
 	check_current(&c, "after the event");
@@ -454,8 +452,8 @@ static void run_event(void (*event)(struct rs_ctx *c), int mmap_flags)
 
 static void zap_both_pages(struct rs_ctx *c)
 {
-	TEST_ASSERT(!madvise(c->hva[0] + (NR_PAGES - 1) * PAGE, PAGE, MADV_DONTNEED) &&
-		    !madvise(c->hva[1], PAGE, MADV_DONTNEED), "madvise");
+	TEST_ASSERT(!madvise(c->hva[0] + (NR_PAGES - 1) * PAGE_SIZE, PAGE_SIZE, MADV_DONTNEED) &&
+		    !madvise(c->hva[1], PAGE_SIZE, MADV_DONTNEED), "madvise");
 	/* The area reads zeros until the next switch rewrites it. */
 	usleep(1000);
 	check_current(c, "after MADV_DONTNEED");
@@ -468,7 +466,7 @@ static void test_madv_dontneed(void)
 
 static void remap_second_page(struct rs_ctx *c)
 {
-	void *p = mmap(c->hva[1], PAGE, PROT_READ | PROT_WRITE,
+	void *p = mmap(c->hva[1], PAGE_SIZE, PROT_READ | PROT_WRITE,
 		       c->mmap_flags | MAP_FIXED, -1, 0);
 
 	TEST_ASSERT(p == c->hva[1], "mmap MAP_FIXED: %s", strerror(errno));
@@ -486,13 +484,13 @@ static void protect_second_page(struct rs_ctx *c)
 	struct kvm_memext_runstate_info info;
 	int i;
 
-	TEST_ASSERT(!mprotect(c->hva[1], PAGE, PROT_READ), "mprotect");
+	TEST_ASSERT(!mprotect(c->hva[1], PAGE_SIZE, PROT_READ), "mprotect");
 	/* Switches while read-only: the module cannot write, and says so. */
 	for (i = 0; i < 3; i++)
 		usleep(1000);
 	info = get_info(c, c->vcpu->fd);
 	TEST_ASSERT(info.pending, "the area was written through a read-only mapping");
-	TEST_ASSERT(!mprotect(c->hva[1], PAGE, PROT_READ | PROT_WRITE), "mprotect");
+	TEST_ASSERT(!mprotect(c->hva[1], PAGE_SIZE, PROT_READ | PROT_WRITE), "mprotect");
 	usleep(1000);
 	check_current(c, "after mprotect");
 }
@@ -509,13 +507,13 @@ static void move_slot_b(struct rs_ctx *c)
 	struct kvm_memext_memslot e[2] = {
 		{ .slot = SLOT_B },
 		{ .slot = SLOT_B, .guest_phys_addr = GPA_B,
-		  .memory_size = NR_PAGES * PAGE, .userspace_addr = (uintptr_t)n },
+		  .memory_size = NR_PAGES * PAGE_SIZE, .userspace_addr = (uintptr_t)n },
 	};
 	struct kvm_memext_set_memslots args = {
 		.nr_entries = 2, .entries = (uintptr_t)e,
 	};
 
-	memcpy(n, c->hva[1], NR_PAGES * PAGE);
+	memcpy(n, c->hva[1], NR_PAGES * PAGE_SIZE);
 	TEST_ASSERT(!ioctl(c->handle, KVM_MEMEXT_SET_MEMSLOTS, &args),
 		    "SET_MEMSLOTS: %s", strerror(errno));
 	c->hva[1] = n;
@@ -534,7 +532,7 @@ static uint64_t pagemap_entry(void *addr)
 	uint64_t e = 0;
 	int fd = open("/proc/self/pagemap", O_RDONLY);
 
-	TEST_ASSERT(fd >= 0 && pread(fd, &e, 8, (uintptr_t)addr / PAGE * 8) == 8,
+	TEST_ASSERT(fd >= 0 && pread(fd, &e, 8, (uintptr_t)addr / PAGE_SIZE * 8) == 8,
 		    "read /proc/self/pagemap");
 	close(fd);
 	return e;
@@ -542,13 +540,13 @@ static uint64_t pagemap_entry(void *addr)
 
 static void swap_out_both_pages(struct rs_ctx *c)
 {
-	void *p[2] = { c->hva[0] + (NR_PAGES - 1) * PAGE, c->hva[1] };
+	void *p[2] = { c->hva[0] + (NR_PAGES - 1) * PAGE_SIZE, c->hva[1] };
 	int i, tries;
 
 	for (i = 0; i < 2; i++) {
 		/* A fresh page may still sit in a per-CPU LRU batch. */
 		for (tries = 0; tries < 50; tries++) {
-			TEST_ASSERT(!madvise(p[i], PAGE, MADV_PAGEOUT), "MADV_PAGEOUT");
+			TEST_ASSERT(!madvise(p[i], PAGE_SIZE, MADV_PAGEOUT), "MADV_PAGEOUT");
 			if (pagemap_entry(p[i]) & (1ull << 62))
 				break;
 			usleep(2000);
@@ -573,7 +571,7 @@ static void page_nodes(void **pages, int *status)
 
 static void migrate_both_pages(struct rs_ctx *c)
 {
-	void *pages[2] = { c->hva[0] + (NR_PAGES - 1) * PAGE, c->hva[1] };
+	void *pages[2] = { c->hva[0] + (NR_PAGES - 1) * PAGE_SIZE, c->hva[1] };
 	int status[2], nodes[2], i;
 
 	page_nodes(pages, status);
@@ -603,11 +601,11 @@ static void test_dirty_log(void)
 	struct rs_ctx c;
 	int round;
 
-	ctx_init(&c, SHM, NR_PAGES * PAGE - 24, false);
+	ctx_init(&c, SHM, NR_PAGES * PAGE_SIZE - 24, false);
 	vm_set_user_memory_region(c.vm, SLOT_A, KVM_MEM_LOG_DIRTY_PAGES, GPA_A,
-				  NR_PAGES * PAGE, c.hva[0]);
+				  NR_PAGES * PAGE_SIZE, c.hva[0]);
 	vm_set_user_memory_region(c.vm, SLOT_B, KVM_MEM_LOG_DIRTY_PAGES, GPA_B,
-				  NR_PAGES * PAGE, c.hva[1]);
+				  NR_PAGES * PAGE_SIZE, c.hva[1]);
 	attach(&c);
 	for (round = 0; round < 3; round++) {
 		/* Fetch and clear; then a switch writes the area. */
@@ -646,7 +644,7 @@ static void *vcpu_job_fn(void *arg)
 static void test_many_vcpus(void)
 {
 	static const uint64_t offsets[NR_VCPUS] = {
-		0x40, PAGE - 16, 2 * PAGE - 40, NR_PAGES * PAGE - 8,
+		0x40, PAGE_SIZE - 16, 2 * PAGE_SIZE - 40, NR_PAGES * PAGE_SIZE - 8,
 	};
 	struct kvm_vcpu *vcpus[NR_VCPUS];
 	struct vcpu_job jobs[NR_VCPUS] = {};
@@ -753,7 +751,7 @@ static void test_close_handle_while_running(void)
 	long base;
 
 	base = memext_module_refcnt();
-	ctx_init(&c, SHM, PAGE - 8, false);
+	ctx_init(&c, SHM, PAGE_SIZE - 8, false);
 	pthread_create(&t, NULL, run_until_stopped, &c);
 	usleep(200000);
 	/* The vCPU thread unhooks its notifier itself, promptly. */
@@ -821,7 +819,7 @@ static void test_bad_inputs(void)
 			  "unknown flags");
 	TEST_ASSERT_ERRNO(__attach(&c, c.vcpu->fd, 0x80000000ul, AREA64, 0), EFAULT,
 			  "gpa outside any slot");
-	TEST_ASSERT_ERRNO(__attach(&c, c.vcpu->fd, GPA_B + NR_PAGES * PAGE - 8,
+	TEST_ASSERT_ERRNO(__attach(&c, c.vcpu->fd, GPA_B + NR_PAGES * PAGE_SIZE - 8,
 				   AREA64, 0), EFAULT,
 			  "area running past the last slot");
 	TEST_ASSERT_ERRNO(__attach(&c, other_vcpu->fd, c.gpa, AREA64, 0), EINVAL,
@@ -880,7 +878,7 @@ static void test_smm_address_space(void)
 		       "one address space only");
 	smm = map_backing(SHM);
 	vm_set_user_memory_region(c.vm, 1 << 16 | SLOT_A, 0, GPA_A,
-				  NR_PAGES * PAGE, smm);
+				  NR_PAGES * PAGE_SIZE, smm);
 	a = (struct kvm_memext_runstate) {
 		.vcpu_fd = c.vcpu->fd, .gpa = c.gpa, .size = AREA64, .as_id = 1,
 	};
@@ -937,7 +935,7 @@ static void test_readonly_slot(void)
 	ctx_init(&c, SHM, 0x100, false);
 	vm_set_user_memory_region(c.vm, SLOT_A, 0, 0, 0, NULL);
 	vm_set_user_memory_region(c.vm, SLOT_A, KVM_MEM_READONLY, GPA_A,
-				  NR_PAGES * PAGE, c.hva[0]);
+				  NR_PAGES * PAGE_SIZE, c.hva[0]);
 	TEST_ASSERT_ERRNO(__attach(&c, c.vcpu->fd, c.gpa, AREA64, 0), EFAULT,
 			  "area in a read-only slot");
 }

@@ -22,8 +22,7 @@
 
 #define GPA_A		0x40000000ul
 #define NR_PAGES	4
-#define PAGE		4096ul
-#define GPA_B		(GPA_A + NR_PAGES * PAGE)
+#define GPA_B		(GPA_A + NR_PAGES * PAGE_SIZE)
 #define AREA		48
 
 static const struct {
@@ -31,7 +30,7 @@ static const struct {
 	uint64_t gpa;
 } layouts[] = {
 	{ "inside one page", GPA_A + 0x100 },
-	{ "across two pages", GPA_A + PAGE - 16 },
+	{ "across two pages", GPA_A + PAGE_SIZE - 16 },
 	{ "across two memslots", GPA_B - 24 },
 };
 
@@ -72,16 +71,16 @@ int main(int argc, char *argv[])
 	__TEST_REQUIRE(bench >= 0, "kvm_memext_bench.ko not loaded");
 	vm = vm_create_with_one_vcpu(&vcpu, guest_code);
 	handle = memext_bind(dev, vm->fd);
-	a = mmap(NULL, NR_PAGES * PAGE, PROT_READ | PROT_WRITE,
+	a = mmap(NULL, NR_PAGES * PAGE_SIZE, PROT_READ | PROT_WRITE,
 		 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	b = mmap(NULL, NR_PAGES * PAGE, PROT_READ | PROT_WRITE,
+	b = mmap(NULL, NR_PAGES * PAGE_SIZE, PROT_READ | PROT_WRITE,
 		 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	TEST_ASSERT(a != MAP_FAILED && b != MAP_FAILED, "mmap");
 	/* Present pages: the pre-cache method cannot fault them in. */
-	memset(a, 1, NR_PAGES * PAGE);
-	memset(b, 1, NR_PAGES * PAGE);
-	vm_set_user_memory_region(vm, 10, 0, GPA_A, NR_PAGES * PAGE, a);
-	vm_set_user_memory_region(vm, 11, 0, GPA_B, NR_PAGES * PAGE, b);
+	memset(a, 1, NR_PAGES * PAGE_SIZE);
+	memset(b, 1, NR_PAGES * PAGE_SIZE);
+	vm_set_user_memory_region(vm, 10, 0, GPA_A, NR_PAGES * PAGE_SIZE, a);
+	vm_set_user_memory_region(vm, 11, 0, GPA_B, NR_PAGES * PAGE_SIZE, b);
 
 	s = calloc(repeats, sizeof(*s));
 	TEST_ASSERT(s, "calloc");

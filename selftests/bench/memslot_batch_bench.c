@@ -37,7 +37,6 @@
 #define LOOP_GPA	0x40000000ul
 #define SLOTS_GPA	0x50000000ul
 #define ALT_GPA		0x70000000ul
-#define PAGE		4096ul
 #define FIRST_SLOT	10
 #define MAX_VCPUS	16
 #define MAX_K		64
@@ -155,7 +154,7 @@ static void *vcpu_fn(void *arg)
 static void set_region(uint32_t slot, uint64_t gpa, void *hva)
 {
 	struct kvm_userspace_memory_region r = {
-		.slot = slot, .guest_phys_addr = gpa, .memory_size = PAGE,
+		.slot = slot, .guest_phys_addr = gpa, .memory_size = PAGE_SIZE,
 		.userspace_addr = (uintptr_t)hva,
 	};
 
@@ -174,9 +173,9 @@ static void apply(enum method m, int k, uint64_t base)
 	if (m == BATCH || m == BATCH_WAKE_ALL || m == BATCH_SIGNAL) {
 		for (i = 0; i < k; i++)
 			e[i] = (struct kvm_memext_memslot) {
-				.slot = FIRST_SLOT + i, .memory_size = PAGE,
-				.guest_phys_addr = base + i * PAGE,
-				.userspace_addr = (uintptr_t)(slots_hva + i * PAGE),
+				.slot = FIRST_SLOT + i, .memory_size = PAGE_SIZE,
+				.guest_phys_addr = base + i * PAGE_SIZE,
+				.userspace_addr = (uintptr_t)(slots_hva + i * PAGE_SIZE),
 			};
 		TEST_ASSERT(!ioctl(handle, KVM_MEMEXT_SET_MEMSLOTS, &args),
 			    "batch: %s", strerror(errno));
@@ -194,7 +193,7 @@ static void apply(enum method m, int k, uint64_t base)
 		pthread_mutex_unlock(&pause_lock);
 	}
 	for (i = 0; i < k; i++)
-		set_region(FIRST_SLOT + i, base + i * PAGE, slots_hva + i * PAGE);
+		set_region(FIRST_SLOT + i, base + i * PAGE_SIZE, slots_hva + i * PAGE_SIZE);
 	if (m == PAUSE_ALL) {
 		pthread_mutex_lock(&pause_lock);
 		pause_requested = 0;
@@ -227,15 +226,15 @@ static void start_vm(int v, int max_k)
 	nr_vcpus = v;
 	vm = vm_create_with_vcpus(v, guest_code, vcpus);
 	handle = memext_bind(memext_open(), vm->fd);
-	loop_hva = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+	loop_hva = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE,
 			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	slots_hva = mmap(NULL, max_k * PAGE, PROT_READ | PROT_WRITE,
+	slots_hva = mmap(NULL, max_k * PAGE_SIZE, PROT_READ | PROT_WRITE,
 			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	TEST_ASSERT(loop_hva != MAP_FAILED && slots_hva != MAP_FAILED, "mmap");
-	vm_set_user_memory_region(vm, 1, 0, LOOP_GPA, PAGE, loop_hva);
+	vm_set_user_memory_region(vm, 1, 0, LOOP_GPA, PAGE_SIZE, loop_hva);
 	virt_map(vm, LOOP_GPA, LOOP_GPA, 1);
 	for (i = 0; i < max_k; i++)
-		set_region(FIRST_SLOT + i, SLOTS_GPA + i * PAGE, slots_hva + i * PAGE);
+		set_region(FIRST_SLOT + i, SLOTS_GPA + i * PAGE_SIZE, slots_hva + i * PAGE_SIZE);
 	for (i = 0; i < v; i++) {
 		vcpu_args_set(vcpus[i], 1, i);
 		threads[i].vcpu = vcpus[i];
@@ -324,8 +323,8 @@ static void stop_vm(void)
 	WRITE_ONCE(stop_vcpus, 0);
 	close(handle);
 	kvm_vm_free(vm);
-	munmap(loop_hva, PAGE);
-	munmap(slots_hva, MAX_K * PAGE);
+	munmap(loop_hva, PAGE_SIZE);
+	munmap(slots_hva, MAX_K * PAGE_SIZE);
 }
 
 int main(int argc, char *argv[])

@@ -30,8 +30,8 @@
 
 #include "bench_util.h"
 #include "memext_util.h"
+#include "processor.h"
 
-#define PAGE		4096ul
 #define TRACING		"/sys/kernel/tracing"
 
 enum kind { PRIVMEM, PRIVMEM_4K, MEMFD, SECRET, GMEM, NR_KINDS };
@@ -184,7 +184,7 @@ static bool run_once(enum kind k, struct sample *s)
 		close(fd);
 		return false;
 	}
-	for (off = 0; off < size; off += PAGE)
+	for (off = 0; off < size; off += PAGE_SIZE)
 		p[off] = 1;
 	s->fault_ns = now_ns() - t0;
 	s->flushes = fl0 < 0 ? -1 : tlb_flushes() - fl0;
@@ -214,7 +214,7 @@ static void *touch_slice(void *arg)
 	size_t off;
 
 	pthread_barrier_wait(sl->go);
-	for (off = 0; off < sl->len; off += PAGE)
+	for (off = 0; off < sl->len; off += PAGE_SIZE)
 		sl->p[off] = 1;
 	return NULL;
 }
@@ -225,7 +225,7 @@ static double fault_threads(enum kind k, int n)
 	pthread_t tid[64];
 	struct slice sl[64];
 	pthread_barrier_t go;
-	size_t per = size / n / PAGE * PAGE;
+	size_t per = size / n / PAGE_SIZE * PAGE_SIZE;
 	double t0, t;
 	uint8_t *p;
 	int fd, i;
@@ -333,7 +333,7 @@ static double own_flushes_per_gib(double gib)
 	size_t off;
 
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	for (off = 0; p != MAP_FAILED && off < size; off += PAGE)
+	for (off = 0; p != MAP_FAILED && off < size; off += PAGE_SIZE)
 		p[off] = 1;
 	after = module_flushes();
 	if (p != MAP_FAILED)

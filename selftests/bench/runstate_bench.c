@@ -34,8 +34,7 @@
 
 #define GPA_A		0x40000000ul
 #define NR_PAGES	4
-#define PAGE		4096ul
-#define GPA_B		(GPA_A + NR_PAGES * PAGE)
+#define GPA_B		(GPA_A + NR_PAGES * PAGE_SIZE)
 #define XEN_MSR		0x40000200
 
 enum kind { NONE, MEMEXT, XEN };
@@ -47,10 +46,10 @@ static const struct config {
 } configs[] = {
 	{ "no runstate area", NONE, 0 },
 	{ "kvm_memext, inside one page", MEMEXT, GPA_A + 0x100 },
-	{ "kvm_memext, across two pages", MEMEXT, GPA_A + PAGE - 16 },
+	{ "kvm_memext, across two pages", MEMEXT, GPA_A + PAGE_SIZE - 16 },
 	{ "kvm_memext, across two memslots", MEMEXT, GPA_B - 24 },
 	{ "KVM Xen, inside one page", XEN, GPA_A + 0x100 },
-	{ "KVM Xen, across two pages", XEN, GPA_A + PAGE - 16 },
+	{ "KVM Xen, across two pages", XEN, GPA_A + PAGE_SIZE - 16 },
 };
 
 static void guest_code(void)
@@ -145,13 +144,13 @@ static double run_config(const struct config *c, int dev, int repeats, int n)
 	cfg = c;
 	vm = vm_create_with_one_vcpu(&vcpu, guest_code);
 	handle = memext_bind(dev, vm->fd);
-	a = mmap(NULL, NR_PAGES * PAGE, PROT_READ | PROT_WRITE,
+	a = mmap(NULL, NR_PAGES * PAGE_SIZE, PROT_READ | PROT_WRITE,
 		 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	b = mmap(NULL, NR_PAGES * PAGE, PROT_READ | PROT_WRITE,
+	b = mmap(NULL, NR_PAGES * PAGE_SIZE, PROT_READ | PROT_WRITE,
 		 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	TEST_ASSERT(a != MAP_FAILED && b != MAP_FAILED, "mmap");
-	vm_set_user_memory_region(vm, 10, 0, GPA_A, NR_PAGES * PAGE, a);
-	vm_set_user_memory_region(vm, 11, 0, GPA_B, NR_PAGES * PAGE, b);
+	vm_set_user_memory_region(vm, 10, 0, GPA_A, NR_PAGES * PAGE_SIZE, a);
+	vm_set_user_memory_region(vm, 11, 0, GPA_B, NR_PAGES * PAGE_SIZE, b);
 	if (c->kind == XEN)
 		xen_setup(c->gpa);
 
@@ -190,8 +189,8 @@ static double run_config(const struct config *c, int dev, int repeats, int n)
 	pthread_join(vt, NULL);
 	close(handle);
 	kvm_vm_free(vm);
-	munmap(a, NR_PAGES * PAGE);
-	munmap(b, NR_PAGES * PAGE);
+	munmap(a, NR_PAGES * PAGE_SIZE);
+	munmap(b, NR_PAGES * PAGE_SIZE);
 	return med;
 }
 
