@@ -23,6 +23,13 @@ MODULE_IMPORT_NS("EXPORTED_FOR_KUNIT_TESTING");
 
 #define CHUNK_BYTES	((u64)KVM_MEMEXT_CHUNK_PAGES << PAGE_SHIFT)
 
+/* The file has no link: its last reference frees it with its pages. */
+static void put_file(void *pm)
+{
+	iput(((struct kvm_memext_privmem *)pm)->inode);
+}
+
+/* A new file, put when the test ends, even on a failed assertion. */
 static struct kvm_memext_privmem *new_file(struct kunit *test, u64 size,
 					   u64 flags)
 {
@@ -32,13 +39,14 @@ static struct kvm_memext_privmem *new_file(struct kunit *test, u64 size,
 		kunit_skip(test, "private memory unavailable on this kernel");
 	pm = kvm_memext_privmem_new(size, flags);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(pm));
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, put_file, pm), 0);
 	return pm;
 }
 
-/* The file has no link: its last reference frees it with its pages. */
-static void destroy_file(struct kvm_memext_privmem *pm)
+/* Put a file of new_file() now, for tests that look at what follows. */
+static void destroy_file(struct kunit *test, struct kvm_memext_privmem *pm)
 {
-	iput(pm->inode);
+	kunit_release_action(test, put_file, pm);
 }
 
 static struct kvm_memext_privmem_chunk *populate(struct kunit *test,
@@ -147,7 +155,7 @@ static void huge_chunk_leaves_direct_map(struct kunit *test)
 	/* Order-0 pages, each with its own reference, as KVM expects. */
 	KUNIT_EXPECT_EQ(test, page_count(chunk->pages[5]), 1);
 	KUNIT_EXPECT_NULL(test, xa_load(&pm->chunks, 0));
-	destroy_file(pm);
+	destroy_file(test, pm);
 }
 
 static void free_zeroes_and_restores(struct kunit *test)
@@ -167,7 +175,7 @@ static void free_zeroes_and_restores(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, nr_present(chunk, 0, KVM_MEMEXT_CHUNK_PAGES), 0);
 	free_and_check(test, pm, chunk, 0, 0, KVM_MEMEXT_CHUNK_PAGES);
 	KUNIT_EXPECT_NULL(test, xa_load(&pm->chunks, 0));
-	destroy_file(pm);
+	destroy_file(test, pm);
 }
 
 static void no_huge_uses_small_pages(struct kunit *test)
@@ -183,7 +191,7 @@ static void no_huge_uses_small_pages(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, chunk->nr, 3);
 	KUNIT_EXPECT_NULL(test, chunk->pages[3]);
 	free_and_check(test, pm, chunk, KVM_MEMEXT_CHUNK_PAGES, 0, 3);
-	destroy_file(pm);
+	destroy_file(test, pm);
 }
 
 /* A block zeroed before the lock becomes the chunk; none for a 4 KiB file. */
@@ -195,10 +203,8 @@ static void prealloc_block_becomes_chunk(struct kunit *test)
 	int r;
 
 	block = kvm_memext_privmem_prealloc(pm, 1);
-	if (!block) {
-		destroy_file(pm);
+	if (!block)
 		kunit_skip(test, "no free 2 MiB block");
-	}
 	spare = block;
 	mutex_lock(&pm->lock);
 	r = kvm_memext_privmem_populate(pm, 1, &chunk, &spare);
@@ -211,11 +217,11 @@ static void prealloc_block_becomes_chunk(struct kunit *test)
 	/* The chunk exists now; beyond the size there is none to make. */
 	KUNIT_EXPECT_NULL(test, kvm_memext_privmem_prealloc(pm, 1));
 	KUNIT_EXPECT_NULL(test, kvm_memext_privmem_prealloc(pm, 2));
-	destroy_file(pm);
+	destroy_file(test, pm);
 
 	pm = new_file(test, CHUNK_BYTES, KVM_MEMEXT_PRIVMEM_NO_HUGE);
 	KUNIT_EXPECT_NULL(test, kvm_memext_privmem_prealloc(pm, 0));
-	destroy_file(pm);
+	destroy_file(test, pm);
 }
 
 static void access_counts_nest_and_overlap(struct kunit *test)
@@ -258,7 +264,7 @@ static void access_counts_nest_and_overlap(struct kunit *test)
 	fill(test, &chunk->pages[88], 10, 0x3c);
 	free_and_check(test, pm, chunk, KVM_MEMEXT_CHUNK_PAGES, 0,
 		       KVM_MEMEXT_CHUNK_PAGES);
-	destroy_file(pm);
+	destroy_file(test, pm);
 }
 
 /*
@@ -299,7 +305,7 @@ static void huge_ranges_cost_what_exists(struct kunit *test)
 	KUNIT_EXPECT_NULL(test, xa_load(&pm->chunks, far >> KVM_MEMEXT_CHUNK_ORDER));
 	kunit_info(test, "2^50-page ranges: %u ms\n", jiffies_to_msecs(jiffies - t));
 	KUNIT_EXPECT_LT(test, jiffies_to_msecs(jiffies - t), 10000);
-	destroy_file(pm);
+	destroy_file(test, pm);
 }
 
 /*
@@ -339,7 +345,7 @@ static void access_toggles_coalesce(struct kunit *test)
 	 * take a jiffy, and the edges.  A flush per toggle is far above.
 	 */
 	KUNIT_EXPECT_LE(test, spent, 2 * (long)(ms / interval) + 4);
-	destroy_file(pm);
+	destroy_file(test, pm);
 }
 
 /*
@@ -360,10 +366,8 @@ static void unsplit_file_keeps_blocks(struct kunit *test)
 	mutex_lock(&pm->lock);
 	r = kvm_memext_privmem_populate(pm, 1, &chunk, NULL);
 	mutex_unlock(&pm->lock);
-	if (r == -EAGAIN) {
-		destroy_file(pm);
+	if (r == -EAGAIN)
 		kunit_skip(test, "no free 2 MiB block");
-	}
 	KUNIT_ASSERT_EQ(test, r, 0);
 	KUNIT_EXPECT_TRUE(test, chunk->huge);
 	KUNIT_EXPECT_EQ(test, chunk->nr, KVM_MEMEXT_CHUNK_PAGES);
@@ -412,7 +416,7 @@ static void unsplit_file_keeps_blocks(struct kunit *test)
 	free_and_check(test, pm, chunk, KVM_MEMEXT_CHUNK_PAGES, 0,
 		       KVM_MEMEXT_CHUNK_PAGES);
 	KUNIT_EXPECT_EQ(test, atomic_long_read(&kvm_memext_privmem_stats.pages), pages);
-	destroy_file(pm);
+	destroy_file(test, pm);
 }
 
 /*
@@ -428,10 +432,8 @@ static void poisoned_page_stays_hidden(struct kunit *test)
 	long leaked = atomic_long_read(&kvm_memext_privmem_stats.leaked);
 	struct page *bad = chunk->pages[5];
 
-	if (!IS_ENABLED(CONFIG_MEMORY_FAILURE)) {
-		destroy_file(pm);
+	if (!IS_ENABLED(CONFIG_MEMORY_FAILURE))
 		kunit_skip(test, "no CONFIG_MEMORY_FAILURE");
-	}
 	SetPageHWPoison(bad);
 	KUNIT_EXPECT_EQ(test, set_access(pm, 4, 7, true), 0);
 	KUNIT_EXPECT_TRUE(test, kvm_memext_dmap_hidden(bad));
@@ -447,7 +449,7 @@ static void poisoned_page_stays_hidden(struct kunit *test)
 			leaked + 1);
 	KUNIT_EXPECT_EQ(test, atomic_long_read(&kvm_memext_privmem_stats.pages),
 			pages - KVM_MEMEXT_CHUNK_PAGES + 1);
-	destroy_file(pm);
+	destroy_file(test, pm);
 
 	ClearPageHWPoison(bad);
 	KUNIT_ASSERT_EQ(test, kvm_memext_dmap_show_page(bad), 0);
@@ -477,18 +479,18 @@ static void hibernation_gate(struct kunit *test)
 	pm = kvm_memext_privmem_new(CHUNK_BYTES, 0);
 	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(pm), -EBUSY);
 	if (!IS_ERR(pm))
-		destroy_file(pm);
+		put_file(pm);
 	kvm_memext_privmem_pm_notify(NULL, PM_POST_HIBERNATION, NULL);
 
 	pm = new_file(test, CHUNK_BYTES, 0);
 	r = kvm_memext_privmem_pm_notify(NULL, PM_HIBERNATION_PREPARE, NULL);
 	KUNIT_EXPECT_EQ(test, notifier_to_errno(r), -EBUSY);
-	destroy_file(pm);
+	destroy_file(test, pm);
 	KUNIT_EXPECT_EQ(test, kvm_memext_privmem_pm_notify(NULL, PM_HIBERNATION_PREPARE,
 							   NULL), NOTIFY_DONE);
 	kvm_memext_privmem_pm_notify(NULL, PM_POST_HIBERNATION, NULL);
 	pm = new_file(test, CHUNK_BYTES, 0);
-	destroy_file(pm);
+	destroy_file(test, pm);
 }
 
 /*
@@ -513,7 +515,7 @@ static void split_block_goes_back_writable(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, nr_hidden(chunk, 0, KVM_MEMEXT_CHUNK_PAGES),
 			KVM_MEMEXT_CHUNK_PAGES);
 	free_and_check(test, pm, chunk, 0, 0, KVM_MEMEXT_CHUNK_PAGES);
-	destroy_file(pm);
+	destroy_file(test, pm);
 }
 
 /*
@@ -528,10 +530,8 @@ static void block_keeps_its_entry(struct kunit *test)
 	unsigned int level, level5;
 	unsigned long pfn;
 
-	if (!chunk->huge) {
-		destroy_file(pm);
+	if (!chunk->huge)
 		kunit_skip(test, "no free 2 MiB block");
-	}
 	pfn = kvm_memext_dmap_pfn(chunk->pages[0], &level);
 	kvm_memext_dmap_pfn(chunk->pages[5], &level5);
 	kunit_info(test, "hidden block: direct-map level %u\n", level);
@@ -554,7 +554,7 @@ static void block_keeps_its_entry(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, nr_hidden(chunk, 0, KVM_MEMEXT_CHUNK_PAGES),
 			KVM_MEMEXT_CHUNK_PAGES);
 	free_and_check(test, pm, chunk, 0, 0, KVM_MEMEXT_CHUNK_PAGES);
-	destroy_file(pm);
+	destroy_file(test, pm);
 }
 
 /*
@@ -589,7 +589,7 @@ static void write_through_direct_map(struct kunit *test, u64 flags)
 			before + 1);
 	KUNIT_EXPECT_FALSE(test, kvm_memext_dmap_check_decoy(true));
 	free_and_check(test, pm, chunk, 0, 0, KVM_MEMEXT_CHUNK_PAGES);
-	destroy_file(pm);
+	destroy_file(test, pm);
 }
 
 static void direct_map_write_huge(struct kunit *test)
@@ -674,7 +674,7 @@ static void cache_maps_removed_pages(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, nr_present(chunk, 0, KVM_MEMEXT_CHUNK_PAGES), 0);
 	KUNIT_EXPECT_EQ(test, nr_hidden(chunk, 0, KVM_MEMEXT_CHUNK_PAGES),
 			KVM_MEMEXT_CHUNK_PAGES);
-	destroy_file(pm);
+	destroy_file(test, pm);
 }
 
 static struct kunit_case kvm_memext_privmem_cases[] = {
