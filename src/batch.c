@@ -35,7 +35,7 @@ struct kvm_memext_scratch {
 };
 
 /* The module's own view of the scratch page; the VMM's is read-only. */
-static struct kvm_memext_scratch *kvm_memext_scratch_kva(struct kvm_memext_vm *vm)
+static struct kvm_memext_scratch *batch_scratch_kva(struct kvm_memext_vm *vm)
 {
 	return page_address(vm->scratch_file->private_data);
 }
@@ -55,8 +55,8 @@ struct kvm_memext_batch {
 	u32 applied;
 };
 
-static void kvm_memext_limits(struct kvm *kvm,
-			      struct kvm_memext_plan_limits *lim)
+static void batch_limits(struct kvm *kvm,
+			 struct kvm_memext_plan_limits *lim)
 {
 	lim->nr_as = kvm_memext_nr_as(kvm);
 	lim->nr_slots = KVM_USER_MEM_SLOTS;
@@ -74,7 +74,7 @@ static void kvm_memext_limits(struct kvm *kvm,
  * above KVM_USER_MEM_SLOTS, e.g. x86's APIC access page) are included:
  * user slots must not overlap them either, and no entry can name them.
  */
-static int kvm_memext_snapshot(struct kvm_memext_batch *b)
+static int batch_snapshot(struct kvm_memext_batch *b)
 {
 	struct kvm *kvm = b->vm->kvm;
 	struct kvm_memory_slot *ms;
@@ -115,7 +115,7 @@ static int kvm_memext_snapshot(struct kvm_memext_batch *b)
 	return 0;
 }
 
-static bool kvm_memext_layout_changed(struct kvm_memext_batch *b)
+static bool batch_layout_changed(struct kvm_memext_batch *b)
 {
 	struct kvm *kvm = b->vm->kvm;
 	bool changed = false;
@@ -128,16 +128,16 @@ static bool kvm_memext_layout_changed(struct kvm_memext_batch *b)
 	return changed;
 }
 
-static int kvm_memext_plan(struct kvm_memext_batch *b)
+static int batch_plan(struct kvm_memext_batch *b)
 {
 	struct kvm_memext_plan_limits lim;
 	unsigned int index;
 	int r;
 
-	r = kvm_memext_snapshot(b);
+	r = batch_snapshot(b);
 	if (r)
 		return r;
-	kvm_memext_limits(b->vm->kvm, &lim);
+	batch_limits(b->vm->kvm, &lim);
 	r = kvm_memext_plan_batch(&lim, &b->layout, b->entries, b->nr,
 				  b->flags, b->steps, &index);
 	if (r)
@@ -145,16 +145,16 @@ static int kvm_memext_plan(struct kvm_memext_batch *b)
 	return r;
 }
 
-static long kvm_memext_vm_file_ioctl(struct kvm_memext_batch *b,
-				     unsigned int ioctl, void __user *arg)
+static long batch_vm_file_ioctl(struct kvm_memext_batch *b,
+				unsigned int ioctl, void __user *arg)
 {
 	struct file *file = b->vm->vm_file;
 
 	return file->f_op->unlocked_ioctl(file, ioctl, (unsigned long)arg);
 }
 
-static int kvm_memext_harvest(struct kvm_memext_batch *b,
-			      const struct kvm_memext_step *step)
+static int batch_harvest(struct kvm_memext_batch *b,
+			 const struct kvm_memext_step *step)
 {
 	struct kvm_dirty_log log = {
 		.slot = step->old.slot,
@@ -162,22 +162,22 @@ static int kvm_memext_harvest(struct kvm_memext_batch *b,
 	};
 	int r;
 
-	kvm_memext_scratch_kva(b->vm)->log = log;
-	r = kvm_memext_vm_file_ioctl(b, KVM_GET_DIRTY_LOG, &b->scratch->log);
+	batch_scratch_kva(b->vm)->log = log;
+	r = batch_vm_file_ioctl(b, KVM_GET_DIRTY_LOG, &b->scratch->log);
 	/* KVM cleared them: the buffer is their only copy, even on rollback. */
 	if (!r)
 		b->result |= KVM_MEMEXT_MEMSLOTS_DIRTY_HARVESTED;
 	return r;
 }
 
-static int kvm_memext_apply_step(struct kvm_memext_batch *b,
-				 const struct kvm_memext_step *step)
+static int batch_apply_step(struct kvm_memext_batch *b,
+			    const struct kvm_memext_step *step)
 {
 	struct kvm_memext_region region;
 	int r;
 
 	if (step->harvest) {
-		r = kvm_memext_harvest(b, step);
+		r = batch_harvest(b, step);
 		if (r)
 			return r;
 	}
@@ -185,12 +185,12 @@ static int kvm_memext_apply_step(struct kvm_memext_batch *b,
 		return 0;
 
 	kvm_memext_step_region(step, &region);
-	kvm_memext_scratch_kva(b->vm)->region = region;
-	return kvm_memext_vm_file_ioctl(b, KVM_MEMEXT_SET_REGION_IOCTL,
+	batch_scratch_kva(b->vm)->region = region;
+	return batch_vm_file_ioctl(b, KVM_MEMEXT_SET_REGION_IOCTL,
 					&b->scratch->region);
 }
 
-static void kvm_memext_rollback(struct kvm_memext_batch *b, unsigned int done)
+static void batch_rollback(struct kvm_memext_batch *b, unsigned int done)
 {
 	struct kvm_memext_step undo;
 	int r;
@@ -199,7 +199,7 @@ static void kvm_memext_rollback(struct kvm_memext_batch *b, unsigned int done)
 		if (b->steps[done].op == KVM_MEMEXT_OP_NONE)
 			continue;
 		kvm_memext_step_undo(&b->steps[done], &undo);
-		r = kvm_memext_apply_step(b, &undo);
+		r = batch_apply_step(b, &undo);
 		if (r) {
 			pr_warn_ratelimited("pid %d: undoing memslot batch entry %u failed: %d\n",
 					    task_pid_nr(current), done, r);
@@ -211,7 +211,7 @@ static void kvm_memext_rollback(struct kvm_memext_batch *b, unsigned int done)
 	b->result |= KVM_MEMEXT_MEMSLOTS_ROLLED_BACK;
 }
 
-static int kvm_memext_apply(struct kvm_memext_batch *b)
+static int batch_apply(struct kvm_memext_batch *b)
 {
 	struct kvm_memext_quiesce *q;
 	unsigned int i;
@@ -222,17 +222,17 @@ static int kvm_memext_apply(struct kvm_memext_batch *b)
 		return PTR_ERR(q);
 
 	/* Another thread of the VMM may have changed memslots meanwhile. */
-	if (kvm_memext_layout_changed(b)) {
-		r = kvm_memext_plan(b);
+	if (batch_layout_changed(b)) {
+		r = batch_plan(b);
 		if (r)
 			goto out;
 	}
 
 	for (i = 0; i < b->nr; i++) {
-		r = kvm_memext_apply_step(b, &b->steps[i]);
+		r = batch_apply_step(b, &b->steps[i]);
 		if (r) {
 			b->error_index = i;
-			kvm_memext_rollback(b, i);
+			batch_rollback(b, i);
 			goto out;
 		}
 	}
@@ -255,7 +255,7 @@ out:
  * VM_IO refuses MADV_DOFORK (a child keeps no view of it), and the fault
  * handler maps the page again after MADV_DONTNEED.
  */
-static vm_fault_t kvm_memext_scratch_fault(struct vm_fault *vmf)
+static vm_fault_t batch_scratch_fault(struct vm_fault *vmf)
 {
 	struct page *page = vmf->vma->vm_file->private_data;
 
@@ -267,10 +267,10 @@ static vm_fault_t kvm_memext_scratch_fault(struct vm_fault *vmf)
 }
 
 static const struct vm_operations_struct kvm_memext_scratch_vm_ops = {
-	.fault		= kvm_memext_scratch_fault,
+	.fault		= batch_scratch_fault,
 };
 
-static int kvm_memext_scratch_mmap(struct file *file, struct vm_area_struct *vma)
+static int batch_scratch_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	if (vma->vm_end - vma->vm_start != PAGE_SIZE || vma->vm_pgoff)
 		return -EINVAL;
@@ -282,7 +282,7 @@ static int kvm_memext_scratch_mmap(struct file *file, struct vm_area_struct *vma
 	return 0;
 }
 
-static int kvm_memext_scratch_release(struct inode *inode, struct file *file)
+static int batch_scratch_release(struct inode *inode, struct file *file)
 {
 	__free_page(file->private_data);
 	return 0;
@@ -290,11 +290,11 @@ static int kvm_memext_scratch_release(struct inode *inode, struct file *file)
 
 static const struct file_operations kvm_memext_scratch_fops = {
 	.owner		= THIS_MODULE,
-	.mmap		= kvm_memext_scratch_mmap,
-	.release	= kvm_memext_scratch_release,
+	.mmap		= batch_scratch_mmap,
+	.release	= batch_scratch_release,
 };
 
-static bool kvm_memext_scratch_mapped(struct kvm_memext_vm *vm)
+static bool batch_scratch_mapped(struct kvm_memext_vm *vm)
 {
 	struct vm_area_struct *vma;
 	bool ok;
@@ -308,14 +308,14 @@ static bool kvm_memext_scratch_mapped(struct kvm_memext_vm *vm)
 }
 
 /* The handle's scratch page in the caller's mm, mapped (again) if need be. */
-static int kvm_memext_scratch_get(struct kvm_memext_vm *vm)
+static int batch_scratch_get(struct kvm_memext_vm *vm)
 {
 	struct page *page;
 	struct file *file;
 	unsigned long addr;
 
 	lockdep_assert_held(&vm->batch_lock);
-	if (vm->scratch_file && kvm_memext_scratch_mapped(vm))
+	if (vm->scratch_file && batch_scratch_mapped(vm))
 		return 0;
 	if (!vm->scratch_file) {
 		page = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
@@ -355,25 +355,25 @@ void kvm_memext_batch_init_vm(struct kvm_memext_vm *vm)
 void kvm_memext_batch_release_vm(struct kvm_memext_vm *vm)
 {
 	if (vm->scratch_file) {
-		if (current->mm == vm->kvm->mm && kvm_memext_scratch_mapped(vm))
+		if (current->mm == vm->kvm->mm && batch_scratch_mapped(vm))
 			vm_munmap(vm->scratch, PAGE_SIZE);
 		fput(vm->scratch_file);
 	}
 	mutex_destroy(&vm->batch_lock);
 }
 
-static int kvm_memext_batch_run(struct kvm_memext_batch *b)
+static int batch_run(struct kvm_memext_batch *b)
 {
 	int r;
 
-	r = kvm_memext_plan(b);
+	r = batch_plan(b);
 	if (r)
 		return r;
-	r = kvm_memext_scratch_get(b->vm);
+	r = batch_scratch_get(b->vm);
 	if (r)
 		return r;
 	b->scratch = (struct kvm_memext_scratch __user *)b->vm->scratch;
-	return kvm_memext_apply(b);
+	return batch_apply(b);
 }
 
 /**
@@ -418,7 +418,7 @@ long kvm_memext_set_memslots(struct kvm_memext_vm *vm,
 	r = mutex_lock_killable(&vm->batch_lock);
 	if (r)
 		goto out_free;
-	r = kvm_memext_batch_run(&b);
+	r = batch_run(&b);
 	mutex_unlock(&vm->batch_lock);
 
 	args.error_index = r ? b.error_index : -1;

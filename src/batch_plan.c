@@ -15,8 +15,8 @@
 
 #include "kvm_memext.h"
 
-static bool kvm_memext_slot_overlaps(const struct kvm_memext_slot *a,
-				     const struct kvm_memext_slot *b)
+static bool plan_slot_overlaps(const struct kvm_memext_slot *a,
+			       const struct kvm_memext_slot *b)
 {
 	return a->base_gfn < b->base_gfn + b->npages &&
 	       b->base_gfn < a->base_gfn + a->npages;
@@ -34,9 +34,9 @@ kvm_memext_layout_find(struct kvm_memext_layout *layout, u32 slot)
 }
 
 /* Does @s overlap any slot of its address space but @self? */
-static bool kvm_memext_layout_overlaps(const struct kvm_memext_layout *layout,
-				       const struct kvm_memext_slot *s,
-				       const struct kvm_memext_slot *self)
+static bool plan_layout_overlaps(const struct kvm_memext_layout *layout,
+				 const struct kvm_memext_slot *s,
+				 const struct kvm_memext_slot *self)
 {
 	unsigned int i;
 
@@ -45,16 +45,16 @@ static bool kvm_memext_layout_overlaps(const struct kvm_memext_layout *layout,
 
 		if (o == self || (o->slot >> 16) != (s->slot >> 16))
 			continue;
-		if (kvm_memext_slot_overlaps(o, s))
+		if (plan_slot_overlaps(o, s))
 			return true;
 	}
 	return false;
 }
 
 /* Checks of one entry on its own, before looking at any layout. */
-static int kvm_memext_check_entry(const struct kvm_memext_plan_limits *lim,
-				  const struct kvm_memext_memslot *e,
-				  struct kvm_memext_slot *new)
+static int plan_check_entry(const struct kvm_memext_plan_limits *lim,
+			    const struct kvm_memext_memslot *e,
+			    struct kvm_memext_slot *new)
 {
 	u64 end;
 
@@ -90,10 +90,10 @@ static int kvm_memext_check_entry(const struct kvm_memext_plan_limits *lim,
  * Dirty bits die with a slot's bitmap: when it is deleted, moved (the bits
  * would then describe other guest addresses) or stops logging.
  */
-static int kvm_memext_check_harvest(const struct kvm_memext_memslot *e,
-				    const struct kvm_memext_slot *old,
-				    u32 batch_flags, bool loses_bitmap,
-				    struct kvm_memext_step *step)
+static int plan_check_harvest(const struct kvm_memext_memslot *e,
+			      const struct kvm_memext_slot *old,
+			      u32 batch_flags, bool loses_bitmap,
+			      struct kvm_memext_step *step)
 {
 	bool logged = old && (old->flags & KVM_MEM_LOG_DIRTY_PAGES);
 
@@ -140,7 +140,7 @@ int kvm_memext_plan_batch(const struct kvm_memext_plan_limits *lim,
 		struct kvm_memext_slot new = {}, *old;
 
 		*err_index = i;
-		r = kvm_memext_check_entry(lim, e, &new);
+		r = plan_check_entry(lim, e, &new);
 		if (r)
 			return r;
 
@@ -157,7 +157,7 @@ int kvm_memext_plan_batch(const struct kvm_memext_plan_limits *lim,
 			/* Re-creating a guest_memfd slot on rollback needs its fd. */
 			if (old->flags & KVM_MEM_GUEST_MEMFD)
 				return -EOPNOTSUPP;
-			r = kvm_memext_check_harvest(e, old, batch_flags, true, step);
+			r = plan_check_harvest(e, old, batch_flags, true, step);
 			if (r)
 				return r;
 			step->op = KVM_MEMEXT_OP_DELETE;
@@ -166,10 +166,10 @@ int kvm_memext_plan_batch(const struct kvm_memext_plan_limits *lim,
 		}
 
 		if (!old) {
-			r = kvm_memext_check_harvest(e, NULL, batch_flags, false, step);
+			r = plan_check_harvest(e, NULL, batch_flags, false, step);
 			if (r)
 				return r;
-			if (kvm_memext_layout_overlaps(layout, &new, NULL))
+			if (plan_layout_overlaps(layout, &new, NULL))
 				return -EEXIST;
 			step->op = KVM_MEMEXT_OP_CREATE;
 			layout->slots[layout->nr++] = new;
@@ -186,7 +186,7 @@ int kvm_memext_plan_batch(const struct kvm_memext_plan_limits *lim,
 		if (new.base_gfn != old->base_gfn) {
 			if (old->flags & KVM_MEM_GUEST_MEMFD)
 				return -EINVAL;
-			if (kvm_memext_layout_overlaps(layout, &new, old))
+			if (plan_layout_overlaps(layout, &new, old))
 				return -EEXIST;
 			step->op = KVM_MEMEXT_OP_MOVE;
 		} else if (new.flags != old->flags) {
@@ -194,10 +194,10 @@ int kvm_memext_plan_batch(const struct kvm_memext_plan_limits *lim,
 		} else {
 			step->op = KVM_MEMEXT_OP_NONE;
 		}
-		r = kvm_memext_check_harvest(e, old, batch_flags,
-					     step->op == KVM_MEMEXT_OP_MOVE ||
-					     !(new.flags & KVM_MEM_LOG_DIRTY_PAGES),
-					     step);
+		r = plan_check_harvest(e, old, batch_flags,
+				       step->op == KVM_MEMEXT_OP_MOVE ||
+				       !(new.flags & KVM_MEM_LOG_DIRTY_PAGES),
+				       step);
 		if (r)
 			return r;
 		/* KVM keeps the guest_memfd binding of an existing slot. */

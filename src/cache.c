@@ -183,14 +183,14 @@ EXPORT_SYMBOL_IF_KUNIT(kvm_memext_mn_teardown);
  * their mappings to this work.  Private-memory pages never reach it: only
  * the module frees them, after a blockable unmap_mapping_range().
  */
-static void kvm_memext_mn_teardown_fn(struct work_struct *work)
+static void mn_teardown_fn(struct work_struct *work)
 {
 	kvm_memext_mn_teardown(container_of(work, struct kvm_memext_vm,
 					    mn_teardown_work), 0, ULONG_MAX);
 }
 
-static int kvm_memext_mn_invalidate_range_start(struct mmu_notifier *mn,
-						const struct mmu_notifier_range *range)
+static int mn_invalidate_range_start(struct mmu_notifier *mn,
+				     const struct mmu_notifier_range *range)
 {
 	struct kvm_memext_vm *vm = container_of(mn, struct kvm_memext_vm, mn);
 
@@ -203,14 +203,14 @@ static int kvm_memext_mn_invalidate_range_start(struct mmu_notifier *mn,
 	return 0;
 }
 
-static void kvm_memext_mn_invalidate_range_end(struct mmu_notifier *mn,
-					       const struct mmu_notifier_range *range)
+static void mn_invalidate_range_end(struct mmu_notifier *mn,
+				    const struct mmu_notifier_range *range)
 {
 	kvm_memext_mn_end(container_of(mn, struct kvm_memext_vm, mn));
 }
 
-static void kvm_memext_mn_release(struct mmu_notifier *mn,
-				  struct mm_struct *mm)
+static void mn_release(struct mmu_notifier *mn,
+		       struct mm_struct *mm)
 {
 	kvm_memext_mn_start(container_of(mn, struct kvm_memext_vm, mn),
 			    0, ULONG_MAX);
@@ -218,13 +218,13 @@ static void kvm_memext_mn_release(struct mmu_notifier *mn,
 }
 
 static const struct mmu_notifier_ops kvm_memext_mn_ops = {
-	.invalidate_range_start	= kvm_memext_mn_invalidate_range_start,
-	.invalidate_range_end	= kvm_memext_mn_invalidate_range_end,
-	.release		= kvm_memext_mn_release,
+	.invalidate_range_start	= mn_invalidate_range_start,
+	.invalidate_range_end	= mn_invalidate_range_end,
+	.release		= mn_release,
 };
 
 /* Register the VM's notifier on first use: batches do not need it. */
-static int kvm_memext_mn_register(struct kvm_memext_vm *vm)
+static int mn_register(struct kvm_memext_vm *vm)
 {
 	struct mm_struct *mm = vm->kvm->mm;
 	int r = 0;
@@ -232,7 +232,7 @@ static int kvm_memext_mn_register(struct kvm_memext_vm *vm)
 	mutex_lock(&vm->cache_lock);
 	if (!vm->mn_registered) {
 		if (mmget_not_zero(mm)) {
-			INIT_WORK(&vm->mn_teardown_work, kvm_memext_mn_teardown_fn);
+			INIT_WORK(&vm->mn_teardown_work, mn_teardown_fn);
 			vm->mn.ops = &kvm_memext_mn_ops;
 			r = mmu_notifier_register(&vm->mn, mm);
 			vm->mn_registered = !r;
@@ -249,7 +249,7 @@ static int kvm_memext_mn_register(struct kvm_memext_vm *vm)
  * kvm_memext_cache_init_vm() - set up the cache state of a new VM handle
  * @vm: the handle's state, not yet visible to anyone
  *
- * The mmu notifier is registered on first use (kvm_memext_mn_register()).
+ * The mmu notifier is registered on first use (mn_register()).
  */
 void kvm_memext_cache_init_vm(struct kvm_memext_vm *vm)
 {
@@ -292,9 +292,9 @@ EXPORT_SYMBOL_GPL(kvm_memext_gpc_init);
  * no usable memslot; -EOPNOTSUPP: a written page is dirty-logged through
  * a dirty ring without bitmap, which a module cannot push to.
  */
-static int kvm_memext_gpc_translate(struct kvm_memext_gpc *gpc, u64 *gen,
-				    unsigned long *uhva,
-				    struct kvm_memory_slot **memslot)
+static int gpc_translate(struct kvm_memext_gpc *gpc, u64 *gen,
+			 unsigned long *uhva,
+			 struct kvm_memory_slot **memslot)
 {
 	struct kvm *kvm = gpc->vm->kvm;
 	bool write = gpc->flags & KVM_MEMEXT_GPC_WRITE;
@@ -360,7 +360,7 @@ static int __kvm_memext_gpc_refresh(struct kvm_memext_gpc *gpc)
 		r = -EINTR;
 		if (fatal_signal_pending(current))
 			break;
-		r = kvm_memext_gpc_translate(gpc, &gen, s->uhva, s->memslot);
+		r = gpc_translate(gpc, &gen, s->uhva, s->memslot);
 		if (r)
 			break;
 
@@ -469,7 +469,7 @@ int kvm_memext_gpc_activate(struct kvm_memext_gpc *gpc, int as_id, u64 gpa,
 	    as_id >= kvm_memext_nr_as(vm->kvm) ||
 	    kvm_memext_gpc_span(gpa, len, &nr))
 		return -EINVAL;
-	r = kvm_memext_mn_register(vm);
+	r = mn_register(vm);
 	if (r)
 		return r;
 
@@ -595,9 +595,9 @@ EXPORT_SYMBOL_GPL(kvm_memext_gpc_check);
  * The split path: copy @n bytes at byte @pos of the range's first page, all
  * within one page, to (@to_guest) or from @buf.
  */
-static void kvm_memext_gpc_copy_page(struct kvm_memext_gpc *gpc,
-				     unsigned long pos, void *buf,
-				     unsigned long n, bool to_guest)
+static void gpc_copy_page(struct kvm_memext_gpc *gpc,
+			  unsigned long pos, void *buf,
+			  unsigned long n, bool to_guest)
 {
 	unsigned int page = pos >> PAGE_SHIFT, i;
 
@@ -619,8 +619,8 @@ static void kvm_memext_gpc_copy_page(struct kvm_memext_gpc *gpc,
 	}
 }
 
-static void kvm_memext_gpc_mark_dirty(struct kvm_memext_gpc *gpc,
-				      unsigned int page)
+static void gpc_mark_dirty(struct kvm_memext_gpc *gpc,
+			   unsigned int page)
 {
 	struct kvm_memory_slot *slot = gpc->memslot[page];
 	gfn_t gfn = (gpc->gpa >> PAGE_SHIFT) + page;
@@ -630,8 +630,8 @@ static void kvm_memext_gpc_mark_dirty(struct kvm_memext_gpc *gpc,
 		set_bit_le(gfn - slot->base_gfn, slot->dirty_bitmap);
 }
 
-static bool kvm_memext_gpc_in_range(struct kvm_memext_gpc *gpc,
-				    unsigned long offset, unsigned long len)
+static bool gpc_in_range(struct kvm_memext_gpc *gpc,
+			 unsigned long offset, unsigned long len)
 {
 	return offset <= gpc->len && len <= gpc->len - offset;
 }
@@ -659,14 +659,14 @@ void kvm_memext_gpc_copy_to(struct kvm_memext_gpc *gpc, unsigned long offset,
 		while (pos < end) {
 			unsigned long n = min(end - pos, PAGE_SIZE - offset_in_page(pos));
 
-			kvm_memext_gpc_copy_page(gpc, pos, (void *)data, n, true);
+			gpc_copy_page(gpc, pos, (void *)data, n, true);
 			data += n;
 			pos += n;
 		}
 		pos = offset_in_page(gpc->gpa) + offset;
 	}
 	for (page = pos >> PAGE_SHIFT; len && page <= (end - 1) >> PAGE_SHIFT; page++)
-		kvm_memext_gpc_mark_dirty(gpc, page);
+		gpc_mark_dirty(gpc, page);
 }
 EXPORT_SYMBOL_GPL(kvm_memext_gpc_copy_to);
 
@@ -690,7 +690,7 @@ void kvm_memext_gpc_copy_from(struct kvm_memext_gpc *gpc, unsigned long offset,
 	while (pos < end) {
 		unsigned long n = min(end - pos, PAGE_SIZE - offset_in_page(pos));
 
-		kvm_memext_gpc_copy_page(gpc, pos, data, n, false);
+		gpc_copy_page(gpc, pos, data, n, false);
 		data += n;
 		pos += n;
 	}
@@ -715,7 +715,7 @@ int kvm_memext_gpc_write(struct kvm_memext_gpc *gpc, unsigned long offset,
 {
 	int r = -EAGAIN;
 
-	if (!kvm_memext_gpc_in_range(gpc, offset, len) ||
+	if (!gpc_in_range(gpc, offset, len) ||
 	    !(gpc->flags & KVM_MEMEXT_GPC_WRITE))
 		return -EINVAL;
 	kvm_memext_gpc_lock(gpc);
@@ -745,7 +745,7 @@ int kvm_memext_gpc_read(struct kvm_memext_gpc *gpc, unsigned long offset,
 {
 	int r = -EAGAIN;
 
-	if (!kvm_memext_gpc_in_range(gpc, offset, len))
+	if (!gpc_in_range(gpc, offset, len))
 		return -EINVAL;
 	kvm_memext_gpc_lock(gpc);
 	if (kvm_memext_gpc_check(gpc)) {

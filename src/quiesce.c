@@ -1,40 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * Keeping every vCPU of a VM out of guest mode, and away from guest memory,
- * for the duration of a memslot batch, with public kernel interfaces only.
- *
- * Holding kvm->lock keeps vCPUs from being created meanwhile.  A vCPU whose
- * vcpu->mutex we can take is outside KVM_RUN and now cannot enter it.  Any
- * other vCPU gets a task work that reports "arrived" and waits until the
- * batch is done; it runs either inside KVM_RUN (from the guest-entry work
- * loop, with SRCU released and the vCPU outside guest mode) or on the way
- * back to userspace.  A running vCPU thread gets it with TWA_RESUME and an
- * IPI (kick_process()): the IPI ends guest mode and KVM runs the work
- * before entering the guest again, so the vCPU parks and resumes without a
- * trip through userspace.  A sleeping one (halted) gets TWA_SIGNAL, which
- * wakes it and makes KVM_RUN return -EINTR; so does a running one that has
- * not arrived after a jiffy.  Waiting for vcpu->mutex alone would hang: the
- * vCPU thread re-enters KVM_RUN before we get the mutex, and the kick is
- * then consumed.  The wait is bounded: a vCPU may be stuck where it cannot
- * leave, e.g. in a userfaultfd that the caller itself serves.
- *
- * Parked vCPUs are let go in chains, one per online CPU: the batcher wakes
- * the head of each, and each woken vCPU wakes the next before it enters
- * the guest.  Waking them all from the batcher made every vCPU thread
- * runnable at once on the batcher's way out of the ioctl; with more vCPU
- * threads than CPUs the batcher then waited behind all of them.
- * batch_resume_fanout turns the chains into trees (0: the batcher wakes
- * every vCPU).
- *
- * Task works cannot be cancelled by a module, so a work item may run long
- * after the batch: each one holds a reference on the quiesce state and on
- * this module, and the module's exit waits for an RCU-tasks grace period so
- * that no callback still executes its last instructions.
+ * for the duration of a memslot batch, with public kernel interfaces only:
+ * vcpu->mutex where it is free, else a task work that parks the vCPU
+ * thread (inside KVM_RUN or on its way out) until the batch is done, and a
+ * bounded wait.  Documentation/design.rst ("Memslot batches") explains the
+ * mechanism, the two designs that hang, and the resume chains.
  *
  * Lock order (KVM's own, with the batch's lock outside):
  *   vm->batch_lock (mutex: one batch per VM, the scratch page)
  *     -> kvm->lock (keeps vCPUs from being created)
- *       -> vcpu->mutex (trylock only: never waited for, see above)
+ *       -> vcpu->mutex (trylock only: never waited for, see design.rst)
  *         -> kvm->slots_lock (taken by KVM's memslot ioctl while applying)
  *     -> mmap_lock (the scratch page's mapping and faults)
  */
@@ -92,7 +68,7 @@ struct kvm_memext_quiesce {
 	struct kvm_memext_quiesce_vcpu vcpus[] __counted_by(nr);
 };
 
-static void kvm_memext_quiesce_put(struct kvm_memext_quiesce *q)
+static void quiesce_put(struct kvm_memext_quiesce *q)
 {
 	if (refcount_dec_and_test(&q->refs)) {
 		kfree(q->tree);
@@ -101,7 +77,7 @@ static void kvm_memext_quiesce_put(struct kvm_memext_quiesce *q)
 }
 
 /* Wake the children of tree position @pos (-1: the roots). */
-static void kvm_memext_quiesce_release(struct kvm_memext_quiesce *q, int pos)
+static void quiesce_release(struct kvm_memext_quiesce *q, int pos)
 {
 	unsigned int i, end;
 
@@ -110,7 +86,7 @@ static void kvm_memext_quiesce_release(struct kvm_memext_quiesce *q, int pos)
 		complete(&q->tree[i]->released);
 }
 
-static void kvm_memext_quiesce_fn(struct callback_head *work)
+static void quiesce_fn(struct callback_head *work)
 {
 	struct kvm_memext_quiesce_vcpu *v =
 		container_of(work, struct kvm_memext_quiesce_vcpu, work);
@@ -122,7 +98,7 @@ static void kvm_memext_quiesce_fn(struct callback_head *work)
 	if (!resumed)
 		list_add_tail(&v->parked, &q->parked);
 	spin_unlock(&q->lock);
-	/* Pairs with smp_load_acquire() in kvm_memext_quiesce_pending(). */
+	/* Pairs with smp_load_acquire() in quiesce_pending(). */
 	smp_store_release(&v->arrived, true);
 	atomic_inc(&q->arrivals);
 	wake_up(&q->wq);
@@ -141,19 +117,19 @@ static void kvm_memext_quiesce_fn(struct callback_head *work)
 		list_del(&v->parked);
 	spin_unlock(&q->lock);
 	if (resumed)
-		kvm_memext_quiesce_release(q, v->pos);
+		quiesce_release(q, v->pos);
 out:
-	kvm_memext_quiesce_put(q);
+	quiesce_put(q);
 	module_put(THIS_MODULE);
 }
 
 /* A signal-like kick only: the parking work is already queued. */
-static void kvm_memext_quiesce_kick_fn(struct callback_head *work)
+static void quiesce_kick_fn(struct callback_head *work)
 {
 	struct kvm_memext_quiesce_vcpu *v =
 		container_of(work, struct kvm_memext_quiesce_vcpu, kick);
 
-	kvm_memext_quiesce_put(v->q);
+	quiesce_put(v->q);
 	module_put(THIS_MODULE);
 }
 
@@ -164,9 +140,9 @@ static void kvm_memext_quiesce_kick_fn(struct callback_head *work)
  * TWA_RESUME and an IPI for a running thread, TWA_SIGNAL for a sleeping one.
  * Returns the mode used, or -1 if the work was not queued.
  */
-static int kvm_memext_quiesce_add(struct kvm_memext_quiesce_vcpu *v,
-				  struct callback_head *work,
-				  task_work_func_t fn, int mode)
+static int quiesce_add(struct kvm_memext_quiesce_vcpu *v,
+		       struct callback_head *work,
+		       task_work_func_t fn, int mode)
 {
 	struct task_struct *task = kvm_memext_vcpu_task(v->vcpu);
 
@@ -183,7 +159,7 @@ static int kvm_memext_quiesce_add(struct kvm_memext_quiesce_vcpu *v,
 	refcount_inc(&v->q->refs);
 	if (kvm_memext_task_work_add(task, work, fn, mode)) {
 		/* The thread is exiting, and will release vcpu->mutex. */
-		kvm_memext_quiesce_put(v->q);
+		quiesce_put(v->q);
 		mode = -1;
 	} else if (mode == TWA_RESUME) {
 		kick_process(task);
@@ -193,9 +169,9 @@ static int kvm_memext_quiesce_add(struct kvm_memext_quiesce_vcpu *v,
 }
 
 /* Queue the parking work on the vCPU's thread; false if it has none now. */
-static bool kvm_memext_quiesce_queue(struct kvm_memext_quiesce_vcpu *v)
+static bool quiesce_queue(struct kvm_memext_quiesce_vcpu *v)
 {
-	int mode = kvm_memext_quiesce_add(v, &v->work, kvm_memext_quiesce_fn, -1);
+	int mode = quiesce_add(v, &v->work, quiesce_fn, -1);
 
 	v->queued_at = jiffies;
 	v->kicked = mode == TWA_SIGNAL;
@@ -203,23 +179,23 @@ static bool kvm_memext_quiesce_queue(struct kvm_memext_quiesce_vcpu *v)
 }
 
 /* Not arrived after a jiffy: make it leave KVM_RUN (e.g. a halt). */
-static void kvm_memext_quiesce_kick(struct kvm_memext_quiesce_vcpu *v)
+static void quiesce_kick(struct kvm_memext_quiesce_vcpu *v)
 {
 	if (v->kicked || time_before(jiffies, v->queued_at + 1))
 		return;
-	v->kicked = kvm_memext_quiesce_add(v, &v->kick, kvm_memext_quiesce_kick_fn,
-					   TWA_SIGNAL) >= 0;
+	v->kicked = quiesce_add(v, &v->kick, quiesce_kick_fn,
+				TWA_SIGNAL) >= 0;
 }
 
 /* Count vCPUs still able to touch guest memory; take free mutexes. */
-static unsigned int kvm_memext_quiesce_pending(struct kvm_memext_quiesce *q)
+static unsigned int quiesce_pending(struct kvm_memext_quiesce *q)
 {
 	unsigned int i, pending = 0;
 
 	for (i = 0; i < q->nr; i++) {
 		struct kvm_memext_quiesce_vcpu *v = &q->vcpus[i];
 
-		/* Pairs with smp_store_release() in kvm_memext_quiesce_fn(). */
+		/* Pairs with smp_store_release() in quiesce_fn(). */
 		if (v->locked || (v->queued && smp_load_acquire(&v->arrived)))
 			continue;
 		/* Nested under kvm->lock, so lockdep folds them into one. */
@@ -228,9 +204,9 @@ static unsigned int kvm_memext_quiesce_pending(struct kvm_memext_quiesce *q)
 			continue;
 		}
 		if (!v->queued)
-			v->queued = kvm_memext_quiesce_queue(v);
+			v->queued = quiesce_queue(v);
 		else
-			kvm_memext_quiesce_kick(v);
+			quiesce_kick(v);
 		pending++;
 	}
 	return pending;
@@ -289,7 +265,7 @@ struct kvm_memext_quiesce *kvm_memext_quiesce_vcpus(struct kvm *kvm,
 		int seen = atomic_read(&q->arrivals);
 		long left;
 
-		if (!kvm_memext_quiesce_pending(q))
+		if (!quiesce_pending(q))
 			break;
 		left = (long)(deadline - jiffies);
 		if (left <= 0) {
@@ -332,11 +308,11 @@ void kvm_memext_resume_vcpus(struct kvm_memext_quiesce *q)
 	q->fanout = min(READ_ONCE(batch_resume_fanout), q->nr_tree);
 	q->roots = q->fanout ? min(num_online_cpus(), q->nr_tree) : q->nr_tree;
 	spin_unlock(&q->lock);
-	kvm_memext_quiesce_release(q, -1);
+	quiesce_release(q, -1);
 
 	for (i = 0; i < q->nr; i++)
 		if (q->vcpus[i].locked)
 			mutex_unlock(&q->vcpus[i].vcpu->mutex);
 	mutex_unlock(&q->kvm->lock);
-	kvm_memext_quiesce_put(q);
+	quiesce_put(q);
 }

@@ -2,23 +2,11 @@
 /*
  * vCPU runstate areas: Xen's vcpu_runstate_info, kept current in guest
  * memory through a guest-page cache, so that the area may cross pages and
- * memslots and is never written half.
- *
- * The VMM attaches an area from the thread that runs the vCPU; a preempt
- * notifier on that thread accounts every switch (running on CPU, runnable
- * when preempted, blocked when it sleeps, e.g. in a halt) and writes the
- * area when the whole cache is valid.  From the scheduler's context it
- * cannot refresh: it leaves the area behind ("pending") and queues a task
- * work on the thread, which refreshes the cache where sleeping is allowed
- * (on the way back to userspace, or in KVM_RUN's guest-entry work loop) and
- * writes the current state.  The accounting lives in the kernel, so the
- * next write is consistent: the times add up to state_entry_time and never
- * go backwards.
- *
- * A preempt notifier can only be unregistered by its own thread.  A handle
- * closed from another thread queues a task work on the vCPU thread that
- * does it; a thread that has exited (or is past running task works) never
- * calls the notifier again once dead, which the release waits for.
+ * memslots and is never written half.  A preempt notifier on the vCPU's
+ * thread accounts every switch; task works refresh the cache where the
+ * notifier cannot, and unhook the notifier on its own thread.
+ * Documentation/design.rst ("Guest-page caches and runstate areas")
+ * explains the accounting and the area's lifetime.
  *
  * Lock order:
  *   vm->runstate_lock (mutex: the VM's areas; attach, detach, release)
@@ -64,7 +52,7 @@ struct kvm_memext_vcpu_runstate {
 	struct callback_head unhook_work;
 };
 
-static void kvm_memext_runstate_put(struct kvm_memext_vcpu_runstate *rs)
+static void runstate_put(struct kvm_memext_vcpu_runstate *rs)
 {
 	if (!refcount_dec_and_test(&rs->refs))
 		return;
@@ -74,15 +62,15 @@ static void kvm_memext_runstate_put(struct kvm_memext_vcpu_runstate *rs)
 }
 
 /* Guest time, as kvmclock counts it (without the master clock's scaling). */
-static u64 kvm_memext_runstate_now(struct kvm *kvm)
+static u64 runstate_now(struct kvm *kvm)
 {
 	return ktime_get_boottime_ns() + READ_ONCE(kvm->arch.kvmclock_offset);
 }
 
-static void kvm_memext_runstate_account(struct kvm_memext_vcpu_runstate *rs,
-					u32 state)
+static void runstate_account(struct kvm_memext_vcpu_runstate *rs,
+			     u32 state)
 {
-	u64 now = kvm_memext_runstate_now(rs->kvm);
+	u64 now = runstate_now(rs->kvm);
 
 	lockdep_assert_held(&rs->gpc.lock);
 	/* A clock set backwards (KVM_SET_CLOCK) must not undo time. */
@@ -108,7 +96,7 @@ static void kvm_memext_runstate_account(struct kvm_memext_vcpu_runstate *rs,
  * the memslots the cache recorded.  Only while attached: the VM and the
  * handle are alive then.
  */
-static bool kvm_memext_runstate_flush(struct kvm_memext_vcpu_runstate *rs)
+static bool runstate_flush(struct kvm_memext_vcpu_runstate *rs)
 {
 	bool compat = rs->flags & KVM_MEMEXT_RUNSTATE_COMPAT32;
 	struct kvm_memext_gpc *gpc = &rs->gpc;
@@ -160,15 +148,15 @@ static bool kvm_memext_runstate_flush(struct kvm_memext_vcpu_runstate *rs)
 	return ok;
 }
 
-static void kvm_memext_runstate_switch(struct kvm_memext_vcpu_runstate *rs,
-				       u32 state)
+static void runstate_switch(struct kvm_memext_vcpu_runstate *rs,
+			    u32 state)
 {
 	unsigned long flags;
 
 	raw_spin_lock_irqsave(&rs->gpc.lock, flags);
 	if (!rs->detached) {
-		kvm_memext_runstate_account(rs, state);
-		rs->pending = !kvm_memext_runstate_flush(rs);
+		runstate_account(rs, state);
+		rs->pending = !runstate_flush(rs);
 	}
 	raw_spin_unlock_irqrestore(&rs->gpc.lock, flags);
 }
@@ -179,14 +167,14 @@ static void kvm_memext_runstate_switch(struct kvm_memext_vcpu_runstate *rs,
  * write: a few rounds, then -EAGAIN.  Else 0 (also once detached), or the
  * refresh's error.
  */
-static int kvm_memext_runstate_catch_up(struct kvm_memext_vcpu_runstate *rs)
+static int runstate_catch_up(struct kvm_memext_vcpu_runstate *rs)
 {
 	int tries, r;
 
 	for (tries = 0; tries < 8; tries++) {
 		raw_spin_lock_irq(&rs->gpc.lock);
 		if (!rs->detached && rs->pending)
-			rs->pending = !kvm_memext_runstate_flush(rs);
+			rs->pending = !runstate_flush(rs);
 		if (rs->detached || !rs->pending) {
 			raw_spin_unlock_irq(&rs->gpc.lock);
 			return 0;
@@ -199,71 +187,71 @@ static int kvm_memext_runstate_catch_up(struct kvm_memext_vcpu_runstate *rs)
 	return -EAGAIN;
 }
 
-static void kvm_memext_runstate_refresh_fn(struct callback_head *work)
+static void runstate_refresh_fn(struct callback_head *work)
 {
 	struct kvm_memext_vcpu_runstate *rs =
 		container_of(work, struct kvm_memext_vcpu_runstate, refresh_work);
 
 	clear_bit(0, &rs->refresh_queued);
-	kvm_memext_runstate_catch_up(rs);
-	kvm_memext_runstate_put(rs);
+	runstate_catch_up(rs);
+	runstate_put(rs);
 	module_put(THIS_MODULE);
 }
 
 /* From the scheduler: refresh on the thread once it may sleep. */
-static void kvm_memext_runstate_queue_refresh(struct kvm_memext_vcpu_runstate *rs)
+static void runstate_queue_refresh(struct kvm_memext_vcpu_runstate *rs)
 {
 	if (test_and_set_bit(0, &rs->refresh_queued))
 		return;
 	refcount_inc(&rs->refs);
 	if (kvm_memext_task_work_add(current, &rs->refresh_work,
-				     kvm_memext_runstate_refresh_fn, TWA_RESUME)) {
+				     runstate_refresh_fn, TWA_RESUME)) {
 		/* Exiting: nothing more to keep current. */
 		refcount_dec(&rs->refs);
 	}
 }
 
-static void kvm_memext_runstate_sched_in(struct preempt_notifier *pn, int cpu)
+static void runstate_sched_in(struct preempt_notifier *pn, int cpu)
 {
 	struct kvm_memext_vcpu_runstate *rs =
 		container_of(pn, struct kvm_memext_vcpu_runstate, pn);
 
-	kvm_memext_runstate_switch(rs, KVM_MEMEXT_RUNSTATE_RUNNING);
+	runstate_switch(rs, KVM_MEMEXT_RUNSTATE_RUNNING);
 	if (READ_ONCE(rs->pending))
-		kvm_memext_runstate_queue_refresh(rs);
+		runstate_queue_refresh(rs);
 }
 
-static void kvm_memext_runstate_sched_out(struct preempt_notifier *pn,
-					  struct task_struct *next)
+static void runstate_sched_out(struct preempt_notifier *pn,
+			       struct task_struct *next)
 {
 	struct kvm_memext_vcpu_runstate *rs =
 		container_of(pn, struct kvm_memext_vcpu_runstate, pn);
 
 	/* Still runnable: preempted; else going to sleep (e.g. a halt). */
-	kvm_memext_runstate_switch(rs, task_is_runnable(current) ?
+	runstate_switch(rs, task_is_runnable(current) ?
 				   KVM_MEMEXT_RUNSTATE_RUNNABLE :
 				   KVM_MEMEXT_RUNSTATE_BLOCKED);
 }
 
 static struct preempt_ops kvm_memext_runstate_ops = {
-	.sched_in	= kvm_memext_runstate_sched_in,
-	.sched_out	= kvm_memext_runstate_sched_out,
+	.sched_in	= runstate_sched_in,
+	.sched_out	= runstate_sched_out,
 };
 
-static void kvm_memext_runstate_unregister(struct kvm_memext_vcpu_runstate *rs)
+static void runstate_unregister(struct kvm_memext_vcpu_runstate *rs)
 {
 	preempt_disable();
 	preempt_notifier_unregister(&rs->pn);
 	preempt_enable();
 }
 
-static void kvm_memext_runstate_unhook_fn(struct callback_head *work)
+static void runstate_unhook_fn(struct callback_head *work)
 {
 	struct kvm_memext_vcpu_runstate *rs =
 		container_of(work, struct kvm_memext_vcpu_runstate, unhook_work);
 
-	kvm_memext_runstate_unregister(rs);
-	kvm_memext_runstate_put(rs);
+	runstate_unregister(rs);
+	runstate_put(rs);
 	module_put(THIS_MODULE);
 }
 
@@ -274,40 +262,40 @@ static void kvm_memext_runstate_unhook_fn(struct callback_head *work)
  * simply resume).  A thread past its last task works is exiting: once it
  * is dead it never calls the notifier again.
  */
-static void kvm_memext_runstate_unhook(struct kvm_memext_vcpu_runstate *rs)
+static void runstate_unhook(struct kvm_memext_vcpu_runstate *rs)
 {
 	struct task_struct *task = rs->task;
 
 	if (task == current) {
-		kvm_memext_runstate_unregister(rs);
-		kvm_memext_runstate_put(rs);
+		runstate_unregister(rs);
+		runstate_put(rs);
 		return;
 	}
 	if (!kvm_memext_task_work_add(task, &rs->unhook_work,
-				      kvm_memext_runstate_unhook_fn, TWA_SIGNAL))
+				      runstate_unhook_fn, TWA_SIGNAL))
 		return;
 	while (READ_ONCE(task->__state) != TASK_DEAD ||
 	       /* Cleared with release after the final switch and its notifiers. */
 	       smp_load_acquire(&task->on_cpu))
 		usleep_range(1000, 2000);
-	kvm_memext_runstate_put(rs);
+	runstate_put(rs);
 }
 
 /* Stop guest writes (offline, best effort), unmap, unhook. */
-static void kvm_memext_runstate_stop(struct kvm_memext_vcpu_runstate *rs)
+static void runstate_stop(struct kvm_memext_vcpu_runstate *rs)
 {
 	raw_spin_lock_irq(&rs->gpc.lock);
-	kvm_memext_runstate_account(rs, KVM_MEMEXT_RUNSTATE_OFFLINE);
+	runstate_account(rs, KVM_MEMEXT_RUNSTATE_OFFLINE);
 	rs->pending = true;
 	raw_spin_unlock_irq(&rs->gpc.lock);
-	kvm_memext_runstate_catch_up(rs);
+	runstate_catch_up(rs);
 
 	raw_spin_lock_irq(&rs->gpc.lock);
 	rs->detached = true;
 	raw_spin_unlock_irq(&rs->gpc.lock);
 	kvm_memext_gpc_deactivate(&rs->gpc);
 	list_del(&rs->node);
-	kvm_memext_runstate_unhook(rs);
+	runstate_unhook(rs);
 }
 
 static struct kvm_memext_vcpu_runstate *
@@ -323,8 +311,8 @@ kvm_memext_runstate_find(struct kvm_memext_vm *vm, struct kvm_vcpu *vcpu)
 }
 
 /* The vCPU behind @fd, which must belong to @vm; NULL and *@r otherwise. */
-static struct kvm_vcpu *kvm_memext_runstate_vcpu(struct kvm_memext_vm *vm,
-						 int fd, int *r)
+static struct kvm_vcpu *runstate_vcpu(struct kvm_memext_vm *vm,
+				      int fd, int *r)
 {
 	struct kvm_vcpu *vcpu;
 	struct file *file;
@@ -347,7 +335,7 @@ static struct kvm_vcpu *kvm_memext_runstate_vcpu(struct kvm_memext_vm *vm,
 }
 
 /* The vCPU's thread is the one that runs it, if it has run yet. */
-static bool kvm_memext_runstate_vcpu_thread(struct kvm_vcpu *vcpu)
+static bool runstate_vcpu_thread(struct kvm_vcpu *vcpu)
 {
 	struct task_struct *task = kvm_memext_vcpu_task(vcpu);
 	bool ok = !task || task == current;
@@ -357,8 +345,8 @@ static bool kvm_memext_runstate_vcpu_thread(struct kvm_vcpu *vcpu)
 	return ok;
 }
 
-static int kvm_memext_runstate_attach(struct kvm_memext_vm *vm,
-				      const struct kvm_memext_runstate *a)
+static int runstate_attach(struct kvm_memext_vm *vm,
+			   const struct kvm_memext_runstate *a)
 {
 	bool compat = a->flags & KVM_MEMEXT_RUNSTATE_COMPAT32;
 	struct kvm_memext_vcpu_runstate *rs;
@@ -372,10 +360,10 @@ static int kvm_memext_runstate_attach(struct kvm_memext_vm *vm,
 	    !IS_ALIGNED(a->gpa, compat ? 4 : 8) ||
 	    a->as_id >= kvm_memext_nr_as(vm->kvm))
 		return -EINVAL;
-	vcpu = kvm_memext_runstate_vcpu(vm, a->vcpu_fd, &r);
+	vcpu = runstate_vcpu(vm, a->vcpu_fd, &r);
 	if (!vcpu)
 		return r;
-	if (!kvm_memext_runstate_vcpu_thread(vcpu))
+	if (!runstate_vcpu_thread(vcpu))
 		return -EPERM;
 
 	rs = kzalloc_obj(*rs, GFP_KERNEL_ACCOUNT);
@@ -399,10 +387,10 @@ static int kvm_memext_runstate_attach(struct kvm_memext_vm *vm,
 
 	/* Before now, the vCPU counts as offline: the times add up. */
 	rs->state = KVM_MEMEXT_RUNSTATE_RUNNING;
-	rs->entry = kvm_memext_runstate_now(vm->kvm);
+	rs->entry = runstate_now(vm->kvm);
 	rs->time[KVM_MEMEXT_RUNSTATE_OFFLINE] = rs->entry;
 	rs->pending = true;
-	r = kvm_memext_runstate_catch_up(rs);
+	r = runstate_catch_up(rs);
 	if (r)
 		goto out_deactivate;
 
@@ -425,8 +413,8 @@ out_free:
 	return r;
 }
 
-static int kvm_memext_runstate_detach(struct kvm_memext_vm *vm,
-				      const struct kvm_memext_runstate *a)
+static int runstate_detach(struct kvm_memext_vm *vm,
+			   const struct kvm_memext_runstate *a)
 {
 	struct kvm_memext_vcpu_runstate *rs;
 	struct kvm_vcpu *vcpu;
@@ -435,7 +423,7 @@ static int kvm_memext_runstate_detach(struct kvm_memext_vm *vm,
 	if (a->flags || a->gpa || a->size || a->as_id || a->reserved[0] ||
 	    a->reserved[1])
 		return -EINVAL;
-	vcpu = kvm_memext_runstate_vcpu(vm, a->vcpu_fd, &r);
+	vcpu = runstate_vcpu(vm, a->vcpu_fd, &r);
 	if (!vcpu)
 		return r;
 
@@ -449,15 +437,15 @@ static int kvm_memext_runstate_detach(struct kvm_memext_vm *vm,
 	 * moved to another thread, which then attaches anew.  The notifier
 	 * is unhooked as when the handle is closed.
 	 */
-	kvm_memext_runstate_stop(rs);
+	runstate_stop(rs);
 	r = 0;
 out:
 	mutex_unlock(&vm->runstate_lock);
 	return r;
 }
 
-static int kvm_memext_runstate_get(struct kvm_memext_vm *vm,
-				   struct kvm_memext_runstate_info *info)
+static int runstate_get(struct kvm_memext_vm *vm,
+			struct kvm_memext_runstate_info *info)
 {
 	struct kvm_memext_vcpu_runstate *rs;
 	struct kvm_vcpu *vcpu;
@@ -465,7 +453,7 @@ static int kvm_memext_runstate_get(struct kvm_memext_vm *vm,
 
 	if (info->flags || info->reserved[0] || info->reserved[1])
 		return -EINVAL;
-	vcpu = kvm_memext_runstate_vcpu(vm, info->vcpu_fd, &r);
+	vcpu = runstate_vcpu(vm, info->vcpu_fd, &r);
 	if (!vcpu)
 		return r;
 
@@ -504,7 +492,7 @@ long kvm_memext_runstate_ioctl(struct kvm_memext_vm *vm, unsigned int ioctl,
 	if (ioctl == KVM_MEMEXT_RUNSTATE_GET) {
 		if (copy_from_user(&info, argp, sizeof(info)))
 			return -EFAULT;
-		r = kvm_memext_runstate_get(vm, &info);
+		r = runstate_get(vm, &info);
 		if (!r && copy_to_user(argp, &info, sizeof(info)))
 			r = -EFAULT;
 		return r;
@@ -512,8 +500,8 @@ long kvm_memext_runstate_ioctl(struct kvm_memext_vm *vm, unsigned int ioctl,
 	if (copy_from_user(&a, argp, sizeof(a)))
 		return -EFAULT;
 	if (ioctl == KVM_MEMEXT_RUNSTATE_ATTACH)
-		return kvm_memext_runstate_attach(vm, &a);
-	return kvm_memext_runstate_detach(vm, &a);
+		return runstate_attach(vm, &a);
+	return runstate_detach(vm, &a);
 }
 
 /**
@@ -531,7 +519,7 @@ void kvm_memext_runstate_init_vm(struct kvm_memext_vm *vm)
  * @vm: the handle's state; no runstate ioctl can run any more
  *
  * From any thread: notifiers of other threads are unhooked by those
- * threads (see kvm_memext_runstate_unhook()); they no longer use @vm, so
+ * threads (see runstate_unhook()); they no longer use @vm, so
  * the runstate lock is destroyed here.
  */
 void kvm_memext_runstate_release_vm(struct kvm_memext_vm *vm)
@@ -540,7 +528,7 @@ void kvm_memext_runstate_release_vm(struct kvm_memext_vm *vm)
 
 	mutex_lock(&vm->runstate_lock);
 	list_for_each_entry_safe(rs, tmp, &vm->runstates, node)
-		kvm_memext_runstate_stop(rs);
+		runstate_stop(rs);
 	mutex_unlock(&vm->runstate_lock);
 	mutex_destroy(&vm->runstate_lock);
 }
