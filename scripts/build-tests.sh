@@ -16,7 +16,7 @@ K=$1
 . "$CACHE/env-$K.sh"
 build=$TOP/build/$K
 rm -rf "$build/module" "$build/tests"
-mkdir -p "$build/module" "$build/tests" "$build/selftests"
+mkdir -p "$build/module" "$build/tests"
 
 # A private copy per kernel, so builds for different kernels never share
 # objects (M= has no separate output directory before 6.13).
@@ -25,7 +25,8 @@ rm -rf "$build/src"
 mkdir -p "$build/src"
 cp -r "$TOP"/Kbuild "$TOP"/VERSION "$TOP"/src "$TOP"/include "$TOP"/kunit \
 	"$TOP"/bench "$build/src/"
-make -s -C "$KBUILD" M="$build/src" W=1 KVM_MEMEXT_BENCH=m ${KMAKEFLAGS:-} modules >&2
+make -s -C "$KBUILD" M="$build/src" -j"${KVM_MEMEXT_BUILD_JOBS:-$(nproc)}" W=1 \
+	KVM_MEMEXT_BENCH=m ${KMAKEFLAGS:-} modules >&2
 cp "$build"/src/*.ko "$build/module/"
 
 # uapi headers of this kernel, cached next to its source.
@@ -39,21 +40,37 @@ if ! stamp_ok "$hdr"; then
 	stamp_set "$hdr"
 fi
 
+# KVM's selftest library and the peer tests depend on the kernel's source
+# and on what kvm.mk links into them: built once per kernel and wrapper
+# version, outside the checkout, so that a fresh clone builds only ours.
+key=$(cat "$TOP"/selftests/kvm.mk "$TOP"/selftests/peer.conf "$TOP"/selftests/lib/*.c \
+	  "$TOP"/selftests/*.h "$TOP"/include/uapi/linux/kvm_memext.h | sha1sum | cut -c1-12)
+out=$CACHE/selftests-$K.$key
+for old in "$CACHE/selftests-$K".*; do
+	[ "$old" = "$out" ] || rm -rf "$old"
+done
 log "$K: building selftests against $KSRC"
 kst=$KSRC/tools/testing/selftests/kvm
-make -s -C "$kst" -f "$TOP/selftests/kvm.mk" -j"$(nproc)" \
-	OUTPUT="$build/selftests" MEMEXT_DIR="$TOP/selftests" \
+make -s -C "$kst" -f "$TOP/selftests/kvm.mk" -j"${KVM_MEMEXT_BUILD_JOBS:-$(nproc)}" \
+	OUTPUT="$out" MEMEXT_DIR="$TOP/selftests" \
 	KHDR_INCLUDES="-isystem $hdr/include" LINUX_HDR_PATH="$hdr/include" \
 	INSTALL_HDR_PATH="$hdr" EXTRA_CFLAGS="-static" \
 	LDFLAGS="-static -pthread -no-pie" memext peer bench >&2
 
-cp -r "$build/selftests/memext" "$build/tests/memext"
-mv "$build/tests/memext/bench" "$build/tests/bench"
-rm -f "$build/tests/memext/"*.o "$build/tests/memext/"*.d "$build/tests/bench/"*.d
+# Only what has a source now: the cache may hold programs since removed.
+mkdir -p "$build/tests/memext" "$build/tests/bench"
+for t in "$TOP"/selftests/*_test.c; do
+	t=${t##*/}
+	cp "$out/memext/${t%.c}" "$build/tests/memext/"
+done
+for t in "$TOP"/selftests/bench/*.c; do
+	t=${t##*/}
+	cp "$out/memext/bench/${t%.c}" "$build/tests/bench/"
+done
 mkdir -p "$build/tests/peer"
 while read -r t; do
-	cp "$build/selftests/$t" "$build/tests/peer/${t##*/}"
-done < "$build/selftests/peer.list"
+	cp "$out/$t" "$build/tests/peer/${t##*/}"
+done < "$out/peer.list"
 gcc -O2 -Wall -Wextra -static -isystem "$hdr/include" -I"$TOP/include/uapi" \
 	-o "$build/tests/demo_vmm" "$TOP/samples/demo_vmm.c"
 gcc -O2 -Wall -static -isystem "$hdr/include" \

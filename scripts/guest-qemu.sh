@@ -12,9 +12,9 @@
 #   qemu.sh options
 #	QEMU options of privmem.rst's table that show at start (no inner
 #	guest): virtio-mem, discard-data=on, host-nodes=/policy=
-#   qemu.sh nokvmclock host,-kvmclock 300
+#   qemu.sh nokvmclock host,-kvmclock 120
 #	what privmem.rst tells operators: must pass
-#   qemu.sh default host 90 prealloc=on
+#   qemu.sh default host 30 prealloc=on
 #	kvm-clock offered: the host must live; all RAM allocated at start
 # Exit: 0 passed, 1 failed, 4 skipped.
 name=$1

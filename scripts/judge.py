@@ -3,11 +3,13 @@
 """Judge one kernel's test guest: its KTAP results and its kernel log.
 
 Reads <dir>/results.ktap (the guest's second serial port) and
-<dir>/console.log (its kernel log) and prints, for kernel K:
+<dir>/console.log (its kernel log), or those of every <dir>/shard-*/ when
+the plan was split over several guests, and <dir>/host.ktap (stages run on
+the host, such as the DKMS build), and prints, for kernel K:
 
-- every top-level result, by section (kunit, selftest, sample, qemu, peer,
-  boot), as "  K: <result line>";
-- "runner": whether the guest finished its plan (no panic, no timeout);
+- every top-level result, by section (host, kunit, selftest, sample, qemu,
+  peer, boot), as "  K: <result line>";
+- "runner": whether every guest finished its plan (no panic, no timeout);
 - "kernel-log": the splats in the kernel log, each with the test that was
   running, and whether every one of them is a known upstream report
   (scripts/known-splats.txt: "<test> <on-debug> <fixed string>", known
@@ -28,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 
-SECTIONS = ('kunit', 'selftest', 'sample', 'qemu', 'peer', 'boot')
+SECTIONS = ('host', 'kunit', 'selftest', 'sample', 'qemu', 'peer', 'boot')
 DONE = '# KVM_MEMEXT_RUNNER_DONE'
 SPLAT = re.compile(
     r'Oops|WARNING:|BUG:|KASAN:|UBSAN:|general protection fault'
@@ -110,10 +112,28 @@ def failure_details(kernel, lines):
     return out
 
 
+def shard_dirs(outdir):
+    """The directories of the guests that ran the kernel's plan."""
+    shards = sorted((d for d in os.listdir(outdir) if d.startswith('shard-')
+                     and os.path.isdir(os.path.join(outdir, d))),
+                    key=lambda d: int(d.split('-', 1)[1]))
+    return [os.path.join(outdir, d) for d in shards] or [outdir]
+
+
 def judge(kernel, outdir, known_path):
-    results = read_lines(os.path.join(outdir, 'results.ktap'))
-    console = read_lines(os.path.join(outdir, 'console.log'))
+    shards = shard_dirs(outdir)
+    host = read_lines(os.path.join(outdir, 'host.ktap'))
+    results = []
+    console = []
+    unfinished = []
+    for shard in shards:
+        own = read_lines(os.path.join(shard, 'results.ktap'))
+        results.extend(own)
+        console.extend(read_lines(os.path.join(shard, 'console.log')))
+        if DONE not in own:
+            unfinished.append(shard)
     known = load_known(known_path)
+    results = host + results
     counts = {}
     report = []
     failures = []
@@ -121,8 +141,8 @@ def judge(kernel, outdir, known_path):
     def count(section, what):
         counts.setdefault(section, [0, 0, 0])[what] += 1
 
-    if not results:
-        results = [f'not ok 1 {kernel}/boot # no results from the guest']
+    if len(results) == len(host):
+        results.append(f'not ok 1 {kernel}/boot # no results from the guest')
     for section in SECTIONS:
         own = re.compile(rf'^(not )?ok [0-9]+ {section}[/.]'
                          rf'|^not ok [0-9]+ {re.escape(kernel)}/{section}')
@@ -137,11 +157,10 @@ def judge(kernel, outdir, known_path):
                 count(section, 0)
             report.append(f'  {kernel}: {line}')
 
-    finished = DONE in results
-    if not finished:
+    for shard in unfinished:
         report.append(f'  {kernel}: not ok {kernel}/runner # guest did not '
                       'finish (timeout or panic), see '
-                      f'{os.path.join(outdir, "console.log")}')
+                      f'{os.path.join(shard, "console.log")}')
         count('runner', 1)
 
     splats = scan_console(console)
@@ -166,10 +185,11 @@ def judge(kernel, outdir, known_path):
     if unknown:
         failures.append(f'{kernel}: kernel-log splats:')
         failures.extend(f'{t} {line}' for t, line in unknown[:10])
-    if not finished:
-        failures.append(f'{kernel}: guest did not finish; last console '
+    for shard in unfinished:
+        name = '' if shard == outdir else ' ' + os.path.basename(shard)
+        failures.append(f'{kernel}: guest{name} did not finish; last console '
                         'lines:')
-        failures.extend(console[-15:])
+        failures.extend(read_lines(os.path.join(shard, 'console.log'))[-15:])
 
     order = SECTIONS + ('runner', 'kernel-log')
     for section in order:
@@ -202,12 +222,15 @@ def self_test(fixtures):
     for case in cases:
         src = os.path.join(fixtures, case)
         with tempfile.TemporaryDirectory() as tmp:
-            for name in ('results.ktap', 'console.log'):
-                path = os.path.join(src, name)
-                if os.path.exists(path):
-                    with open(path) as i, open(os.path.join(tmp, name),
-                                               'w') as o:
-                        o.write(i.read())
+            for sub in [''] + sorted(d for d in os.listdir(src)
+                                     if d.startswith('shard-')):
+                os.makedirs(os.path.join(tmp, sub), exist_ok=True)
+                for name in ('results.ktap', 'console.log', 'host.ktap'):
+                    path = os.path.join(src, sub, name)
+                    if os.path.exists(path):
+                        with open(path) as i, open(
+                                os.path.join(tmp, sub, name), 'w') as o:
+                            o.write(i.read())
             run = subprocess.run([sys.executable, __file__, 'K', tmp, known],
                                  capture_output=True, text=True)
             counts = read_lines(os.path.join(tmp, 'judge.counts'))

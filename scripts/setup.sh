@@ -17,6 +17,8 @@ pkgs=(
 	qemu-system-x86 busybox-static
 	# a system-call fuzzer run against the module (guest-trinity.sh)
 	trinity
+	# the operator's DKMS path (dkms-check.sh)
+	dkms
 	# make style
 	sparse shellcheck codespell
 )
