@@ -108,20 +108,20 @@ filter_plan() {
 # kernel does not hold one lane while the other idles.  The lines are dealt
 # longest first to the lightest shard and keep their order within it.  A
 # line's length is its time in the last run on this machine
-# ($CACHE/durations-<K>), else a quarter of its timeout; a shard holds
+# ($CACHE/durations-<K>), else 30 s; a shard holds
 # about KVM_MEMEXT_SHARD_SECS (default 300) seconds of tests.
 split_plan() {
 	local plan=$1 dur=$2 dir=$3 n
 	[ -f "$dur" ] || : > "$dur"
 	n=$(awk -v secs="${KVM_MEMEXT_SHARD_SECS:-300}" '
 		FILENAME == ARGV[1] { est[$1] = $2; next }
-		!/^#/ && NF { k = $1 "/" $2; t += (k in est) ? est[k] : $3 / 4; lines++ }
+		!/^#/ && NF { k = $1 "/" $2; t += (k in est) ? est[k] : 30; lines++ }
 		END { n = int(t / secs + 0.5); if (n < 1) n = 1; if (n > lines) n = lines; print n }' \
 		"$dur" "$plan")
 	awk -v n="$n" -v dir="$dir" '
 		FILENAME == ARGV[1] { est[$1] = $2; next }
 		/^#/ || !NF { next }
-		{ m++; line[m] = $0; k = $1 "/" $2; e[m] = (k in est) ? est[k] : $3 / 4 }
+		{ m++; line[m] = $0; k = $1 "/" $2; e[m] = (k in est) ? est[k] : 30 }
 		END {
 			for (s = 1; s <= n; s++) load[s] = 0
 			for (done = 0; done < m; done++) {
