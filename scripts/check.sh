@@ -68,7 +68,7 @@ write_plan() {
 	# privmem.rst tells operators (no kvm-clock), which must pass.
 	# The inner guest boots in 10-60 s on a stock kernel, unless nested
 	# TCG runs it 20 times slower (seen with some memory placements):
-	# then, and always on the debug kernel, the module's side is checked
+	# then, and often on the debug kernel, the module's side is checked
 	# and the pattern not (a skip, see guest-qemu.sh).
 	t=120
 	[ "$debug" = 1 ] && t=60
