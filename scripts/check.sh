@@ -109,11 +109,11 @@ filter_plan() {
 # longest first to the lightest shard and keep their order within it.  A
 # line's length is its time in the last run on this machine
 # ($CACHE/durations-<K>), else 30 s; a shard holds
-# about KVM_MEMEXT_SHARD_SECS (default 300) seconds of tests.
+# about KVM_MEMEXT_SHARD_SECS (default 200) seconds of tests.
 split_plan() {
 	local plan=$1 dur=$2 dir=$3 n
 	[ -f "$dur" ] || : > "$dur"
-	n=$(awk -v secs="${KVM_MEMEXT_SHARD_SECS:-300}" '
+	n=$(awk -v secs="${KVM_MEMEXT_SHARD_SECS:-200}" '
 		FILENAME == ARGV[1] { est[$1] = $2; next }
 		!/^#/ && NF { k = $1 "/" $2; t += (k in est) ? est[k] : 30; lines++ }
 		END { n = int(t / secs + 0.5); if (n < 1) n = 1; if (n > lines) n = lines; print n }' \
