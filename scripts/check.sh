@@ -116,7 +116,7 @@ split_plan() {
 	n=$(awk -v secs="${KVM_MEMEXT_SHARD_SECS:-200}" '
 		FILENAME == ARGV[1] { est[$1] = $2; next }
 		!/^#/ && NF { k = $1 "/" $2; t += (k in est) ? est[k] : 30; lines++ }
-		END { n = int(t / secs + 0.5); if (n < 1) n = 1; if (n > lines) n = lines; print n }' \
+		END { n = int(t / secs + 0.5); if (n > lines) n = lines; if (n < 1) n = 1; print n }' \
 		"$dur" "$plan")
 	awk -v n="$n" -v dir="$dir" '
 		FILENAME == ARGV[1] { est[$1] = $2; next }
