@@ -157,9 +157,11 @@ save_durations() {
 # and split its plan.  Progress goes to stderr, a failure to judge.out and
 # judge.counts; the stage timings to $dir/timings.
 prep_kernel() {
-	local K=$1 dir=$out/$1 t0
+	local K=$1 dir=$out/$1 t0 kernel_jobs=$build_jobs
 	t0=$SECONDS
-	if ! KVM_MEMEXT_BUILD_JOBS=$build_jobs nice -n "$build_nice" \
+	# A kernel build runs while no guest does (see the queue below).
+	kernel_cached "$K" || kernel_jobs=$(nproc)
+	if ! KVM_MEMEXT_BUILD_JOBS=$kernel_jobs nice -n "$build_nice" \
 	     "$TOP/scripts/kernel.sh" "$K"; then
 		echo "  $K: not ok $K/kernel # could not fetch or build the kernel" > "$dir/judge.out"
 		echo "kernel 0 1 0" > "$dir/judge.counts"
@@ -196,13 +198,21 @@ boot_shard() {
 	echo "$K:shard-$2 $((SECONDS - t0))" >> "$out/$K/timings"
 }
 
+# Whether kernel K is in the cache already (else kernel.sh builds or
+# fetches it).
+kernel_cached() {
+	[ -f "$CACHE/env-$1.sh" ] && (. "$CACHE/env-$1.sh" && [ -f "$KIMAGE" ])
+}
+
 # Lanes: single-threaded TCG keeps one host CPU busy per guest, so up to
 # one job runs per CPU.  Kernels are made ready first, a debug kernel
 # (built here, the longest) before the stock ones; then the shards of the
-# ready kernels run, longest first.  A kernel build beside other lanes'
-# guests runs niced, with one job per CPU that no guest needs:
+# ready kernels run, longest first.  A debug kernel that must be built
+# gets every CPU, and no guest starts until it is done: beside guests it
+# had one CPU's worth (27 min for 7.3 instead of about 8), and
 # timing-sensitive tests failed (runstate_test on 6.1) when more runnable
-# threads than CPUs shared the machine.
+# threads than CPUs shared the machine.  Other builds (module, tests,
+# DKMS) beside guests run niced, with one job per CPU that no guest needs.
 lanes=${KVM_MEMEXT_JOBS:-$(nproc)}
 [ "$lanes" -ge 1 ] || lanes=1
 build_nice=0
@@ -228,14 +238,18 @@ echo "== $lanes lanes; kernels ready in the order ${preps[*]}"
 t_all=$SECONDS
 declare -A job_of=()
 boots=()	# "<estimated seconds> <K> <shard>"
+building=	# the prep job that builds a kernel
 while :; do
 	while [ ${#job_of[@]} -lt "$lanes" ]; do
 		if [ ${#preps[@]} -gt 0 ]; then
 			K=${preps[0]}
 			preps=("${preps[@]:1}")
+			cold=
+			[ "$(kernel_field "$K" kind)" = debug ] && ! kernel_cached "$K" && cold=1
 			prep_kernel "$K" &
 			job_of[$!]="prep $K"
-		elif [ ${#boots[@]} -gt 0 ]; then
+			[ -z "$cold" ] || building=$!
+		elif [ ${#boots[@]} -gt 0 ] && [ -z "$building" ]; then
 			mapfile -t boots < <(printf '%s\n' "${boots[@]}" | sort -rn)
 			read -r _ K n <<< "${boots[0]}"
 			boots=("${boots[@]:1}")
@@ -251,6 +265,7 @@ while :; do
 	rc=$?
 	read -r kind K _ <<< "${job_of[$pid]}"
 	unset "job_of[$pid]"
+	[ "$pid" != "$building" ] || building=
 	if [ "$kind" = prep ] && [ "$rc" = 0 ]; then
 		while read -r est n; do
 			boots+=("$est $K $n")
