@@ -209,7 +209,7 @@ kernel_cached() {
 # (built here, the longest) before the stock ones; then the shards of the
 # ready kernels run, longest first.  A debug kernel that must be built
 # gets every CPU, and no guest starts until it is done: beside guests it
-# had one CPU's worth (27 min for 7.3 instead of about 8), and
+# had one CPU's worth (27.7 min for 7.3 against 17.5), and
 # timing-sensitive tests failed (runstate_test on 6.1) when more runnable
 # threads than CPUs shared the machine.  Other builds (module, tests,
 # DKMS) beside guests run niced, with one job per CPU that no guest needs.
