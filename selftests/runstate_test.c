@@ -175,6 +175,33 @@ static struct kvm_memext_runstate_info get_info(struct rs_ctx *c, int vcpu_fd)
 }
 
 /*
+ * Sleep until the module has accounted a switch of this thread (its entry
+ * time moved), or once if the vCPU has no area.  A 1 ms sleep need not
+ * switch: when the guest's CPU is descheduled on the host for longer, the
+ * timer has expired before the thread blocks, and nothing is written.
+ */
+static void switch_once(struct rs_ctx *c)
+{
+	struct kvm_memext_runstate_info info = { .vcpu_fd = c->vcpu->fd };
+	uint64_t e;
+	int i;
+
+	if (ioctl(c->handle, KVM_MEMEXT_RUNSTATE_GET, &info)) {
+		usleep(1000);
+		return;
+	}
+	e = info.state_entry_time;
+	for (i = 0; i < 1000; i++) {
+		usleep(1000);
+		/* Detached or closed meanwhile (some tests do): nothing to wait for. */
+		if (ioctl(c->handle, KVM_MEMEXT_RUNSTATE_GET, &info) ||
+		    info.state_entry_time != e)
+			return;
+	}
+	TEST_FAIL("no switch of the vCPU thread accounted in 1000 sleeps");
+}
+
+/*
  * IO memory: BAR 2 of an ivshmem-plain device (the runner adds one),
  * mapped through sysfs.  NULL if there is none.
  */
@@ -344,9 +371,9 @@ static void run_rounds(struct rs_ctx *c, int rounds,
 			TEST_FAIL("round %d: exit %s", i,
 				  exit_reason_str(c->vcpu->run->exit_reason));
 		}
-		usleep(1000);
+		switch_once(c);
 	}
-	/* Each sleep is two switches; the guest saw at least one per round. */
+	/* Each round follows a switch; the guest saw at least one per round. */
 	TEST_ASSERT(c->changes >= (uint64_t)rounds - 1,
 		    "the guest saw %lu updates in %d rounds", c->changes, rounds);
 }
@@ -455,7 +482,7 @@ static void zap_both_pages(struct rs_ctx *c)
 	TEST_ASSERT(!madvise(c->hva[0] + (NR_PAGES - 1) * PAGE_SIZE, PAGE_SIZE, MADV_DONTNEED) &&
 		    !madvise(c->hva[1], PAGE_SIZE, MADV_DONTNEED), "madvise");
 	/* The area reads zeros until the next switch rewrites it. */
-	usleep(1000);
+	switch_once(c);
 	check_current(c, "after MADV_DONTNEED");
 }
 
@@ -470,7 +497,7 @@ static void remap_second_page(struct rs_ctx *c)
 		       c->mmap_flags | MAP_FIXED, -1, 0);
 
 	TEST_ASSERT(p == c->hva[1], "mmap MAP_FIXED: %s", strerror(errno));
-	usleep(1000);
+	switch_once(c);
 	check_current(c, "after the remap");
 }
 
@@ -487,11 +514,11 @@ static void protect_second_page(struct rs_ctx *c)
 	TEST_ASSERT(!mprotect(c->hva[1], PAGE_SIZE, PROT_READ), "mprotect");
 	/* Switches while read-only: the module cannot write, and says so. */
 	for (i = 0; i < 3; i++)
-		usleep(1000);
+		switch_once(c);
 	info = get_info(c, c->vcpu->fd);
 	TEST_ASSERT(info.pending, "the area was written through a read-only mapping");
 	TEST_ASSERT(!mprotect(c->hva[1], PAGE_SIZE, PROT_READ | PROT_WRITE), "mprotect");
-	usleep(1000);
+	switch_once(c);
 	check_current(c, "after mprotect");
 }
 
@@ -517,7 +544,7 @@ static void move_slot_b(struct rs_ctx *c)
 	TEST_ASSERT(!ioctl(c->handle, KVM_MEMEXT_SET_MEMSLOTS, &args),
 		    "SET_MEMSLOTS: %s", strerror(errno));
 	c->hva[1] = n;
-	usleep(1000);
+	switch_once(c);
 	check_current(c, "after the memslot move");
 }
 
@@ -553,7 +580,7 @@ static void swap_out_both_pages(struct rs_ctx *c)
 		}
 		__TEST_REQUIRE(tries < 50, "page not swapped out (no swap?)");
 	}
-	usleep(1000);
+	switch_once(c);
 	check_current(c, "after swap-out");
 }
 
@@ -583,7 +610,7 @@ static void migrate_both_pages(struct rs_ctx *c)
 	for (i = 0; i < 2; i++)
 		TEST_ASSERT(status[i] == nodes[i], "page %d on node %d, not %d",
 			    i, status[i], nodes[i]);
-	usleep(1000);
+	switch_once(c);
 	check_current(c, "after migration");
 }
 
@@ -611,7 +638,7 @@ static void test_dirty_log(void)
 		/* Fetch and clear; then a switch writes the area. */
 		kvm_vm_get_dirty_log(c.vm, SLOT_A, bitmap[0]);
 		kvm_vm_get_dirty_log(c.vm, SLOT_B, bitmap[1]);
-		usleep(1000);
+		switch_once(&c);
 		check_current(&c, "dirty logging");
 		kvm_vm_get_dirty_log(c.vm, SLOT_A, bitmap[0]);
 		kvm_vm_get_dirty_log(c.vm, SLOT_B, bitmap[1]);
@@ -884,7 +911,7 @@ static void test_smm_address_space(void)
 	};
 	TEST_ASSERT(!ioctl(c.handle, KVM_MEMEXT_RUNSTATE_ATTACH, &a),
 		    "attach in address space 1: %s", strerror(errno));
-	usleep(1000);
+	switch_once(&c);
 	/* Address space 0 never saw a write. */
 	TEST_ASSERT(!host_read_area(&c, &state, time), "written into address space 0");
 	/* Address space 1 holds the current area. */
