@@ -111,13 +111,16 @@ filter_plan() {
 # ($CACHE/durations-<K>), else 30 s; a shard holds
 # about KVM_MEMEXT_SHARD_SECS (default 200) seconds of tests.
 split_plan() {
-	local plan=$1 dur=$2 dir=$3 n
+	local plan=$1 dur=$2 dir=$3 n s
 	[ -f "$dur" ] || : > "$dur"
 	n=$(awk -v secs="${KVM_MEMEXT_SHARD_SECS:-200}" '
 		FILENAME == ARGV[1] { est[$1] = $2; next }
 		!/^#/ && NF { k = $1 "/" $2; t += (k in est) ? est[k] : 30; lines++ }
 		END { n = int(t / secs + 0.5); if (n > lines) n = lines; if (n < 1) n = 1; print n }' \
 		"$dur" "$plan")
+	for ((s = 1; s <= n; s++)); do
+		mkdir -p "$dir/shard-$s"
+	done
 	awk -v n="$n" -v dir="$dir" '
 		FILENAME == ARGV[1] { est[$1] = $2; next }
 		/^#/ || !NF { next }
@@ -134,7 +137,6 @@ split_plan() {
 				load[low] += e[best]
 			}
 			for (s = 1; s <= n; s++) {
-				system("mkdir -p " dir "/shard-" s)
 				printf "" > (dir "/shard-" s "/plan")
 				printf "%d %d\n", load[s], s > (dir "/shards")
 			}
