@@ -15,8 +15,8 @@
  * a new mapping at the same address, made read-only for a while, and moved
  * to new memory by a memslot batch.  Then lifetimes (thread exits without
  * detaching and the vCPU moves to another thread, handle closed from
- * another thread while the vCPU runs, VM closed first) and every bad
- * input.
+ * another thread while the vCPU runs, VM closed first), signals during
+ * the first attach, and every bad input.
  */
 #include <dirent.h>
 #include <linux/mempolicy.h>
@@ -790,6 +790,86 @@ static void test_close_handle_while_running(void)
 	kvm_vm_free(c.vm);
 }
 
+/*
+ * The first attach on a handle registers the handle's mmu notifier, and the
+ * kernel's registration (mm_take_all_locks()) gives up on any pending
+ * signal.  A signal whose handler asks for restarts must not turn into
+ * EINTR: signals rain on the attaching thread while it binds a new handle
+ * and attaches, again and again; many VMAs keep the registration long.
+ */
+#define STORM_ROUNDS	40
+#define STORM_SIGNALS	20
+#define STORM_VMAS	8192
+
+static int nr_signals;
+
+static void count_signal(int sig)
+{
+	__atomic_add_fetch(&nr_signals, 1, __ATOMIC_RELAXED);
+}
+
+struct storm {
+	pthread_t target;
+	int round;		/* the round the target is in */
+};
+
+/* A bounded storm per round: the target's restarts end with it. */
+static void *signal_storm(void *arg)
+{
+	struct storm *s = arg;
+	int round, i;
+
+	for (round = 1; round <= STORM_ROUNDS; round++) {
+		while (READ_ONCE(s->round) < round)
+			usleep(50);
+		for (i = 0; i < STORM_SIGNALS; i++) {
+			pthread_kill(s->target, SIGUSR1);
+			usleep(100);
+		}
+	}
+	return NULL;
+}
+
+static void test_attach_signals(void)
+{
+	struct sigaction sa = { .sa_handler = count_signal, .sa_flags = SA_RESTART };
+	struct storm s = { .target = pthread_self() };
+	struct sigaction old;
+	struct rs_ctx c;
+	uint8_t *vmas;
+	pthread_t t;
+	int round, r;
+	long i;
+
+	ctx_init(&c, SHM, 0x100, false);
+	vmas = mmap(NULL, STORM_VMAS * PAGE_SIZE, PROT_READ,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	TEST_ASSERT(vmas != MAP_FAILED, "mmap: %s", strerror(errno));
+	for (i = 0; i < STORM_VMAS; i += 2)
+		TEST_ASSERT(!mprotect(vmas + i * PAGE_SIZE, PAGE_SIZE, PROT_NONE),
+			    "mprotect: %s", strerror(errno));
+	TEST_ASSERT(!sigaction(SIGUSR1, &sa, &old), "sigaction");
+	pthread_create(&t, NULL, signal_storm, &s);
+	for (round = 1; round <= STORM_ROUNDS; round++) {
+		close(c.handle);
+		c.handle = memext_bind(c.dev, c.vm->fd);
+		WRITE_ONCE(s.round, round);
+		r = __attach(&c, c.vcpu->fd, c.gpa, AREA64, 0);
+		TEST_ASSERT(!r, "round %d, %d signals so far: RUNSTATE_ATTACH: %s",
+			    round, READ_ONCE(nr_signals), strerror(errno));
+	}
+	pthread_join(t, NULL);
+	TEST_ASSERT(!sigaction(SIGUSR1, &old, NULL), "sigaction");
+	ksft_print_msg("%d signals in %d rounds\n", READ_ONCE(nr_signals),
+		       STORM_ROUNDS);
+	/* Signals sent while one is pending merge with it: some, not all. */
+	TEST_ASSERT(READ_ONCE(nr_signals) > 0, "no signal handled");
+	munmap(vmas, STORM_VMAS * PAGE_SIZE);
+	close(c.handle);
+	kvm_vm_free(c.vm);
+	close(c.dev);
+}
+
 static void test_vm_closed_first(void)
 {
 	struct rs_ctx c;
@@ -990,6 +1070,7 @@ int main(int argc, char *argv[])
 		MEMEXT_TEST(test_thread_exits_attached),
 		MEMEXT_TEST(test_close_handle_while_running),
 		MEMEXT_TEST(test_vm_closed_first),
+		MEMEXT_TEST(test_attach_signals),
 		MEMEXT_TEST(test_bad_inputs),
 		MEMEXT_TEST(test_readonly_slot),
 		MEMEXT_TEST(test_smm_address_space),

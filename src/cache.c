@@ -456,7 +456,9 @@ EXPORT_SYMBOL_GPL(kvm_memext_gpc_refresh);
  * active (and invalid) and is returned.
  *
  * Return: 0, -EINVAL for a bad range, flags or address space, -EBUSY if
- * already active, or an error of kvm_memext_gpc_refresh().
+ * already active, -EINTR if a signal (not only a fatal one) is pending
+ * while the handle's first cache registers its mmu notifier, or an error
+ * of kvm_memext_gpc_refresh().
  */
 int kvm_memext_gpc_activate(struct kvm_memext_gpc *gpc, int as_id, u64 gpa,
 			    unsigned long len, u32 flags)

@@ -382,6 +382,13 @@ static int runstate_attach(struct kvm_memext_vm *vm,
 		goto out_free;
 	r = kvm_memext_gpc_activate(&rs->gpc, a->as_id, a->gpa, a->size,
 				    KVM_MEMEXT_GPC_WRITE);
+	/*
+	 * The handle's first cache registers its mmu notifier, which gives up
+	 * on any pending signal, even a task work's notify-signal (a batch's
+	 * kick): nothing is attached yet, so restart once it is handled.
+	 */
+	if (r == -EINTR)
+		r = -ERESTARTSYS;
 	if (r)
 		goto out_deactivate;
 
