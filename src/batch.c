@@ -422,7 +422,8 @@ long kvm_memext_set_memslots(struct kvm_memext_vm *vm,
 	mutex_unlock(&vm->batch_lock);
 
 	args.error_index = r ? b.error_index : -1;
-	args.error = -r;
+	/* What userspace sees if the call is not restarted. */
+	args.error = r == -ERESTARTSYS ? EINTR : -r;
 	args.result = b.result;
 	args.applied = b.applied;
 	if (copy_to_user(uargs, &args, sizeof(args)) && !r)

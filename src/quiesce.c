@@ -220,7 +220,9 @@ static unsigned int quiesce_pending(struct kvm_memext_quiesce *q)
  * Takes kvm->lock, held until kvm_memext_resume_vcpus().
  *
  * Return: the quiesce state, or ERR_PTR(-ETIMEDOUT) when a vCPU did not
- * stop in time, -EINTR on a signal, -ENOMEM.  On error nothing is held.
+ * stop in time, -EINTR on a fatal signal while taking kvm->lock,
+ * -ERESTARTSYS on a signal (or notify-signal) while waiting, -ENOMEM.  On
+ * error nothing is held.
  */
 struct kvm_memext_quiesce *kvm_memext_quiesce_vcpus(struct kvm *kvm,
 						    unsigned int timeout_ms)
@@ -272,11 +274,15 @@ struct kvm_memext_quiesce *kvm_memext_quiesce_vcpus(struct kvm *kvm,
 			r = -ETIMEDOUT;
 			break;
 		}
-		/* Arrivals wake us; mutexes freed without a work are polled. */
+		/*
+		 * Arrivals wake us; mutexes freed without a work are polled.
+		 * A signal, or a task work's kick, restarts the caller's
+		 * ioctl: nothing is applied yet.
+		 */
 		if (wait_event_interruptible_timeout(q->wq,
 						     atomic_read(&q->arrivals) != seen,
 						     1) < 0) {
-			r = -EINTR;
+			r = -ERESTARTSYS;
 			break;
 		}
 	}
