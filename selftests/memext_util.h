@@ -7,6 +7,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,6 +191,73 @@ static inline int memext_run_tests(const struct memext_test *tests, int nr)
 }
 
 #define MEMEXT_TEST(fn)	{ #fn, fn }
+
+/*
+ * A signal storm: for each of @rounds rounds the target thread starts
+ * (memext_storm_next()), another thread sends it @signals SIGUSR1, 100 us
+ * apart.  Bounded per round, so that a call restarted after every signal
+ * completes once its round's storm is over.
+ */
+struct memext_storm {
+	pthread_t target;
+	pthread_t thread;
+	int rounds;
+	int signals;
+	int round;		/* the round the target is in */
+};
+
+static int memext_storm_handled;
+
+static inline void memext_storm_handler(int sig)
+{
+	__atomic_add_fetch(&memext_storm_handled, 1, __ATOMIC_RELAXED);
+}
+
+static inline void *memext_storm_fn(void *arg)
+{
+	struct memext_storm *s = arg;
+	int round, i;
+
+	for (round = 1; round <= s->rounds; round++) {
+		while (READ_ONCE(s->round) < round)
+			usleep(50);
+		for (i = 0; i < s->signals; i++) {
+			pthread_kill(s->target, SIGUSR1);
+			usleep(100);
+		}
+	}
+	return NULL;
+}
+
+/* Aim a storm at the calling thread, which handles SIGUSR1 with @sa_flags. */
+static inline void memext_storm_start(struct memext_storm *s, int rounds,
+				      int signals, int sa_flags)
+{
+	struct sigaction sa = {
+		.sa_handler = memext_storm_handler, .sa_flags = sa_flags,
+	};
+
+	*s = (struct memext_storm) {
+		.target = pthread_self(), .rounds = rounds, .signals = signals,
+	};
+	memext_storm_handled = 0;
+	TEST_ASSERT(!sigaction(SIGUSR1, &sa, NULL), "sigaction: %s", strerror(errno));
+	TEST_ASSERT(!pthread_create(&s->thread, NULL, memext_storm_fn, s),
+		    "pthread_create");
+}
+
+static inline void memext_storm_next(struct memext_storm *s)
+{
+	WRITE_ONCE(s->round, s->round + 1);
+}
+
+/* Let the storm's remaining rounds pass; returns the signals handled. */
+static inline int memext_storm_stop(struct memext_storm *s)
+{
+	WRITE_ONCE(s->round, s->rounds);
+	pthread_join(s->thread, NULL);
+	return READ_ONCE(memext_storm_handled);
+}
 
 /*
  * /proc/thread-self/fail-nth, kept open by the caller (opening it would be

@@ -3,7 +3,8 @@
  * KVM_MEMEXT_SET_MEMSLOTS: every bad input gets a clear errno and changes
  * nothing; a step KVM refuses late is rolled back; dirty bits of a deleted
  * slot reach the caller; vCPUs that run, halt, sit in userspace or issue
- * the batch themselves are all handled; the wait for vCPUs is bounded;
+ * the batch themselves are all handled; signals restart a batch or fail
+ * it with EINTR as their handler asks; the wait for vCPUs is bounded;
  * the scratch page the batches use is read-only to the VMM for good.
  */
 #include <fcntl.h>
@@ -376,22 +377,26 @@ static void *run_vcpu(void *arg)
 	return NULL;
 }
 
+/* Batches that split the slot in two halves and merge them again. */
+static void split_merge(struct ctx *c, struct kvm_memext_memslot split[3],
+			struct kvm_memext_memslot merge[3])
+{
+	split[0] = entry(SLOT, 0, 0, 0, NULL);
+	split[1] = entry(SLOT, 0, TEST_GPA, NR_PAGES / 2 * PAGE_SIZE, c->hva);
+	split[2] = entry(SLOT2, 0, TEST_GPA + NR_PAGES / 2 * PAGE_SIZE,
+			 NR_PAGES / 2 * PAGE_SIZE, c->hva + NR_PAGES / 2 * PAGE_SIZE);
+	merge[0] = entry(SLOT2, 0, 0, 0, NULL);
+	merge[1] = entry(SLOT, 0, 0, 0, NULL);
+	merge[2] = entry(SLOT, 0, TEST_GPA, NR_PAGES * PAGE_SIZE, c->hva);
+}
+
 /* Split and merge the slot while the vCPU is in the state under test. */
 static void reshape(struct ctx *c)
 {
-	struct kvm_memext_memslot split[] = {
-		entry(SLOT, 0, 0, 0, NULL),
-		entry(SLOT, 0, TEST_GPA, NR_PAGES / 2 * PAGE_SIZE, c->hva),
-		entry(SLOT2, 0, TEST_GPA + NR_PAGES / 2 * PAGE_SIZE,
-		      NR_PAGES / 2 * PAGE_SIZE, c->hva + NR_PAGES / 2 * PAGE_SIZE),
-	};
-	struct kvm_memext_memslot merge[] = {
-		entry(SLOT2, 0, 0, 0, NULL),
-		entry(SLOT, 0, 0, 0, NULL),
-		entry(SLOT, 0, TEST_GPA, NR_PAGES * PAGE_SIZE, c->hva),
-	};
+	struct kvm_memext_memslot split[3], merge[3];
 	int i;
 
+	split_merge(c, split, merge);
 	for (i = 0; i < 20; i++) {
 		TEST_ASSERT(!batch(c, split, 3, 0, NULL), "split: %s", strerror(errno));
 		TEST_ASSERT(!batch(c, merge, 3, 0, NULL), "merge: %s", strerror(errno));
@@ -428,6 +433,66 @@ static void test_vcpu_in_userspace(void)
 
 	ctx_init(&c, guest_spin, 0);
 	reshape(&c);
+}
+
+/* A batch a signal interrupted reports EINTR and applied nothing. */
+static void check_interrupted(struct kvm_memext_set_memslots *out, const char *what)
+{
+	TEST_ASSERT(errno == EINTR, "%s: %s", what, strerror(errno));
+	TEST_ASSERT(out->error == EINTR && out->error_index == -1 &&
+		    out->applied == 0 && out->result == 0,
+		    "%s: reported error %u index %d applied %u result 0x%x",
+		    what, out->error, out->error_index, out->applied, out->result);
+}
+
+/*
+ * Signals at the batching thread while its batches wait for a running
+ * vCPU.  Handled with SA_RESTART, they restart the batch, which then
+ * completes; without it, a batch they interrupt fails with EINTR, reports
+ * EINTR and changes nothing.
+ */
+static void test_signals(void)
+{
+	struct kvm_memext_memslot split[3], merge[3];
+	struct kvm_memext_set_memslots out;
+	struct memext_storm s;
+	int i, n, interrupted = 0;
+	struct ctx c;
+	pthread_t t;
+
+	ctx_init(&c, guest_spin, 0);
+	split_merge(&c, split, merge);
+	pthread_create(&t, NULL, run_vcpu, c.vcpu);
+	usleep(100000);
+
+	memext_storm_start(&s, 20, 5, SA_RESTART);
+	for (i = 0; i < 20; i++) {
+		memext_storm_next(&s);
+		TEST_ASSERT(!batch(&c, split, 3, 0, NULL), "split: %s", strerror(errno));
+		TEST_ASSERT(!batch(&c, merge, 3, 0, NULL), "merge: %s", strerror(errno));
+	}
+	n = memext_storm_stop(&s);
+	assert_original_layout(&c);
+
+	memext_storm_start(&s, 40, 5, 0);
+	for (i = 0; i < 40; i++) {
+		memext_storm_next(&s);
+		if (batch(&c, split, 3, 0, &out)) {
+			check_interrupted(&out, "split");
+			assert_original_layout(&c);
+			interrupted++;
+			continue;
+		}
+		while (batch(&c, merge, 3, 0, &out)) {
+			check_interrupted(&out, "merge");
+			interrupted++;
+		}
+		assert_original_layout(&c);
+	}
+	ksft_print_msg("SA_RESTART: %d signals in 40 batches\n", n);
+	ksft_print_msg("without: %d signals, %d batches interrupted\n",
+		       memext_storm_stop(&s), interrupted);
+	TEST_ASSERT(n > 0, "no signal handled");
 }
 
 static struct ctx *vcpu_thread_ctx;
@@ -773,6 +838,7 @@ int main(void)
 		MEMEXT_TEST(test_vcpu_in_userspace),
 		MEMEXT_TEST(test_batch_from_vcpu_thread),
 		MEMEXT_TEST(test_concurrent_batches),
+		MEMEXT_TEST(test_signals),
 		MEMEXT_TEST(test_timeout),
 		MEMEXT_TEST(test_many_vcpus),
 		MEMEXT_TEST(test_vcpu_creation_race),

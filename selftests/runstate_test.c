@@ -798,47 +798,14 @@ static void test_close_handle_while_running(void)
  * and attaches, again and again; many VMAs keep the registration long.
  */
 #define STORM_ROUNDS	40
-#define STORM_SIGNALS	20
 #define STORM_VMAS	8192
-
-static int nr_signals;
-
-static void count_signal(int sig)
-{
-	__atomic_add_fetch(&nr_signals, 1, __ATOMIC_RELAXED);
-}
-
-struct storm {
-	pthread_t target;
-	int round;		/* the round the target is in */
-};
-
-/* A bounded storm per round: the target's restarts end with it. */
-static void *signal_storm(void *arg)
-{
-	struct storm *s = arg;
-	int round, i;
-
-	for (round = 1; round <= STORM_ROUNDS; round++) {
-		while (READ_ONCE(s->round) < round)
-			usleep(50);
-		for (i = 0; i < STORM_SIGNALS; i++) {
-			pthread_kill(s->target, SIGUSR1);
-			usleep(100);
-		}
-	}
-	return NULL;
-}
 
 static void test_attach_signals(void)
 {
-	struct sigaction sa = { .sa_handler = count_signal, .sa_flags = SA_RESTART };
-	struct storm s = { .target = pthread_self() };
-	struct sigaction old;
+	struct memext_storm s;
 	struct rs_ctx c;
 	uint8_t *vmas;
-	pthread_t t;
-	int round, r;
+	int round, r, n;
 	long i;
 
 	ctx_init(&c, SHM, 0x100, false);
@@ -848,22 +815,19 @@ static void test_attach_signals(void)
 	for (i = 0; i < STORM_VMAS; i += 2)
 		TEST_ASSERT(!mprotect(vmas + i * PAGE_SIZE, PAGE_SIZE, PROT_NONE),
 			    "mprotect: %s", strerror(errno));
-	TEST_ASSERT(!sigaction(SIGUSR1, &sa, &old), "sigaction");
-	pthread_create(&t, NULL, signal_storm, &s);
+	memext_storm_start(&s, STORM_ROUNDS, 20, SA_RESTART);
 	for (round = 1; round <= STORM_ROUNDS; round++) {
 		close(c.handle);
 		c.handle = memext_bind(c.dev, c.vm->fd);
-		WRITE_ONCE(s.round, round);
+		memext_storm_next(&s);
 		r = __attach(&c, c.vcpu->fd, c.gpa, AREA64, 0);
-		TEST_ASSERT(!r, "round %d, %d signals so far: RUNSTATE_ATTACH: %s",
-			    round, READ_ONCE(nr_signals), strerror(errno));
+		TEST_ASSERT(!r, "round %d: RUNSTATE_ATTACH: %s", round,
+			    strerror(errno));
 	}
-	pthread_join(t, NULL);
-	TEST_ASSERT(!sigaction(SIGUSR1, &old, NULL), "sigaction");
-	ksft_print_msg("%d signals in %d rounds\n", READ_ONCE(nr_signals),
-		       STORM_ROUNDS);
+	n = memext_storm_stop(&s);
+	ksft_print_msg("%d signals in %d rounds\n", n, STORM_ROUNDS);
 	/* Signals sent while one is pending merge with it: some, not all. */
-	TEST_ASSERT(READ_ONCE(nr_signals) > 0, "no signal handled");
+	TEST_ASSERT(n > 0, "no signal handled");
 	munmap(vmas, STORM_VMAS * PAGE_SIZE);
 	close(c.handle);
 	kvm_vm_free(c.vm);
