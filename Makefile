@@ -47,8 +47,9 @@ module:
 install:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules_install
 
+# Without a kernel tree (before setup) Kbuild has nothing to clean.
 clean:
-	$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null || true
+	if [ -d "$(KDIR)" ]; then $(MAKE) -C $(KDIR) M=$(CURDIR) clean; fi
 	rm -rf build
 
 setup:
