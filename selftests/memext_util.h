@@ -144,14 +144,47 @@ struct memext_test {
 };
 
 /*
+ * Pass on what a child printed to @out, but for its own KTAP: TEST_REQUIRE
+ * is ksft_exit_skip(), which prints a numbered result and totals of the
+ * child's count.  Returns the skip's reason in @reason (empty if none).
+ */
+static inline void memext_relay_child(FILE *out, char *reason, size_t size)
+{
+	char *line = NULL, *skip;
+	size_t cap = 0;
+
+	reason[0] = '\0';
+	rewind(out);
+	while (getline(&line, &cap, out) > 0) {
+		if (!strncmp(line, "ok ", 3) || !strncmp(line, "not ok ", 7) ||
+		    !strncmp(line, "1..", 3)) {
+			skip = strstr(line, "# SKIP");
+			if (skip)
+				snprintf(reason, size, "%s", skip + strlen("# SKIP"));
+			continue;
+		}
+		if (!strncmp(line, "# Planned tests", 15) || !strncmp(line, "# Totals", 8) ||
+		    strstr(line, " skipped test(s) detected"))
+			continue;
+		fputs(line, stdout);
+	}
+	reason[strcspn(reason, "\n")] = '\0';
+	free(line);
+}
+
+/*
  * Run each test in its own child, so that a failed TEST_ASSERT (which
  * exits) or a TEST_REQUIRE skip affects only that test, and report KTAP.
- * MEMEXT_TEST=<name> in the environment runs only that test.
+ * MEMEXT_TEST=<name> in the environment runs only that test.  The child's
+ * standard output goes to a file, passed on once the child is gone: a
+ * process it left behind cannot hold the run up.
  */
 static inline int memext_run_tests(const struct memext_test *tests, int nr)
 {
 	const char *only = getenv("MEMEXT_TEST");
 	int i, status, skipped = 0, planned = 0;
+	char reason[256];
+	FILE *out;
 	pid_t pid;
 
 	for (i = 0; i < nr; i++)
@@ -161,19 +194,27 @@ static inline int memext_run_tests(const struct memext_test *tests, int nr)
 	for (i = 0; i < nr; i++) {
 		if (only && strcmp(only, tests[i].name))
 			continue;
+		out = tmpfile();
+		/* Appending: a writer left behind cannot overwrite what is read. */
+		TEST_ASSERT(out && !fcntl(fileno(out), F_SETFL, O_APPEND),
+			    "tmpfile: %s", strerror(errno));
 		fflush(stdout);
 		fflush(stderr);
 		pid = fork();
 		TEST_ASSERT(pid >= 0, "fork failed");
 		if (!pid) {
+			TEST_ASSERT(dup2(fileno(out), STDOUT_FILENO) == STDOUT_FILENO,
+				    "dup2");
 			tests[i].fn();
 			exit(0);
 		}
 		TEST_ASSERT(waitpid(pid, &status, 0) == pid, "waitpid failed");
+		memext_relay_child(out, reason, sizeof(reason));
+		fclose(out);
 		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 			ksft_test_result_pass("%s\n", tests[i].name);
 		} else if (WIFEXITED(status) && WEXITSTATUS(status) == KSFT_SKIP) {
-			ksft_test_result_skip("%s\n", tests[i].name);
+			ksft_test_result_skip("%s%s\n", tests[i].name, reason);
 			skipped++;
 		} else {
 			ksft_test_result_fail("%s (%s %d)\n", tests[i].name,
@@ -184,8 +225,11 @@ static inline int memext_run_tests(const struct memext_test *tests, int nr)
 	}
 	if (ksft_get_fail_cnt())
 		ksft_exit_fail();
-	if (skipped == planned)
-		ksft_exit_skip("all tests skipped\n");
+	if (skipped == planned) {
+		/* Each test reported its skip; ksft_exit_skip() would add one. */
+		ksft_print_cnts();
+		exit(KSFT_SKIP);
+	}
 	ksft_exit_pass();
 	return 0;
 }
