@@ -28,6 +28,9 @@
  * and truncate take i_mmap_rwsem (unmap_mapping_range()) under it.  PTEs
  * are only installed under it, so a page is never mapped after its range
  * was unmapped.
+ *
+ * Why it is built this way: Documentation/design.rst ("Private memory");
+ * what it guarantees and costs: Documentation/privmem.rst.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
