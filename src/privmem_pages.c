@@ -841,6 +841,12 @@ static bool privmem_free_slots(struct kvm_memext_privmem *pm, pgoff_t cidx,
 		zeroed = privmem_zero_pages(&chunk->pages[lo], n - lo);
 		privmem_show_pages(&chunk->pages[lo], n - lo,
 				   chunk->huge && n - lo == KVM_MEMEXT_CHUNK_PAGES);
+		/*
+		 * No vmap(): zero through the direct map, which a CPU may
+		 * still translate to the decoy until a flush.
+		 */
+		if (!zeroed)
+			privmem_flush(pm);
 		for (i = lo; i < n; i++) {
 			page = chunk->pages[i];
 			if (!zeroed && kvm_memext_dmap_present(page))
