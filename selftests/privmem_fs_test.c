@@ -292,6 +292,65 @@ static void test_named_file_owner(void)
 	umount_fs();
 }
 
+/*
+ * Splitting rights are the current owner's: a named file that root used
+ * (and could split) and an unprivileged owner took over splits nothing
+ * more.  A single accessible page shows its whole block, a one-page hole
+ * is zeroed in place; DirectMap4k stays.  Inherited, the rights would
+ * split the block's entry (+2048 kB).
+ */
+static void test_takeover_no_split(void)
+{
+	size_t size = 2 * CHUNK;
+	long dm4k;
+	uint8_t *p;
+	pid_t pid;
+	int fd;
+
+	__TEST_REQUIRE(memext_proc_kb("/proc/meminfo", "DirectMap4k") >= 0,
+		       "no DirectMap4k in /proc/meminfo");
+	mount_fs("mode=0755");
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "fork");
+	if (!pid) {
+		fd = open(path("vm2"), O_RDWR | O_CREAT | O_EXCL, 0600);
+		if (fd < 0 || ftruncate(fd, size))
+			_exit(1);
+		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (p == MAP_FAILED)
+			_exit(2);
+		fill(p, size, 0x5a5a);
+		_exit(0);
+	}
+	wait_child(pid, "privileged owner");
+
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "fork");
+	if (!pid) {
+		drop_cap_sys_admin();
+		dm4k = memext_proc_kb("/proc/meminfo", "DirectMap4k");
+		fd = open(path("vm2"), O_RDWR);
+		TEST_ASSERT(fd >= 0, "open");
+		p = map_aligned(fd, size);
+		TEST_ASSERT(check(p, size, 0x5a5a), "contents lost across owners");
+		memext_set_access(fd, 3 * PAGE_SIZE, PAGE_SIZE, true);
+		memext_set_access(fd, 3 * PAGE_SIZE, PAGE_SIZE, false);
+		TEST_ASSERT(!fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				       CHUNK + PAGE_SIZE, PAGE_SIZE), "punch: %s",
+			    strerror(errno));
+		ksft_print_msg("unprivileged owner after root: DirectMap4k %ld -> %ld kB\n",
+			       dm4k, memext_proc_kb("/proc/meminfo", "DirectMap4k"));
+		TEST_ASSERT(memext_proc_kb("/proc/meminfo", "DirectMap4k") == dm4k,
+			    "the new owner split the direct map");
+		munmap(p, size);
+		close(fd);
+		_exit(0);
+	}
+	wait_child(pid, "unprivileged owner");
+	TEST_ASSERT(!unlink(path("vm2")), "unlink");
+	umount_fs();
+}
+
 /* Directories work; links, devices, executables and readers' mmap do not. */
 static void test_dirs_and_refusals(void)
 {
@@ -394,6 +453,7 @@ int main(void)
 		MEMEXT_TEST(test_mount_options),
 		MEMEXT_TEST(test_qemu_directory_flow),
 		MEMEXT_TEST(test_named_file_owner),
+		MEMEXT_TEST(test_takeover_no_split),
 		MEMEXT_TEST(test_dirs_and_refusals),
 		MEMEXT_TEST(test_size_limit),
 		MEMEXT_TEST(test_umount_frees),

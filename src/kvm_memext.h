@@ -230,8 +230,9 @@ struct kvm_memext_privmem_sb {
  * @nr_ranges: nodes in @ranges.
  * @nr_access: pages in accessible ranges.
  * @flags: KVM_MEMEXT_PRIVMEM_* creation flags.
- * @may_split: the first owner had CAP_SYS_ADMIN: 4 KiB pages and
- *	single-page accessible ranges, which split the direct map, are allowed.
+ * @may_split: the owner had CAP_SYS_ADMIN when it claimed the file: 4 KiB
+ *	pages and single-page accessible ranges, which split the direct map,
+ *	are allowed.
  * @last_flush: jiffies of the last TLB flush for an access change.
  * @hide_work: hides the pending pages once flushing is allowed again.
  * @inode: the file's own inode (its mapping tracks the VMAs).

@@ -89,10 +89,12 @@ static int privmem_claim(struct kvm_memext_privmem *pm, struct file *file)
 		return -EACCES;
 	if (!current->mm || !privmem_owner_gone(pm))
 		return -EPERM;
-	if (!pm->mm)
-		pm->may_split = capable(CAP_SYS_ADMIN);
 	r = kvm_memext_privmem_set_owner(pm, current->mm);
-	return r == -EDQUOT ? -ENOMEM : r;
+	if (r)
+		return r == -EDQUOT ? -ENOMEM : r;
+	/* Splitting rights are the new owner's, not the first one's. */
+	pm->may_split = capable(CAP_SYS_ADMIN);
+	return 0;
 }
 
 static long privmem_ioctl_set_access(struct file *file, void __user *argp)

@@ -11,8 +11,8 @@
  * flush per chunk; on free they are zeroed through a temporary vmap(),
  * shown, flushed, and only then released.
  *
- * Only a file whose creator had CAP_SYS_ADMIN (@may_split) may split the
- * direct map: 4 KiB-page chunks, blocks freed or shown in part.  Other
+ * Only a file whose owner had CAP_SYS_ADMIN when it claimed the file
+ * (@may_split) may split the direct map: 4 KiB-page chunks, blocks freed or shown in part.  Other
  * files keep every chunk one block: a hole in part of a block is zeroed in
  * place (as hugetlbfs does for part of a huge page), an accessible range
  * shows the whole blocks it touches, and a block that cannot be had is an
@@ -699,6 +699,12 @@ int kvm_memext_privmem_populate(struct kvm_memext_privmem *pm, pgoff_t cidx,
 		*out = chunk;
 		return 0;
 	}
+	/*
+	 * A chunk of 4 KiB pages from an owner that could split the direct
+	 * map: filling its holes would split more, which this owner may not.
+	 */
+	if (chunk && !pm->may_split)
+		return -EAGAIN;
 	if (!chunk) {
 		chunk = kzalloc_obj(*chunk, GFP_KERNEL_ACCOUNT);
 		if (!chunk)
