@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * KUnit tests for private memory (src/privmem.c, src/directmap.c): pages
- * are hidden behind the decoy when allocated and come back zeroed when
+ * are hidden behind their file's decoy when allocated and come back zeroed when
  * freed, 2 MiB chunks and their 4 KiB fallback, blocks a file may not
  * split, the accessible-range refcounts on ranges of any size and their
  * flush rate, poisoned pages, the hibernation gate, kernel writes through
@@ -430,7 +430,7 @@ static void poisoned_page_stays_hidden(struct kunit *test)
 	struct kvm_memext_privmem_chunk *chunk = populate(test, pm, 0);
 	long pages = atomic_long_read(&kvm_memext_privmem_stats.pages);
 	long leaked = atomic_long_read(&kvm_memext_privmem_stats.leaked);
-	struct page *bad = chunk->pages[5];
+	struct page *bad = chunk->pages[5], *decoy = pm->decoy;
 
 	if (!IS_ENABLED(CONFIG_MEMORY_FAILURE))
 		kunit_skip(test, "no CONFIG_MEMORY_FAILURE");
@@ -450,13 +450,18 @@ static void poisoned_page_stays_hidden(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, atomic_long_read(&kvm_memext_privmem_stats.pages),
 			pages - KVM_MEMEXT_CHUNK_PAGES + 1);
 	destroy_file(test, pm);
+	/* The decoy the poisoned page maps is kept with it. */
+	KUNIT_EXPECT_EQ(test, atomic_long_read(&kvm_memext_privmem_stats.leaked),
+			leaked + 1 + KVM_MEMEXT_CHUNK_PAGES);
 
 	ClearPageHWPoison(bad);
-	KUNIT_ASSERT_EQ(test, kvm_memext_dmap_show_page(bad), 0);
+	KUNIT_ASSERT_EQ(test, kvm_memext_dmap_show_page(bad, decoy), 0);
 	kvm_memext_dmap_flush();
 	put_page(bad);
+	kvm_memext_dmap_decoy_free(decoy);
+	atomic_long_dec(&kvm_memext_privmem_stats.decoys);
 	atomic_long_dec(&kvm_memext_privmem_stats.pages);
-	atomic_long_dec(&kvm_memext_privmem_stats.leaked);
+	atomic_long_sub(1 + KVM_MEMEXT_CHUNK_PAGES, &kvm_memext_privmem_stats.leaked);
 	atomic_long_dec(&kvm_memext_privmem_stats.poisoned);
 }
 
@@ -542,13 +547,13 @@ static void block_keeps_its_entry(struct kunit *test)
 
 	/* Shown and hidden again in place: no split, one flush each. */
 	mutex_lock(&pm->lock);
-	KUNIT_EXPECT_EQ(test, kvm_memext_dmap_show_block(chunk->pages[0]), 0);
+	KUNIT_EXPECT_EQ(test, kvm_memext_dmap_show_block(chunk->pages[0], pm->decoy), 0);
 	kvm_memext_dmap_flush();
 	KUNIT_EXPECT_EQ(test, nr_present(chunk, 0, KVM_MEMEXT_CHUNK_PAGES),
 			KVM_MEMEXT_CHUNK_PAGES);
 	kvm_memext_dmap_pfn(chunk->pages[0], &level5);
 	KUNIT_EXPECT_EQ(test, level5, level);
-	KUNIT_EXPECT_EQ(test, kvm_memext_dmap_hide_block(chunk->pages[0]), 0);
+	KUNIT_EXPECT_EQ(test, kvm_memext_dmap_hide_block(chunk->pages[0], pm->decoy), 0);
 	kvm_memext_dmap_flush();
 	mutex_unlock(&pm->lock);
 	KUNIT_EXPECT_EQ(test, nr_hidden(chunk, 0, KVM_MEMEXT_CHUNK_PAGES),
@@ -570,7 +575,7 @@ static void write_through_direct_map(struct kunit *test, u64 flags)
 	u8 *p;
 
 	fill(test, &chunk->pages[9], 1, 0x5a);
-	kvm_memext_dmap_check_decoy(true);
+	kvm_memext_dmap_check_decoy(pm->decoy);
 	before = atomic_long_read(&kvm_memext_privmem_stats.decoy_writes);
 
 	p = page_address(chunk->pages[9]);
@@ -584,10 +589,10 @@ static void write_through_direct_map(struct kunit *test, u64 flags)
 	KUNIT_EXPECT_NULL(test, memchr_inv(p, 0x5a, PAGE_SIZE));
 	vunmap(p);
 
-	KUNIT_EXPECT_TRUE(test, kvm_memext_dmap_check_decoy(true));
+	KUNIT_EXPECT_TRUE(test, kvm_memext_dmap_check_decoy(pm->decoy));
 	KUNIT_EXPECT_EQ(test, atomic_long_read(&kvm_memext_privmem_stats.decoy_writes),
 			before + 1);
-	KUNIT_EXPECT_FALSE(test, kvm_memext_dmap_check_decoy(true));
+	KUNIT_EXPECT_FALSE(test, kvm_memext_dmap_check_decoy(pm->decoy));
 	free_and_check(test, pm, chunk, 0, 0, KVM_MEMEXT_CHUNK_PAGES);
 	destroy_file(test, pm);
 }
@@ -610,27 +615,31 @@ static void direct_map_write_small(struct kunit *test)
  */
 static void flush_drops_stale_translation(struct kunit *test)
 {
-	struct page *page;
+	struct page *page, *decoy;
 	unsigned int way;
 	u8 *p, stale;
 
 	if (!kvm_memext_privmem_available())
 		kunit_skip(test, "private memory unavailable on this kernel");
+	decoy = kvm_memext_dmap_decoy_alloc(GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, decoy);
 	page = alloc_page(GFP_KERNEL);
+	if (!page)
+		kvm_memext_dmap_decoy_free(decoy);
 	KUNIT_ASSERT_NOT_NULL(test, page);
 	p = page_address(page);
 	/* Have CPA split the entry now: it may sleep, the loop may not. */
-	KUNIT_ASSERT_EQ(test, kvm_memext_dmap_hide_page(page), 0);
-	KUNIT_ASSERT_EQ(test, kvm_memext_dmap_show_page(page), 0);
+	KUNIT_ASSERT_EQ(test, kvm_memext_dmap_hide_page(page, decoy), 0);
+	KUNIT_ASSERT_EQ(test, kvm_memext_dmap_show_page(page, decoy), 0);
 	kvm_memext_dmap_flush();
 	for (way = 0; way < 2; way++) {
 		if (way == 1 && !boot_cpu_has(X86_FEATURE_INVPCID))
 			break;
-		kvm_memext_dmap_check_decoy(true);
+		kvm_memext_dmap_check_decoy(decoy);
 		WRITE_ONCE(p[0], 0xa5);
 		preempt_disable();
 		KUNIT_EXPECT_EQ(test, READ_ONCE(p[0]), 0xa5);
-		KUNIT_EXPECT_EQ(test, kvm_memext_dmap_hide_page(page), 0);
+		KUNIT_EXPECT_EQ(test, kvm_memext_dmap_hide_page(page, decoy), 0);
 		stale = READ_ONCE(p[0]);
 		local_irq_disable();
 		if (way == 0)
@@ -643,11 +652,38 @@ static void flush_drops_stale_translation(struct kunit *test)
 		kunit_info(test, "%s: before the flush the direct map read %#x (%s)\n",
 			   way ? "INVPCID" : "fallback", stale,
 			   stale == 0xa5 ? "stale" : "already the decoy");
-		KUNIT_EXPECT_EQ(test, kvm_memext_dmap_show_page(page), 0);
+		KUNIT_EXPECT_EQ(test, kvm_memext_dmap_show_page(page, decoy), 0);
 		kvm_memext_dmap_flush();
 		KUNIT_EXPECT_TRUE(test, kvm_memext_dmap_present(page));
 	}
 	__free_page(page);
+	kvm_memext_dmap_decoy_free(decoy);
+}
+
+/*
+ * Each file hides behind a decoy of its own: what a kernel write through
+ * one file's hidden page leaves (KVM's kvm-clock or nested state, through
+ * kmap()) is never read through another file's hidden page at the same
+ * offset.  With one decoy for all, the second read returns the first write.
+ */
+static void decoy_per_file(struct kunit *test)
+{
+	struct kvm_memext_privmem *a = new_file(test, CHUNK_BYTES, 0);
+	struct kvm_memext_privmem *b = new_file(test, CHUNK_BYTES, 0);
+	struct kvm_memext_privmem_chunk *ca = populate(test, a, 0);
+	struct kvm_memext_privmem_chunk *cb = populate(test, b, 0);
+	u8 *pa = page_address(ca->pages[9]), *pb = page_address(cb->pages[9]);
+
+	KUNIT_ASSERT_TRUE(test, a->decoy && b->decoy && a->decoy != b->decoy);
+	KUNIT_EXPECT_NE(test, kvm_memext_dmap_pfn(ca->pages[9], NULL),
+			kvm_memext_dmap_pfn(cb->pages[9], NULL));
+	WRITE_ONCE(pa[100], 0x11);
+	KUNIT_EXPECT_EQ(test, READ_ONCE(pa[100]), 0x11);
+	KUNIT_EXPECT_EQ(test, READ_ONCE(pb[100]), 0);
+	KUNIT_EXPECT_TRUE(test, kvm_memext_dmap_check_decoy(a->decoy));
+	KUNIT_EXPECT_FALSE(test, kvm_memext_dmap_check_decoy(b->decoy));
+	destroy_file(test, b);
+	destroy_file(test, a);
 }
 
 /* The guest-page cache maps privmem pages without the direct map. */
@@ -693,6 +729,7 @@ static struct kunit_case kvm_memext_privmem_cases[] = {
 	KUNIT_CASE(direct_map_write_huge),
 	KUNIT_CASE(direct_map_write_small),
 	KUNIT_CASE(flush_drops_stale_translation),
+	KUNIT_CASE(decoy_per_file),
 	KUNIT_CASE(cache_maps_removed_pages),
 	{}
 };

@@ -6,10 +6,12 @@
  * frame, not by clearing the present bit.  Every kernel access through the
  * direct map, speculative or real, then lands in the decoy: KVM's kmap()
  * writes (kvm-clock, Xen shared pages, nested state) cannot fault the host,
- * and the page's contents are not reachable through the direct map.  The
- * decoy is one 2 MiB block for the whole module; a hidden page at offset
- * o of its 2 MiB-aligned frame maps decoy page o, so a 2 MiB entry needs
- * no split.  Writes that reach the decoy are counted (the canary).
+ * and the page's contents are not reachable through the direct map.  Each
+ * file has a decoy of its own, a 2 MiB block: what KVM writes through one
+ * tenant's hidden pages (nested state, kvm-clock before it is shown) is
+ * never read through another's.  A hidden page at offset o of its 2 MiB-
+ * aligned frame maps decoy page o, so a 2 MiB entry needs no split.
+ * Writes that reach a decoy are counted (the canary).
  *
  * Only exported primitives are used, and no kernel function is called
  * through a pointer: lookup_address() finds an entry; set_memory_uc() and
@@ -45,17 +47,14 @@
 struct kvm_memext_privmem_stats kvm_memext_privmem_stats;
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_privmem_stats);
 
-static struct page *dmap_decoy;
-static unsigned long dmap_decoy_checked;	/* jiffies */
-
 static unsigned long dmap_addr(struct page *page)
 {
 	return (unsigned long)page_address(page);
 }
 
-static unsigned long dmap_decoy_pfn(struct page *page)
+static unsigned long dmap_decoy_pfn(struct page *decoy, struct page *page)
 {
-	return page_to_pfn(dmap_decoy) +
+	return page_to_pfn(decoy) +
 		(page_to_pfn(page) & (KVM_MEMEXT_CHUNK_PAGES - 1));
 }
 
@@ -137,14 +136,20 @@ bool kvm_memext_dmap_present(struct page *page)
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_present);
 
 /**
- * kvm_memext_dmap_hidden() - whether a page's direct-map entry is the decoy
- * @page: the page.
+ * kvm_memext_dmap_hidden() - whether a page's direct-map entry maps a decoy
+ * @page: any page.
  *
- * Return: true if the page's direct-map address translates to its decoy.
+ * Cheap enough for a tracepoint probe: one page-table walk, no lock.
+ *
+ * Return: true if the page's direct-map address is present and writable
+ * and translates to another frame: the page is hidden by this module
+ * (nothing else points direct-map entries elsewhere).
  */
 bool kvm_memext_dmap_hidden(struct page *page)
 {
-	return kvm_memext_dmap_pfn(page, NULL) == dmap_decoy_pfn(page);
+	unsigned long pfn = kvm_memext_dmap_pfn(page, NULL);
+
+	return pfn && pfn != page_to_pfn(page);
 }
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_hidden);
 
@@ -215,32 +220,36 @@ static int dmap_repoint_page(struct page *page, unsigned long from,
 }
 
 /**
- * kvm_memext_dmap_hide_page() - point one page's direct-map entry at the decoy
+ * kvm_memext_dmap_hide_page() - point one page's direct-map entry at a decoy
  * @page: a page the module owns, mapped as usual.
+ * @decoy: the decoy, from kvm_memext_dmap_decoy_alloc().
  *
  * Splits a larger entry first (which CPA may fail with -ENOMEM).  Does not
  * flush: the caller calls kvm_memext_dmap_flush() for its batch.
  *
  * Return: 0 or a negative errno; on error the entry is unchanged.
  */
-int kvm_memext_dmap_hide_page(struct page *page)
+int kvm_memext_dmap_hide_page(struct page *page, struct page *decoy)
 {
-	return dmap_repoint_page(page, page_to_pfn(page), dmap_decoy_pfn(page));
+	return dmap_repoint_page(page, page_to_pfn(page),
+				 dmap_decoy_pfn(decoy, page));
 }
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_hide_page);
 
 /**
  * kvm_memext_dmap_show_page() - point one page's direct-map entry back at it
  * @page: a page the module owns.
+ * @decoy: the decoy it was hidden with.
  *
  * Splits the 2 MiB entry of a hidden block first.  Does not flush.
  *
  * Return: 0, -EIO if the entry is not present (memory failure), or another
  * negative errno; on error the entry is unchanged.
  */
-int kvm_memext_dmap_show_page(struct page *page)
+int kvm_memext_dmap_show_page(struct page *page, struct page *decoy)
 {
-	return dmap_repoint_page(page, dmap_decoy_pfn(page), page_to_pfn(page));
+	return dmap_repoint_page(page, dmap_decoy_pfn(decoy, page),
+				 page_to_pfn(page));
 }
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_show_page);
 
@@ -274,11 +283,11 @@ EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_split);
  * Repoint a whole 2 MiB block: one write to a 2 MiB leaf, else each page.
  * @hide: from the pages to the decoy (true) or back (false).
  */
-static int dmap_repoint_block(struct page *page, bool hide)
+static int dmap_repoint_block(struct page *page, struct page *decoy, bool hide)
 {
 	unsigned long addr = dmap_addr(page), pfn, self = page_to_pfn(page);
-	unsigned long decoy = page_to_pfn(dmap_decoy);
-	unsigned long from = hide ? self : decoy, to = hide ? decoy : self;
+	unsigned long from = hide ? self : page_to_pfn(decoy);
+	unsigned long to = hide ? page_to_pfn(decoy) : self;
 	unsigned int level, i;
 	bool writable;
 	pte_t *kpte;
@@ -304,8 +313,8 @@ static int dmap_repoint_block(struct page *page, bool hide)
 		return 0;
 	}
 	for (i = 0; i < KVM_MEMEXT_CHUNK_PAGES; i++) {
-		r = hide ? kvm_memext_dmap_hide_page(page + i) :
-			   kvm_memext_dmap_show_page(page + i);
+		r = hide ? kvm_memext_dmap_hide_page(page + i, decoy) :
+			   kvm_memext_dmap_show_page(page + i, decoy);
 		if (r)
 			return r;
 	}
@@ -315,6 +324,7 @@ static int dmap_repoint_block(struct page *page, bool hide)
 /**
  * kvm_memext_dmap_hide_block() - hide a 2 MiB-aligned block of 512 pages
  * @page: its first page.
+ * @decoy: the decoy to point it at.
  *
  * A 2 MiB entry over it stays one entry (a 1 GiB one is split into 2 MiB
  * entries, once).  Does not flush.
@@ -322,23 +332,24 @@ static int dmap_repoint_block(struct page *page, bool hide)
  * Return: 0 or a negative errno; on error some pages may be hidden: show
  * the block again.
  */
-int kvm_memext_dmap_hide_block(struct page *page)
+int kvm_memext_dmap_hide_block(struct page *page, struct page *decoy)
 {
-	return dmap_repoint_block(page, true);
+	return dmap_repoint_block(page, decoy, true);
 }
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_hide_block);
 
 /**
  * kvm_memext_dmap_show_block() - show a 2 MiB-aligned block of 512 pages
  * @page: its first page.
+ * @decoy: the decoy it was hidden with.
  *
  * Does not flush.
  *
  * Return: 0 or a negative errno (pages whose entry is not present stay).
  */
-int kvm_memext_dmap_show_block(struct page *page)
+int kvm_memext_dmap_show_block(struct page *page, struct page *decoy)
 {
-	return dmap_repoint_block(page, false);
+	return dmap_repoint_block(page, decoy, false);
 }
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_show_block);
 
@@ -371,37 +382,61 @@ void kvm_memext_dmap_flush(void)
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_flush);
 
 /**
- * kvm_memext_dmap_check_decoy() - count writes that reached the decoy
- * @force: check now, not at most once a second.
+ * kvm_memext_dmap_check_decoy() - count writes that reached a decoy
+ * @decoy: the decoy.
  *
  * A write through the direct map of a hidden page leaves the decoy
  * nonzero: count it, name the usual cause once in a while, zero it again.
  *
  * Return: true if the decoy was written since the last check.
  */
-bool kvm_memext_dmap_check_decoy(bool force)
+bool kvm_memext_dmap_check_decoy(struct page *decoy)
 {
-	u8 *decoy = page_address(dmap_decoy), *hit;
+	u8 *p = page_address(decoy), *hit;
 
-	if (!force && !time_after(jiffies, READ_ONCE(dmap_decoy_checked) + HZ))
-		return false;
-	WRITE_ONCE(dmap_decoy_checked, jiffies);
-	hit = memchr_inv(decoy, 0, DMAP_BLOCK_BYTES);
+	hit = memchr_inv(p, 0, DMAP_BLOCK_BYTES);
 	if (!hit)
 		return false;
 	atomic_long_inc(&kvm_memext_privmem_stats.decoy_writes);
-	pr_notice_ratelimited("a kernel write through the direct map reached private memory (decoy offset %#lx), e.g. kvm-clock or Xen shared info on a page that is not accessible; it was absorbed\n",
-			      (unsigned long)(hit - decoy));
-	memset(decoy, 0, DMAP_BLOCK_BYTES);
+	pr_notice_ratelimited("a kernel write through the direct map reached private memory (decoy offset %#lx), e.g. Xen shared info or nested state on a page that is not accessible; it was absorbed\n",
+			      (unsigned long)(hit - p));
+	memset(p, 0, DMAP_BLOCK_BYTES);
 	return true;
 }
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_check_decoy);
 
 /**
- * kvm_memext_dmap_init() - allocate the decoy
+ * kvm_memext_dmap_decoy_alloc() - a decoy for one file's hidden pages
+ * @gfp: how to allocate it (accounted to the file's memory cgroup).
  *
- * Return: 0, -ENOMEM, or -EOPNOTSUPP where the direct map cannot be
- * edited this way (Xen PV: its page tables are the hypervisor's).
+ * Return: the first page of a zeroed, 2 MiB-aligned block, or NULL.
+ */
+struct page *kvm_memext_dmap_decoy_alloc(gfp_t gfp)
+{
+	return alloc_pages(gfp | __GFP_ZERO | __GFP_NOWARN,
+			   KVM_MEMEXT_CHUNK_ORDER);
+}
+EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_decoy_alloc);
+
+/**
+ * kvm_memext_dmap_decoy_free() - free a decoy no entry maps any more
+ * @decoy: from kvm_memext_dmap_decoy_alloc(), or NULL.
+ *
+ * The caller keeps a decoy that leaked pages may still map: writes through
+ * their direct-map addresses would reach its next owner.
+ */
+void kvm_memext_dmap_decoy_free(struct page *decoy)
+{
+	if (decoy)
+		__free_pages(decoy, KVM_MEMEXT_CHUNK_ORDER);
+}
+EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_decoy_free);
+
+/**
+ * kvm_memext_dmap_init() - check that the direct map can be edited here
+ *
+ * Return: 0, or -EOPNOTSUPP where the direct map cannot be edited this
+ * way (Xen PV: its page tables are the hypervisor's).
  */
 int __init kvm_memext_dmap_init(void)
 {
@@ -410,23 +445,5 @@ int __init kvm_memext_dmap_init(void)
 	/* The CR4.PGE toggle of kvm_memext_flush_tlb_global() needs PGE. */
 	if (!boot_cpu_has(X86_FEATURE_INVPCID) && !boot_cpu_has(X86_FEATURE_PGE))
 		return -EOPNOTSUPP;
-	dmap_decoy = alloc_pages(GFP_KERNEL | __GFP_ZERO, KVM_MEMEXT_CHUNK_ORDER);
-	return dmap_decoy ? 0 : -ENOMEM;
-}
-
-/**
- * kvm_memext_dmap_exit() - free the decoy, once no page is hidden
- *
- * Leaked pages (whose entries could not be restored) may still map the
- * decoy: then it stays allocated, or writes through their direct-map
- * addresses would reach its next owner.
- */
-void kvm_memext_dmap_exit(void)
-{
-	if (dmap_decoy && !atomic_long_read(&kvm_memext_privmem_stats.leaked))
-		__free_pages(dmap_decoy, KVM_MEMEXT_CHUNK_ORDER);
-	else if (dmap_decoy)
-		pr_warn("keeping the direct-map decoy: %ld leaked pages may map it\n",
-			atomic_long_read(&kvm_memext_privmem_stats.leaked));
-	dmap_decoy = NULL;
+	return 0;
 }

@@ -239,6 +239,11 @@ struct kvm_memext_privmem_sb {
  * @sbi: the mount the file belongs to.
  * @mm: the owner: the only mm that may map the file, and the one its pages
  *	are charged to; NULL until the first mmap or allocation.
+ * @decoy: the 2 MiB block its hidden pages' direct-map entries point at,
+ *	allocated with the first chunk and charged like one; NULL before.
+ * @leaked: pages kept because their entries could not be restored: they
+ *	may map @decoy, which is then kept too.
+ * @node: entry in the list of files (privmem.c), for the decoy checks.
  */
 struct kvm_memext_privmem {
 	struct mutex lock;		/* see above */
@@ -253,6 +258,9 @@ struct kvm_memext_privmem {
 	struct inode *inode;
 	struct kvm_memext_privmem_sb *sbi;
 	struct mm_struct *mm;
+	struct page *decoy;
+	unsigned long leaked;
+	struct list_head node;
 };
 
 #define KVM_MEMEXT_PRIVMEM_PENDING	XA_MARK_1
@@ -272,22 +280,24 @@ struct kvm_memext_privmem_stats {
 	atomic_long_t throttled;	/* access changes that waited to flush */
 	atomic_long_t splits;		/* large direct-map entries CPA split */
 	atomic_long_t decoy_writes;	/* checks that found the decoy written */
+	atomic_long_t decoys;		/* files' 2 MiB decoys allocated */
 };
 
 extern struct kvm_memext_privmem_stats kvm_memext_privmem_stats;
 
 int kvm_memext_dmap_init(void);
-void kvm_memext_dmap_exit(void);
-int kvm_memext_dmap_hide_block(struct page *page);
-int kvm_memext_dmap_show_block(struct page *page);
-int kvm_memext_dmap_hide_page(struct page *page);
-int kvm_memext_dmap_show_page(struct page *page);
+struct page *kvm_memext_dmap_decoy_alloc(gfp_t gfp);
+void kvm_memext_dmap_decoy_free(struct page *decoy);
+int kvm_memext_dmap_hide_block(struct page *page, struct page *decoy);
+int kvm_memext_dmap_show_block(struct page *page, struct page *decoy);
+int kvm_memext_dmap_hide_page(struct page *page, struct page *decoy);
+int kvm_memext_dmap_show_page(struct page *page, struct page *decoy);
 int kvm_memext_dmap_split(struct page *page, bool block);
 void kvm_memext_dmap_flush(void);
 unsigned long kvm_memext_dmap_pfn(struct page *page, unsigned int *level);
 bool kvm_memext_dmap_present(struct page *page);
 bool kvm_memext_dmap_hidden(struct page *page);
-bool kvm_memext_dmap_check_decoy(bool force);
+bool kvm_memext_dmap_check_decoy(struct page *decoy);
 
 void kvm_memext_privmem_limit_init(void);
 unsigned long kvm_memext_privmem_limit_pages(void);
@@ -308,6 +318,7 @@ void kvm_memext_privmem_pages_destroy(struct kvm_memext_privmem *pm);
 int kvm_memext_privmem_set_owner(struct kvm_memext_privmem *pm,
 				 struct mm_struct *mm);
 
+void kvm_memext_privmem_check_decoys(void);
 int kvm_memext_privmem_inode_init(struct inode *inode, u64 flags);
 void kvm_memext_privmem_destroy(struct kvm_memext_privmem *pm);
 int kvm_memext_privmem_pm_notify(struct notifier_block *nb, unsigned long action,

@@ -391,6 +391,31 @@ out:
 	return r;
 }
 
+/* Every file, for the decoy checks of the statistics. */
+static DEFINE_MUTEX(privmem_files_lock);
+static LIST_HEAD(privmem_files);
+
+/**
+ * kvm_memext_privmem_check_decoys() - count writes that reached any decoy
+ *
+ * For the statistics: the free paths check their own file's decoy.
+ */
+void kvm_memext_privmem_check_decoys(void)
+{
+	struct kvm_memext_privmem *pm;
+	struct page *decoy;
+
+	mutex_lock(&privmem_files_lock);
+	list_for_each_entry(pm, &privmem_files, node) {
+		/* Set once under pm->lock; freed only after leaving the list. */
+		decoy = READ_ONCE(pm->decoy);
+		if (decoy)
+			kvm_memext_dmap_check_decoy(decoy);
+		cond_resched();
+	}
+	mutex_unlock(&privmem_files_lock);
+}
+
 /*
  * Hibernation would write private pages to disk.  It is refused while a
  * file exists, and files cannot be made from its preparation on: so no
@@ -492,6 +517,9 @@ int kvm_memext_privmem_inode_init(struct inode *inode, u64 flags)
 	inode->i_op = &privmem_iops;
 	inode->i_fop = &privmem_fops;
 	inode->i_private = pm;
+	mutex_lock(&privmem_files_lock);
+	list_add(&pm->node, &privmem_files);
+	mutex_unlock(&privmem_files_lock);
 	atomic_long_inc(&kvm_memext_privmem_stats.files);
 	return 0;
 }
@@ -502,6 +530,9 @@ int kvm_memext_privmem_inode_init(struct inode *inode, u64 flags)
  */
 void kvm_memext_privmem_destroy(struct kvm_memext_privmem *pm)
 {
+	mutex_lock(&privmem_files_lock);
+	list_del(&pm->node);
+	mutex_unlock(&privmem_files_lock);
 	kvm_memext_privmem_pages_destroy(pm);
 	if (pm->mm)
 		mmdrop(pm->mm);

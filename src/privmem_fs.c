@@ -417,7 +417,7 @@ static int privmem_stats_show(struct seq_file *m, void *v)
 	struct kvm_memext_privmem_stats *s = &kvm_memext_privmem_stats;
 
 	if (privmem_available)
-		kvm_memext_dmap_check_decoy(true);
+		kvm_memext_privmem_check_decoys();
 	seq_printf(m, "files %ld\n", atomic_long_read(&s->files));
 	seq_printf(m, "pages %ld\n", atomic_long_read(&s->pages));
 	seq_printf(m, "huge_chunks %ld\n", atomic_long_read(&s->chunks));
@@ -431,6 +431,7 @@ static int privmem_stats_show(struct seq_file *m, void *v)
 	seq_printf(m, "throttled %ld\n", atomic_long_read(&s->throttled));
 	seq_printf(m, "cpa_splits %ld\n", atomic_long_read(&s->splits));
 	seq_printf(m, "decoy_writes %ld\n", atomic_long_read(&s->decoy_writes));
+	seq_printf(m, "decoys %ld\n", atomic_long_read(&s->decoys));
 	seq_printf(m, "limit_pages %lu\n", kvm_memext_privmem_limit_pages());
 	return 0;
 }
@@ -453,14 +454,14 @@ bool __init kvm_memext_privmem_init(void)
 
 	r = kvm_memext_dmap_init();
 	if (r) {
-		pr_info("privmem disabled: cannot set up the direct-map decoy: %d\n", r);
+		pr_info("privmem disabled: the direct map cannot be edited here: %d\n", r);
 		return false;
 	}
 	privmem_mnt = kern_mount(&privmem_internal_fs);
 	if (IS_ERR(privmem_mnt)) {
 		pr_info("privmem disabled: cannot mount its file system: %ld\n",
 			PTR_ERR(privmem_mnt));
-		goto out_dmap;
+		goto out_mnt;
 	}
 	/* mmap() with PROT_EXEC fails (path_noexec()). */
 	privmem_mnt->mnt_flags |= MNT_NOEXEC;
@@ -468,15 +469,14 @@ bool __init kvm_memext_privmem_init(void)
 	if (r) {
 		pr_info("privmem disabled: cannot register file system kvm_memext: %d\n", r);
 		kern_unmount(privmem_mnt);
-		goto out_dmap;
+		goto out_mnt;
 	}
 	register_pm_notifier(&privmem_pm_nb);
 	privmem_available = true;
 	return true;
 
-out_dmap:
+out_mnt:
 	privmem_mnt = NULL;
-	kvm_memext_dmap_exit();
 	return false;
 }
 
@@ -499,7 +499,6 @@ void kvm_memext_privmem_exit(void)
 		/* No mount is left: each holds the module. */
 		unregister_filesystem(&privmem_fs);
 		kern_unmount(privmem_mnt);
-		kvm_memext_dmap_exit();
 	}
 	debugfs_remove_recursive(privmem_debugfs);
 }

@@ -134,7 +134,10 @@ static int privmem_charge(struct kvm_memext_privmem *pm, unsigned long nr)
 	unsigned long mount_max = READ_ONCE(sbi->max_pages);
 	int r;
 
-	if (atomic_long_add_return(nr, pages) > max) {
+	/* Decoys count against the ceiling too (privmem_decoy_alloc()). */
+	if (atomic_long_add_return(nr, pages) +
+	    atomic_long_read(&kvm_memext_privmem_stats.decoys) *
+	    KVM_MEMEXT_CHUNK_PAGES > max) {
 		atomic_long_sub(nr, pages);
 		return -ENOSPC;
 	}
@@ -167,7 +170,7 @@ static void privmem_uncharge_owner(struct kvm_memext_privmem *pm,
  * @pm: the file; its owner, if any, exited and nothing maps the file.
  * @mm: the new owner.
  *
- * The pages the file holds move to @mm's charges.
+ * The pages the file holds, and its decoy, move to @mm's charges.
  *
  * Return: 0, or -EDQUOT beyond the caller's RLIMIT_MEMLOCK (nothing moved).
  */
@@ -176,6 +179,10 @@ int kvm_memext_privmem_set_owner(struct kvm_memext_privmem *pm,
 {
 	unsigned long nr = pm->inode->i_blocks >> (PAGE_SHIFT - 9);
 	int r;
+
+	/* The decoy moves with the pages it stands in for. */
+	if (pm->decoy)
+		nr += KVM_MEMEXT_CHUNK_PAGES;
 
 	lockdep_assert_held(&pm->lock);
 	r = privmem_charge_mm(mm, nr);
@@ -475,13 +482,13 @@ static int privmem_sync_chunk(struct kvm_memext_privmem *pm, pgoff_t cidx,
 	bitmap_andnot(diff, want, chunk->shown, KVM_MEMEXT_CHUNK_PAGES);
 	if (!bitmap_empty(diff, KVM_MEMEXT_CHUNK_PAGES)) {
 		if (chunk->huge && bitmap_full(diff, KVM_MEMEXT_CHUNK_PAGES)) {
-			r = kvm_memext_dmap_show_block(chunk->pages[0]);
+			r = kvm_memext_dmap_show_block(chunk->pages[0], pm->decoy);
 			if (r)
 				return r;
 			bitmap_fill(chunk->shown, KVM_MEMEXT_CHUNK_PAGES);
 		} else {
 			for_each_set_bit(i, diff, KVM_MEMEXT_CHUNK_PAGES) {
-				r = kvm_memext_dmap_show_page(chunk->pages[i]);
+				r = kvm_memext_dmap_show_page(chunk->pages[i], pm->decoy);
 				if (r)
 					return r;
 				__set_bit(i, chunk->shown);
@@ -502,12 +509,12 @@ static int privmem_sync_chunk(struct kvm_memext_privmem *pm, pgoff_t cidx,
 		return changed;
 	}
 	if (chunk->huge && bitmap_full(diff, KVM_MEMEXT_CHUNK_PAGES) &&
-	    !kvm_memext_dmap_hide_block(chunk->pages[0])) {
+	    !kvm_memext_dmap_hide_block(chunk->pages[0], pm->decoy)) {
 		bitmap_zero(chunk->shown, KVM_MEMEXT_CHUNK_PAGES);
 	} else {
 		/* Page by page: tells which ones a failed block hide left. */
 		for_each_set_bit(i, diff, KVM_MEMEXT_CHUNK_PAGES) {
-			r = kvm_memext_dmap_hide_page(chunk->pages[i]);
+			r = kvm_memext_dmap_hide_page(chunk->pages[i], pm->decoy);
 			/* Memory failure may have unmapped a poisoned page. */
 			if (r && !PageHWPoison(chunk->pages[i]))
 				return r;
@@ -523,9 +530,11 @@ static int privmem_sync_chunk(struct kvm_memext_privmem *pm, pgoff_t cidx,
  * its next owner.  The caller showed the page and flushed the TLB since.
  * Returns true when the page was released.
  */
-static bool privmem_release_page(struct page *page)
+static bool privmem_release_page(struct kvm_memext_privmem *pm,
+				 struct page *page)
 {
 	if (unlikely(PageHWPoison(page))) {
+		pm->leaked++;
 		atomic_long_inc(&kvm_memext_privmem_stats.leaked);
 		atomic_long_inc(&kvm_memext_privmem_stats.poisoned);
 		pr_err_ratelimited("page %#lx is poisoned: kept out of the direct map\n",
@@ -533,6 +542,7 @@ static bool privmem_release_page(struct page *page)
 		return false;
 	}
 	if (unlikely(!kvm_memext_dmap_present(page))) {
+		pm->leaked++;
 		atomic_long_inc(&kvm_memext_privmem_stats.leaked);
 		pr_err_ratelimited("page %#lx stays out of the direct map and is leaked\n",
 				   page_to_pfn(page));
@@ -555,13 +565,14 @@ static bool privmem_zero_pages(struct page **pages, unsigned int nr)
 }
 
 /* Show @nr pages (a whole 2 MiB block when @block); the caller flushes. */
-static void privmem_show_pages(struct page **pages, unsigned int nr, bool block)
+static void privmem_show_pages(struct kvm_memext_privmem *pm,
+			       struct page **pages, unsigned int nr, bool block)
 {
 	unsigned int i;
 
-	if (!block || kvm_memext_dmap_show_block(pages[0])) {
+	if (!block || kvm_memext_dmap_show_block(pages[0], pm->decoy)) {
 		for (i = 0; i < nr; i++)
-			kvm_memext_dmap_show_page(pages[i]);
+			kvm_memext_dmap_show_page(pages[i], pm->decoy);
 	}
 }
 
@@ -592,12 +603,12 @@ static void privmem_zero_in_place(struct kvm_memext_privmem *pm,
 			continue;
 		if (kvm_memext_dmap_present(page)) {
 			clear_highpage(page);
-		} else if (!kvm_memext_dmap_show_page(page)) {
+		} else if (!kvm_memext_dmap_show_page(page, pm->decoy)) {
 			privmem_flush(pm);
 			clear_highpage(page);
 			/* Should it stay shown, the next sync hides it. */
 			__set_bit(i, chunk->shown);
-			if (!kvm_memext_dmap_hide_page(page))
+			if (!kvm_memext_dmap_hide_page(page, pm->decoy))
 				__clear_bit(i, chunk->shown);
 			privmem_flush(pm);
 		} else {
@@ -605,7 +616,59 @@ static void privmem_zero_in_place(struct kvm_memext_privmem *pm,
 					   page_to_pfn(page));
 		}
 	}
-	kvm_memext_dmap_check_decoy(false);
+	kvm_memext_dmap_check_decoy(pm->decoy);
+}
+
+/*
+ * The file's decoy (directmap.c), allocated with its first chunk and
+ * charged like one to the ceiling, the owner and its memory cgroup (not to
+ * the mount: it holds no data of the file).  Returns 0 or a negative errno.
+ */
+static int privmem_decoy_alloc(struct kvm_memext_privmem *pm)
+{
+	atomic_long_t *decoys = &kvm_memext_privmem_stats.decoys;
+	struct page *decoy;
+	int r = -ENOSPC;
+
+	if (pm->decoy)
+		return 0;
+	if (atomic_long_inc_return(decoys) * KVM_MEMEXT_CHUNK_PAGES +
+	    atomic_long_read(&kvm_memext_privmem_stats.pages) >
+	    kvm_memext_privmem_limit_pages())
+		goto err;
+	r = pm->mm ? privmem_charge_mm(pm->mm, KVM_MEMEXT_CHUNK_PAGES) : 0;
+	if (r)
+		goto err;
+	decoy = kvm_memext_dmap_decoy_alloc(GFP_KERNEL_ACCOUNT | __GFP_RETRY_MAYFAIL);
+	if (!decoy) {
+		r = -ENOMEM;
+		if (pm->mm)
+			privmem_uncharge_mm(pm->mm, KVM_MEMEXT_CHUNK_PAGES);
+		goto err;
+	}
+	WRITE_ONCE(pm->decoy, decoy);
+	return 0;
+err:
+	atomic_long_dec(decoys);
+	return r;
+}
+
+/* Free the decoy once no page is hidden, unless leaked pages may map it. */
+static void privmem_decoy_free(struct kvm_memext_privmem *pm)
+{
+	if (!pm->decoy)
+		return;
+	if (pm->mm)
+		privmem_uncharge_mm(pm->mm, KVM_MEMEXT_CHUNK_PAGES);
+	if (pm->leaked) {
+		pr_warn("keeping a direct-map decoy: %lu leaked pages may map it\n",
+			pm->leaked);
+		atomic_long_add(KVM_MEMEXT_CHUNK_PAGES, &kvm_memext_privmem_stats.leaked);
+	} else {
+		kvm_memext_dmap_decoy_free(pm->decoy);
+		atomic_long_dec(&kvm_memext_privmem_stats.decoys);
+	}
+	pm->decoy = NULL;
 }
 
 /* How a new chunk's 2 MiB block is allocated. */
@@ -720,6 +783,9 @@ int kvm_memext_privmem_populate(struct kvm_memext_privmem *pm, pgoff_t cidx,
 	block = new && !(pm->flags & KVM_MEMEXT_PRIVMEM_NO_HUGE) &&
 		(nr == KVM_MEMEXT_CHUNK_PAGES || !pm->may_split);
 	want = block ? KVM_MEMEXT_CHUNK_PAGES : nr - chunk->nr;
+	r = privmem_decoy_alloc(pm);
+	if (r)
+		goto out_chunk;
 	r = privmem_charge(pm, want);
 	if (r)
 		goto out_chunk;
@@ -777,14 +843,15 @@ int kvm_memext_privmem_populate(struct kvm_memext_privmem *pm, pgoff_t cidx,
 out_fresh:
 	/* Zero (never written), shown again if hiding began, never mapped. */
 	if (hidden) {
-		if (!chunk->huge || kvm_memext_dmap_show_block(chunk->pages[0])) {
+		if (!chunk->huge ||
+		    kvm_memext_dmap_show_block(chunk->pages[0], pm->decoy)) {
 			for_each_set_bit(bit, fresh, KVM_MEMEXT_CHUNK_PAGES)
-				kvm_memext_dmap_show_page(chunk->pages[bit]);
+				kvm_memext_dmap_show_page(chunk->pages[bit], pm->decoy);
 		}
 		privmem_flush(pm);
 	}
 	for_each_set_bit(bit, fresh, KVM_MEMEXT_CHUNK_PAGES) {
-		kept += !privmem_release_page(chunk->pages[bit]);
+		kept += !privmem_release_page(pm, chunk->pages[bit]);
 		chunk->pages[bit] = NULL;
 		__clear_bit(bit, chunk->shown);
 	}
@@ -829,7 +896,7 @@ static bool privmem_free_slots(struct kvm_memext_privmem *pm, pgoff_t cidx,
 		chunk->pages[i] = NULL;
 		gone++;
 		if (PageHWPoison(page))
-			privmem_release_page(page);	/* kept */
+			privmem_release_page(pm, page);	/* kept */
 		else
 			chunk->pages[n++] = page;
 	}
@@ -845,7 +912,7 @@ static bool privmem_free_slots(struct kvm_memext_privmem *pm, pgoff_t cidx,
 	 */
 	if (n > lo) {
 		zeroed = privmem_zero_pages(&chunk->pages[lo], n - lo);
-		privmem_show_pages(&chunk->pages[lo], n - lo,
+		privmem_show_pages(pm, &chunk->pages[lo], n - lo,
 				   chunk->huge && n - lo == KVM_MEMEXT_CHUNK_PAGES);
 		/*
 		 * No vmap(): zero through the direct map, which a CPU may
@@ -894,10 +961,10 @@ static void privmem_release_batch(struct kvm_memext_privmem *pm,
 	privmem_flush(pm);
 	list_for_each_entry_safe(page, tmp, release, lru) {
 		list_del(&page->lru);
-		released += privmem_release_page(page);
+		released += privmem_release_page(pm, page);
 	}
 	atomic_long_sub(released, &kvm_memext_privmem_stats.pages);
-	kvm_memext_dmap_check_decoy(false);
+	kvm_memext_dmap_check_decoy(pm->decoy);
 }
 
 /**
@@ -1186,4 +1253,5 @@ void kvm_memext_privmem_pages_destroy(struct kvm_memext_privmem *pm)
 	pm->nr_ranges = 0;
 	account_access(pm, -(long)pm->nr_access);
 	xa_destroy(&pm->chunks);
+	privmem_decoy_free(pm);
 }
