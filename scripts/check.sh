@@ -63,21 +63,17 @@ write_plan() {
 	echo "selftest trinity $((n + 120)) sh trinity.sh $n ${SEED:-1}"
 	echo "sample demo_vmm 120 ./demo_vmm"
 	# Debian's unmodified QEMU inside the guest, its RAM on a kvm_memext
-	# mount: with QEMU's default CPU model (kvm-clock offered), which must
-	# leave the host alive whatever the inner guest sees, and as
-	# privmem.rst tells operators (no kvm-clock), which must pass.
-	# The inner guest boots in 10-60 s on a stock kernel, unless nested
-	# TCG runs it 20 times slower (seen with some memory placements):
-	# then, and often on the debug kernel, the module's side is checked
-	# and the pattern not (a skip, see guest-qemu.sh).
+	# mount, with QEMU's default CPU model: kvm-clock offered, which the
+	# inner guest must run on.  The inner guest boots in 10-60 s on a
+	# stock kernel, unless nested TCG runs it 20 times slower (seen with
+	# some memory placements): then, and often on the debug kernel, the
+	# module's side is checked and the pattern not (a skip, see
+	# guest-qemu.sh).
 	t=120
 	[ "$debug" = 1 ] && t=60
 	# Options of privmem.rst's table that show at QEMU's start.
 	echo "qemu options 240 sh qemu.sh options"
-	# With kvm-clock the inner guest stops in its first second (its
-	# clock page is the decoy); the host is watched for 30 s.
-	echo "qemu default 200 sh qemu.sh default host 30 prealloc=on"
-	echo "qemu nokvmclock $((t + 240)) sh qemu.sh nokvmclock host,-kvmclock $t"
+	echo "qemu default $((t + 240)) sh qemu.sh default host $t prealloc=on"
 	echo "selftest ibt_seal 120 sh ibt-seal.sh"
 	while read -r t privmem args; do
 		case $t in ''|'#'*) continue ;; esac

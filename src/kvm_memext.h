@@ -244,6 +244,11 @@ struct kvm_memext_privmem_sb {
  * @leaked: pages kept because their entries could not be restored: they
  *	may map @decoy, which is then kept too.
  * @node: entry in the list of files (privmem.c), for the decoy checks.
+ * @clocks: the kvm-clock pages shown (struct kvm_memext_privmem_clock,
+ *	privmem_clock.c), one entry per vCPU whose clock is in the file.
+ * @nr_clocks: entries of this file in privmem_clock.c's table, on
+ *	@clocks or not; under that table's mutex, not @lock.
+ * @clock_splits: 2 MiB direct-map entries split to show clock pages.
  */
 struct kvm_memext_privmem {
 	struct mutex lock;		/* see above */
@@ -261,6 +266,29 @@ struct kvm_memext_privmem {
 	struct page *decoy;
 	unsigned long leaked;
 	struct list_head node;
+	struct list_head clocks;
+	unsigned int nr_clocks;
+	unsigned int clock_splits;
+};
+
+/**
+ * struct kvm_memext_privmem_clock - the kvm-clock page of one vCPU
+ * @hnode: entry in privmem_clock.c's table, by (@kvm, @vcpu_id).
+ * @node: entry in @pm's clocks while @index is shown for the vCPU.
+ * @kvm: the vCPU's VM; compared, never dereferenced.
+ * @vcpu_id: the vCPU's id.
+ * @pm: the file that holds the clock page.
+ * @index: the page's index in @pm.
+ * @rcu: frees the entry.
+ */
+struct kvm_memext_privmem_clock {
+	struct hlist_node hnode;
+	struct list_head node;
+	const struct kvm *kvm;
+	unsigned int vcpu_id;
+	struct kvm_memext_privmem *pm;
+	pgoff_t index;
+	struct rcu_head rcu;
 };
 
 #define KVM_MEMEXT_PRIVMEM_PENDING	XA_MARK_1
@@ -281,6 +309,9 @@ struct kvm_memext_privmem_stats {
 	atomic_long_t splits;		/* large direct-map entries CPA split */
 	atomic_long_t decoy_writes;	/* checks that found the decoy written */
 	atomic_long_t decoys;		/* files' 2 MiB decoys allocated */
+	atomic_long_t clock_pages;	/* vCPUs' kvm-clock pages shown */
+	atomic_long_t clock_shows;	/* ... shown since the module loaded */
+	atomic_long_t clock_failures;	/* clock pages that could not be shown */
 };
 
 extern struct kvm_memext_privmem_stats kvm_memext_privmem_stats;
@@ -317,12 +348,24 @@ bool kvm_memext_privmem_chunk_poisoned(struct kvm_memext_privmem_chunk *chunk);
 void kvm_memext_privmem_pages_destroy(struct kvm_memext_privmem *pm);
 int kvm_memext_privmem_set_owner(struct kvm_memext_privmem *pm,
 				 struct mm_struct *mm);
+int kvm_memext_privmem_clock_show(struct kvm_memext_privmem *pm,
+				  struct kvm_memext_privmem_clock *clock);
+void kvm_memext_privmem_clock_hide(struct kvm_memext_privmem *pm,
+				   struct kvm_memext_privmem_clock *clock);
+void kvm_memext_privmem_clock_unmap(struct kvm_memext_privmem *pm,
+				    pgoff_t start, pgoff_t end);
 
+bool kvm_memext_privmem_vma(struct vm_area_struct *vma);
 void kvm_memext_privmem_check_decoys(void);
 int kvm_memext_privmem_inode_init(struct inode *inode, u64 flags);
 void kvm_memext_privmem_destroy(struct kvm_memext_privmem *pm);
 int kvm_memext_privmem_pm_notify(struct notifier_block *nb, unsigned long action,
 				 void *data);
+
+/* privmem_clock.c */
+void kvm_memext_privmem_clock_init(void);
+void kvm_memext_privmem_clock_exit(void);
+void kvm_memext_privmem_clock_release(struct kvm_memext_privmem *pm);
 
 bool kvm_memext_privmem_init(void);
 void kvm_memext_privmem_exit(void);

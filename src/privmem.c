@@ -50,6 +50,7 @@ static void privmem_punch(struct kvm_memext_privmem *pm, pgoff_t start,
 {
 	unmap_mapping_range(pm->inode->i_mapping, (loff_t)start << PAGE_SHIFT,
 			    (loff_t)(end - start) << PAGE_SHIFT, 1);
+	kvm_memext_privmem_clock_unmap(pm, start, end);
 	kvm_memext_privmem_free_range(pm, start, end);
 }
 
@@ -264,6 +265,18 @@ static const struct vm_operations_struct privmem_vm_ops = {
 	.huge_fault	= privmem_huge_fault,
 #endif
 };
+
+/**
+ * kvm_memext_privmem_vma() - whether a mapping is of a private-memory file
+ * @vma: the mapping; its mm's mmap_lock is held.
+ *
+ * Return: true if @vma maps a private-memory file (its vm_file's
+ * private_data is then the struct kvm_memext_privmem).
+ */
+bool kvm_memext_privmem_vma(struct vm_area_struct *vma)
+{
+	return vma->vm_ops == &privmem_vm_ops;
+}
 
 static int privmem_mmap(struct file *file, struct vm_area_struct *vma)
 {
@@ -533,6 +546,7 @@ void kvm_memext_privmem_destroy(struct kvm_memext_privmem *pm)
 	mutex_lock(&privmem_files_lock);
 	list_del(&pm->node);
 	mutex_unlock(&privmem_files_lock);
+	kvm_memext_privmem_clock_release(pm);
 	kvm_memext_privmem_pages_destroy(pm);
 	if (pm->mm)
 		mmdrop(pm->mm);

@@ -432,6 +432,9 @@ static int privmem_stats_show(struct seq_file *m, void *v)
 	seq_printf(m, "cpa_splits %ld\n", atomic_long_read(&s->splits));
 	seq_printf(m, "decoy_writes %ld\n", atomic_long_read(&s->decoy_writes));
 	seq_printf(m, "decoys %ld\n", atomic_long_read(&s->decoys));
+	seq_printf(m, "clock_pages %ld\n", atomic_long_read(&s->clock_pages));
+	seq_printf(m, "clock_shows %ld\n", atomic_long_read(&s->clock_shows));
+	seq_printf(m, "clock_failures %ld\n", atomic_long_read(&s->clock_failures));
 	seq_printf(m, "limit_pages %lu\n", kvm_memext_privmem_limit_pages());
 	return 0;
 }
@@ -472,6 +475,7 @@ bool __init kvm_memext_privmem_init(void)
 		goto out_mnt;
 	}
 	register_pm_notifier(&privmem_pm_nb);
+	kvm_memext_privmem_clock_init();
 	privmem_available = true;
 	return true;
 
@@ -495,6 +499,7 @@ EXPORT_SYMBOL_IF_KUNIT(kvm_memext_privmem_available);
 void kvm_memext_privmem_exit(void)
 {
 	if (privmem_available) {
+		kvm_memext_privmem_clock_exit();
 		unregister_pm_notifier(&privmem_pm_nb);
 		/* No mount is left: each holds the module. */
 		unregister_filesystem(&privmem_fs);

@@ -188,6 +188,8 @@ int kvm_memext_privmem_set_owner(struct kvm_memext_privmem *pm,
 	r = privmem_charge_mm(mm, nr);
 	if (r)
 		return r;
+	/* The new owner's vCPUs show their own clock pages. */
+	kvm_memext_privmem_clock_unmap(pm, 0, ULONG_MAX);
 	if (pm->mm) {
 		privmem_uncharge_mm(pm->mm, nr);
 		mmdrop(pm->mm);
@@ -405,6 +407,7 @@ static void privmem_want(struct kvm_memext_privmem *pm, pgoff_t cidx,
 {
 	pgoff_t first = cidx << KVM_MEMEXT_CHUNK_ORDER;
 	pgoff_t end = first + KVM_MEMEXT_CHUNK_PAGES, lo, hi;
+	struct kvm_memext_privmem_clock *clock;
 	struct privmem_range *r;
 	unsigned int i;
 
@@ -417,6 +420,11 @@ static void privmem_want(struct kvm_memext_privmem *pm, pgoff_t cidx,
 	if (chunk->huge && !pm->may_split &&
 	    !bitmap_empty(want, KVM_MEMEXT_CHUNK_PAGES))
 		bitmap_fill(want, KVM_MEMEXT_CHUNK_PAGES);
+	/* A clock page alone, whatever the file may split (see below). */
+	list_for_each_entry(clock, &pm->clocks, node) {
+		if (clock->index >= first && clock->index < end)
+			__set_bit(clock->index - first, want);
+	}
 	for_each_set_bit(i, want, KVM_MEMEXT_CHUNK_PAGES) {
 		if (!chunk->pages[i] || PageHWPoison(chunk->pages[i]))
 			__clear_bit(i, want);
@@ -1102,6 +1110,138 @@ static int privmem_throttle(struct kvm_memext_privmem *pm)
 	return 0;
 }
 
+/*
+ * kvm-clock pages (privmem_clock.c): KVM writes a vCPU's clock through the
+ * direct map, so its page is shown, alone, for as long as the vCPU's clock
+ * is there.  Alone even in a file that may not split the direct map (a
+ * guest allocates the rest of the block as it likes): one split per clock
+ * page, at most PRIVMEM_MAX_CLOCK_SPLITS per file, and one flush per show,
+ * at the file's flush rate.
+ */
+#define PRIVMEM_MAX_CLOCK_SPLITS	64
+
+/**
+ * kvm_memext_privmem_clock_show() - show a vCPU's kvm-clock page
+ * @pm: the file.
+ * @clock: the vCPU's entry, not on a file's list; @clock->index is the page.
+ *
+ * On success @clock is on the file's list and the page is shown and
+ * flushed; kvm_memext_privmem_clock_hide() or _unmap() takes it off.
+ *
+ * Return: 0; -ENOENT when the page is not allocated (or is poisoned);
+ * -ENOSPC when the file split its share of direct-map entries; -ENOMEM;
+ * -EINTR when killed while waiting to flush; -EIO.
+ */
+int kvm_memext_privmem_clock_show(struct kvm_memext_privmem *pm,
+				  struct kvm_memext_privmem_clock *clock)
+{
+	pgoff_t cidx = clock->index >> KVM_MEMEXT_CHUNK_ORDER;
+	unsigned int i = clock->index & (KVM_MEMEXT_CHUNK_PAGES - 1), level;
+	struct kvm_memext_privmem_chunk *chunk;
+	struct page *page;
+	int r;
+
+	lockdep_assert_held(&pm->lock);
+	chunk = xa_load(&pm->chunks, cidx);
+	page = chunk ? chunk->pages[i] : NULL;
+	if (!page || PageHWPoison(page))
+		return -ENOENT;
+	if (!test_bit(i, chunk->shown)) {
+		kvm_memext_dmap_pfn(page, &level);
+		if (level > PG_LEVEL_4K) {
+			if (pm->clock_splits >= PRIVMEM_MAX_CLOCK_SPLITS)
+				return -ENOSPC;
+			r = kvm_memext_dmap_split(page, false);
+			if (r)
+				return r;
+			pm->clock_splits++;
+		}
+		r = privmem_throttle(pm);
+		if (r)
+			return r;
+	}
+	list_add(&clock->node, &pm->clocks);
+	r = privmem_sync_chunk(pm, cidx, chunk, privmem_flush_early(pm));
+	if (r)
+		privmem_flush(pm);
+	if (r < 0) {
+		list_del_init(&clock->node);
+		return r;
+	}
+	atomic_long_inc(&kvm_memext_privmem_stats.clock_pages);
+	atomic_long_inc(&kvm_memext_privmem_stats.clock_shows);
+	return 0;
+}
+
+/**
+ * kvm_memext_privmem_clock_hide() - a vCPU's clock left its page
+ * @pm: the file.
+ * @clock: the vCPU's entry, on @pm's list or taken off by _unmap().
+ *
+ * The page is hidden again, unless something else wants it shown, at the
+ * file's next allowed flush.
+ */
+void kvm_memext_privmem_clock_hide(struct kvm_memext_privmem *pm,
+				   struct kvm_memext_privmem_clock *clock)
+{
+	pgoff_t cidx = clock->index >> KVM_MEMEXT_CHUNK_ORDER;
+	struct kvm_memext_privmem_chunk *chunk;
+	int r;
+
+	lockdep_assert_held(&pm->lock);
+	if (list_empty(&clock->node))
+		return;
+	list_del_init(&clock->node);
+	atomic_long_dec(&kvm_memext_privmem_stats.clock_pages);
+	chunk = xa_load(&pm->chunks, cidx);
+	if (!chunk)
+		return;
+	r = privmem_sync_chunk(pm, cidx, chunk, privmem_flush_early(pm));
+	if (r < 0)
+		privmem_sync_failed(pm, cidx, r);
+	else if (r)
+		privmem_flush(pm);
+}
+
+/**
+ * kvm_memext_privmem_clock_unmap() - hide the clock pages of a range
+ * @pm: the file.
+ * @start: first page.
+ * @end: end page (exclusive).
+ *
+ * For a punch, a truncate or a new owner: the vCPUs' entries stay in
+ * privmem_clock.c's table, off the file's list, until their vCPU points
+ * its clock elsewhere or the file dies; the pages are hidden at once.
+ */
+void kvm_memext_privmem_clock_unmap(struct kvm_memext_privmem *pm,
+				    pgoff_t start, pgoff_t end)
+{
+	struct kvm_memext_privmem_clock *clock, *tmp;
+	struct kvm_memext_privmem_chunk *chunk;
+	bool changed = false;
+	pgoff_t cidx;
+	int r;
+
+	lockdep_assert_held(&pm->lock);
+	list_for_each_entry_safe(clock, tmp, &pm->clocks, node) {
+		if (clock->index < start || clock->index >= end)
+			continue;
+		list_del_init(&clock->node);
+		atomic_long_dec(&kvm_memext_privmem_stats.clock_pages);
+		cidx = clock->index >> KVM_MEMEXT_CHUNK_ORDER;
+		chunk = xa_load(&pm->chunks, cidx);
+		if (!chunk)
+			continue;
+		r = privmem_sync_chunk(pm, cidx, chunk, false);
+		if (r < 0)
+			privmem_sync_failed(pm, cidx, r);
+		else
+			changed |= r;
+	}
+	if (changed)
+		privmem_flush(pm);
+}
+
 /**
  * kvm_memext_privmem_set_access() - count a range in or out of the direct map
  * @pm: the file.
@@ -1232,6 +1372,7 @@ static void privmem_hide_work(struct work_struct *work)
 void kvm_memext_privmem_pages_init(struct kvm_memext_privmem *pm)
 {
 	xa_init(&pm->chunks);
+	INIT_LIST_HEAD(&pm->clocks);
 	pm->ranges = RB_ROOT;
 	pm->last_flush = jiffies - HZ;
 	INIT_DELAYED_WORK(&pm->hide_work, privmem_hide_work);

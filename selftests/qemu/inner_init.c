@@ -7,7 +7,9 @@
  * serial port, waits for a byte from the host (which meanwhile checks that
  * the pages are out of its direct map), checks the pattern again, reports,
  * and resets the machine (QEMU runs with -no-reboot: it exits).  Lines
- * start with "KVM_MEMEXT_INNER" for the host to find.
+ * start with "KVM_MEMEXT_INNER" for the host to find.  It reports its
+ * clocksource and how much CLOCK_MONOTONIC advanced while it wrote the
+ * pattern: a kvm-clock page that KVM never wrote stands still.
  */
 #include <fcntl.h>
 #include <stdarg.h>
@@ -20,6 +22,7 @@
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SPARE	(24UL << 20)	/* left to the kernel and this program */
@@ -99,9 +102,18 @@ static uint64_t check(const uint64_t *p, size_t n, size_t *bad)
 	return sum;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
 int main(void)
 {
 	char up[64], clock[64], c;
+	uint64_t t0;
 	struct termios t;
 	size_t n, i, bad;
 	uint64_t *p, sum;
@@ -138,11 +150,13 @@ int main(void)
 		say("KVM_MEMEXT_INNER error: mmap\n");
 		off();
 	}
+	t0 = now_ns();
 	for (i = 0; i < n; i++)
 		p[i] = word(i);
 	sum = check(p, n, &bad);
-	say("KVM_MEMEXT_INNER ready bytes=%zu sum=%016llx bad=%zu\n",
-	    n * sizeof(*p), (unsigned long long)sum, bad);
+	say("KVM_MEMEXT_INNER ready bytes=%zu sum=%016llx bad=%zu elapsed_us=%llu\n",
+	    n * sizeof(*p), (unsigned long long)sum, bad,
+	    (unsigned long long)(now_ns() - t0) / 1000);
 
 	/* The host looks at its side now; any byte means go on. */
 	if (read(tty, &c, 1) != 1)

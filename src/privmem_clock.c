@@ -1,0 +1,405 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * kvm-clock pages in private memory.
+ *
+ * KVM writes a vCPU's kvm-clock (pvclock) at guest entry through its pfn
+ * cache, which maps the page with kmap(), i.e. through the direct map.  On
+ * a hidden page of a private-memory file the write lands in the decoy, and
+ * the guest reads a clock of zeros (a Linux guest divides by zero in
+ * kvmclock_init()).  Every common VMM offers kvm-clock by default.
+ *
+ * Nothing in KVM can be patched or called, but its tracepoints can be
+ * watched: register_tracepoint_module_notifier() finds kvm.ko's by name
+ * (also when kvm.ko loads later), and two probes attach to them:
+ *
+ *  - kvm_pvclock_update fires after each pvclock write, on the vCPU's
+ *    thread while it prepares a guest entry.  If the page KVM wrote through
+ *    is hidden, the probe queues a TWA_RESUME task work: the pending
+ *    notify-resume cancels that guest entry (kvm_vcpu_exit_request()), and
+ *    the work runs in vcpu_run() before the next attempt, out of guest
+ *    mode and out of KVM's SRCU section;
+ *  - kvm_msr fires after a guest's WRMSR: a write to a kvm-clock MSR may
+ *    move or disable the clock, so the work looks again.
+ *
+ * The work finds the vCPU loaded on its thread (the preempt notifier KVM
+ * registers there for KVM_RUN), reads its clock's user address from the
+ * pfn cache, and when the VMA there maps a private-memory file that this
+ * process owns, shows that one 4 KiB page (privmem_pages.c) and requests
+ * KVM_REQ_CLOCK_UPDATE: KVM writes the clock again, into the guest's page,
+ * before the guest runs.  A show that fails is counted, and tried again
+ * only at KVM's next own clock update, never in a loop.
+ *
+ * One entry per vCPU, (kvm, vcpu_id) in clock_table, records the page it
+ * holds shown.  The page is hidden again when the vCPU's clock moves or is
+ * disabled, when the page is punched or truncated, when the file changes
+ * owner, and when the file dies.  An entry of a VM that is gone stays
+ * until the file dies (KVM tells a module nothing of a VM's end); entries
+ * per file are bounded by KVM_MAX_VCPUS.
+ *
+ * Locking: clock_mutex (clock_table, every file's nr_clocks) is taken
+ * before a file's pm->lock; the VMA lookup takes mmap_lock and drops it
+ * before either.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/hashtable.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/pagemap.h>
+#include <linux/preempt.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+#include <linux/tracepoint.h>
+#include <asm/kvm_para.h>
+
+#include "kvm_memext.h"
+
+static DEFINE_MUTEX(clock_mutex);	/* clock_table, files' nr_clocks */
+static DEFINE_HASHTABLE(clock_table, 8);
+
+/* kvm.ko and its tracepoints while the probes are attached. */
+static struct module *clock_kvm;
+static struct tracepoint *clock_tp_pvclock;
+static struct tracepoint *clock_tp_msr;
+
+/*
+ * The vCPU the current thread has loaded (inside KVM_RUN or another vCPU
+ * ioctl): KVM's preempt notifier, whose ops live in kvm.ko.  Only the
+ * thread itself changes its notifier list.
+ */
+static struct kvm_vcpu *clock_loaded_vcpu(void)
+{
+	struct module *kvm = READ_ONCE(clock_kvm);
+	struct preempt_notifier *pn;
+
+	if (!kvm)
+		return NULL;
+	hlist_for_each_entry(pn, &current->preempt_notifiers, link) {
+		if (within_module((unsigned long)pn->ops, kvm))
+			return container_of(pn, struct kvm_vcpu, preempt_notifier);
+	}
+	return NULL;
+}
+
+/* The private-memory file mapped at @uhva in this process, held, or NULL. */
+static struct file *clock_file(unsigned long uhva, pgoff_t *index)
+{
+	struct mm_struct *mm = current->mm;
+	struct vm_area_struct *vma;
+	struct file *file = NULL;
+
+	if (mmap_read_lock_killable(mm))
+		return NULL;
+	vma = vma_lookup(mm, uhva);
+	if (vma && kvm_memext_privmem_vma(vma)) {
+		file = get_file(vma->vm_file);
+		*index = linear_page_index(vma, uhva);
+	}
+	mmap_read_unlock(mm);
+	return file;
+}
+
+static struct kvm_memext_privmem_clock *clock_lookup(const struct kvm *kvm,
+						     unsigned int vcpu_id)
+{
+	struct kvm_memext_privmem_clock *clock;
+
+	hash_for_each_possible(clock_table, clock, hnode,
+			       (unsigned long)kvm ^ vcpu_id) {
+		if (clock->kvm == kvm && clock->vcpu_id == vcpu_id)
+			return clock;
+	}
+	return NULL;
+}
+
+/* Hide @clock's page and forget it. */
+static void clock_free(struct kvm_memext_privmem_clock *clock)
+{
+	struct kvm_memext_privmem *pm = clock->pm;
+
+	lockdep_assert_held(&clock_mutex);
+	mutex_lock(&pm->lock);
+	kvm_memext_privmem_clock_hide(pm, clock);
+	mutex_unlock(&pm->lock);
+	hash_del(&clock->hnode);
+	pm->nr_clocks--;
+	kfree(clock);
+}
+
+/*
+ * Show the page of @vcpu's clock, in @pm at @index, for the vCPU.
+ * Returns 1 when it showed it, 0 when it was shown, or a negative errno.
+ */
+static int clock_show(struct kvm_vcpu *vcpu, struct kvm_memext_privmem *pm,
+		      pgoff_t index)
+{
+	struct kvm_memext_privmem_clock *clock;
+	bool new = false;
+	int r;
+
+	lockdep_assert_held(&clock_mutex);
+	clock = clock_lookup(vcpu->kvm, vcpu->vcpu_id);
+	if (clock && (clock->pm != pm || clock->index != index)) {
+		clock_free(clock);
+		clock = NULL;
+	}
+	if (!clock) {
+		if (pm->nr_clocks >= KVM_MAX_VCPUS)
+			return -ENOSPC;
+		clock = kzalloc_obj(*clock, GFP_KERNEL_ACCOUNT);
+		if (!clock)
+			return -ENOMEM;
+		INIT_LIST_HEAD(&clock->node);
+		clock->kvm = vcpu->kvm;
+		clock->vcpu_id = vcpu->vcpu_id;
+		clock->pm = pm;
+		clock->index = index;
+		hash_add(clock_table, &clock->hnode,
+			 (unsigned long)clock->kvm ^ clock->vcpu_id);
+		pm->nr_clocks++;
+		new = true;
+	}
+
+	mutex_lock(&pm->lock);
+	if (pm->mm != current->mm)
+		r = -EPERM;
+	else if (!list_empty(&clock->node))
+		r = 0;
+	else
+		r = kvm_memext_privmem_clock_show(pm, clock) ?: 1;
+	mutex_unlock(&pm->lock);
+	if (r < 0 && new) {
+		hash_del(&clock->hnode);
+		pm->nr_clocks--;
+		kfree(clock);
+	}
+	return r;
+}
+
+/* Bring the clock page of the vCPU loaded on this thread to where it is. */
+static void clock_refresh(void)
+{
+	struct kvm_vcpu *vcpu = clock_loaded_vcpu();
+	struct kvm_memext_privmem_clock *clock;
+	struct gfn_to_pfn_cache *gpc;
+	struct file *file = NULL;
+	unsigned long uhva;
+	pgoff_t index = 0;
+	bool active;
+	int r = 0;
+
+	if (!vcpu || vcpu->kvm->mm != current->mm)
+		return;
+	gpc = &vcpu->arch.pv_time;
+	read_lock_irq(&gpc->lock);
+	active = gpc->active;
+	uhva = gpc->uhva;
+	read_unlock_irq(&gpc->lock);
+	if (active && !kvm_is_error_hva(uhva))
+		file = clock_file(uhva, &index);
+
+	mutex_lock(&clock_mutex);
+	if (file) {
+		r = clock_show(vcpu, file->private_data, index);
+	} else {
+		/* Disabled, or moved out of private memory. */
+		clock = clock_lookup(vcpu->kvm, vcpu->vcpu_id);
+		if (clock)
+			clock_free(clock);
+	}
+	mutex_unlock(&clock_mutex);
+	if (file)
+		fput(file);
+
+	if (r > 0) {
+		/* Written again before the guest runs: the entry was cancelled. */
+		kvm_make_request(KVM_REQ_CLOCK_UPDATE, vcpu);
+	} else if (r < 0) {
+		atomic_long_inc(&kvm_memext_privmem_stats.clock_failures);
+		pr_notice_ratelimited("kvm-clock of vCPU %u (pid %d) not shown: %d; the guest reads a stale clock\n",
+				      vcpu->vcpu_id, task_pid_nr(current), r);
+	}
+}
+
+static void clock_work_fn(struct callback_head *work)
+{
+	kfree(work);
+	clock_refresh();
+	module_put(THIS_MODULE);
+}
+
+/* From a probe, atomic: have clock_refresh() run before the guest entry. */
+static void clock_queue(void)
+{
+	struct callback_head *work = kmalloc_obj(*work, GFP_NOWAIT | __GFP_NOWARN);
+
+	if (!work) {
+		atomic_long_inc(&kvm_memext_privmem_stats.clock_failures);
+		return;
+	}
+	if (kvm_memext_task_work_add(current, work, clock_work_fn, TWA_RESUME))
+		kfree(work);
+}
+
+/* After every pvclock write: was it written through a hidden page? */
+static void clock_probe_pvclock(void *data, unsigned int vcpu_id,
+				struct pvclock_vcpu_time_info *pvclock)
+{
+	struct kvm_vcpu *vcpu = clock_loaded_vcpu();
+	struct gfn_to_pfn_cache *gpc;
+	unsigned long flags;
+	bool hidden = false;
+
+	/* The Xen caches' writes fire this too; kvm-clock is pv_time. */
+	if (!vcpu || vcpu->vcpu_id != vcpu_id)
+		return;
+	gpc = &vcpu->arch.pv_time;
+	read_lock_irqsave(&gpc->lock, flags);
+	if (gpc->active && gpc->valid && pfn_valid(gpc->pfn))
+		hidden = kvm_memext_dmap_hidden(pfn_to_page(gpc->pfn));
+	read_unlock_irqrestore(&gpc->lock, flags);
+	if (hidden)
+		clock_queue();
+}
+
+/* After a guest's WRMSR: a kvm-clock MSR may move or disable the clock. */
+static void clock_probe_msr(void *data, unsigned int write, u32 ecx, u64 val,
+			    bool exception)
+{
+	if (write && !exception &&
+	    (ecx == MSR_KVM_SYSTEM_TIME_NEW || ecx == MSR_KVM_SYSTEM_TIME) &&
+	    clock_loaded_vcpu())
+		clock_queue();
+}
+
+static struct tracepoint *clock_find_tracepoint(struct module *mod,
+						const char *name)
+{
+	struct tracepoint *tp;
+	unsigned int i;
+
+	for (i = 0; i < mod->num_tracepoints; i++) {
+		tp = tracepoint_ptr_deref(&mod->tracepoints_ptrs[i]);
+		if (!strcmp(tp->name, name))
+			return tp;
+	}
+	return NULL;
+}
+
+static void clock_detach(void)
+{
+	if (clock_tp_msr)
+		tracepoint_probe_unregister(clock_tp_msr, clock_probe_msr, NULL);
+	if (clock_tp_pvclock)
+		tracepoint_probe_unregister(clock_tp_pvclock, clock_probe_pvclock,
+					    NULL);
+	clock_tp_msr = NULL;
+	clock_tp_pvclock = NULL;
+	WRITE_ONCE(clock_kvm, NULL);
+}
+
+static void clock_attach(struct module *kvm)
+{
+	struct tracepoint *pvclock, *msr;
+	int r;
+
+	pvclock = clock_find_tracepoint(kvm, "kvm_pvclock_update");
+	msr = clock_find_tracepoint(kvm, "kvm_msr");
+	if (!pvclock || !msr) {
+		pr_warn("kvm.ko has no %s tracepoint: kvm-clock on private memory reads zeros\n",
+			pvclock ? "kvm_msr" : "kvm_pvclock_update");
+		return;
+	}
+	WRITE_ONCE(clock_kvm, kvm);
+	r = tracepoint_probe_register(pvclock, clock_probe_pvclock, NULL);
+	if (r)
+		goto err;
+	clock_tp_pvclock = pvclock;
+	r = tracepoint_probe_register(msr, clock_probe_msr, NULL);
+	if (r)
+		goto err;
+	clock_tp_msr = msr;
+	return;
+err:
+	pr_warn("cannot watch kvm.ko's tracepoints: %d; kvm-clock on private memory reads zeros\n",
+		r);
+	clock_detach();
+}
+
+/* Called with the tracepoint module list locked, for every module with some. */
+static int clock_tp_notify(struct notifier_block *nb, unsigned long action,
+			   void *data)
+{
+	struct tp_module *tp_mod = data;
+
+	if (strcmp(tp_mod->mod->name, "kvm"))
+		return NOTIFY_DONE;
+	mutex_lock(&clock_mutex);
+	if (action == MODULE_STATE_COMING && !clock_kvm)
+		clock_attach(tp_mod->mod);
+	else if (action == MODULE_STATE_GOING && clock_kvm == tp_mod->mod)
+		clock_detach();
+	mutex_unlock(&clock_mutex);
+	return NOTIFY_OK;
+}
+
+static struct notifier_block clock_tp_nb = {
+	.notifier_call = clock_tp_notify,
+};
+
+static bool clock_tp_nb_registered;
+
+/**
+ * kvm_memext_privmem_clock_release() - forget the clock pages of a file
+ * @pm: the file, which dies: nothing maps it, nobody else holds its lock.
+ */
+void kvm_memext_privmem_clock_release(struct kvm_memext_privmem *pm)
+{
+	struct kvm_memext_privmem_clock *clock;
+	struct hlist_node *tmp;
+	unsigned int bkt;
+
+	mutex_lock(&clock_mutex);
+	if (pm->nr_clocks) {
+		mutex_lock(&pm->lock);
+		kvm_memext_privmem_clock_unmap(pm, 0, ULONG_MAX);
+		mutex_unlock(&pm->lock);
+		hash_for_each_safe(clock_table, bkt, tmp, clock, hnode) {
+			if (clock->pm != pm)
+				continue;
+			hash_del(&clock->hnode);
+			pm->nr_clocks--;
+			kfree(clock);
+		}
+	}
+	mutex_unlock(&clock_mutex);
+}
+
+/**
+ * kvm_memext_privmem_clock_init() - watch kvm.ko's clock writes
+ *
+ * Private memory works without it (a guest then reads a clock of zeros):
+ * failures are logged, not returned.
+ */
+void kvm_memext_privmem_clock_init(void)
+{
+	int r = register_tracepoint_module_notifier(&clock_tp_nb);
+
+	if (r)
+		pr_warn("cannot watch modules' tracepoints: %d; kvm-clock on private memory reads zeros\n",
+			r);
+	clock_tp_nb_registered = !r;
+}
+
+/** kvm_memext_privmem_clock_exit() - undo kvm_memext_privmem_clock_init() */
+void kvm_memext_privmem_clock_exit(void)
+{
+	if (clock_tp_nb_registered)
+		unregister_tracepoint_module_notifier(&clock_tp_nb);
+	clock_tp_nb_registered = false;
+	mutex_lock(&clock_mutex);
+	clock_detach();
+	mutex_unlock(&clock_mutex);
+	/* No probe runs past this; their task works hold the module. */
+	tracepoint_synchronize_unregister();
+}
