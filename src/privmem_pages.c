@@ -135,9 +135,9 @@ static int privmem_charge(struct kvm_memext_privmem *pm, unsigned long nr)
 	int r;
 
 	/* Decoys count against the ceiling too (privmem_decoy_alloc()). */
-	if (atomic_long_add_return(nr, pages) +
-	    atomic_long_read(&kvm_memext_privmem_stats.decoys) *
-	    KVM_MEMEXT_CHUNK_PAGES > max) {
+	max -= min(max, atomic_long_read(&kvm_memext_privmem_stats.decoys) *
+			KVM_MEMEXT_CHUNK_PAGES);
+	if (atomic_long_add_return(nr, pages) > max) {
 		atomic_long_sub(nr, pages);
 		return -ENOSPC;
 	}
