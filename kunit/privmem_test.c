@@ -63,7 +63,15 @@ static struct kvm_memext_privmem_chunk *populate(struct kunit *test,
 	return chunk;
 }
 
-/* One SET_ACCESS; hides that wait for the file's next flush happen now. */
+/* Hides that wait for the budgets' next flush happen now. */
+static void flush_hides(struct kvm_memext_privmem *pm)
+{
+	/* The work puts itself off while the budget is spent. */
+	while (flush_delayed_work(&pm->hide_work))
+		;
+}
+
+/* One SET_ACCESS, and its hides. */
 static int set_access(struct kvm_memext_privmem *pm, pgoff_t start, pgoff_t end,
 		      bool on)
 {
@@ -72,7 +80,7 @@ static int set_access(struct kvm_memext_privmem *pm, pgoff_t start, pgoff_t end,
 	mutex_lock(&pm->lock);
 	r = kvm_memext_privmem_set_access(pm, start, end, on);
 	mutex_unlock(&pm->lock);
-	flush_delayed_work(&pm->hide_work);
+	flush_hides(pm);
 	return r;
 }
 
@@ -308,8 +316,11 @@ static void huge_ranges_cost_what_exists(struct kunit *test)
 	destroy_file(test, pm);
 }
 
+/* Stands for an owner's mm: the flush budgets only compare it. */
+static struct mm_struct toggles_owner;
+
 /*
- * Toggling one page costs at most the file's flush rate: a drop right
+ * Toggling one page costs at most the owner's flush budget: a drop right
  * after a flush waits for the next allowed one, a take meanwhile finds
  * the page still shown.  One flush per toggle, as before, fails (a toggle
  * takes well under the 4 ms that would make them equal).
@@ -327,6 +338,11 @@ static void access_toggles_coalesce(struct kunit *test)
 	bool shown = true;
 	int r = 0;
 
+	mutex_lock(&pm->lock);
+	r = kvm_memext_privmem_tenant_set(pm, &toggles_owner);
+	mutex_unlock(&pm->lock);
+	KUNIT_ASSERT_EQ(test, r, 0);
+
 	for (i = 0; i < toggles && !r && shown; i++) {
 		mutex_lock(&pm->lock);
 		r = kvm_memext_privmem_set_access(pm, 3, 4, !(i & 1));
@@ -335,7 +351,7 @@ static void access_toggles_coalesce(struct kunit *test)
 	}
 	KUNIT_EXPECT_EQ(test, r, 0);
 	KUNIT_EXPECT_TRUE(test, shown);
-	flush_delayed_work(&pm->hide_work);
+	flush_hides(pm);
 	ms = jiffies_to_msecs(jiffies - t);
 	spent = atomic_long_read(&kvm_memext_privmem_stats.tlb_flushes) - flushes;
 	kunit_info(test, "%u toggles: %ld flushes in %lu ms\n", toggles, spent, ms);

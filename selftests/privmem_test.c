@@ -845,6 +845,54 @@ static void test_access_toggles(void)
 	close(dev);
 }
 
+/*
+ * One unprivileged owner with 128 one-chunk files toggles a page of each
+ * in turn for 5 s: its flushes stay within its budget (privmem_flush_rate,
+ * 100 a second: an interval apart, give or take a jiffy, and the edges),
+ * however many files it has.  A rate per file allows 128 times that.
+ */
+#define BUDGET_FILES	128
+
+static void budget_child(void *arg)
+{
+	int dev = open_privmem_dev(), fd[BUDGET_FILES], i, rounds = 0;
+	long flushes, spent, ms = 0;
+	struct timespec t0, t1;
+
+	drop_caps(CAP_BIT(CAP_SYS_ADMIN));
+	for (i = 0; i < BUDGET_FILES; i++) {
+		fd[i] = memext_create_privmem(dev, CHUNK, 0);
+		TEST_ASSERT(!fallocate(fd[i], 0, 0, CHUNK), "fallocate %d: %s", i,
+			    strerror(errno));
+	}
+	flushes = memext_stat("tlb_flushes");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (ms < 5000) {
+		for (i = 0; i < BUDGET_FILES; i++)
+			memext_set_access(fd[i], 0, PAGE_SIZE, true);
+		for (i = 0; i < BUDGET_FILES; i++)
+			memext_set_access(fd[i], 0, PAGE_SIZE, false);
+		rounds++;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	}
+	/* The closes' frees wait for the budget too: counted with it. */
+	for (i = 0; i < BUDGET_FILES; i++)
+		close(fd[i]);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	spent = memext_stat("tlb_flushes") - flushes;
+	ksft_print_msg("%d files, %d rounds of toggles: %ld TLB flushes in %ld ms\n",
+		       BUDGET_FILES, rounds, spent, ms);
+	TEST_ASSERT(spent <= ms / 8 + 16, "%ld flushes in %ld ms", spent, ms);
+	close(dev);
+}
+
+static void test_flush_budget_files(void)
+{
+	in_child(budget_child, NULL, "flush budget");
+}
+
 #define FLUSH_RATE_PARAM "/sys/module/kvm_memext/parameters/privmem_flush_rate"
 
 /*
@@ -1505,6 +1553,7 @@ int main(void)
 		MEMEXT_TEST(test_unprivileged_no_split),
 		MEMEXT_TEST(test_access_toggles),
 		MEMEXT_TEST(test_punch_refault_rate),
+		MEMEXT_TEST(test_flush_budget_files),
 		MEMEXT_TEST(test_file_limits),
 		MEMEXT_TEST(test_guest_in_privmem),
 		MEMEXT_TEST(test_punch_while_running),

@@ -233,7 +233,7 @@ struct kvm_memext_privmem_sb {
  * @may_split: the owner had CAP_SYS_ADMIN when it claimed the file: 4 KiB
  *	pages and single-page accessible ranges, which split the direct map,
  *	are allowed.
- * @last_flush: jiffies of the last TLB flush for an access change.
+ * @tenant: the flush budget of @mm (privmem_flush.c); NULL without owner.
  * @hide_work: hides the pending pages once flushing is allowed again.
  * @inode: the file's own inode (its mapping tracks the VMAs).
  * @sbi: the mount the file belongs to.
@@ -258,7 +258,7 @@ struct kvm_memext_privmem {
 	unsigned long nr_access;
 	u64 flags;
 	bool may_split;
-	unsigned long last_flush;
+	struct kvm_memext_privmem_tenant *tenant;
 	struct delayed_work hide_work;
 	struct inode *inode;
 	struct kvm_memext_privmem_sb *sbi;
@@ -361,6 +361,14 @@ int kvm_memext_privmem_inode_init(struct inode *inode, u64 flags);
 void kvm_memext_privmem_destroy(struct kvm_memext_privmem *pm);
 int kvm_memext_privmem_pm_notify(struct notifier_block *nb, unsigned long action,
 				 void *data);
+
+/* privmem_flush.c */
+u64 kvm_memext_privmem_flush_wait(struct kvm_memext_privmem *pm, bool populate);
+u64 kvm_memext_privmem_flush_reserve(struct kvm_memext_privmem *pm,
+				     bool populate);
+int kvm_memext_privmem_tenant_set(struct kvm_memext_privmem *pm,
+				  struct mm_struct *mm);
+void kvm_memext_privmem_tenant_put(struct kvm_memext_privmem *pm);
 
 /* privmem_clock.c */
 void kvm_memext_privmem_clock_init(void);

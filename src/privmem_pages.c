@@ -22,10 +22,11 @@
  * disjoint ranges with a nonzero count), so that a call on a 2^62-byte
  * file costs what its ranges and the pages that exist cost.  Entries of
  * a chunk are brought to what its ranges want by privmem_sync_chunk().
- * Making pages accessible flushes at once; a file that flushed less than
- * 1/privmem_flush_rate seconds ago first waits (killable).  Hiding them
- * again waits for the next allowed flush (hide_work), so that toggling
- * costs at most privmem_flush_rate flushes a second per file.
+ * Making pages accessible flushes at once, once the owner's and the
+ * host's flush budgets allow it (privmem_flush.c; the caller waits,
+ * killable).  Hiding them again waits for the next allowed flush
+ * (hide_work), so that toggling costs at most the owner's budget, however
+ * many files it has.
  *
  * Pages are charged to the module-wide ceiling (privmem_max_mb), to the
  * owner's RLIMIT_MEMLOCK as pinned memory (VmPin, as RDMA does; bypassed
@@ -56,11 +57,6 @@ static bool privmem_prealloc = true;
 module_param(privmem_prealloc, bool, 0644);
 MODULE_PARM_DESC(privmem_prealloc,
 		 "Zero a new chunk's 2 MiB block before taking the file's lock (default: Y)");
-
-static unsigned int privmem_flush_rate = 100;
-module_param(privmem_flush_rate, uint, 0644);
-MODULE_PARM_DESC(privmem_flush_rate,
-		 "Most TLB flushes a second per file for access changes (0: no limit)");
 
 /*
  * Distinct accessible ranges a file may hold (64 bytes each, memcg
@@ -172,7 +168,10 @@ static void privmem_uncharge_owner(struct kvm_memext_privmem *pm,
  *
  * The pages the file holds, and its decoy, move to @mm's charges.
  *
- * Return: 0, or -EDQUOT beyond the caller's RLIMIT_MEMLOCK (nothing moved).
+ * Flushes are charged to @mm's budget from now on (privmem_flush.c).
+ *
+ * Return: 0, -EDQUOT beyond the caller's RLIMIT_MEMLOCK, or -ENOMEM
+ * (nothing moved).
  */
 int kvm_memext_privmem_set_owner(struct kvm_memext_privmem *pm,
 				 struct mm_struct *mm)
@@ -188,6 +187,11 @@ int kvm_memext_privmem_set_owner(struct kvm_memext_privmem *pm,
 	r = privmem_charge_mm(mm, nr);
 	if (r)
 		return r;
+	r = kvm_memext_privmem_tenant_set(pm, mm);
+	if (r) {
+		privmem_uncharge_mm(mm, nr);
+		return r;
+	}
 	/* The new owner's vCPUs show their own clock pages. */
 	kvm_memext_privmem_clock_unmap(pm, 0, ULONG_MAX);
 	if (pm->mm) {
@@ -448,25 +452,43 @@ bool kvm_memext_privmem_chunk_poisoned(struct kvm_memext_privmem_chunk *chunk)
 	return false;
 }
 
-static unsigned long privmem_flush_interval(void)
+/* Jiffies until the file may flush (privmem_flush.c): 0 now. */
+static unsigned long privmem_flush_delay(struct kvm_memext_privmem *pm)
 {
-	unsigned int rate = READ_ONCE(privmem_flush_rate);
+	u64 ns = kvm_memext_privmem_flush_wait(pm, false);
 
-	return rate ? max_t(unsigned long, 1, HZ / rate) : 0;
+	return ns ? max_t(unsigned long, 1, nsecs_to_jiffies(ns)) : 0;
 }
 
-/* Whether a flush now would exceed the file's rate. */
+/* Whether a flush now would exceed the owner's or the host's budget. */
 static bool privmem_flush_early(struct kvm_memext_privmem *pm)
 {
-	unsigned long interval = privmem_flush_interval();
+	return kvm_memext_privmem_flush_wait(pm, false);
+}
 
-	return interval && time_before(jiffies, pm->last_flush + interval);
+/*
+ * Flush every CPU's TLB once the budgets allow it.  Callers that can fail
+ * waited (killable) for it already, so this wait is short; an allocation's
+ * flush (@populate) waits for the host's budget only, so that a VM's first
+ * touch is not held to its owner's rate.
+ */
+static void __privmem_flush(struct kvm_memext_privmem *pm, bool populate)
+{
+	u64 ns;
+
+	while ((ns = kvm_memext_privmem_flush_reserve(pm, populate)))
+		schedule_timeout_uninterruptible(max_t(long, 1, nsecs_to_jiffies(ns)));
+	kvm_memext_dmap_flush();
 }
 
 static void privmem_flush(struct kvm_memext_privmem *pm)
 {
-	kvm_memext_dmap_flush();
-	pm->last_flush = jiffies;
+	__privmem_flush(pm, false);
+}
+
+static void privmem_flush_populate(struct kvm_memext_privmem *pm)
+{
+	__privmem_flush(pm, true);
 }
 
 /*
@@ -510,9 +532,8 @@ static int privmem_sync_chunk(struct kvm_memext_privmem *pm, pgoff_t cidx,
 		return changed;
 	if (defer_hides) {
 		xa_set_mark(&pm->chunks, cidx, KVM_MEMEXT_PRIVMEM_PENDING);
-		delay = pm->last_flush + privmem_flush_interval() - jiffies;
-		schedule_delayed_work(&pm->hide_work,
-				      clamp(delay, 1UL, privmem_flush_interval()));
+		delay = privmem_flush_delay(pm);
+		schedule_delayed_work(&pm->hide_work, max(delay, 1UL));
 		atomic_long_inc(&kvm_memext_privmem_stats.deferred_hides);
 		return changed;
 	}
@@ -837,7 +858,7 @@ int kvm_memext_privmem_populate(struct kvm_memext_privmem *pm, pgoff_t cidx,
 	hidden = true;
 	r = privmem_sync_chunk(pm, cidx, chunk, false);
 	if (r)
-		privmem_flush(pm);
+		privmem_flush_populate(pm);
 	if (r < 0)
 		goto out_fresh;
 
@@ -856,7 +877,7 @@ out_fresh:
 			for_each_set_bit(bit, fresh, KVM_MEMEXT_CHUNK_PAGES)
 				kvm_memext_dmap_show_page(chunk->pages[bit], pm->decoy);
 		}
-		privmem_flush(pm);
+		privmem_flush_populate(pm);
 	}
 	for_each_set_bit(bit, fresh, KVM_MEMEXT_CHUNK_PAGES) {
 		kept += !privmem_release_page(pm, chunk->pages[bit]);
@@ -953,19 +974,19 @@ static bool privmem_free_slots(struct kvm_memext_privmem *pm, pgoff_t cidx,
 
 /*
  * Flush once for the pages freed so far, then release them.  Punch and
- * refault in a loop flush at most at the file's rate: the caller waits.
+ * refault in a loop flush within the owner's budget: the caller waits.
  */
 static void privmem_release_batch(struct kvm_memext_privmem *pm,
 				  struct list_head *release)
 {
 	struct page *page, *tmp;
+	unsigned long delay;
 	long released = 0;
 
 	if (list_empty(release))
 		return;
-	while (privmem_flush_early(pm))
-		schedule_timeout_uninterruptible(max_t(long, 1, pm->last_flush +
-						       privmem_flush_interval() - jiffies));
+	while ((delay = privmem_flush_delay(pm)))
+		schedule_timeout_uninterruptible(delay);
 	privmem_flush(pm);
 	list_for_each_entry_safe(page, tmp, release, lru) {
 		list_del(&page->lru);
@@ -984,7 +1005,7 @@ static void privmem_release_batch(struct kvm_memext_privmem *pm,
  * The caller unmapped the range from every mapping first.  In a file that
  * may not split the direct map, the part of a block in the range is zeroed
  * and kept.  Costs a step per chunk that exists, and one TLB flush per
- * PRIVMEM_FREE_BATCH chunks, at most at the file's flush rate (it waits).
+ * PRIVMEM_FREE_BATCH chunks, within the owner's flush budget (it waits).
  */
 void kvm_memext_privmem_free_range(struct kvm_memext_privmem *pm, pgoff_t start,
 				   pgoff_t end)
@@ -1090,19 +1111,19 @@ static void privmem_sync_failed(struct kvm_memext_privmem *pm, pgoff_t cidx,
 	pr_warn_ratelimited("direct map of chunk %lu not as its ranges want: %d\n",
 			    cidx, r);
 	xa_set_mark(&pm->chunks, cidx, KVM_MEMEXT_PRIVMEM_PENDING);
-	schedule_delayed_work(&pm->hide_work, max(privmem_flush_interval(), 1UL));
+	schedule_delayed_work(&pm->hide_work, max(privmem_flush_delay(pm), 1UL));
 }
 
 /* Wait, killable, until the file may flush again. */
 static int privmem_throttle(struct kvm_memext_privmem *pm)
 {
 	bool waited = false;
+	unsigned long delay;
 
-	while (privmem_flush_early(pm)) {
+	while ((delay = privmem_flush_delay(pm))) {
 		if (fatal_signal_pending(current))
 			return -EINTR;
-		schedule_timeout_killable(max_t(long, 1, pm->last_flush +
-						privmem_flush_interval() - jiffies));
+		schedule_timeout_killable(delay);
 		waited = true;
 	}
 	if (waited)
@@ -1116,7 +1137,7 @@ static int privmem_throttle(struct kvm_memext_privmem *pm)
  * is there.  Alone even in a file that may not split the direct map (a
  * guest allocates the rest of the block as it likes): one split per clock
  * page, at most PRIVMEM_MAX_CLOCK_SPLITS per file, and one flush per show,
- * at the file's flush rate.
+ * within the owner's flush budget.
  */
 #define PRIVMEM_MAX_CLOCK_SPLITS	64
 
@@ -1252,7 +1273,7 @@ void kvm_memext_privmem_clock_unmap(struct kvm_memext_privmem *pm,
  * All or nothing: dropping a reference from a page that has none fails
  * with -EINVAL and changes nothing.  Pages made accessible are shown
  * before the call returns; pages no longer accessible are hidden at once,
- * or within 1/privmem_flush_rate seconds when the file flushed just now.
+ * or at the next flush the owner's budget allows.
  * A file that may not split the direct map shows whole blocks.
  *
  * Return: 0; -EINVAL; -ENOSPC when the file has too many distinct ranges;
@@ -1340,18 +1361,25 @@ void kvm_memext_privmem_drop_access(struct kvm_memext_privmem *pm, pgoff_t start
 }
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_privmem_drop_access);
 
-/* Hide the pages whose hiding waited for the file's next allowed flush. */
+/* Hide the pages whose hiding waited for the owner's next allowed flush. */
 static void privmem_hide_work(struct work_struct *work)
 {
 	struct kvm_memext_privmem *pm = container_of(to_delayed_work(work),
 						     struct kvm_memext_privmem,
 						     hide_work);
 	struct kvm_memext_privmem_chunk *chunk;
+	unsigned long cidx, delay;
 	bool changed = false;
-	unsigned long cidx;
 	int r;
 
 	mutex_lock(&pm->lock);
+	/* Other files of the owner may have spent its budget meanwhile. */
+	delay = privmem_flush_delay(pm);
+	if (delay) {
+		schedule_delayed_work(&pm->hide_work, delay);
+		mutex_unlock(&pm->lock);
+		return;
+	}
 	xa_for_each_marked(&pm->chunks, cidx, chunk, KVM_MEMEXT_PRIVMEM_PENDING) {
 		xa_clear_mark(&pm->chunks, cidx, KVM_MEMEXT_PRIVMEM_PENDING);
 		r = privmem_sync_chunk(pm, cidx, chunk, false);
@@ -1374,7 +1402,6 @@ void kvm_memext_privmem_pages_init(struct kvm_memext_privmem *pm)
 	xa_init(&pm->chunks);
 	INIT_LIST_HEAD(&pm->clocks);
 	pm->ranges = RB_ROOT;
-	pm->last_flush = jiffies - HZ;
 	INIT_DELAYED_WORK(&pm->hide_work, privmem_hide_work);
 }
 
@@ -1395,4 +1422,5 @@ void kvm_memext_privmem_pages_destroy(struct kvm_memext_privmem *pm)
 	account_access(pm, -(long)pm->nr_access);
 	xa_destroy(&pm->chunks);
 	privmem_decoy_free(pm);
+	kvm_memext_privmem_tenant_put(pm);
 }

@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * TLB-flush budgets of private memory.
+ *
+ * Every flush the module makes for private memory interrupts every CPU
+ * (directmap.c), isolated and vCPU-running ones included.  A rate per
+ * file would let a tenant multiply it by opening files, so flushes are
+ * charged to two budgets instead: one per owner (the mm that maps and pays
+ * for the files, whatever their number), privmem_flush_rate a second, and
+ * one for the host, privmem_host_flush_rate a second, which no number of
+ * owners can exceed.
+ *
+ * Each budget is a virtual-time bucket (the generic cell rate algorithm):
+ * @tat is when the next flush would be on schedule; a flush is allowed
+ * while @tat is at most a tolerance ahead of now, and moves it one interval
+ * on.  The tolerance is one interval for an owner (two flushes may follow
+ * each other) and a tenth of a second's worth for the host.
+ *
+ * Showing, hiding and freeing wait for both budgets (killable where the
+ * caller can fail).  Populating waits for the host's only: its flush
+ * brings memory in, 2 MiB a flush, and a VM's first touch must not crawl
+ * at an owner's rate; it is charged to the owner as well, but never puts
+ * it more than a tenth of a second behind.  The budgets are checked and
+ * charged in one step under one spinlock.
+ */
+#include <linux/hashtable.h>
+#include <linux/ktime.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+
+#include "kvm_memext.h"
+
+static unsigned int privmem_flush_rate = 100;
+module_param(privmem_flush_rate, uint, 0644);
+MODULE_PARM_DESC(privmem_flush_rate,
+		 "Most TLB flushes a second per owner of private memory, all its files together (0: no limit)");
+
+static unsigned int privmem_host_flush_rate = 2000;
+module_param(privmem_host_flush_rate, uint, 0644);
+MODULE_PARM_DESC(privmem_host_flush_rate,
+		 "Most TLB flushes a second for private memory on the whole host (0: no limit)");
+
+/**
+ * struct kvm_memext_privmem_tenant - the flush budget of one owner
+ * @node: entry in privmem_tenants, by @mm.
+ * @mm: the owner; compared only (every file of it holds the mm).
+ * @files: files whose owner is @mm.
+ * @tat: when its next flush is on schedule (ns, ktime_get_ns()).
+ */
+struct kvm_memext_privmem_tenant {
+	struct hlist_node node;
+	const struct mm_struct *mm;
+	unsigned long files;
+	u64 tat;
+};
+
+static DEFINE_SPINLOCK(privmem_flush_lock);	/* tenants, every @tat */
+static DEFINE_HASHTABLE(privmem_tenants, 6);
+static u64 privmem_host_tat;
+
+static u64 flush_interval(unsigned int rate)
+{
+	return rate ? NSEC_PER_SEC / rate : 0;
+}
+
+/* How long until a bucket allows a flush: 0 now. */
+static u64 bucket_wait(u64 tat, u64 now, u64 interval, u64 tolerance)
+{
+	if (!interval || tat <= now + tolerance)
+		return 0;
+	return tat - now - tolerance;
+}
+
+/* Charge a flush at @now; a charge never takes it beyond @cap ahead. */
+static void bucket_charge(u64 *tat, u64 now, u64 interval, u64 cap)
+{
+	u64 next = max(*tat, now) + interval;
+
+	if (cap)
+		next = min(next, max(*tat, now + cap));
+	*tat = next;
+}
+
+static u64 host_tolerance(u64 interval)
+{
+	return interval * (READ_ONCE(privmem_host_flush_rate) / 10);
+}
+
+/**
+ * kvm_memext_privmem_flush_wait() - how long until a file may flush
+ * @pm: the file.
+ * @populate: for an allocation, which waits for the host's budget only.
+ *
+ * Return: nanoseconds to wait, 0 if a flush is allowed now.
+ */
+u64 kvm_memext_privmem_flush_wait(struct kvm_memext_privmem *pm, bool populate)
+{
+	u64 host = flush_interval(READ_ONCE(privmem_host_flush_rate));
+	u64 own = flush_interval(READ_ONCE(privmem_flush_rate));
+	u64 now = ktime_get_ns(), wait;
+
+	spin_lock(&privmem_flush_lock);
+	wait = bucket_wait(privmem_host_tat, now, host, host_tolerance(host));
+	if (pm->tenant && !populate)
+		wait = max(wait, bucket_wait(pm->tenant->tat, now, own, own));
+	spin_unlock(&privmem_flush_lock);
+	return wait;
+}
+
+/**
+ * kvm_memext_privmem_flush_reserve() - take a flush from the budgets
+ * @pm: the file that is to flush.
+ * @populate: for an allocation (see above).
+ *
+ * Checks and charges in one step, so that files of one owner flushing at
+ * once cannot all pass the same check.
+ *
+ * Return: 0 when the flush was charged and may be made now, else the
+ * nanoseconds to wait before asking again (nothing charged).
+ */
+u64 kvm_memext_privmem_flush_reserve(struct kvm_memext_privmem *pm,
+				     bool populate)
+{
+	u64 host = flush_interval(READ_ONCE(privmem_host_flush_rate));
+	u64 own = flush_interval(READ_ONCE(privmem_flush_rate));
+	u64 now = ktime_get_ns(), wait;
+
+	spin_lock(&privmem_flush_lock);
+	wait = bucket_wait(privmem_host_tat, now, host, host_tolerance(host));
+	if (pm->tenant && !populate)
+		wait = max(wait, bucket_wait(pm->tenant->tat, now, own, own));
+	if (!wait) {
+		bucket_charge(&privmem_host_tat, now, host, 0);
+		if (pm->tenant)
+			bucket_charge(&pm->tenant->tat, now, own,
+				      populate ? NSEC_PER_SEC / 10 : 0);
+	}
+	spin_unlock(&privmem_flush_lock);
+	return wait;
+}
+
+/**
+ * kvm_memext_privmem_tenant_set() - charge a file's flushes to a new owner
+ * @pm: the file; its lock is held.
+ * @mm: the new owner.
+ *
+ * Return: 0 or -ENOMEM; on error the file keeps its budget.
+ */
+int kvm_memext_privmem_tenant_set(struct kvm_memext_privmem *pm,
+				  struct mm_struct *mm)
+{
+	struct kvm_memext_privmem_tenant *t, *new;
+
+	lockdep_assert_held(&pm->lock);
+	new = kzalloc_obj(*new, GFP_KERNEL_ACCOUNT);
+	if (!new)
+		return -ENOMEM;
+	kvm_memext_privmem_tenant_put(pm);
+
+	spin_lock(&privmem_flush_lock);
+	hash_for_each_possible(privmem_tenants, t, node, (unsigned long)mm) {
+		if (t->mm == mm)
+			break;
+	}
+	if (!t) {
+		t = new;
+		new = NULL;
+		t->mm = mm;
+		hash_add(privmem_tenants, &t->node, (unsigned long)mm);
+	}
+	t->files++;
+	pm->tenant = t;
+	spin_unlock(&privmem_flush_lock);
+	kfree(new);
+	return 0;
+}
+EXPORT_SYMBOL_IF_KUNIT(kvm_memext_privmem_tenant_set);
+
+/**
+ * kvm_memext_privmem_tenant_put() - a file leaves its owner's budget
+ * @pm: the file.
+ */
+void kvm_memext_privmem_tenant_put(struct kvm_memext_privmem *pm)
+{
+	struct kvm_memext_privmem_tenant *t = pm->tenant;
+
+	if (!t)
+		return;
+	spin_lock(&privmem_flush_lock);
+	if (--t->files)
+		t = NULL;
+	else
+		hash_del(&t->node);
+	pm->tenant = NULL;
+	spin_unlock(&privmem_flush_lock);
+	kfree(t);
+}
