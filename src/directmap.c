@@ -17,15 +17,26 @@
  * through a pointer: lookup_address() finds an entry; set_memory_uc() and
  * set_memory_wb() have CPA split a large entry for us (its own locking,
  * page-table allocation and DirectMap accounting); the TLB flush is our
- * own (INVPCID, or a CR4.PGE toggle through native_write_cr4()) on every
- * CPU.  The module writes an entry itself only when it owns every page the
- * entry maps: a 2 MiB leaf over a 2 MiB block of its own, or the 4 KiB PTE
- * of one of its pages.  CPA changes the entries of the pages its caller
- * owns, so no other CPA call reads or writes these, with one exception:
- * memory failure (set_mce_nospec()) clears the entry of a poisoned page,
- * splitting a 2 MiB entry with the pfn it finds (the decoy's).  A hidden
- * page therefore stays hidden, and a page whose entry is not present is
- * never put back (it stays with the module, counted as leaked).
+ * own (INVPCID, else __flush_tlb_all() or the same CR4.PGE toggle, see
+ * kvm_memext_flush_tlb_global() in compat.h) on every CPU.  The module
+ * writes an entry itself only when it owns every page the entry maps: a
+ * 2 MiB leaf over a 2 MiB block of its own, or the 4 KiB PTE of one of its
+ * pages; it reads the entry back after each write.  CPA changes the
+ * entries of the pages its caller owns, so no other CPA call writes these:
+ * memory failure returns -EBUSY for the module's pages (not on the LRU)
+ * before set_mce_nospec() could clear an entry, and the collapse that
+ * set_memory_rox() asks for (7.3) needs all 512 entries under a 2 MiB
+ * range to have the ROX target's bits and contiguous pfns, which a
+ * writable entry of ours, or one mapping a decoy, never has.  A page whose
+ * entry is found not present anyway is never put back (it stays with the
+ * module, counted as leaked).
+ *
+ * CPA's split (set_memory_uc() then set_memory_wb()) of the entry of a
+ * hidden page marks, for the moment between the two calls, a 4 KiB entry
+ * that maps a decoy page UC- while the decoy's other mappings are
+ * write-back.  The decoy holds nothing but what stray writes leave, but
+ * the SDM discourages such aliases; splits are rare (a clock page, part of
+ * a block in a file whose owner may split) and counted in cpa_splits.
  *
  * Lifetime rule for callers: an entry pointing at the decoy may be cached
  * by any CPU until kvm_memext_dmap_flush(), both after hiding and after
@@ -172,10 +183,19 @@ static int dmap_split(unsigned long addr, int nr)
 	return r;
 }
 
-/* Point a 4 KiB entry (or a 2 MiB leaf) of ours at @pfn, keeping its bits. */
-static void dmap_set(pte_t *kpte, unsigned int level, unsigned long pfn)
+/*
+ * Point a 4 KiB entry (or a 2 MiB leaf) of ours at @pfn, keeping its bits,
+ * and read it back: an entry that does not then map @pfn, present and
+ * writable at that level, means that something else edits entries of ours
+ * (a kernel whose CPA changed): -EIO, said once.
+ */
+static int dmap_set(unsigned long addr, pte_t *kpte, unsigned int level,
+		    unsigned long pfn)
 {
 	pte_t pte = READ_ONCE(*kpte);
+	unsigned long now;
+	unsigned int lvl;
+	bool writable;
 
 	if (level == PG_LEVEL_2M) {
 		pmd_t pmd = __pmd(pte_val(pte));
@@ -184,6 +204,12 @@ static void dmap_set(pte_t *kpte, unsigned int level, unsigned long pfn)
 	} else {
 		set_pte(kpte, pfn_pte(pfn, pte_pgprot(pte)));
 	}
+	if (dmap_lookup(addr, &lvl, &now, &writable) == kpte && lvl == level &&
+	    now == pfn && writable)
+		return 0;
+	pr_err_once("direct-map entry of %#lx changed under the module (level %u, pfn %#lx, want %#lx)\n",
+		    addr, lvl, now, pfn);
+	return -EIO;
 }
 
 /*
@@ -215,8 +241,7 @@ static int dmap_repoint_page(struct page *page, unsigned long from,
 		if (!kpte || level != PG_LEVEL_4K || pfn != from || !writable)
 			return -EIO;
 	}
-	dmap_set(kpte, PG_LEVEL_4K, to);
-	return 0;
+	return dmap_set(addr, kpte, PG_LEVEL_4K, to);
 }
 
 /**
@@ -307,11 +332,8 @@ static int dmap_repoint_block(struct page *page, struct page *decoy, bool hide)
 		if (!kpte)
 			return -EFAULT;
 	}
-	if (level == PG_LEVEL_2M && writable && (pfn == from || pfn == to)) {
-		if (pfn == from)
-			dmap_set(kpte, PG_LEVEL_2M, to);
-		return 0;
-	}
+	if (level == PG_LEVEL_2M && writable && (pfn == from || pfn == to))
+		return pfn == from ? dmap_set(addr, kpte, PG_LEVEL_2M, to) : 0;
 	for (i = 0; i < KVM_MEMEXT_CHUNK_PAGES; i++) {
 		r = hide ? kvm_memext_dmap_hide_page(page + i, decoy) :
 			   kvm_memext_dmap_show_page(page + i, decoy);
@@ -356,9 +378,9 @@ EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_show_block);
 /*
  * Every translation on this CPU, in every PCID, global ones and the
  * paging-structure caches included: INVPCID's all-context flush where the
- * CPU has it, else the kernel's __flush_tlb_all() where it is exported to
- * us (before 6.18), else the same CR4.PGE toggle it does (kvm_memext_cr4_
- * flush(), compat.h), which writes back the value it read.
+ * CPU has it, else kvm_memext_flush_tlb_global() (compat.h): the kernel's
+ * __flush_tlb_all() where it is exported to us (before 6.18), else the
+ * same CR4.PGE toggle, which writes back the value it read.
  */
 static void dmap_flush_cpu(void *unused)
 {
