@@ -87,14 +87,9 @@ static u64 host_tolerance(u64 interval)
 	return interval * (READ_ONCE(privmem_host_flush_rate) / 10);
 }
 
-/**
- * kvm_memext_privmem_flush_wait() - how long until a file may flush
- * @pm: the file.
- * @populate: for an allocation, which waits for the host's budget only.
- *
- * Return: nanoseconds to wait, 0 if a flush is allowed now.
- */
-u64 kvm_memext_privmem_flush_wait(struct kvm_memext_privmem *pm, bool populate)
+/* Nanoseconds until @pm may flush; charge the flush if that is now. */
+static u64 privmem_flush_budget(struct kvm_memext_privmem *pm, bool populate,
+				bool charge)
 {
 	u64 host = flush_interval(READ_ONCE(privmem_host_flush_rate));
 	u64 own = flush_interval(READ_ONCE(privmem_flush_rate));
@@ -104,8 +99,26 @@ u64 kvm_memext_privmem_flush_wait(struct kvm_memext_privmem *pm, bool populate)
 	wait = bucket_wait(privmem_host_tat, now, host, host_tolerance(host));
 	if (pm->tenant && !populate)
 		wait = max(wait, bucket_wait(pm->tenant->tat, now, own, own));
+	if (!wait && charge) {
+		bucket_charge(&privmem_host_tat, now, host, 0);
+		if (pm->tenant)
+			bucket_charge(&pm->tenant->tat, now, own,
+				      populate ? NSEC_PER_SEC / 10 : 0);
+	}
 	spin_unlock(&privmem_flush_lock);
 	return wait;
+}
+
+/**
+ * kvm_memext_privmem_flush_wait() - how long until a file may flush
+ * @pm: the file.
+ * @populate: for an allocation, which waits for the host's budget only.
+ *
+ * Return: nanoseconds to wait, 0 if a flush is allowed now.
+ */
+u64 kvm_memext_privmem_flush_wait(struct kvm_memext_privmem *pm, bool populate)
+{
+	return privmem_flush_budget(pm, populate, false);
 }
 
 /**
@@ -122,22 +135,7 @@ u64 kvm_memext_privmem_flush_wait(struct kvm_memext_privmem *pm, bool populate)
 u64 kvm_memext_privmem_flush_reserve(struct kvm_memext_privmem *pm,
 				     bool populate)
 {
-	u64 host = flush_interval(READ_ONCE(privmem_host_flush_rate));
-	u64 own = flush_interval(READ_ONCE(privmem_flush_rate));
-	u64 now = ktime_get_ns(), wait;
-
-	spin_lock(&privmem_flush_lock);
-	wait = bucket_wait(privmem_host_tat, now, host, host_tolerance(host));
-	if (pm->tenant && !populate)
-		wait = max(wait, bucket_wait(pm->tenant->tat, now, own, own));
-	if (!wait) {
-		bucket_charge(&privmem_host_tat, now, host, 0);
-		if (pm->tenant)
-			bucket_charge(&pm->tenant->tat, now, own,
-				      populate ? NSEC_PER_SEC / 10 : 0);
-	}
-	spin_unlock(&privmem_flush_lock);
-	return wait;
+	return privmem_flush_budget(pm, populate, true);
 }
 
 /**
