@@ -248,7 +248,6 @@ struct kvm_memext_privmem_sb {
  *	privmem_clock.c), one entry per vCPU whose clock is in the file.
  * @nr_clocks: entries of this file in privmem_clock.c's table, on
  *	@clocks or not; under that table's mutex, not @lock.
- * @clock_splits: 2 MiB direct-map entries split to show clock pages.
  */
 struct kvm_memext_privmem {
 	struct mutex lock;		/* see above */
@@ -268,7 +267,6 @@ struct kvm_memext_privmem {
 	struct list_head node;
 	struct list_head clocks;
 	unsigned int nr_clocks;
-	unsigned int clock_splits;
 };
 
 /**
@@ -279,7 +277,6 @@ struct kvm_memext_privmem {
  * @vcpu_id: the vCPU's id.
  * @pm: the file that holds the clock page.
  * @index: the page's index in @pm.
- * @rcu: frees the entry.
  */
 struct kvm_memext_privmem_clock {
 	struct hlist_node hnode;
@@ -288,7 +285,6 @@ struct kvm_memext_privmem_clock {
 	unsigned int vcpu_id;
 	struct kvm_memext_privmem *pm;
 	pgoff_t index;
-	struct rcu_head rcu;
 };
 
 #define KVM_MEMEXT_PRIVMEM_PENDING	XA_MARK_1
@@ -369,6 +365,8 @@ u64 kvm_memext_privmem_flush_reserve(struct kvm_memext_privmem *pm,
 int kvm_memext_privmem_tenant_set(struct kvm_memext_privmem *pm,
 				  struct mm_struct *mm);
 void kvm_memext_privmem_tenant_put(struct kvm_memext_privmem *pm);
+bool kvm_memext_privmem_tenant_exists(const struct mm_struct *mm);
+bool kvm_memext_privmem_tenant_split(struct kvm_memext_privmem *pm);
 
 /* privmem_clock.c */
 void kvm_memext_privmem_clock_init(void);

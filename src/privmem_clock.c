@@ -21,8 +21,14 @@
  *  - kvm_msr fires after a guest's WRMSR: a write to a kvm-clock MSR may
  *    move or disable the clock, so the work looks again.
  *
+ * Both act only for a process that owns private-memory files, and each
+ * queued work holds the module (try_module_get(): a probe may fire while
+ * the module is being unloaded).
+ *
  * The work finds the vCPU loaded on its thread (the preempt notifier KVM
- * registers there for KVM_RUN), reads its clock's user address from the
+ * registers there for KVM_RUN), or, when KVM_RUN returned to userspace
+ * before the work ran (a signal, an exit to the VMM), through the VM file
+ * among the thread's files; it reads the clock's user address from the
  * pfn cache, and when the VMA there maps a private-memory file that this
  * process owns, shows that one 4 KiB page (privmem_pages.c) and requests
  * KVM_REQ_CLOCK_UPDATE: KVM writes the clock again, into the guest's page,
@@ -31,17 +37,24 @@
  *
  * One entry per vCPU, (kvm, vcpu_id) in clock_table, records the page it
  * holds shown.  The page is hidden again when the vCPU's clock moves or is
- * disabled, when the page is punched or truncated, when the file changes
- * owner, and when the file dies.  An entry of a VM that is gone stays
- * until the file dies (KVM tells a module nothing of a VM's end); entries
- * per file are bounded by KVM_MAX_VCPUS.
+ * disabled by the guest, when the page is punched or truncated, when the
+ * file changes owner, and when the file dies.  An entry of a VM that is
+ * gone, or whose clock the VMM disabled (KVM_SET_MSRS fires no
+ * tracepoint), keeps its page shown until then (KVM tells a module
+ * nothing of a VM's end); entries per file are bounded by KVM_MAX_VCPUS,
+ * and those that hold no page any more are reclaimed at the bound.
  *
  * Locking: clock_mutex (clock_table, every file's nr_clocks) is taken
- * before a file's pm->lock; the VMA lookup takes mmap_lock and drops it
- * before either.
+ * before a file's pm->lock, and only around changes of the table and
+ * hides (which do not wait for the flush budget): a show, which may wait,
+ * runs after it is released, holding the file.  The VMA lookup takes
+ * mmap_lock and drops it before either.  Only a vCPU's own thread works
+ * on its entry, one work after the other, so an entry it shows a page for
+ * cannot go meanwhile (its file, held, cannot die).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/fdtable.h>
 #include <linux/hashtable.h>
 #include <linux/mm.h>
 #include <linux/module.h>
@@ -126,16 +139,34 @@ static void clock_free(struct kvm_memext_privmem_clock *clock)
 	kfree(clock);
 }
 
-/*
- * Show the page of @vcpu's clock, in @pm at @index, for the vCPU.
- * Returns 1 when it showed it, 0 when it was shown, or a negative errno.
- */
-static int clock_show(struct kvm_vcpu *vcpu, struct kvm_memext_privmem *pm,
-		      pgoff_t index)
+/* At the bound: forget the entries of @pm that hold no page any more. */
+static void clock_reclaim(struct kvm_memext_privmem *pm)
 {
 	struct kvm_memext_privmem_clock *clock;
-	bool new = false;
-	int r;
+	struct hlist_node *tmp;
+	unsigned int bkt;
+
+	lockdep_assert_held(&clock_mutex);
+	mutex_lock(&pm->lock);
+	hash_for_each_safe(clock_table, bkt, tmp, clock, hnode) {
+		if (clock->pm != pm || !list_empty(&clock->node))
+			continue;
+		hash_del(&clock->hnode);
+		pm->nr_clocks--;
+		kfree(clock);
+	}
+	mutex_unlock(&pm->lock);
+}
+
+/*
+ * The entry of @vcpu for its clock in @pm at @index (none: NULL), made
+ * if need be; an entry for another page is dropped first.
+ */
+static struct kvm_memext_privmem_clock *clock_entry(struct kvm_vcpu *vcpu,
+						    struct kvm_memext_privmem *pm,
+						    pgoff_t index, int *err)
+{
+	struct kvm_memext_privmem_clock *clock;
 
 	lockdep_assert_held(&clock_mutex);
 	clock = clock_lookup(vcpu->kvm, vcpu->vcpu_id);
@@ -143,22 +174,37 @@ static int clock_show(struct kvm_vcpu *vcpu, struct kvm_memext_privmem *pm,
 		clock_free(clock);
 		clock = NULL;
 	}
-	if (!clock) {
-		if (pm->nr_clocks >= KVM_MAX_VCPUS)
-			return -ENOSPC;
-		clock = kzalloc_obj(*clock, GFP_KERNEL_ACCOUNT);
-		if (!clock)
-			return -ENOMEM;
-		INIT_LIST_HEAD(&clock->node);
-		clock->kvm = vcpu->kvm;
-		clock->vcpu_id = vcpu->vcpu_id;
-		clock->pm = pm;
-		clock->index = index;
-		hash_add(clock_table, &clock->hnode,
-			 (unsigned long)clock->kvm ^ clock->vcpu_id);
-		pm->nr_clocks++;
-		new = true;
-	}
+	if (clock || !pm)
+		return clock;
+	if (pm->nr_clocks >= KVM_MAX_VCPUS)
+		clock_reclaim(pm);
+	*err = -ENOSPC;
+	if (pm->nr_clocks >= KVM_MAX_VCPUS)
+		return NULL;
+	*err = -ENOMEM;
+	clock = kzalloc_obj(*clock, GFP_KERNEL_ACCOUNT);
+	if (!clock)
+		return NULL;
+	INIT_LIST_HEAD(&clock->node);
+	clock->kvm = vcpu->kvm;
+	clock->vcpu_id = vcpu->vcpu_id;
+	clock->pm = pm;
+	clock->index = index;
+	hash_add(clock_table, &clock->hnode,
+		 (unsigned long)clock->kvm ^ clock->vcpu_id);
+	pm->nr_clocks++;
+	return clock;
+}
+
+/*
+ * Show the page of @clock for its vCPU, without clock_mutex (it may wait
+ * for the flush budget).  Returns 1 when it showed it, 0 when it was
+ * shown already, or a negative errno.
+ */
+static int clock_show(struct kvm_memext_privmem *pm,
+		      struct kvm_memext_privmem_clock *clock)
+{
+	int r;
 
 	mutex_lock(&pm->lock);
 	if (pm->mm != current->mm)
@@ -168,19 +214,14 @@ static int clock_show(struct kvm_vcpu *vcpu, struct kvm_memext_privmem *pm,
 	else
 		r = kvm_memext_privmem_clock_show(pm, clock) ?: 1;
 	mutex_unlock(&pm->lock);
-	if (r < 0 && new) {
-		hash_del(&clock->hnode);
-		pm->nr_clocks--;
-		kfree(clock);
-	}
 	return r;
 }
 
-/* Bring the clock page of the vCPU loaded on this thread to where it is. */
-static void clock_refresh(void)
+/* Bring @vcpu's clock page to where its clock is; @vcpu is this thread's. */
+static void clock_refresh(struct kvm_vcpu *vcpu)
 {
-	struct kvm_vcpu *vcpu = clock_loaded_vcpu();
 	struct kvm_memext_privmem_clock *clock;
+	struct kvm_memext_privmem *pm = NULL;
 	struct gfn_to_pfn_cache *gpc;
 	struct file *file = NULL;
 	unsigned long uhva;
@@ -188,7 +229,7 @@ static void clock_refresh(void)
 	bool active;
 	int r = 0;
 
-	if (!vcpu || vcpu->kvm->mm != current->mm)
+	if (vcpu->kvm->mm != current->mm)
 		return;
 	gpc = &vcpu->arch.pv_time;
 	read_lock_irq(&gpc->lock);
@@ -197,19 +238,15 @@ static void clock_refresh(void)
 	read_unlock_irq(&gpc->lock);
 	if (active && !kvm_is_error_hva(uhva))
 		file = clock_file(uhva, &index);
-
-	mutex_lock(&clock_mutex);
-	if (file) {
-		r = clock_show(vcpu, file->private_data, index);
-	} else {
-		/* Disabled, or moved out of private memory. */
-		clock = clock_lookup(vcpu->kvm, vcpu->vcpu_id);
-		if (clock)
-			clock_free(clock);
-	}
-	mutex_unlock(&clock_mutex);
 	if (file)
-		fput(file);
+		pm = file->private_data;
+
+	if (mutex_lock_killable(&clock_mutex))
+		goto out;
+	clock = clock_entry(vcpu, pm, index, &r);
+	mutex_unlock(&clock_mutex);
+	if (clock)
+		r = clock_show(pm, clock);
 
 	if (r > 0) {
 		/* Written again before the guest runs: the entry was cancelled. */
@@ -219,26 +256,85 @@ static void clock_refresh(void)
 		pr_notice_ratelimited("kvm-clock of vCPU %u (pid %d) not shown: %d; the guest reads a stale clock\n",
 				      vcpu->vcpu_id, task_pid_nr(current), r);
 	}
+out:
+	if (file)
+		fput(file);
 }
 
-static void clock_work_fn(struct callback_head *work)
+/* A clock to look at, from a probe of the vCPU's own thread. */
+struct clock_work {
+	struct callback_head cb;
+	const struct kvm *kvm;		/* compared, never dereferenced */
+	unsigned int vcpu_id;
+};
+
+struct clock_vm_match {
+	const struct kvm *kvm;
+	struct file *file;
+};
+
+static int clock_match_vm(const void *arg, struct file *file, unsigned int fd)
 {
+	struct clock_vm_match *m = (struct clock_vm_match *)arg;
+
+	if (!kvm_memext_is_vm_file(file) || file->private_data != m->kvm)
+		return 0;
+	m->file = get_file(file);
+	return 1;
+}
+
+static void clock_work_fn(struct callback_head *cb)
+{
+	struct clock_work *work = container_of(cb, struct clock_work, cb);
+	struct clock_vm_match m = { .kvm = work->kvm };
+	struct kvm_vcpu *vcpu = clock_loaded_vcpu();
+
+	if (vcpu && vcpu->kvm == work->kvm && vcpu->vcpu_id == work->vcpu_id) {
+		clock_refresh(vcpu);
+	} else if (current->files) {
+		/*
+		 * KVM_RUN returned first (a signal, an exit to the VMM): the
+		 * clock update it consumed wrote the decoy, so look anyway,
+		 * holding the VM through its file.
+		 */
+		iterate_fd(current->files, 0, clock_match_vm, &m);
+		vcpu = m.file ? kvm_get_vcpu_by_id(m.file->private_data,
+						   work->vcpu_id) : NULL;
+		if (vcpu)
+			clock_refresh(vcpu);
+		if (m.file)
+			fput(m.file);
+	}
 	kfree(work);
-	clock_refresh();
 	module_put(THIS_MODULE);
 }
 
-/* From a probe, atomic: have clock_refresh() run before the guest entry. */
-static void clock_queue(void)
+/*
+ * From a probe, atomic: have the vCPU's clock looked at before its next
+ * guest entry, if this process owns private memory at all.
+ */
+static void clock_queue(struct kvm_vcpu *vcpu)
 {
-	struct callback_head *work = kmalloc_obj(*work, GFP_NOWAIT | __GFP_NOWARN);
+	struct clock_work *work;
 
+	if (!kvm_memext_privmem_tenant_exists(current->mm))
+		return;
+	/* The module may be on its way out: then do nothing. */
+	if (!try_module_get(THIS_MODULE))
+		return;
+	work = kmalloc_obj(*work, GFP_NOWAIT | __GFP_NOWARN);
 	if (!work) {
 		atomic_long_inc(&kvm_memext_privmem_stats.clock_failures);
+		module_put(THIS_MODULE);
 		return;
 	}
-	if (kvm_memext_task_work_add(current, work, clock_work_fn, TWA_RESUME))
+	work->kvm = vcpu->kvm;
+	work->vcpu_id = vcpu->vcpu_id;
+	init_task_work(&work->cb, clock_work_fn);
+	if (task_work_add(current, &work->cb, TWA_RESUME)) {
 		kfree(work);
+		module_put(THIS_MODULE);
+	}
 }
 
 /* After every pvclock write: was it written through a hidden page? */
@@ -259,17 +355,21 @@ static void clock_probe_pvclock(void *data, unsigned int vcpu_id,
 		hidden = kvm_memext_dmap_hidden(pfn_to_page(gpc->pfn));
 	read_unlock_irqrestore(&gpc->lock, flags);
 	if (hidden)
-		clock_queue();
+		clock_queue(vcpu);
 }
 
 /* After a guest's WRMSR: a kvm-clock MSR may move or disable the clock. */
 static void clock_probe_msr(void *data, unsigned int write, u32 ecx, u64 val,
 			    bool exception)
 {
-	if (write && !exception &&
-	    (ecx == MSR_KVM_SYSTEM_TIME_NEW || ecx == MSR_KVM_SYSTEM_TIME) &&
-	    clock_loaded_vcpu())
-		clock_queue();
+	struct kvm_vcpu *vcpu;
+
+	if (!write || exception ||
+	    (ecx != MSR_KVM_SYSTEM_TIME_NEW && ecx != MSR_KVM_SYSTEM_TIME))
+		return;
+	vcpu = clock_loaded_vcpu();
+	if (vcpu)
+		clock_queue(vcpu);
 }
 
 static struct tracepoint *clock_find_tracepoint(struct module *mod,
@@ -359,18 +459,19 @@ void kvm_memext_privmem_clock_release(struct kvm_memext_privmem *pm)
 	struct hlist_node *tmp;
 	unsigned int bkt;
 
+	/* Entries are only made by works that hold the file: none now. */
+	if (!READ_ONCE(pm->nr_clocks))
+		return;
 	mutex_lock(&clock_mutex);
-	if (pm->nr_clocks) {
-		mutex_lock(&pm->lock);
-		kvm_memext_privmem_clock_unmap(pm, 0, ULONG_MAX);
-		mutex_unlock(&pm->lock);
-		hash_for_each_safe(clock_table, bkt, tmp, clock, hnode) {
-			if (clock->pm != pm)
-				continue;
-			hash_del(&clock->hnode);
-			pm->nr_clocks--;
-			kfree(clock);
-		}
+	mutex_lock(&pm->lock);
+	kvm_memext_privmem_clock_unmap(pm, 0, ULONG_MAX);
+	mutex_unlock(&pm->lock);
+	hash_for_each_safe(clock_table, bkt, tmp, clock, hnode) {
+		if (clock->pm != pm)
+			continue;
+		hash_del(&clock->hnode);
+		pm->nr_clocks--;
+		kfree(clock);
 	}
 	mutex_unlock(&clock_mutex);
 }

@@ -47,13 +47,22 @@ MODULE_PARM_DESC(privmem_host_flush_rate,
  * @mm: the owner; compared only (every file of it holds the mm).
  * @files: files whose owner is @mm.
  * @tat: when its next flush is on schedule (ns, ktime_get_ns()).
+ * @splits: 2 MiB direct-map entries split to show its clock pages.
  */
 struct kvm_memext_privmem_tenant {
 	struct hlist_node node;
 	const struct mm_struct *mm;
 	unsigned long files;
 	u64 tat;
+	unsigned int splits;
 };
+
+/*
+ * Splits for clock pages per owner: a guest that moves its clock around
+ * splits a block each time, for good, whatever the files it does it in.
+ * 64 vCPUs share a page in a Linux guest: 64 pages cover 4096 vCPUs.
+ */
+#define PRIVMEM_MAX_CLOCK_SPLITS	64
 
 static DEFINE_SPINLOCK(privmem_flush_lock);	/* tenants, every @tat */
 static DEFINE_HASHTABLE(privmem_tenants, 6);
@@ -193,4 +202,50 @@ void kvm_memext_privmem_tenant_put(struct kvm_memext_privmem *pm)
 	pm->tenant = NULL;
 	spin_unlock(&privmem_flush_lock);
 	kfree(t);
+}
+
+/**
+ * kvm_memext_privmem_tenant_exists() - whether an mm owns private memory
+ * @mm: the mm, or NULL.
+ *
+ * Cheap enough for a tracepoint probe.
+ *
+ * Return: true if @mm owns at least one private-memory file.
+ */
+bool kvm_memext_privmem_tenant_exists(const struct mm_struct *mm)
+{
+	struct kvm_memext_privmem_tenant *t;
+	bool found = false;
+
+	if (!mm)
+		return false;
+	spin_lock(&privmem_flush_lock);
+	hash_for_each_possible(privmem_tenants, t, node, (unsigned long)mm) {
+		if (t->mm == mm) {
+			found = true;
+			break;
+		}
+	}
+	spin_unlock(&privmem_flush_lock);
+	return found;
+}
+
+/**
+ * kvm_memext_privmem_tenant_split() - count a split for a clock page
+ * @pm: the file, which has an owner.
+ *
+ * Return: true if the owner may split one more 2 MiB entry (counted),
+ * false at its bound.
+ */
+bool kvm_memext_privmem_tenant_split(struct kvm_memext_privmem *pm)
+{
+	bool ok = false;
+
+	spin_lock(&privmem_flush_lock);
+	if (pm->tenant && pm->tenant->splits < PRIVMEM_MAX_CLOCK_SPLITS) {
+		pm->tenant->splits++;
+		ok = true;
+	}
+	spin_unlock(&privmem_flush_lock);
+	return ok;
 }

@@ -1136,10 +1136,9 @@ static int privmem_throttle(struct kvm_memext_privmem *pm)
  * direct map, so its page is shown, alone, for as long as the vCPU's clock
  * is there.  Alone even in a file that may not split the direct map (a
  * guest allocates the rest of the block as it likes): one split per clock
- * page, at most PRIVMEM_MAX_CLOCK_SPLITS per file, and one flush per show,
- * within the owner's flush budget.
+ * page, a bounded number per owner (privmem_flush.c), and one flush per
+ * show, within the owner's flush budget.
  */
-#define PRIVMEM_MAX_CLOCK_SPLITS	64
 
 /**
  * kvm_memext_privmem_clock_show() - show a vCPU's kvm-clock page
@@ -1150,7 +1149,7 @@ static int privmem_throttle(struct kvm_memext_privmem *pm)
  * flushed; kvm_memext_privmem_clock_hide() or _unmap() takes it off.
  *
  * Return: 0; -ENOENT when the page is not allocated (or is poisoned);
- * -ENOSPC when the file split its share of direct-map entries; -ENOMEM;
+ * -ENOSPC when the owner split its share of direct-map entries; -ENOMEM;
  * -EINTR when killed while waiting to flush; -EIO.
  */
 int kvm_memext_privmem_clock_show(struct kvm_memext_privmem *pm,
@@ -1168,18 +1167,18 @@ int kvm_memext_privmem_clock_show(struct kvm_memext_privmem *pm,
 	if (!page || PageHWPoison(page))
 		return -ENOENT;
 	if (!test_bit(i, chunk->shown)) {
+		/* CPA's split flushes too: wait for the budget first. */
+		r = privmem_throttle(pm);
+		if (r)
+			return r;
 		kvm_memext_dmap_pfn(page, &level);
 		if (level > PG_LEVEL_4K) {
-			if (pm->clock_splits >= PRIVMEM_MAX_CLOCK_SPLITS)
+			if (!kvm_memext_privmem_tenant_split(pm))
 				return -ENOSPC;
 			r = kvm_memext_dmap_split(page, false);
 			if (r)
 				return r;
-			pm->clock_splits++;
 		}
-		r = privmem_throttle(pm);
-		if (r)
-			return r;
 	}
 	list_add(&clock->node, &pm->clocks);
 	r = privmem_sync_chunk(pm, cidx, chunk, privmem_flush_early(pm));
