@@ -14,7 +14,8 @@
  * against memfd.  A second table: first touch by 1, 2 and all CPUs'
  * worth of threads, each faulting its own slice, as a VM's vCPUs fault its
  * RAM at boot, for privmem, privmem zeroing new blocks under the file's
- * lock (privmem_prealloc=N) and memfd.
+ * lock (privmem_prealloc=N) and memfd.  A third: a file's first 2 MiB
+ * (create, map, touch), where a privmem file also allocates its decoy.
  *
  * Usage: privmem_bench [-s MiB] [-r repeats]
  */
@@ -309,19 +310,69 @@ static void scaling_table(int repeats)
 	}
 }
 
-/* The module's own count of the TLB flushes it issued, or -1. */
-static long module_flushes(void)
+/* A counter of the module's debugfs file, or -1. */
+static long module_stat(const char *name)
 {
 	FILE *f = fopen("/sys/kernel/debug/kvm_memext/privmem", "r");
-	long val, flushes = -1;
+	long val, found = -1;
 	char key[64];
 
 	while (f && fscanf(f, "%63s %ld", key, &val) == 2)
-		if (!strcmp(key, "tlb_flushes"))
-			flushes = val;
+		if (!strcmp(key, name))
+			found = val;
 	if (f)
 		fclose(f);
-	return flushes;
+	return found;
+}
+
+/* The module's own count of the TLB flushes it issued, or -1. */
+static long module_flushes(void)
+{
+	return module_stat("tlb_flushes");
+}
+
+/*
+ * What a file costs before its memory: create it and fault in its first
+ * 2 MiB chunk, against memfd.  A privmem file allocates and zeroes its
+ * decoy (2 MiB, charged to the owner) with its first chunk; the table
+ * shows what that adds, and the decoys' memory per file.
+ */
+static void first_chunk_table(int repeats)
+{
+	static const enum kind kinds[] = { PRIVMEM, MEMFD };
+	double v[NR_KINDS][64], med[NR_KINDS];
+	size_t saved = size;
+	long decoys = -1;
+	unsigned int i;
+	uint8_t *p;
+	double t0;
+	int fd, r;
+
+	size = 2ul << 20;
+	for (r = 0; r < repeats; r++) {
+		for (i = 0; i < ARRAY_SIZE(kinds); i++) {
+			t0 = now_ns();
+			fd = open_kind(kinds[i]);
+			p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+			TEST_ASSERT(p != MAP_FAILED, "mmap %s", names[kinds[i]]);
+			p[0] = 1;
+			v[kinds[i]][r] = now_ns() - t0;
+			if (kinds[i] == PRIVMEM)
+				decoys = module_stat("decoys");
+			munmap(p, size);
+			close(fd);
+		}
+	}
+	size = saved;
+	for (i = 0; i < ARRAY_SIZE(kinds); i++)
+		med[kinds[i]] = median(v[kinds[i]], repeats) / 1000;
+	printf("a file's first 2 MiB (create, map, first touch), median of %d:\n", repeats);
+	printf("  %-22s %8.0f us\n  %-22s %8.0f us   privmem/memfd %.2fx\n",
+	       names[PRIVMEM], med[PRIVMEM], names[MEMFD], med[MEMFD],
+	       med[PRIVMEM] / med[MEMFD]);
+	if (decoys >= 0)
+		printf("  decoy per privmem file: 2048 kB (decoys live with one file open: %ld)\n",
+		       decoys);
 }
 
 /* Flushes per GiB privmem faulted in, by its own count (any kernel). */
@@ -444,6 +495,7 @@ int main(int argc, char **argv)
 	if (own >= 0)
 		printf("privmem's own count: %.0f TLB flushes per GiB faulted in\n", own);
 	scaling_table(repeats);
+	first_chunk_table(repeats < 5 ? 5 : repeats);
 	close(dev);
 	return 0;
 }
