@@ -277,6 +277,7 @@ struct kvm_memext_privmem {
  * @vcpu_id: the vCPU's id.
  * @pm: the file that holds the clock page.
  * @index: the page's index in @pm.
+ * @busy: a work is showing its page, without privmem_clock.c's mutex.
  */
 struct kvm_memext_privmem_clock {
 	struct hlist_node hnode;
@@ -285,6 +286,7 @@ struct kvm_memext_privmem_clock {
 	unsigned int vcpu_id;
 	struct kvm_memext_privmem *pm;
 	pgoff_t index;
+	bool busy;
 };
 
 #define KVM_MEMEXT_PRIVMEM_PENDING	XA_MARK_1

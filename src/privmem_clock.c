@@ -47,10 +47,9 @@
  * Locking: clock_mutex (clock_table, every file's nr_clocks) is taken
  * before a file's pm->lock, and only around changes of the table and
  * hides (which do not wait for the flush budget): a show, which may wait,
- * runs after it is released, holding the file.  The VMA lookup takes
- * mmap_lock and drops it before either.  Only a vCPU's own thread works
- * on its entry, one work after the other, so an entry it shows a page for
- * cannot go meanwhile (its file, held, cannot die).
+ * runs after it is released, holding the file, on an entry marked busy,
+ * which nothing frees meanwhile (its file, held, cannot die either).  The
+ * VMA lookup takes mmap_lock and drops it before either.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -149,7 +148,7 @@ static void clock_reclaim(struct kvm_memext_privmem *pm)
 	lockdep_assert_held(&clock_mutex);
 	mutex_lock(&pm->lock);
 	hash_for_each_safe(clock_table, bkt, tmp, clock, hnode) {
-		if (clock->pm != pm || !list_empty(&clock->node))
+		if (clock->pm != pm || clock->busy || !list_empty(&clock->node))
 			continue;
 		hash_del(&clock->hnode);
 		pm->nr_clocks--;
@@ -160,7 +159,9 @@ static void clock_reclaim(struct kvm_memext_privmem *pm)
 
 /*
  * The entry of @vcpu for its clock in @pm at @index (none: NULL), made
- * if need be; an entry for another page is dropped first.
+ * if need be and marked busy; an entry for another page is dropped first.
+ * A busy entry is being shown by another thread that ran the vCPU (the
+ * VMM moved it between threads): -EBUSY, tried again at the next update.
  */
 static struct kvm_memext_privmem_clock *clock_entry(struct kvm_vcpu *vcpu,
 						    struct kvm_memext_privmem *pm,
@@ -170,12 +171,15 @@ static struct kvm_memext_privmem_clock *clock_entry(struct kvm_vcpu *vcpu,
 
 	lockdep_assert_held(&clock_mutex);
 	clock = clock_lookup(vcpu->kvm, vcpu->vcpu_id);
+	*err = -EBUSY;
+	if (clock && clock->busy)
+		return NULL;
 	if (clock && (clock->pm != pm || clock->index != index)) {
 		clock_free(clock);
 		clock = NULL;
 	}
 	if (clock || !pm)
-		return clock;
+		goto out;
 	if (pm->nr_clocks >= KVM_MAX_VCPUS)
 		clock_reclaim(pm);
 	*err = -ENOSPC;
@@ -193,6 +197,9 @@ static struct kvm_memext_privmem_clock *clock_entry(struct kvm_vcpu *vcpu,
 	hash_add(clock_table, &clock->hnode,
 		 (unsigned long)clock->kvm ^ clock->vcpu_id);
 	pm->nr_clocks++;
+out:
+	if (clock)
+		clock->busy = true;
 	return clock;
 }
 
@@ -245,8 +252,12 @@ static void clock_refresh(struct kvm_vcpu *vcpu)
 		goto out;
 	clock = clock_entry(vcpu, pm, index, &r);
 	mutex_unlock(&clock_mutex);
-	if (clock)
+	if (clock) {
 		r = clock_show(pm, clock);
+		mutex_lock(&clock_mutex);
+		clock->busy = false;
+		mutex_unlock(&clock_mutex);
+	}
 
 	if (r > 0) {
 		/* Written again before the guest runs: the entry was cancelled. */
