@@ -8,6 +8,7 @@
  * the direct map of hidden pages, and access through the guest-page
  * cache's mappings without the direct map.
  */
+#include <kunit/static_stub.h>
 #include <kunit/test.h>
 #include <linux/jiffies.h>
 #include <linux/mm.h>
@@ -183,6 +184,35 @@ static void free_zeroes_and_restores(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, nr_present(chunk, 0, KVM_MEMEXT_CHUNK_PAGES), 0);
 	free_and_check(test, pm, chunk, 0, 0, KVM_MEMEXT_CHUNK_PAGES);
 	KUNIT_EXPECT_NULL(test, xa_load(&pm->chunks, 0));
+	destroy_file(test, pm);
+}
+
+static void *vmap_fails(struct page **pages, unsigned int nr)
+{
+	return NULL;
+}
+
+/*
+ * Without vmap() the pages are zeroed through the direct map once shown:
+ * only after a flush, for a CPU that read a hidden page still translates
+ * its address to the decoy, and a zeroing through that stale entry would
+ * leave the data to the page allocator (init_on_alloc=0 hands it out
+ * as it is).
+ */
+static void free_zeroes_without_vmap(struct kunit *test)
+{
+	struct kvm_memext_privmem *pm = new_file(test, CHUNK_BYTES, 0);
+	struct kvm_memext_privmem_chunk *chunk = populate(test, pm, 0);
+	unsigned int i;
+
+	fill(test, chunk->pages, KVM_MEMEXT_CHUNK_PAGES, 0x5a);
+	/* Reads of the decoy: this CPU now caches those translations. */
+	for (i = 0; i < KVM_MEMEXT_CHUNK_PAGES; i++)
+		KUNIT_EXPECT_EQ(test, READ_ONCE(*(u8 *)page_address(chunk->pages[i])), 0);
+	kunit_activate_static_stub(test, kvm_memext_privmem_vmap, vmap_fails);
+	free_and_check(test, pm, chunk, 0, 0, KVM_MEMEXT_CHUNK_PAGES);
+	kunit_deactivate_static_stub(test, kvm_memext_privmem_vmap);
+	KUNIT_EXPECT_FALSE(test, kvm_memext_dmap_check_decoy(pm->decoy));
 	destroy_file(test, pm);
 }
 
@@ -732,6 +762,7 @@ static void cache_maps_removed_pages(struct kunit *test)
 static struct kunit_case kvm_memext_privmem_cases[] = {
 	KUNIT_CASE(huge_chunk_leaves_direct_map),
 	KUNIT_CASE(free_zeroes_and_restores),
+	KUNIT_CASE(free_zeroes_without_vmap),
 	KUNIT_CASE(no_huge_uses_small_pages),
 	KUNIT_CASE(prealloc_block_becomes_chunk),
 	KUNIT_CASE(access_counts_nest_and_overlap),

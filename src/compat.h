@@ -26,6 +26,13 @@
 #define EXPORT_SYMBOL_IF_KUNIT(symbol)
 #endif
 
+/* <kunit/static_stub.h> appeared in 6.3; without KUnit it is empty. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+#include <kunit/static_stub.h>
+#else
+#define KUNIT_STATIC_STUB_REDIRECT(real_fn_name, args...) do {} while (0)
+#endif
+
 /* Type-safe allocation helpers: 7.0, and backported to Debian's 6.12. */
 #ifndef kzalloc_obj
 #define kzalloc_obj(P, GFP) kzalloc(sizeof(P), GFP)

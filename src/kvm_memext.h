@@ -382,6 +382,7 @@ int kvm_memext_create_privmem(const struct kvm_memext_create_privmem *args);
 
 #if IS_ENABLED(CONFIG_KUNIT)
 struct kvm_memext_privmem *kvm_memext_privmem_new(u64 size, u64 flags);
+void *kvm_memext_privmem_vmap(struct page **pages, unsigned int nr);
 bool kvm_memext_vm_owner_ok(const struct module *owner);
 int kvm_memext_gpc_span(u64 gpa, unsigned long len, unsigned int *nr_pages);
 bool kvm_memext_gpc_overlaps(const unsigned long *uhva, unsigned int nr,

@@ -586,10 +586,28 @@ static bool privmem_release_page(struct kvm_memext_privmem *pm,
 	return true;
 }
 
+/**
+ * kvm_memext_privmem_vmap() - map pages of a file to zero them
+ * @pages: the pages, which may be out of the direct map.
+ * @nr: how many.
+ *
+ * KUnit replaces it (a static stub) to test the fallbacks for a failed
+ * vmap().
+ *
+ * Return: the address of a temporary mapping of @pages, or NULL.
+ */
+VISIBLE_IF_KUNIT void *kvm_memext_privmem_vmap(struct page **pages,
+					       unsigned int nr)
+{
+	KUNIT_STATIC_STUB_REDIRECT(kvm_memext_privmem_vmap, pages, nr);
+	return vmap(pages, nr, VM_MAP, PAGE_KERNEL);
+}
+EXPORT_SYMBOL_IF_KUNIT(kvm_memext_privmem_vmap);
+
 /* Zero pages that may be out of the direct map, through a temporary vmap. */
 static bool privmem_zero_pages(struct page **pages, unsigned int nr)
 {
-	void *addr = vmap(pages, nr, VM_MAP, PAGE_KERNEL);
+	void *addr = kvm_memext_privmem_vmap(pages, nr);
 
 	if (!addr)
 		return false;
