@@ -1412,6 +1412,121 @@ static void test_nested_vmcb_hidden(void)
 	close(dev);
 }
 
+/*
+ * Two tenants, and what KVM itself writes through the direct map: on 6.1
+ * and 6.12 an emulated VMSAVE stores L1's LSTAR (and the rest of its
+ * VMLOAD/VMSAVE state) through kvm_vcpu_map(), i.e. kmap(), so onto a
+ * hidden page it lands in the decoy; an emulated VMLOAD reads through the
+ * decoy too.  One tenant's VMSAVE at an offset of its file must never be
+ * what another tenant's VMLOAD at the same offset of its own file loads
+ * (one decoy shared by all files carried it across).  An Intel vendor
+ * string makes KVM intercept both whatever kvm_amd's vls says; 7.3 refuses
+ * VM_PFNMAP memory there (an internal-error exit), which leaks nothing.
+ */
+#define VMSAVE_GPA	(DATA_GPA + 5 * PAGE_SIZE)
+#define TENANT_LSTAR	0xffffffffc0de5000ULL
+
+static void guest_vmsave_vmload(uint64_t save)
+{
+	wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SVME);
+	if (save) {
+		wrmsr(MSR_LSTAR, TENANT_LSTAR);
+		__asm__ __volatile__("vmsave %%rax" : : "a"(VMSAVE_GPA) : "memory");
+	} else {
+		wrmsr(MSR_LSTAR, 0);
+		__asm__ __volatile__("vmload %%rax" : : "a"(VMSAVE_GPA) : "memory");
+	}
+	GUEST_SYNC(rdmsr(MSR_LSTAR));
+	GUEST_DONE();
+}
+
+struct vmsave_tenant {
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	uint8_t *data;
+	int dev, fd;
+	uint64_t lstar;		/* after the instruction; -1: refused */
+};
+
+/* One tenant's VM runs its VMSAVE (@save) or VMLOAD, and stays. */
+static void vmsave_tenant_run(struct vmsave_tenant *t, bool save)
+{
+	struct kvm_cpuid_entry2 *vendor;
+	struct ucall uc;
+
+	t->dev = open_privmem_dev();
+	t->vm = vm_create_with_one_vcpu(&t->vcpu, guest_vmsave_vmload);
+	vcpu_args_set(t->vcpu, 1, (uint64_t)save);
+	vendor = vcpu_get_cpuid_entry(t->vcpu, 0);
+	vendor->ebx = 0x756e6547;	/* "GenuineIntel" */
+	vendor->edx = 0x49656e69;
+	vendor->ecx = 0x6c65746e;
+	vcpu_set_cpuid(t->vcpu);
+	t->data = add_data_slot(t->vm, t->dev, &t->fd);
+
+	t->lstar = -1ULL;
+	vcpu_run(t->vcpu);
+	if (t->vcpu->run->exit_reason == KVM_EXIT_INTERNAL_ERROR) {
+		ksft_print_msg("%s refused: internal-error exit\n",
+			       save ? "VMSAVE" : "VMLOAD");
+		return;
+	}
+	switch (get_ucall(t->vcpu, &uc)) {
+	case UCALL_SYNC:
+		t->lstar = uc.args[1];
+		break;
+	case UCALL_ABORT:
+		REPORT_GUEST_ASSERT(uc);
+		break;
+	default:
+		TEST_FAIL("exit reason %s",
+			  exit_reason_str(t->vcpu->run->exit_reason));
+	}
+}
+
+static void vmsave_tenant_free(struct vmsave_tenant *t)
+{
+	TEST_ASSERT(!memchr_nonzero(t->data + VMSAVE_GPA - DATA_GPA, PAGE_SIZE),
+		    "the private page was written through the direct map");
+	kvm_vm_free(t->vm);
+	munmap(t->data, DATA_SIZE);
+	close(t->fd);
+	close(t->dev);
+}
+
+static void vmload_tenant_child(void *arg)
+{
+	struct vmsave_tenant t;
+
+	vmsave_tenant_run(&t, false);
+	TEST_ASSERT(t.lstar != TENANT_LSTAR,
+		    "VMLOAD loaded the other tenant's LSTAR %#lx", t.lstar);
+	if (t.lstar != -1ULL)
+		ksft_print_msg("the other tenant's VMLOAD: LSTAR %#lx\n", t.lstar);
+	vmsave_tenant_free(&t);
+}
+
+static void test_vmsave_tenants(void)
+{
+	struct vmsave_tenant t;
+	long writes;
+
+	__TEST_REQUIRE(kvm_cpu_has(X86_FEATURE_SVM), "no nested SVM");
+	writes = memext_stat("decoy_writes");
+	/* Tenant A saves and keeps its VM and file while B loads. */
+	vmsave_tenant_run(&t, true);
+	if (t.lstar != -1ULL)
+		TEST_ASSERT(t.lstar == TENANT_LSTAR, "LSTAR %#lx after VMSAVE",
+			    t.lstar);
+	in_child(vmload_tenant_child, NULL, "the other tenant");
+	if (t.lstar != -1ULL) {
+		TEST_ASSERT(memext_stat("decoy_writes") > writes,
+			    "KVM's VMSAVE did not write through the direct map");
+		ksft_print_msg("one tenant's VMSAVE went to its own decoy\n");
+	}
+	vmsave_tenant_free(&t);
+}
+
 /* Debug kernel: every allocation of a fallocate fails once, in turn. */
 static void write_str(const char *path, const char *s)
 {
@@ -1561,6 +1676,7 @@ int main(void)
 		MEMEXT_TEST(test_kvmclock_hidden),
 		MEMEXT_TEST(test_xen_pages_hidden),
 		MEMEXT_TEST(test_nested_vmcb_hidden),
+		MEMEXT_TEST(test_vmsave_tenants),
 		MEMEXT_TEST(test_fail_page_alloc),
 	};
 
