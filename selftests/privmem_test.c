@@ -850,14 +850,96 @@ static void test_access_toggles(void)
  * in turn for 5 s: its flushes stay within its budget (privmem_flush_rate,
  * 100 a second: an interval apart, give or take a jiffy, and the edges),
  * however many files it has.  A rate per file allows 128 times that.
+ *
+ * Meanwhile a vCPU of another tenant counts its loops and its longest gap
+ * between two TSC reads (every flush is an IPI to every CPU, the vCPU's
+ * included).  The same toggles with the budgets lifted show what the
+ * budgets hold back: at least 1.5 times the flushes a second (under TCG an
+ * all-CPU flush takes milliseconds, which bounds the unbudgeted rate).
  */
 #define BUDGET_FILES	128
+#define BUDGET_MS	5000
+
+static uint64_t meter_stop, meter_loops, meter_max_gap;
+
+static void guest_stall_meter(void)
+{
+	uint64_t last, now, loops, gap;
+
+	for (;;) {
+		last = rdtsc();
+		loops = 0;
+		gap = 0;
+		while (!READ_ONCE(meter_stop)) {
+			now = rdtsc();
+			if (now - last > gap)
+				gap = now - last;
+			last = now;
+			loops++;
+		}
+		WRITE_ONCE(meter_loops, loops);
+		WRITE_ONCE(meter_max_gap, gap);
+		GUEST_SYNC(0);
+	}
+}
+
+struct stall_meter {
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	pthread_t thread;
+	uint64_t *stop, tsc_khz;
+	double loops_per_ms, max_gap_us;
+};
+
+static void *stall_meter_run(void *arg)
+{
+	struct stall_meter *m = arg;
+	struct ucall uc;
+
+	vcpu_run(m->vcpu);
+	TEST_ASSERT(get_ucall(m->vcpu, &uc) == UCALL_SYNC, "meter: exit %s",
+		    exit_reason_str(m->vcpu->run->exit_reason));
+	return NULL;
+}
+
+static void stall_meter_start(struct stall_meter *m)
+{
+	WRITE_ONCE(*m->stop, 0);
+	TEST_ASSERT(!pthread_create(&m->thread, NULL, stall_meter_run, m),
+		    "pthread_create");
+}
+
+/* Stop the meter that ran for @ms, and keep what it saw. */
+static void stall_meter_stop(struct stall_meter *m, long ms)
+{
+	WRITE_ONCE(*m->stop, 1);
+	pthread_join(m->thread, NULL);
+	sync_global_from_guest(m->vm, meter_loops);
+	sync_global_from_guest(m->vm, meter_max_gap);
+	m->loops_per_ms = (double)meter_loops / ms;
+	m->max_gap_us = (double)meter_max_gap * 1000 / m->tsc_khz;
+}
+
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+struct budget_result {
+	bool lifted;
+	long spent, ms;		/* flushes in ms */
+};
 
 static void budget_child(void *arg)
 {
 	int dev = open_privmem_dev(), fd[BUDGET_FILES], i, rounds = 0;
+	struct budget_result *res = arg;
+	bool lifted = res->lifted;
+	struct timespec t0;
 	long flushes, spent, ms = 0;
-	struct timespec t0, t1;
 
 	drop_caps(CAP_BIT(CAP_SYS_ADMIN));
 	for (i = 0; i < BUDGET_FILES; i++) {
@@ -867,33 +949,100 @@ static void budget_child(void *arg)
 	}
 	flushes = memext_stat("tlb_flushes");
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (ms < 5000) {
+	while (ms < BUDGET_MS) {
 		for (i = 0; i < BUDGET_FILES; i++)
 			memext_set_access(fd[i], 0, PAGE_SIZE, true);
 		for (i = 0; i < BUDGET_FILES; i++)
 			memext_set_access(fd[i], 0, PAGE_SIZE, false);
 		rounds++;
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+		ms = ms_since(&t0);
 	}
 	/* The closes' frees wait for the budget too: counted with it. */
 	for (i = 0; i < BUDGET_FILES; i++)
 		close(fd[i]);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	ms = ms_since(&t0);
 	spent = memext_stat("tlb_flushes") - flushes;
-	ksft_print_msg("%d files, %d rounds of toggles: %ld TLB flushes in %ld ms\n",
-		       BUDGET_FILES, rounds, spent, ms);
-	TEST_ASSERT(spent <= ms / 8 + 16, "%ld flushes in %ld ms", spent, ms);
+	ksft_print_msg("%s: %d files, %d rounds of toggles: %ld TLB flushes in %ld ms\n",
+		       lifted ? "budgets lifted" : "budgeted", BUDGET_FILES,
+		       rounds, spent, ms);
+	TEST_ASSERT(lifted || spent <= ms / 8 + 16, "%ld flushes in %ld ms",
+		    spent, ms);
+	res->spent = spent;
+	res->ms = ms;
 	close(dev);
+}
+
+#define FLUSH_RATE_PARAM "/sys/module/kvm_memext/parameters/privmem_flush_rate"
+#define HOST_FLUSH_RATE_PARAM "/sys/module/kvm_memext/parameters/privmem_host_flush_rate"
+
+static void read_param(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+
+	TEST_ASSERT(f && fgets(buf, len, f), "read %s", path);
+	fclose(f);
+}
+
+static void write_param(const char *path, const char *val)
+{
+	FILE *f = fopen(path, "w");
+
+	TEST_ASSERT(f && fputs(val, f) >= 0 && !fclose(f), "write %s", path);
+}
+
+/* The meter while @fn runs in a child (or, @fn NULL, for 2 s alone). */
+static void metered(struct stall_meter *m, void (*fn)(void *), void *arg,
+		    const char *what)
+{
+	struct timespec t0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	stall_meter_start(m);
+	if (fn)
+		in_child(fn, arg, what);
+	else
+		usleep(2000 * 1000);
+	stall_meter_stop(m, ms_since(&t0));
+	ksft_print_msg("the other tenant's vCPU, %s: %.0f loops/ms, longest gap %.0f us\n",
+		       what, m->loops_per_ms, m->max_gap_us);
 }
 
 static void test_flush_budget_files(void)
 {
-	in_child(budget_child, NULL, "flush budget");
-}
+	struct budget_result *res = mmap(NULL, 2 * sizeof(*res), PROT_READ | PROT_WRITE,
+					 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	char rate[32], host_rate[32];
+	struct stall_meter m = { 0 };
+	double quiet;
 
-#define FLUSH_RATE_PARAM "/sys/module/kvm_memext/parameters/privmem_flush_rate"
+	TEST_ASSERT(res != MAP_FAILED, "mmap");
+	m.vm = vm_create_with_one_vcpu(&m.vcpu, guest_stall_meter);
+	m.stop = addr_gva2hva(m.vm, (memext_gva_t)&meter_stop);
+	m.tsc_khz = __vcpu_ioctl(m.vcpu, KVM_GET_TSC_KHZ, NULL);
+	TEST_ASSERT((long)m.tsc_khz > 0, "KVM_GET_TSC_KHZ");
+
+	metered(&m, NULL, NULL, "alone");
+	quiet = m.loops_per_ms;
+	metered(&m, budget_child, &res[0], "budgeted");
+	ksft_print_msg("its loops against alone: %.2f\n", m.loops_per_ms / quiet);
+
+	/* The same owner without budgets: what they hold back. */
+	read_param(FLUSH_RATE_PARAM, rate, sizeof(rate));
+	read_param(HOST_FLUSH_RATE_PARAM, host_rate, sizeof(host_rate));
+	write_param(FLUSH_RATE_PARAM, "0");
+	write_param(HOST_FLUSH_RATE_PARAM, "0");
+	res[1].lifted = true;
+	metered(&m, budget_child, &res[1], "budgets lifted");
+	write_param(FLUSH_RATE_PARAM, rate);
+	write_param(HOST_FLUSH_RATE_PARAM, host_rate);
+	ksft_print_msg("its loops against alone: %.2f\n", m.loops_per_ms / quiet);
+
+	TEST_ASSERT(res[1].spent * res[0].ms >= 3 * res[0].spent * res[1].ms / 2,
+		    "without budgets %ld flushes in %ld ms, with %ld in %ld ms",
+		    res[1].spent, res[1].ms, res[0].spent, res[0].ms);
+	kvm_vm_free(m.vm);
+	munmap(res, 2 * sizeof(*res));
+}
 
 /*
  * Punching a block and faulting it back in a loop: each free waits for the
