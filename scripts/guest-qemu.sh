@@ -12,10 +12,10 @@
 #   qemu.sh options
 #	QEMU options of privmem.rst's table that show at start (no inner
 #	guest): virtio-mem, discard-data=on, host-nodes=/policy=
-#   qemu.sh default host 120 prealloc=on
-#	QEMU's default CPU model (kvm-clock offered): the inner guest must
-#	run on kvm-clock, its clock page shown alone; all RAM allocated at
-#	start
+#   qemu.sh default host,kvm-pv-eoi=off 120 prealloc=on
+#	QEMU's default CPU model (kvm-clock offered) but for PV EOI (see
+#	check.sh): the inner guest must run on kvm-clock, its clock page
+#	shown alone; all RAM allocated at start
 #   qemu.sh nokvmclock host,-kvmclock 120
 #	without kvm-clock: nothing shown at all
 # Exit: 0 passed, 1 failed, 4 skipped.
@@ -40,12 +40,49 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 inner_uptime() {
 	tr -d '\r' < $log | grep -ao '^\[ *[0-9]*\.[0-9]*\]' | tail -n 1
 }
+# The inner vCPU's "RIP=... RFL=..." now, from QEMU's monitor.
+inner_regs() {
+	n=$(grep -ac '^RIP=' $log.mon)
+	echo "info registers" >&6
+	j=0
+	while [ "$(grep -ac '^RIP=' $log.mon)" = "$n" ] && [ $j -lt 20 ]; do
+		sleep 0.1
+		j=$((j + 1))
+	done
+	tr -d '\r' < $log.mon | grep -a '^RIP=' | tail -n 1 | cut -d' ' -f1-2
+}
+
+# Whether the inner vCPU sits where QEMU 7.2's TCG leaves it when it
+# delivered an interrupt a second time, ignoring IF (testing.rst): with
+# IF clear, in an interrupt handler spinning on a lock or on tk_core.seq
+# that the code it interrupted holds.  Addresses of the inner kernel
+# (Debian's 6.12.118 image, nokaslr): native_queued_spin_lock_slowpath
+# and ktime_get_update_offsets_now.  Another image fails instead.
+tcg_spin() {
+	echo "${1#RIP=} ${2#RFL=}" | awk '{
+		if (index("2367abef", substr($2, 6, 1)))
+			exit 1		# IF set
+		if ($1 >= "ffffffff81cf5a10" && $1 < "ffffffff81cf5d10")
+			exit 0
+		exit !($1 >= "ffffffff811b98c0" && $1 < "ffffffff811b99c0")
+	}'
+}
+
+# The inner kernel's panic is the same defect's: an interrupt between
+# swapgs and sysretq finds the user's %gs and faults again at each entry.
+tcg_panic() {
+	[ "$(tr -d '\r' < $log | grep -ac 'RIP: 0010:exc_page_fault')" -ge 2 ]
+}
+
 # Wait until the inner guest's serial output matches $1, at most $2 s
-# (1), or until its kernel panicked (2); say where it is once a minute in
-# the kernel log (the host's console.log).
+# (1), until its kernel panicked (2), or until its vCPU spun in the same
+# place for 30 s (3, see tcg_spin); say where it is once a minute in the
+# kernel log (the host's console.log).
 wait_for() {
 	w0=$(now)
 	i=0
+	same=0
+	last=
 	while ! grep -q "$1" $log; do
 		kill -0 "$qemu" 2>/dev/null || return 1
 		! grep -aq "end Kernel panic" $log || return 2
@@ -55,23 +92,42 @@ wait_for() {
 		[ $((i % 120)) != 119 ] ||
 			echo "qemu.sh: $name: $(since "$t0") s, waiting for \"$1\"," \
 			     "inner guest's last message at: $(inner_uptime)" > /dev/kmsg
+		if [ $((i % 20)) = 19 ]; then
+			regs=$(inner_regs)
+			# shellcheck disable=SC2086
+			if [ -n "$regs" ] && [ "$regs" = "$last" ] && tcg_spin $regs; then
+				same=$((same + 1))
+				[ $same -lt 3 ] || { echo "the inner vCPU spins: $regs"; return 3; }
+			else
+				same=0
+			fi
+			last=$regs
+		fi
 		sleep 0.5
 		i=$((i + 1))
 	done
 }
 
-# The inner guest's kernel panicked: a failure, except on 6.1, where it is
-# an open problem (testing.rst: a recursive page fault on a per-CPU access
-# at interrupt entry, cause unknown) and is reported as a skip, after the
-# memory checks.  quiet kept the oops' details off its console;
-# panic_print=0x20 printed its whole log again at the panic.
+# The inner guest's kernel panicked: quiet kept the oops' details off its
+# console; panic_print=0x20 printed its whole log again at the panic.
 inner_panicked() {
 	echo "the inner guest's kernel panicked after $(since "$t0") s; the end of its log:"
 	tr -d '\r' < $log | tail -n 80 | sed 's/^/  inner: /'
-	case $(uname -r) in
-	6.1.*) inner_panic=1 ;;
-	*) echo "FAIL: the inner guest's kernel panicked"; ok=0 ;;
-	esac
+	if tcg_panic; then
+		tcg=1
+	else
+		echo "FAIL: the inner guest's kernel panicked"
+		ok=0
+	fi
+}
+
+# Where the inner guest's vCPU is, three times a second apart.
+inner_where() {
+	echo "the inner vCPU (RIP, RFLAGS):"
+	for i in 1 2 3; do
+		echo "  $(inner_regs)"
+		sleep 1
+	done
 }
 
 [ -x /usr/bin/qemu-system-x86_64 ] || { echo "SKIP: no QEMU in this initramfs"; exit 4; }
@@ -206,161 +262,185 @@ rc=$?
 echo "share=off: exit $rc: $(cat $log.private)"
 [ $rc = 1 ] || { echo "FAIL: share=off not refused"; ok=0; }
 
-rm -f /tmp/inner.in /tmp/inner.out
-mkfifo /tmp/inner.in /tmp/inner.out
-t0=$(now)
-# What an operator writes: a directory as mem-path (QEMU makes, unlinks
-# and sizes its own file), share=on, align=2M for huge mappings.  nokaslr:
-# under nested TCG some placements of the inner kernel run it 20x slower
-# (3 of 7 boots over 200 s, the rest 10-14 s); without KASLR 3 of 3 ran fast.
-/usr/bin/qemu-system-x86_64 -accel kvm -cpu "$cpu" -smp 1 -m $mb \
-	-object memory-backend-file,id=ram,size=${mb}M,mem-path=$dir,share=on,align=2M$backend_opts \
-	-machine pc,memory-backend=ram \
-	-nodefaults -display none -monitor none -no-reboot \
-	-kernel /qemu-guest/vmlinuz -initrd /qemu-guest/initrd.gz \
-	-append "console=ttyS0 $quiet mitigations=off nokaslr panic_print=0x20" \
-	-serial pipe:/tmp/inner > $log.qemu 2>&1 &
-qemu=$!
-cat /tmp/inner.out > $log &
-reader=$!
-exec 4> /tmp/inner.in
+# One boot of the inner guest and the checks around it: ok=0 on a
+# failure, tcg=1 when it met QEMU 7.2 TCG's defect instead (tcg_spin,
+# tcg_panic), after the host-side checks.
+attempt() {
+	tcg=
+	rm -f /tmp/inner.in /tmp/inner.out /tmp/imon.in /tmp/imon.out
+	mkfifo /tmp/inner.in /tmp/inner.out /tmp/imon.in /tmp/imon.out
+	t0=$(now)
+	# What an operator writes: a directory as mem-path (QEMU makes, unlinks
+	# and sizes its own file), share=on, align=2M for huge mappings.  nokaslr:
+	# the inner kernel at one place in every run, so that inner_where()'s RIPs
+	# can be read against the image's symbols.
+	/usr/bin/qemu-system-x86_64 -accel kvm -cpu "$cpu" -smp 1 -m $mb \
+		-object memory-backend-file,id=ram,size=${mb}M,mem-path=$dir,share=on,align=2M$backend_opts \
+		-machine pc,memory-backend=ram \
+		-nodefaults -display none -monitor pipe:/tmp/imon -no-reboot \
+		-kernel /qemu-guest/vmlinuz -initrd /qemu-guest/initrd.gz \
+		-append "console=ttyS0 $quiet mitigations=off nokaslr panic_print=0x20" \
+		-serial pipe:/tmp/inner > $log.qemu 2>&1 &
+	qemu=$!
+	cat /tmp/inner.out > $log &
+	reader=$!
+	exec 4> /tmp/inner.in
+	cat /tmp/imon.out > $log.mon &
+	monitor=$!
+	exec 6> /tmp/imon.in
 
-wait_for "KVM_MEMEXT_INNER ready" "$tmo"
-ready=$?
-if [ $ready = 2 ]; then
-	inner_panicked
-elif [ $ready = 0 ]; then
-	echo "inner guest ready after $(since "$t0") s: $(grep -a KVM_MEMEXT_INNER $log | tr -d '\r')"
-	files=$(stat_of files)
-	pages=$(stat_of pages)
-	chunks=$(($(stat_of huge_chunks) - chunks0))
-	dm=$(dmap4k)
-	echo "while it runs: files $files pages $pages huge_chunks $chunks" \
-	     "accessible $(stat_of accessible_pages) clock_pages $(stat_of clock_pages)" \
-	     "clock_shows $(($(stat_of clock_shows) - shows0))" \
-	     "tlb_flushes $(stat_of tlb_flushes) DirectMap4k $dm0 -> $dm kB"
-	[ "$files" = $((files0 + 1)) ] || { echo "FAIL: files $files0 -> $files"; ok=0; }
-	# Most of the RAM was written (all of it preallocated); QEMU's file
-	# holds it in 2 MiB chunks, hidden without splitting the direct map.
-	want=$((mb * 256 / 2))
-	case $backend_opts in *prealloc=on*) want=$((mb * 256)) ;; esac
-	[ $((pages - pages0)) -ge $want ] ||
-		{ echo "FAIL: only $((pages - pages0)) pages allocated"; ok=0; }
-	[ $((chunks * 512)) -eq $((pages - pages0)) ] ||
-		{ echo "FAIL: $chunks huge chunks for $((pages - pages0)) pages"; ok=0; }
-	[ "$dm" -le "$(dm_max)" ] || { echo "FAIL: DirectMap4k $dm0 -> $dm kB"; ok=0; }
-	[ "$(stat_of accessible_pages)" = 0 ] || { echo "FAIL: pages accessible"; ok=0; }
-	[ "$(stat_of clock_pages)" = $clock ] ||
-		{ echo "FAIL: $(stat_of clock_pages) clock pages shown, want $clock"; ok=0; }
-	# kvm-clock must be the inner guest's clock, and it must advance.
-	if [ $clock = 1 ]; then
-		grep -aq "KVM_MEMEXT_INNER booted.* clocksource=kvm-clock" $log ||
-			{ echo "FAIL: the inner guest does not run on kvm-clock"; ok=0; }
-	fi
-	grep -aq "KVM_MEMEXT_INNER ready.* elapsed_us=[1-9]" $log ||
-		{ echo "FAIL: the inner guest's clock stands still"; ok=0; }
-	echo go >&4
-	if wait_for "KVM_MEMEXT_INNER verified" 120; then
-		r=$(grep -a "KVM_MEMEXT_INNER ready" $log | sed 's/.*sum=\([0-9a-f]*\).*/\1/')
-		v=$(grep -a "KVM_MEMEXT_INNER verified" $log | sed 's/.*sum=\([0-9a-f]*\).*/\1/')
-		grep -aq "KVM_MEMEXT_INNER verified.* bad=0" $log && [ "$r" = "$v" ] ||
-			{ echo "FAIL: pattern: $(grep -a verified $log)"; ok=0; }
-	elif [ $? = 2 ]; then
+	wait_for "KVM_MEMEXT_INNER ready" "$tmo"
+	ready=$?
+	if [ $ready = 2 ]; then
 		inner_panicked
-	elif kill -0 $qemu 2>/dev/null; then
-		# Seen once on the debug kernel (2026-12-06): ready after 37 s,
-		# no second check in 120 s, QEMU still running, nothing in
-		# this kernel's log.  Nested TCG, or a stuck inner guest: say
-		# what KVM and the module saw, and count it as slow.
-		echo "no second check from the inner guest in 120 s; KVM and the module meanwhile:"
-		for f in exits irq_exits mmio_exits halt_exits pf_taken; do
+	elif [ $ready = 0 ]; then
+		echo "inner guest ready after $(since "$t0") s: $(grep -a KVM_MEMEXT_INNER $log | tr -d '\r')"
+		files=$(stat_of files)
+		pages=$(stat_of pages)
+		chunks=$(($(stat_of huge_chunks) - chunks0))
+		dm=$(dmap4k)
+		echo "while it runs: files $files pages $pages huge_chunks $chunks" \
+		     "accessible $(stat_of accessible_pages) clock_pages $(stat_of clock_pages)" \
+		     "clock_shows $(($(stat_of clock_shows) - shows0))" \
+		     "tlb_flushes $(stat_of tlb_flushes) DirectMap4k $dm0 -> $dm kB"
+		[ "$files" = $((files0 + 1)) ] || { echo "FAIL: files $files0 -> $files"; ok=0; }
+		# Most of the RAM was written (all of it preallocated); QEMU's file
+		# holds it in 2 MiB chunks, hidden without splitting the direct map.
+		want=$((mb * 256 / 2))
+		case $backend_opts in *prealloc=on*) want=$((mb * 256)) ;; esac
+		[ $((pages - pages0)) -ge $want ] ||
+			{ echo "FAIL: only $((pages - pages0)) pages allocated"; ok=0; }
+		[ $((chunks * 512)) -eq $((pages - pages0)) ] ||
+			{ echo "FAIL: $chunks huge chunks for $((pages - pages0)) pages"; ok=0; }
+		[ "$dm" -le "$(dm_max)" ] || { echo "FAIL: DirectMap4k $dm0 -> $dm kB"; ok=0; }
+		[ "$(stat_of accessible_pages)" = 0 ] || { echo "FAIL: pages accessible"; ok=0; }
+		[ "$(stat_of clock_pages)" = $clock ] ||
+			{ echo "FAIL: $(stat_of clock_pages) clock pages shown, want $clock"; ok=0; }
+		# kvm-clock must be the inner guest's clock, and it must advance.
+		if [ $clock = 1 ]; then
+			grep -aq "KVM_MEMEXT_INNER booted.* clocksource=kvm-clock" $log ||
+				{ echo "FAIL: the inner guest does not run on kvm-clock"; ok=0; }
+		fi
+		grep -aq "KVM_MEMEXT_INNER ready.* elapsed_us=[1-9]" $log ||
+			{ echo "FAIL: the inner guest's clock stands still"; ok=0; }
+		echo go >&4
+		wait_for "KVM_MEMEXT_INNER verified" 120
+		verified=$?
+		if [ $verified = 0 ]; then
+			r=$(grep -a "KVM_MEMEXT_INNER ready" $log | sed 's/.*sum=\([0-9a-f]*\).*/\1/')
+			v=$(grep -a "KVM_MEMEXT_INNER verified" $log | sed 's/.*sum=\([0-9a-f]*\).*/\1/')
+			grep -aq "KVM_MEMEXT_INNER verified.* bad=0" $log && [ "$r" = "$v" ] ||
+				{ echo "FAIL: pattern: $(grep -a verified $log)"; ok=0; }
+		elif [ $verified = 2 ]; then
+			inner_panicked
+		elif [ $verified = 3 ]; then
+			tcg=1
+		elif kill -0 $qemu 2>/dev/null; then
+			echo "FAIL: no second check from the inner guest in 120 s; KVM and the module meanwhile:"
+			for f in exits irq_exits mmio_exits halt_exits pf_taken; do
+				printf "%s=%s " $f "$(cat /sys/kernel/debug/kvm/$f 2>/dev/null)"
+			done
+			echo "clock_pages $(stat_of clock_pages) clock_shows $(($(stat_of clock_shows) - shows0))" \
+			     "clock_failures $(($(stat_of clock_failures) - failures0))" \
+			     "tlb_flushes $(stat_of tlb_flushes)"
+			inner_where
+			ok=0
+		else
+			echo "FAIL: QEMU died before the second check"
+			ok=0
+		fi
+		if [ $verified = 0 ]; then
+			# The inner guest resets: with -no-reboot QEMU exits.
+			i=0
+			while kill -0 $qemu 2>/dev/null && [ $i -lt 60 ]; do
+				sleep 1
+				i=$((i + 1))
+			done
+			! kill -0 $qemu 2>/dev/null ||
+				{ echo "FAIL: QEMU still running after the reset"; ok=0; }
+			echo "inner guest done after $(since "$t0") s"
+			# Its reset disabled kvm-clock: no failure either.
+			[ "$(stat_of clock_failures)" = "$failures0" ] ||
+				{ echo "FAIL: $(($(stat_of clock_failures) - failures0)) clock failures"; ok=0; }
+		fi
+	else
+		# Preallocated RAM is all there whatever the inner guest does.
+		pages=$(stat_of pages)
+		case $backend_opts in
+		*prealloc=on*)
+			echo "prealloc=on: $((pages - pages0)) pages allocated"
+			[ $((pages - pages0)) -ge $((mb * 256)) ] ||
+				{ echo "FAIL: prealloc=on allocated $((pages - pages0)) pages"; ok=0; }
+			;;
+		esac
+		echo "inner guest not ready after $(since "$t0") s; its serial output:"
+		tr -d '\r' < $log | tail -n 8 | sed 's/^/  inner: /'
+		# What KVM did meanwhile: exits and faults tell a stuck guest from a
+		# slow one.
+		for f in exits irq_exits mmio_exits pf_taken pf_fixed pages_4k pages_2m; do
 			printf "%s=%s " $f "$(cat /sys/kernel/debug/kvm/$f 2>/dev/null)"
 		done
-		echo "clock_pages $(stat_of clock_pages) clock_shows $(($(stat_of clock_shows) - shows0))" \
-		     "clock_failures $(($(stat_of clock_failures) - failures0))" \
-		     "tlb_flushes $(stat_of tlb_flushes)"
-		slow=1
-	else
-		echo "FAIL: QEMU died before the second check"
-		ok=0
+		echo
+		if kill -0 $qemu 2>/dev/null; then
+			# QEMU runs, the inner guest does not finish: what the module
+			# did is still checked, and where the vCPU is said.
+			if [ $ready = 3 ]; then
+				tcg=1
+			else
+				echo "FAIL: the inner guest was not ready in $tmo s"
+				ok=0
+				inner_where
+			fi
+			chunks=$(($(stat_of huge_chunks) - chunks0))
+			echo "so far: files $(stat_of files) pages $pages huge_chunks $chunks" \
+			     "clock_pages $(stat_of clock_pages)" \
+			     "clock_shows $(($(stat_of clock_shows) - shows0))" \
+			     "clock_failures $(($(stat_of clock_failures) - failures0))" \
+			     "DirectMap4k $dm0 -> $(dmap4k) kB"
+			[ $((pages - pages0)) -gt 0 ] && [ $((chunks * 512)) -eq $((pages - pages0)) ] ||
+				{ echo "FAIL: $chunks huge chunks for $((pages - pages0)) pages"; ok=0; }
+			[ "$(dmap4k)" -le "$(dm_max)" ] || { echo "FAIL: DirectMap4k changed"; ok=0; }
+			[ "$(stat_of clock_failures)" = "$failures0" ] ||
+				{ echo "FAIL: clock pages not shown"; ok=0; }
+		else
+			echo "FAIL: QEMU died before the inner guest was ready"
+			ok=0
+		fi
 	fi
-	# The inner guest resets: with -no-reboot QEMU exits.
+	kill -KILL $qemu 2>/dev/null
+	wait $qemu 2>/dev/null
+	exec 4>&- 6>&-
+	kill $reader $monitor 2>/dev/null
+	sed 's/^/  qemu: /' $log.qemu
+	# Every page back once QEMU is gone.
 	i=0
-	[ -z "${slow:-}" ] || i=60
-	while kill -0 $qemu 2>/dev/null && [ $i -lt 60 ]; do
-		sleep 1
+	while [ "$(stat_of files)" != "$files0" ] && [ $i -lt 20 ]; do
+		sleep 0.5
 		i=$((i + 1))
 	done
-	[ -n "${slow:-}" ] || ! kill -0 $qemu 2>/dev/null ||
-		{ echo "FAIL: QEMU still running after the reset"; ok=0; }
-	echo "inner guest done after $(since "$t0") s"
-else
-	# Preallocated RAM is all there whatever the inner guest does.
-	pages=$(stat_of pages)
-	case $backend_opts in
-	*prealloc=on*)
-		echo "prealloc=on: $((pages - pages0)) pages allocated"
-		[ $((pages - pages0)) -ge $((mb * 256)) ] ||
-			{ echo "FAIL: prealloc=on allocated $((pages - pages0)) pages"; ok=0; }
-		;;
-	esac
-	echo "inner guest not ready after $(since "$t0") s; its serial output:"
-	tr -d '\r' < $log | tail -n 8 | sed 's/^/  inner: /'
-	# What KVM did meanwhile: exits and faults tell a stuck guest from a
-	# slow one.
-	for f in exits irq_exits mmio_exits pf_taken pf_fixed pages_4k pages_2m; do
-		printf "%s=%s " $f "$(cat /sys/kernel/debug/kvm/$f 2>/dev/null)"
-	done
-	echo
-	if kill -0 $qemu 2>/dev/null; then
-		# QEMU runs, but nested TCG ran the inner guest too slowly to
-		# boot and write its pattern in time (seen with some memory
-		# placements, and on the debug kernel): what the module does
-		# is still checked; the pattern is not.
-		chunks=$(($(stat_of huge_chunks) - chunks0))
-		echo "so far: files $(stat_of files) pages $pages huge_chunks $chunks" \
-		     "clock_pages $(stat_of clock_pages)" \
-		     "clock_shows $(($(stat_of clock_shows) - shows0))" \
-		     "clock_failures $(($(stat_of clock_failures) - failures0))" \
-		     "DirectMap4k $dm0 -> $(dmap4k) kB"
-		[ $((pages - pages0)) -gt 0 ] && [ $((chunks * 512)) -eq $((pages - pages0)) ] ||
-			{ echo "FAIL: $chunks huge chunks for $((pages - pages0)) pages"; ok=0; }
-		[ "$(dmap4k)" -le "$(dm_max)" ] || { echo "FAIL: DirectMap4k changed"; ok=0; }
-		[ "$(stat_of clock_failures)" = "$failures0" ] ||
-			{ echo "FAIL: clock pages not shown"; ok=0; }
-		slow=1
-	else
-		ok=0
-	fi
-fi
-kill -KILL $qemu 2>/dev/null
-wait $qemu 2>/dev/null
-exec 4>&-
-kill $reader 2>/dev/null
-sed 's/^/  qemu: /' $log.qemu
-# Every page back once QEMU is gone.
-i=0
-while [ "$(stat_of files)" != "$files0" ] && [ $i -lt 20 ]; do
-	sleep 0.5
-	i=$((i + 1))
+	echo "after: files $(stat_of files) pages $(stat_of pages) DirectMap4k $(dmap4k) kB" \
+	     "leaked $(stat_of leaked_pages) clock_pages $(stat_of clock_pages)"
+	[ "$(stat_of files)" = "$files0" ] && [ "$(stat_of pages)" = "$pages0" ] ||
+		{ echo "FAIL: pages or files left"; ok=0; }
+	[ "$(stat_of clock_pages)" = 0 ] || { echo "FAIL: clock pages left shown"; ok=0; }
+	# A split entry stays split after its pages are gone.
+	[ "$(dmap4k)" -le "$(dm_max)" ] || { echo "FAIL: DirectMap4k changed"; ok=0; }
+}
+
+# QEMU's defect strikes some boots of the inner guest, whatever backs its
+# RAM: up to three boots, and a skip (not a pass) if all of them met it.
+n=1
+attempt
+while [ -n "$tcg" ] && [ $ok = 1 ] && [ $n -lt 3 ]; do
+	echo "boot $n of the inner guest met QEMU 7.2 TCG's interrupt redelivery (testing.rst); booting it again"
+	n=$((n + 1))
+	attempt
 done
-echo "after: files $(stat_of files) pages $(stat_of pages) DirectMap4k $(dmap4k) kB" \
-     "leaked $(stat_of leaked_pages) clock_pages $(stat_of clock_pages)"
-[ "$(stat_of files)" = "$files0" ] && [ "$(stat_of pages)" = "$pages0" ] ||
-	{ echo "FAIL: pages or files left"; ok=0; }
-[ "$(stat_of clock_pages)" = 0 ] || { echo "FAIL: clock pages left shown"; ok=0; }
-# A split entry stays split after its pages are gone.
-[ "$(dmap4k)" -le "$(dm_max)" ] || { echo "FAIL: DirectMap4k changed"; ok=0; }
 umount $dir || { echo "FAIL: umount"; ok=0; }
 [ $ok = 1 ] || exit 1
-if [ -n "${inner_panic:-}" ]; then
-	echo "SKIP: the inner guest's kernel panicked (open on 6.1, see testing.rst);" \
-	     "the host's checks passed"
-	exit 4
-fi
-if [ -n "${slow:-}" ]; then
-	echo "SKIP: the inner guest did not finish its pattern in time (nested TCG);" \
-	     "its memory and clock were checked, not its pattern"
+if [ -n "$tcg" ]; then
+	echo "SKIP: $n of $n boots of the inner guest met QEMU 7.2 TCG's interrupt" \
+	     "redelivery (testing.rst); the host-side checks passed"
 	exit 4
 fi
 echo "PASS"
