@@ -1348,6 +1348,7 @@ static void run_kvmclock_hidden(void *arg)
 	int dev = open_privmem_dev(), fd0, fd;
 	long base = memext_stat("clock_pages"), acc = memext_stat("accessible_pages");
 	long dm4k = meminfo_kb("DirectMap4k"), writes;
+	long failures = memext_stat("clock_failures");
 	struct kvm_vcpu *vcpu;
 	struct kvm_vm *vm;
 	uint8_t *data;
@@ -1389,6 +1390,9 @@ static void run_kvmclock_hidden(void *arg)
 	TEST_ASSERT(memext_stat("clock_pages") == base,
 		    "clock disabled: clock pages %ld -> %ld", base, memext_stat("clock_pages"));
 	expect_done(vcpu);
+	/* Moving, re-enabling and disabling the clock are no failures. */
+	TEST_ASSERT(memext_stat("clock_failures") == failures,
+		    "clock failures %ld -> %ld", failures, memext_stat("clock_failures"));
 
 	writes = memext_stat("decoy_writes");
 	ksft_print_msg("msr %#x by the %s, %s%s: DirectMap4k +%ld kB\n", c->msr,

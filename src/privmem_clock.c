@@ -158,10 +158,11 @@ static void clock_reclaim(struct kvm_memext_privmem *pm)
 }
 
 /*
- * The entry of @vcpu for its clock in @pm at @index (none: NULL), made
- * if need be and marked busy; an entry for another page is dropped first.
- * A busy entry is being shown by another thread that ran the vCPU (the
- * VMM moved it between threads): -EBUSY, tried again at the next update.
+ * The entry of @vcpu for its clock in @pm at @index, made if need be and
+ * marked busy; an entry for another page is dropped first.  NULL with
+ * *@err 0 when @pm is NULL (no clock in private memory).  A busy entry is
+ * being shown by another thread that ran the vCPU (the VMM moved it
+ * between threads): -EBUSY, tried again at the next update.
  */
 static struct kvm_memext_privmem_clock *clock_entry(struct kvm_vcpu *vcpu,
 						    struct kvm_memext_privmem *pm,
@@ -174,6 +175,8 @@ static struct kvm_memext_privmem_clock *clock_entry(struct kvm_vcpu *vcpu,
 	*err = -EBUSY;
 	if (clock && clock->busy)
 		return NULL;
+	/* No entry wanted (the clock is off, or not in private memory). */
+	*err = 0;
 	if (clock && (clock->pm != pm || clock->index != index)) {
 		clock_free(clock);
 		clock = NULL;
