@@ -21,6 +21,9 @@
 #   make style            checkpatch --strict, sparse (C=1), W=1, shellcheck,
 #                         codespell, and the harness's own tests
 #   make selftest-harness the harness's own tests (the judge's fixtures)
+#   make deb              Debian packages kvm-memext-dkms and kvm-memext-dev
+#                         in DEB_OUT (default build/deb), from HEAD plus the
+#                         uncommitted changes of tracked files
 #
 # Kernels are named as in scripts/kernels.conf; KERNELS defaults to those
 # with the "check" role, the campaigns' kernels to those with "campaign".
@@ -37,7 +40,7 @@ TRINITY_SECS ?= 1800
 TRINITY_KERNELS ?= $(CAMPAIGN_KERNELS)
 
 .PHONY: all module install clean setup run check bench kill fuzz trinity style \
-	selftest-harness
+	selftest-harness deb
 
 all: module
 
@@ -86,3 +89,16 @@ trinity: setup
 
 style: selftest-harness
 	scripts/style.sh
+
+# dpkg-buildpackage writes next to the tree it builds: build in a copy.
+# (git 2.39's `git stash create` fails silently on a stale index.)
+DEB_OUT ?= $(CURDIR)/build/deb
+deb:
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	git update-index -q --refresh >/dev/null || true; \
+	rev=$$(git stash create); \
+	git archive --prefix=src/ "$${rev:-HEAD}" | tar -x -C "$$tmp"; \
+	(cd "$$tmp/src" && dpkg-buildpackage -us -uc -A); \
+	mkdir -p "$(abspath $(DEB_OUT))"; \
+	cp "$$tmp"/*.deb "$$tmp"/*.changes "$$tmp"/*.buildinfo "$(abspath $(DEB_OUT))"/; \
+	ls -1 "$(abspath $(DEB_OUT))"

@@ -182,6 +182,10 @@ prep_kernel() {
 		KVM_MEMEXT_BUILD_JOBS=$build_jobs nice -n "$build_nice" \
 			"$TOP/scripts/dkms-check.sh" "$K" > "$dir/host.ktap"
 	fi
+	# The Debian packages, once (they hold no kernel's build).
+	if [ "$K" = "$DEFAULT_KERNEL" ] && filter_plan <<< "host deb" | grep -q .; then
+		nice -n "$build_nice" "$TOP/scripts/deb-check.sh" >> "$dir/host.ktap"
+	fi
 	# shellcheck source=/dev/null
 	. "$CACHE/env-$K.sh"
 	write_plan "$K" "$KDEBUG" | filter_plan > "$dir/plan"

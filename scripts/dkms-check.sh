@@ -14,20 +14,23 @@ K=$1
 . "$CACHE/env-$K.sh"
 name=host/dkms
 
-ver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$TOP/dkms.conf")
+ver=$(cat "$TOP/VERSION")
 if ! command -v dkms > /dev/null; then
 	echo "ok 1 $name # SKIP no dkms (scripts/setup.sh installs it)"
 	exit 0
 fi
-if [ "$ver" != "$(cat "$TOP/VERSION")" ]; then
-	echo "not ok 1 $name # dkms.conf says $ver, VERSION $(cat "$TOP/VERSION")"
+if ! grep -q '^PACKAGE_VERSION="#MODULE_VERSION#"$' "$TOP/dkms.conf"; then
+	echo "not ok 1 $name # dkms.conf does not take its version from VERSION"
 	exit 1
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/src/kvm_memext-$ver" "$tmp/tree"
-cp -r "$TOP"/Kbuild "$TOP"/Makefile "$TOP"/VERSION "$TOP"/dkms.conf "$TOP"/src \
-	"$TOP"/include "$TOP"/kunit "$TOP"/bench "$tmp/src/kvm_memext-$ver/"
+# What the package ships in /usr/src (debian/kvm-memext-dkms.install),
+# with dkms.conf's version put in as dh_dkms -V does.
+cp -r "$TOP"/Kbuild "$TOP"/VERSION "$TOP"/src "$TOP"/include "$TOP"/kunit \
+	"$tmp/src/kvm_memext-$ver/"
+sed "s/#MODULE_VERSION#/$ver/" "$TOP/dkms.conf" > "$tmp/src/kvm_memext-$ver/dkms.conf"
 t0=$SECONDS
 args=(-m kvm_memext -v "$ver" --sourcetree "$tmp/src" --dkmstree "$tmp/tree")
 if ! dkms add "${args[@]}" > "$tmp/dkms.log" 2>&1 ||
@@ -44,7 +47,7 @@ version=$(modinfo -F version "$ko" 2>/dev/null)
 problems=
 [ -n "$ko" ] || problems+=" no kvm_memext.ko;"
 case $vermagic in "$KVER "*) ;; *) problems+=" vermagic '$vermagic';" ;; esac
-[ -n "$version" ] || problems+=" no version;"
+[ "$version" = "$ver" ] || problems+=" modinfo version '$version', VERSION $ver;"
 # dkms runs the clean command before and after the build.
 grep -q 'bad exit status' "$tmp/dkms.log" && problems+=" a make command failed;"
 if [ -n "$problems" ]; then

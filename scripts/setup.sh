@@ -17,8 +17,9 @@ pkgs=(
 	qemu-system-x86 busybox-static
 	# a system-call fuzzer run against the module (guest-trinity.sh)
 	trinity
-	# the operator's DKMS path (dkms-check.sh)
-	dkms
+	# the operator's DKMS path (dkms-check.sh) and the Debian packages
+	# (make deb, deb-check.sh)
+	dkms debhelper dh-dkms lintian
 	# make style
 	sparse shellcheck codespell
 )

@@ -84,9 +84,10 @@ static int __init kvm_memext_init(void)
 		return r;
 	}
 
-	pr_info("version %s loaded, API %d, features: vm_handle memslot_batch runstate%s\n",
-		KVM_MEMEXT_VERSION, KVM_MEMEXT_API_VERSION,
-		privmem ? " privmem" : "");
+	pr_info("version %s%s%s%s loaded, API %d, features: vm_handle memslot_batch runstate%s\n",
+		KVM_MEMEXT_VERSION, KVM_MEMEXT_COMMIT[0] ? " (" : "",
+		KVM_MEMEXT_COMMIT, KVM_MEMEXT_COMMIT[0] ? ")" : "",
+		KVM_MEMEXT_API_VERSION, privmem ? " privmem" : "");
 	return 0;
 }
 
