@@ -498,22 +498,30 @@ static uint8_t *add_data_slot(struct kvm_vm *vm, int dev, int *fd)
 	return add_data_slot_flags(vm, dev, fd, 0);
 }
 
-static void expect_sync(struct kvm_vcpu *vcpu, uint64_t want)
+/* The value of the GUEST_SYNC that the vCPU's last exit must be. */
+static uint64_t sync_value(struct kvm_vcpu *vcpu)
 {
 	struct ucall uc;
 
-	vcpu_run(vcpu);
 	switch (get_ucall(vcpu, &uc)) {
 	case UCALL_SYNC:
-		TEST_ASSERT(uc.args[1] == want, "guest reported %lu, want %lu",
-			    uc.args[1], want);
-		break;
+		return uc.args[1];
 	case UCALL_ABORT:
 		REPORT_GUEST_ASSERT(uc);
 		break;
 	default:
 		TEST_FAIL("exit reason %s", exit_reason_str(vcpu->run->exit_reason));
 	}
+	return 0;
+}
+
+static void expect_sync(struct kvm_vcpu *vcpu, uint64_t want)
+{
+	uint64_t got;
+
+	vcpu_run(vcpu);
+	got = sync_value(vcpu);
+	TEST_ASSERT(got == want, "guest reported %lu, want %lu", got, want);
 }
 
 static void expect_done(struct kvm_vcpu *vcpu)
@@ -990,6 +998,15 @@ static void write_param(const char *path, const char *val)
 	TEST_ASSERT(f && fputs(val, f) >= 0 && !fclose(f), "write %s", path);
 }
 
+static char saved_rate[32], saved_host_rate[32];
+
+/* Put the budgets back, also when an assertion ends the test (exit()). */
+static void restore_rates(void)
+{
+	write_param(FLUSH_RATE_PARAM, saved_rate);
+	write_param(HOST_FLUSH_RATE_PARAM, saved_host_rate);
+}
+
 /* The meter while @fn runs in a child (or, @fn NULL, for 2 s alone). */
 static void metered(struct stall_meter *m, void (*fn)(void *), void *arg,
 		    const char *what)
@@ -1011,7 +1028,6 @@ static void test_flush_budget_files(void)
 {
 	struct budget_result *res = mmap(NULL, 2 * sizeof(*res), PROT_READ | PROT_WRITE,
 					 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	char rate[32], host_rate[32];
 	struct stall_meter m = { 0 };
 	double quiet;
 
@@ -1027,14 +1043,14 @@ static void test_flush_budget_files(void)
 	ksft_print_msg("its loops against alone: %.2f\n", m.loops_per_ms / quiet);
 
 	/* The same owner without budgets: what they hold back. */
-	read_param(FLUSH_RATE_PARAM, rate, sizeof(rate));
-	read_param(HOST_FLUSH_RATE_PARAM, host_rate, sizeof(host_rate));
+	read_param(FLUSH_RATE_PARAM, saved_rate, sizeof(saved_rate));
+	read_param(HOST_FLUSH_RATE_PARAM, saved_host_rate, sizeof(saved_host_rate));
+	atexit(restore_rates);
 	write_param(FLUSH_RATE_PARAM, "0");
 	write_param(HOST_FLUSH_RATE_PARAM, "0");
 	res[1].lifted = true;
 	metered(&m, budget_child, &res[1], "budgets lifted");
-	write_param(FLUSH_RATE_PARAM, rate);
-	write_param(HOST_FLUSH_RATE_PARAM, host_rate);
+	restore_rates();
 	ksft_print_msg("its loops against alone: %.2f\n", m.loops_per_ms / quiet);
 
 	TEST_ASSERT(res[1].spent * res[0].ms >= 3 * res[0].spent * res[1].ms / 2,
@@ -1530,7 +1546,6 @@ static void test_nested_vmcb_hidden(void)
 	struct kvm_vcpu *vcpu;
 	memext_gva_t svm_gva;
 	struct kvm_vm *vm;
-	struct ucall uc;
 	int dev, fd0;
 
 	__TEST_REQUIRE(kvm_cpu_has(X86_FEATURE_SVM), "no nested SVM");
@@ -1546,19 +1561,9 @@ static void test_nested_vmcb_hidden(void)
 		ksft_print_msg("VMRUN refused: exit %s\n",
 			       exit_reason_str(vcpu->run->exit_reason));
 	} else {
-		switch (get_ucall(vcpu, &uc)) {
-		case UCALL_SYNC:
-			ksft_print_msg("L1 ran on after VMRUN (exit code %#lx in its VMCB)\n",
-				       uc.args[1]);
-			expect_done(vcpu);
-			break;
-		case UCALL_ABORT:
-			REPORT_GUEST_ASSERT(uc);
-			break;
-		default:
-			TEST_FAIL("exit reason %s",
-				  exit_reason_str(vcpu->run->exit_reason));
-		}
+		ksft_print_msg("L1 ran on after VMRUN (exit code %#lx in its VMCB)\n",
+			       sync_value(vcpu));
+		expect_done(vcpu);
 	}
 	kvm_vm_free(vm);
 	close(fd0);
@@ -1605,7 +1610,6 @@ struct vmsave_tenant {
 static void vmsave_tenant_run(struct vmsave_tenant *t, bool save)
 {
 	struct kvm_cpuid_entry2 *vendor;
-	struct ucall uc;
 
 	t->dev = open_privmem_dev();
 	t->vm = vm_create_with_one_vcpu(&t->vcpu, guest_vmsave_vmload);
@@ -1624,17 +1628,7 @@ static void vmsave_tenant_run(struct vmsave_tenant *t, bool save)
 			       save ? "VMSAVE" : "VMLOAD");
 		return;
 	}
-	switch (get_ucall(t->vcpu, &uc)) {
-	case UCALL_SYNC:
-		t->lstar = uc.args[1];
-		break;
-	case UCALL_ABORT:
-		REPORT_GUEST_ASSERT(uc);
-		break;
-	default:
-		TEST_FAIL("exit reason %s",
-			  exit_reason_str(t->vcpu->run->exit_reason));
-	}
+	t->lstar = sync_value(t->vcpu);
 }
 
 static void vmsave_tenant_free(struct vmsave_tenant *t)
