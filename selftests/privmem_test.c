@@ -407,11 +407,72 @@ static void test_limit(void)
 	close(dev);
 }
 
+/*
+ * The kernel log since kmsg_open(): whether a record holds @what.  The
+ * module rate-limits each limit's line to one in 5 seconds, so another
+ * test may have used this limit's turn: ask twice, 6 seconds apart.
+ */
+static int kmsg_open(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+
+	TEST_ASSERT(fd >= 0, "open /dev/kmsg: %s", strerror(errno));
+	TEST_ASSERT(lseek(fd, 0, SEEK_END) >= 0, "seek /dev/kmsg");
+	return fd;
+}
+
+static bool kmsg_has(int fd, const char *what)
+{
+	char rec[4096];
+	bool found = false;
+	ssize_t n;
+
+	for (;;) {
+		n = read(fd, rec, sizeof(rec) - 1);
+		if (n < 0 && errno == EPIPE)
+			continue;	/* records overwritten meanwhile */
+		if (n <= 0)
+			break;
+		rec[n] = 0;
+		found |= !!strstr(rec, what);
+	}
+	return found;
+}
+
+/* Run @hit, which makes this process hit a limit, until @what is logged. */
+static void expect_log_line(void (*hit)(void *), void *arg, const char *what)
+{
+	int try, fd;
+
+	for (try = 0; try < 2; try++) {
+		if (try)
+			sleep(6);
+		fd = kmsg_open();
+		hit(arg);
+		if (kmsg_has(fd, what)) {
+			close(fd);
+			ksft_print_msg("logged: ...%s...\n", what);
+			return;
+		}
+		close(fd);
+	}
+	TEST_FAIL("no kernel log line holding \"%s\"", what);
+}
+
 /* Hibernation would write the pages to disk: refused while a file exists. */
+static void hit_hibernation(void *arg)
+{
+	int st = open("/sys/power/state", O_WRONLY);
+
+	TEST_ASSERT(st >= 0, "open /sys/power/state");
+	TEST_ASSERT_ERRNO(write(st, "disk", 4), EBUSY, "hibernation with private memory");
+	close(st);
+}
+
 static void test_hibernation_refused(void)
 {
-	int dev = open_privmem_dev(), fd = memext_create_privmem(dev, CHUNK, 0), st;
-	char states[128] = "";
+	int dev = open_privmem_dev(), fd = memext_create_privmem(dev, CHUNK, 0);
+	char states[128] = "", what[256];
 	FILE *f;
 
 	f = fopen("/sys/power/state", "r");
@@ -428,10 +489,10 @@ static void test_hibernation_refused(void)
 	fclose(f);
 
 	TEST_ASSERT(!fallocate(fd, 0, 0, CHUNK), "fallocate");
-	st = open("/sys/power/state", O_WRONLY);
-	TEST_ASSERT(st >= 0, "open /sys/power/state");
-	TEST_ASSERT_ERRNO(write(st, "disk", 4), EBUSY, "hibernation with private memory");
-	close(st);
+	snprintf(what, sizeof(what),
+		 "privmem_test[%d]: hibernation refused while private-memory files exist (files: ",
+		 getpid());
+	expect_log_line(hit_hibernation, NULL, what);
 	close(fd);
 	f = fopen("/sys/power/pm_test", "w");
 	fputs("none\n", f);
@@ -684,6 +745,89 @@ static void memlock_child(void *arg)
 static void test_memlock_limit(void)
 {
 	in_child(memlock_child, NULL, "RLIMIT_MEMLOCK");
+}
+
+static void hit_memlock(void *arg)
+{
+	int fd = memext_create_privmem(*(int *)arg, 4 * CHUNK, 0);
+
+	TEST_ASSERT_ERRNO(fallocate(fd, 0, 0, 4 * CHUNK), ENOMEM,
+			  "fallocate beyond RLIMIT_MEMLOCK");
+	close(fd);
+}
+
+static void memlock_line_child(void *arg)
+{
+	int dev = open_privmem_dev();
+	char what[256];
+
+	drop_caps(CAP_BIT(CAP_IPC_LOCK));
+	set_rlimit(RLIMIT_MEMLOCK, 64 << 10);
+	snprintf(what, sizeof(what),
+		 "privmem_test[%d]: private memory beyond the process's memlock limit (RLIMIT_MEMLOCK KiB: 64); raise it",
+		 getpid());
+	expect_log_line(hit_memlock, &dev, what);
+	close(dev);
+}
+
+static void hit_owner(void *arg)
+{
+	TEST_ASSERT(mmap(NULL, CHUNK, PROT_READ, MAP_SHARED, *(int *)arg, 0) ==
+		    MAP_FAILED && errno == EPERM, "mmap of another's file");
+}
+
+static void owner_line_child(void *arg)
+{
+	int fd = *(int *)arg;
+	char what[256];
+	struct stat st;
+
+	TEST_ASSERT(!fstat(fd, &st), "fstat");
+	snprintf(what, sizeof(what),
+		 "privmem_test[%d]: file owned by another live process (inode: %lu); map and allocate",
+		 getpid(), (unsigned long)st.st_ino);
+	expect_log_line(hit_owner, &fd, what);
+}
+
+static void hit_ceiling(void *arg)
+{
+	TEST_ASSERT_ERRNO(fallocate(*(int *)arg, 0, 0, 8 * CHUNK), ENOSPC,
+			  "fallocate beyond privmem_max_mb");
+}
+
+/*
+ * A limit that a caller hits gives it only an errno (or SIGBUS at a
+ * fault); the kernel log names the process, the limit and the fix.
+ */
+static void test_limit_log_lines(void)
+{
+	int dev = open_privmem_dev(), fd = memext_create_privmem(dev, 8 * CHUNK, 0);
+	char old[32] = "", what[256];
+	FILE *f = fopen(MAX_MB_PARAM, "r+");
+	uint8_t *p;
+	long mb;
+
+	in_child(memlock_line_child, NULL, "memlock line");
+
+	p = map(fd, CHUNK);
+	p[0] = 1;
+	in_child(owner_line_child, &fd, "owner line");
+	munmap(p, CHUNK);
+
+	TEST_ASSERT(f && fgets(old, sizeof(old), f), "read " MAX_MB_PARAM);
+	mb = memext_stat("pages") * PAGE_SIZE / (1 << 20) + 4;
+	rewind(f);
+	fprintf(f, "%ld\n", mb);
+	fflush(f);
+	snprintf(what, sizeof(what),
+		 "privmem_test[%d]: private memory beyond the host's ceiling (privmem_max_mb: %ld); raise",
+		 getpid(), mb);
+	expect_log_line(hit_ceiling, &fd, what);
+	rewind(f);
+	fputs(old, f);
+	fclose(f);
+	close(fd);
+	close(dev);
 }
 
 struct tenant {
@@ -1811,6 +1955,7 @@ int main(void)
 		MEMEXT_TEST(test_hibernation_refused),
 		MEMEXT_TEST(test_huge_file_bounded),
 		MEMEXT_TEST(test_memlock_limit),
+		MEMEXT_TEST(test_limit_log_lines),
 		MEMEXT_TEST(test_tenants_not_starved),
 		MEMEXT_TEST(test_unprivileged_no_split),
 		MEMEXT_TEST(test_access_toggles),

@@ -314,6 +314,23 @@ struct kvm_memext_privmem_stats {
 
 extern struct kvm_memext_privmem_stats kvm_memext_privmem_stats;
 
+/* Limits a caller can hit, each with its own log line (privmem.c). */
+enum kvm_memext_privmem_limit {
+	KVM_MEMEXT_LIMIT_MEMLOCK,	/* the owner's RLIMIT_MEMLOCK */
+	KVM_MEMEXT_LIMIT_CEILING,	/* privmem_max_mb */
+	KVM_MEMEXT_LIMIT_MOUNT,		/* a mount's size= */
+	KVM_MEMEXT_LIMIT_OWNER,		/* one owner per file */
+	KVM_MEMEXT_LIMIT_BLOCK,		/* no 2 MiB block, may not split */
+	KVM_MEMEXT_LIMIT_SPLITS,	/* the owner's direct-map splits */
+	KVM_MEMEXT_LIMIT_RANGES,	/* accessible ranges per file */
+	KVM_MEMEXT_LIMIT_FLUSH,		/* the flush budgets */
+	KVM_MEMEXT_LIMIT_HIBERNATION,	/* no hibernation with files */
+	KVM_MEMEXT_NR_LIMITS
+};
+
+void kvm_memext_privmem_limit_hit(enum kvm_memext_privmem_limit limit,
+				  unsigned long value);
+
 int kvm_memext_dmap_init(void);
 struct page *kvm_memext_dmap_decoy_alloc(gfp_t gfp);
 void kvm_memext_dmap_decoy_free(struct page *decoy);
@@ -361,6 +378,7 @@ int kvm_memext_privmem_pm_notify(struct notifier_block *nb, unsigned long action
 				 void *data);
 
 /* privmem_flush.c */
+unsigned int kvm_memext_privmem_flush_rate(void);
 u64 kvm_memext_privmem_flush_wait(struct kvm_memext_privmem *pm, bool populate);
 u64 kvm_memext_privmem_flush_reserve(struct kvm_memext_privmem *pm,
 				     bool populate);

@@ -119,6 +119,16 @@ static u64 privmem_flush_budget(struct kvm_memext_privmem *pm, bool populate,
 }
 
 /**
+ * kvm_memext_privmem_flush_rate() - the flush budget of one owner
+ *
+ * Return: privmem_flush_rate, flushes a second (0: no limit).
+ */
+unsigned int kvm_memext_privmem_flush_rate(void)
+{
+	return READ_ONCE(privmem_flush_rate);
+}
+
+/**
  * kvm_memext_privmem_flush_wait() - how long until a file may flush
  * @pm: the file.
  * @populate: for an allocation, which waits for the host's budget only.
@@ -247,5 +257,8 @@ bool kvm_memext_privmem_tenant_split(struct kvm_memext_privmem *pm)
 		ok = true;
 	}
 	spin_unlock(&privmem_flush_lock);
+	if (!ok)
+		kvm_memext_privmem_limit_hit(KVM_MEMEXT_LIMIT_SPLITS,
+					     PRIVMEM_MAX_CLOCK_SPLITS);
 	return ok;
 }

@@ -109,6 +109,8 @@ static int privmem_charge_mm(struct mm_struct *mm, unsigned long nr)
 	if (atomic64_add_return(nr, &mm->pinned_vm) >
 	    rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT && !capable(CAP_IPC_LOCK)) {
 		atomic64_sub(nr, &mm->pinned_vm);
+		kvm_memext_privmem_limit_hit(KVM_MEMEXT_LIMIT_MEMLOCK,
+					     rlimit(RLIMIT_MEMLOCK) >> 10);
 		return -EDQUOT;
 	}
 	kvm_memext_add_mm_counter(mm, MM_SHMEMPAGES, nr);
@@ -140,9 +142,13 @@ static int privmem_charge(struct kvm_memext_privmem *pm, unsigned long nr)
 			KVM_MEMEXT_CHUNK_PAGES);
 	if (atomic_long_add_return(nr, pages) > max) {
 		atomic_long_sub(nr, pages);
+		kvm_memext_privmem_limit_hit(KVM_MEMEXT_LIMIT_CEILING,
+					     READ_ONCE(privmem_max_mb));
 		return -ENOSPC;
 	}
 	if (atomic_long_add_return(nr, &sbi->pages) > mount_max && mount_max) {
+		kvm_memext_privmem_limit_hit(KVM_MEMEXT_LIMIT_MOUNT,
+					     mount_max >> (20 - PAGE_SHIFT));
 		r = -ENOSPC;
 		goto out_sb;
 	}
@@ -859,6 +865,8 @@ int kvm_memext_privmem_populate(struct kvm_memext_privmem *pm, pgoff_t cidx,
 			bitmap_fill(fresh, KVM_MEMEXT_CHUNK_PAGES);
 			chunk->huge = true;
 		} else if (!pm->may_split) {
+			kvm_memext_privmem_limit_hit(KVM_MEMEXT_LIMIT_BLOCK,
+						     global_zone_page_state(NR_FREE_PAGES));
 			r = -EAGAIN;
 			goto out_fresh;
 		} else {
@@ -1152,6 +1160,9 @@ static int privmem_throttle(struct kvm_memext_privmem *pm)
 	while ((delay = privmem_flush_delay(pm))) {
 		if (fatal_signal_pending(current))
 			return -EINTR;
+		if (!waited)
+			kvm_memext_privmem_limit_hit(KVM_MEMEXT_LIMIT_FLUSH,
+						     kvm_memext_privmem_flush_rate());
 		schedule_timeout_killable(delay);
 		waited = true;
 	}
@@ -1323,8 +1334,10 @@ int kvm_memext_privmem_set_access(struct kvm_memext_privmem *pm, pgoff_t start,
 	if (nodes < 0)
 		return nodes;
 	max = pm->may_split ? PRIVMEM_MAX_RANGES : PRIVMEM_MAX_RANGES_UNSPLIT;
-	if (pm->nr_ranges + nodes > (accessible ? max : 2 * max))
+	if (pm->nr_ranges + nodes > (accessible ? max : 2 * max)) {
+		kvm_memext_privmem_limit_hit(KVM_MEMEXT_LIMIT_RANGES, max);
 		return -ENOSPC;
+	}
 	r = privmem_pool_fill(&pool, nodes);
 	if (r)
 		return r;
