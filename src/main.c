@@ -105,5 +105,3 @@ MODULE_DESCRIPTION("Memory-subsystem extensions for KVM");
 MODULE_AUTHOR("The kvm_memext authors");
 MODULE_LICENSE("GPL");
 MODULE_VERSION(KVM_MEMEXT_VERSION);
-/* No KVM symbol is linked, but there is nothing to bind without KVM. */
-MODULE_SOFTDEP("pre: kvm");
