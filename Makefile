@@ -24,6 +24,9 @@
 #   make deb              Debian packages kvm-memext-dkms and kvm-memext-dev
 #                         in DEB_OUT (default build/deb), from HEAD plus the
 #                         uncommitted changes of tracked files
+#   make kselftest-install INSTALL_PATH=<dir> [KSELFTEST_KERNEL=6.12]
+#                         the selftests as a kselftest collection, for a CI
+#                         system's run_kselftest.sh (Documentation/testing.rst)
 #
 # Kernels are named as in scripts/kernels.conf; KERNELS defaults to those
 # with the "check" role, the campaigns' kernels to those with "campaign".
@@ -40,7 +43,7 @@ TRINITY_SECS ?= 1800
 TRINITY_KERNELS ?= $(CAMPAIGN_KERNELS)
 
 .PHONY: all module install clean setup run check bench kill fuzz trinity style \
-	selftest-harness deb
+	selftest-harness deb kselftest-install
 
 all: module
 
@@ -86,6 +89,11 @@ trinity: setup
 	ONLY='selftest/trinity' TRINITY_SECS='$(TRINITY_SECS)' SEED='$(SEED)' \
 		KVM_MEMEXT_BOOT_TIMEOUT=$$(( $(TRINITY_SECS) + 900 )) \
 		scripts/check.sh $(TRINITY_KERNELS)
+
+KSELFTEST_KERNEL ?= $(shell bash -c '. scripts/lib.sh && echo $$DEFAULT_KERNEL')
+INSTALL_PATH ?= $(CURDIR)/build/kselftest
+kselftest-install: setup
+	scripts/kselftest-install.sh '$(KSELFTEST_KERNEL)' '$(abspath $(INSTALL_PATH))'
 
 style: selftest-harness
 	scripts/style.sh
