@@ -24,6 +24,7 @@
 #   make deb              Debian packages kvm-memext-dkms and kvm-memext-dev
 #                         in DEB_OUT (default build/deb), from HEAD plus the
 #                         uncommitted changes of tracked files
+#   make samples          the sample VMMs of samples/ into build/samples
 #   make kselftest-install INSTALL_PATH=<dir> [KSELFTEST_KERNEL=6.12]
 #                         the selftests as a kselftest collection, for a CI
 #                         system's run_kselftest.sh (Documentation/testing.rst)
@@ -43,7 +44,7 @@ TRINITY_SECS ?= 1800
 TRINITY_KERNELS ?= $(CAMPAIGN_KERNELS)
 
 .PHONY: all module install clean setup run check bench kill fuzz trinity style \
-	selftest-harness deb kselftest-install
+	selftest-harness deb kselftest-install samples
 
 all: module
 
@@ -89,6 +90,15 @@ trinity: setup
 	ONLY='selftest/trinity' TRINITY_SECS='$(TRINITY_SECS)' SEED='$(SEED)' \
 		KVM_MEMEXT_BOOT_TIMEOUT=$$(( $(TRINITY_SECS) + 900 )) \
 		scripts/check.sh $(TRINITY_KERNELS)
+
+# One short VMM per feature, against this tree's uAPI header and the
+# system's <linux/kvm.h>; shipped as kvm-memext-dev's examples.
+SAMPLES = demo_vmm privmem_vmm batch_vmm runstate_vmm
+samples:
+	mkdir -p build/samples
+	for s in $(SAMPLES); do \
+		$(CC) -O2 -Wall -Wextra -I include/uapi -o build/samples/$$s samples/$$s.c || exit 1; \
+	done
 
 KSELFTEST_KERNEL ?= $(shell bash -c '. scripts/lib.sh && echo $$DEFAULT_KERNEL')
 INSTALL_PATH ?= $(CURDIR)/build/kselftest

@@ -71,8 +71,10 @@ mkdir -p "$build/tests/peer"
 while read -r t; do
 	cp "$out/$t" "$build/tests/peer/${t##*/}"
 done < "$out/peer.list"
-gcc -O2 -Wall -Wextra -static -isystem "$hdr/include" -I"$TOP/include/uapi" \
-	-o "$build/tests/demo_vmm" "$TOP/samples/demo_vmm.c"
+for s in demo_vmm privmem_vmm batch_vmm runstate_vmm; do
+	gcc -O2 -Wall -Wextra -static -isystem "$hdr/include" -I"$TOP/include/uapi" \
+		-o "$build/tests/$s" "$TOP/samples/$s.c"
+done
 gcc -O2 -Wall -static -isystem "$hdr/include" \
 	-o "$build/tests/vm-keeper" "$TOP/scripts/guest-vm-keeper.c"
 # Inputs of the IBT seal check (guest-ibt-seal.sh): the seal table of the

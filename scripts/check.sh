@@ -61,7 +61,9 @@ write_plan() {
 	# slice here, `make trinity` runs the campaign.
 	n=${TRINITY_SECS:-30}
 	echo "selftest trinity $((n + 120)) sh trinity.sh $n ${SEED:-1}"
-	echo "sample demo_vmm 120 ./demo_vmm"
+	for t in demo_vmm privmem_vmm batch_vmm runstate_vmm; do
+		echo "sample $t 120 ./$t"
+	done
 	# Debian's unmodified QEMU inside the guest, its RAM on a kvm_memext
 	# mount, with QEMU's default CPU model: kvm-clock offered, which the
 	# inner guest must run on.  PV EOI off: QEMU 7.2's TCG, which emulates

@@ -5,7 +5,8 @@
 # (dpkg-buildpackage, dh-dkms), lintian silent at its default level, and
 # the packages holding what debian/ says: the DKMS source with the
 # version of VERSION and the kernel bounds in its dkms.conf, the udev
-# rule, the mount unit, the uAPI header and its pkg-config file.  Prints
+# rule, the mount unit, the uAPI header, its pkg-config file and the
+# sample VMMs.  Prints
 # one KTAP result, "host/deb"; exits 0 when it passed.
 #
 # Usage: deb-check.sh
@@ -50,6 +51,11 @@ else
 		 ./lib/udev/rules.d/60-kvm_memext.rules \
 		 ./lib/systemd/system/run-kvm_memext.mount; do
 		grep -q " $f$" <<< "$list" || problems+=" kvm-memext-dkms lacks $f;"
+	done
+	list=$(dpkg-deb -c "$dev")
+	for f in vmm.h privmem_vmm.c batch_vmm.c runstate_vmm.c; do
+		grep -q " ./usr/share/doc/kvm-memext-dev/examples/$f$" <<< "$list" ||
+			problems+=" kvm-memext-dev lacks the sample $f;"
 	done
 	file_of "$dev" ./usr/include/linux/kvm_memext.h | cmp -s - "$TOP/include/uapi/linux/kvm_memext.h" ||
 		problems+=" kvm-memext-dev's header differs;"
