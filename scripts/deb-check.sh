@@ -5,8 +5,8 @@
 # (dpkg-buildpackage, dh-dkms), lintian silent at its default level, and
 # the packages holding what debian/ says: the DKMS source with the
 # version of VERSION and the kernel bounds in its dkms.conf, the udev
-# rule, the mount unit, the uAPI header, its pkg-config file and the
-# sample VMMs.  Prints
+# rule, the mount unit, the man page, the uAPI header, its pkg-config
+# file and the sample VMMs.  Prints
 # one KTAP result, "host/deb"; exits 0 when it passed.
 #
 # Usage: deb-check.sh
@@ -49,7 +49,8 @@ else
 	list=$(dpkg-deb -c "$dkms")
 	for f in ./usr/src/kvm_memext-$ver/Kbuild ./usr/src/kvm_memext-$ver/src/main.c \
 		 ./lib/udev/rules.d/60-kvm_memext.rules \
-		 ./lib/systemd/system/run-kvm_memext.mount; do
+		 ./lib/systemd/system/run-kvm_memext.mount \
+		 ./usr/share/man/man4/kvm_memext.4.gz; do
 		grep -q " $f$" <<< "$list" || problems+=" kvm-memext-dkms lacks $f;"
 	done
 	list=$(dpkg-deb -c "$dev")
