@@ -8,7 +8,7 @@ the plan was split over several guests, and <dir>/host.ktap (stages run on
 the host, such as the DKMS build), and prints, for kernel K:
 
 - every top-level result, by section (host, kunit, selftest, sample, qemu,
-  peer, boot), as "  K: <result line>";
+  peer, system, boot), as "  K: <result line>";
 - "runner": whether every guest finished its plan (no panic, no timeout);
 - "kernel-log": the splats in the kernel log, each with the test that was
   running, and whether every one of them is a known upstream report
@@ -30,7 +30,8 @@ import subprocess
 import sys
 import tempfile
 
-SECTIONS = ('host', 'kunit', 'selftest', 'sample', 'qemu', 'peer', 'boot')
+SECTIONS = ('host', 'kunit', 'selftest', 'sample', 'qemu', 'peer', 'system',
+            'boot')
 DONE = '# KVM_MEMEXT_RUNNER_DONE'
 SPLAT = re.compile(
     r'Oops|WARNING:|BUG:|KASAN:|UBSAN:|general protection fault'
@@ -114,9 +115,12 @@ def failure_details(kernel, lines):
 
 def shard_dirs(outdir):
     """The directories of the guests that ran the kernel's plan."""
+    def key(d):
+        n = d.split('-', 1)[1]
+        return (0, int(n), '') if n.isdigit() else (1, 0, n)
+
     shards = sorted((d for d in os.listdir(outdir) if d.startswith('shard-')
-                     and os.path.isdir(os.path.join(outdir, d))),
-                    key=lambda d: int(d.split('-', 1)[1]))
+                     and os.path.isdir(os.path.join(outdir, d))), key=key)
     return [os.path.join(outdir, d) for d in shards] or [outdir]
 
 

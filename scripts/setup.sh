@@ -20,6 +20,9 @@ pkgs=(
 	# the operator's DKMS path (dkms-check.sh) and the Debian packages
 	# (make deb, deb-check.sh)
 	dkms debhelper dh-dkms lintian
+	# the system stage: a Debian system image, a qcow2 overlay of it,
+	# the local repository's index (system-image.sh, system-check.sh)
+	mmdebstrap qemu-utils dpkg-dev e2fsprogs
 	# make style
 	sparse shellcheck codespell
 )
