@@ -47,6 +47,30 @@ prepare_kernel() {
 		{ tail -n 30 "$2/build.log"; return 1; }
 }
 
+# wait_guest <QEMU pid> <results.ktap> <grace s> <name> <timeout s>:
+# wait until the QEMU of a test guest ends, as the guest powers off when
+# done; one that reported its end but goes on (e.g. no ACPI power-off) is
+# stopped after <grace> seconds.  Sets guest_rc to QEMU's exit status,
+# and says in the KTAP when QEMU was killed (137: by its timeout) before
+# the end.
+wait_guest() {
+	local pid=$1 ktap=$2 grace=$3 done_re='^# KVM_MEMEXT_RUNNER_DONE'
+
+	while kill -0 "$pid" 2>/dev/null; do
+		if grep -q "$done_re" "$ktap" 2>/dev/null; then
+			grace=$((grace - 1))
+			[ "$grace" -gt 0 ] || { kill -KILL "$pid" 2>/dev/null; break; }
+		fi
+		sleep 1
+	done
+	guest_rc=0
+	wait "$pid" || guest_rc=$?
+	if ! grep -q "$done_re" "$ktap" 2>/dev/null && [ "$guest_rc" = 137 ]; then
+		log "$4: QEMU killed after $5 s"
+		echo "# RUNNER TIMEOUT after $5s" >> "$ktap"
+	fi
+}
+
 # Boot kernel $1 with the tests of build/$1 and the plan file $2; results
 # land in directory $3; $4 is the wall-clock timeout in seconds.
 boot_plan() {

@@ -90,19 +90,7 @@ boot() {
 		-serial "file:$outdir/console.log" \
 		-serial "file:$outdir/results.ktap" \
 		< /dev/null > "$outdir/qemu.log" 2>&1 &
-	qemu=$!
-	# The guest powers off when done; should it hang instead (e.g. no
-	# ACPI power-off), stop it once it has reported.
-	grace=15
-	while kill -0 $qemu 2>/dev/null; do
-		if grep -q '^# KVM_MEMEXT_RUNNER_DONE' "$outdir/results.ktap" 2>/dev/null; then
-			grace=$((grace - 1))
-			[ $grace -gt 0 ] || { kill -KILL $qemu 2>/dev/null; break; }
-		fi
-		sleep 1
-	done
-	rc=0
-	wait $qemu || rc=$?
+	wait_guest $! "$outdir/results.ktap" 15 "$K" "$tmo"
 }
 
 # A kernel report (judge.py's patterns) before kvm_memext was loaded: in
@@ -125,10 +113,5 @@ if ! grep -q '^# KVM vendor module' "$outdir/results.ktap" 2>/dev/null ||
 	log "$K: guest died before loading KVM or reported a splat before loading" \
 	    "kvm_memext (see console.failed-boot.log), booting again"
 	boot
-fi
-if ! grep -q '^# KVM_MEMEXT_RUNNER_DONE' "$outdir/results.ktap" 2>/dev/null &&
-   [ $rc = 137 ]; then
-	log "$K: QEMU killed after ${tmo}s"
-	echo "# RUNNER TIMEOUT after ${tmo}s" >> "$outdir/results.ktap"
 fi
 exit 0

@@ -64,21 +64,6 @@ timeout -s KILL "$tmo" qemu-system-x86_64 -accel tcg,thread=single -cpu max \
 	-serial "file:$outdir/console.log" \
 	-serial "file:$outdir/results.ktap" \
 	< /dev/null > "$outdir/qemu.log" 2>&1 &
-qemu=$!
-# The system powers off when done; stop it should it hang instead.
-grace=30
-while kill -0 $qemu 2>/dev/null; do
-	if grep -q '^# KVM_MEMEXT_RUNNER_DONE' "$outdir/results.ktap" 2>/dev/null; then
-		grace=$((grace - 1))
-		[ $grace -gt 0 ] || { kill -KILL $qemu 2>/dev/null; break; }
-	fi
-	sleep 1
-done
-rc=0
-wait $qemu || rc=$?
-if ! grep -q '^# KVM_MEMEXT_RUNNER_DONE' "$outdir/results.ktap" 2>/dev/null && [ $rc = 137 ]; then
-	log "system: QEMU killed after ${tmo}s"
-	echo "# RUNNER TIMEOUT after ${tmo}s" >> "$outdir/results.ktap"
-fi
+wait_guest $! "$outdir/results.ktap" 30 system "$tmo"
 echo "$DEFAULT_KERNEL:system $((SECONDS - t0))" >> "$outdir/timings"
 exit 0
