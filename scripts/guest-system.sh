@@ -324,7 +324,6 @@ case $phase in
 1)
 	echo "TAP version 13"
 	echo "# system stage: Debian 12, kernel $kver, kvm_memext $ver"
-	echo "# KVM vendor module: $(lsmod | grep -oE '^kvm_(amd|intel)')"
 	if step apt_install apt_install && step dkms_status dkms_status; then
 		step signature signature
 		if step operator_setup operator_setup; then
