@@ -77,7 +77,8 @@ mmdebstrap --variant=apt --components=main \
 	bookworm "$root" \
 	"deb $DEB_MIRROR bookworm main" \
 	"deb $DEB_MIRROR bookworm-updates main" \
-	"deb $security bookworm-security main" >&2
+	"deb $security bookworm-security main" > "$out/mmdebstrap.log" 2>&1 ||
+	{ tail -n 30 "$out/mmdebstrap.log" >&2; die "mmdebstrap failed (log: $out/mmdebstrap.log)"; }
 cp "$root/boot/vmlinuz-$KVER" "$out/vmlinuz"
 cp "$root/boot/initrd.img-$KVER" "$out/initrd.img"
 # Room for the module's build, libvirt's files and the guests' RAM files.
