@@ -193,9 +193,10 @@ prep_kernel() {
 	write_plan "$K" "$KDEBUG" | filter_plan > "$dir/plan"
 	grep '^#' "$dir/plan" | sed "s/^/  $K: /" > "$dir/judge.out"
 	split_plan "$dir/plan" "$CACHE/durations-$K" "$dir"
-	# The system stage (system-check.sh): a Debian system booted on the
-	# default kernel, once; a job of its own, as long as about 3 shards.
-	if [ "$K" = "$DEFAULT_KERNEL" ] && filter_plan <<< "system debian" | grep -q .; then
+	# The system stage (system-check.sh): a Debian system booted on a
+	# kernel with the "system" role; a job of its own, as long as about
+	# 3 shards.
+	if kernel_has_role "$K" system && filter_plan <<< "system debian" | grep -q .; then
 		echo "600 system" >> "$dir/shards"
 	fi
 }
@@ -204,7 +205,7 @@ prep_kernel() {
 boot_shard() {
 	local K=$1 sdir=$out/$1/shard-$2 t0=$SECONDS
 	if [ "$2" = system ]; then
-		"$TOP/scripts/system-check.sh" "$sdir" "${KVM_MEMEXT_SYSTEM_TIMEOUT:-1800}"
+		"$TOP/scripts/system-check.sh" "$K" "$sdir" "${KVM_MEMEXT_SYSTEM_TIMEOUT:-1800}"
 		cat "$sdir/timings" >> "$out/$K/timings"
 		return
 	fi

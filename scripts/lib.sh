@@ -22,6 +22,11 @@ kernels_with() {
 		"$KERNELS_CONF" | paste -sd' '
 }
 
+# kernel_has_role <name> <role>
+kernel_has_role() {
+	[[ ",$(kernel_field "$1" roles)," == *",$2,"* ]]
+}
+
 # Kernels of the test matrix, in the order `make check` runs them.
 ALL_KERNELS=$(kernels_with check)
 DEFAULT_KERNEL=$(kernels_with default)

@@ -3,20 +3,21 @@
 #
 # The Debian 12 system that the system stage (system-check.sh) boots: built
 # with mmdebstrap from Debian's packages, with systemd as init, udev, apt,
-# dkms, the default kernel of the matrix with its headers, libvirt and
-# QEMU, as an operator's KVM host has them.  Nothing of kvm_memext is in
+# dkms, a stock kernel of the matrix with its headers, libvirt and QEMU,
+# as an operator's KVM host has them.  Nothing of kvm_memext is in
 # it: the stage installs the package as an operator would.
 #
-# Cached in $CACHE/system-<key>/ (a raw ext4 image, the kernel and its
-# initramfs beside it), keyed by the package list, the kernel and this
-# script; older images are removed.  Prints the directory.
+# Cached in $CACHE/system-<K>-<key>/ (a raw ext4 image, the kernel and
+# its initramfs beside it), keyed by the package list, the kernel and this
+# script; older images of kernel K are removed.  Prints the directory.
 #
-# Usage: system-image.sh
+# Usage: system-image.sh <K>   (a stock kernel of scripts/kernels.conf)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-"$TOP/scripts/kernel.sh" "$DEFAULT_KERNEL" >&2
-KVER=$(. "$CACHE/env-$DEFAULT_KERNEL.sh" && echo "$KVER")
+K=$1
+"$TOP/scripts/kernel.sh" "$K" >&2
+KVER=$(. "$CACHE/env-$K.sh" && echo "$KVER")
 pkgs=(
 	systemd-sysv udev apt kmod initramfs-tools e2fsprogs procps util-linux
 	# what kvm-memext-dev depends on, and a VMM author builds with
@@ -29,11 +30,11 @@ pkgs=(
 )
 security=${DEB_MIRROR%/debian}/debian-security
 
-exec {lock}> "$CACHE/.system-image.lock"
+exec {lock}> "$CACHE/.system-image-$K.lock"
 flock "$lock"
 key=$( { echo "${pkgs[*]}" "$DEB_MIRROR"; sha256sum "$0" | cut -d' ' -f1; } |
 	sha256sum | cut -c1-12)
-out=$CACHE/system-$key
+out=$CACHE/system-$K-$key
 if stamp_ok "$out"; then
 	echo "$out"
 	exit 0
@@ -42,7 +43,7 @@ command -v mmdebstrap > /dev/null || die "mmdebstrap not installed (scripts/setu
 rm -rf "$out"
 mkdir -p "$out"
 root=$out/root
-log "building the Debian 12 system image (${#pkgs[@]} packages and their dependencies)"
+log "$K: building the Debian 12 system image (${#pkgs[@]} packages and their dependencies)"
 t0=$SECONDS
 # The test disk is mounted by a unit of the image's own, which runs the
 # stage's script from it; the image has no network and no apt source.
@@ -87,6 +88,6 @@ mkfs.ext4 -q -L kvmhost -d "$root" "$out/root.img" "${size}M" >&2
 rm -rf "$root"
 echo "$KVER" > "$out/kver"
 stamp_set "$out"
-log "system image ready in $((SECONDS - t0)) s: $(du -sh "$out/root.img" | cut -f1)"
-find "$CACHE" -maxdepth 1 -name 'system-*' -type d ! -name "${out##*/}" -exec rm -rf {} +
+log "$K: system image ready in $((SECONDS - t0)) s: $(du -sh "$out/root.img" | cut -f1)"
+find "$CACHE" -maxdepth 1 -name "system-$K-*" -type d ! -name "${out##*/}" -exec rm -rf {} +
 echo "$out"
