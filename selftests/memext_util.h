@@ -360,4 +360,57 @@ static inline long memext_proc_kb(const char *path, const char *name)
 	return val;
 }
 
+/*
+ * The kernel log since memext_kmsg_open(): whether a record holds @what.
+ * The module rate-limits each limit's line to one in 5 seconds, so another
+ * test may have used this limit's turn: ask twice, 6 seconds apart.
+ */
+static inline int memext_kmsg_open(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+
+	TEST_ASSERT(fd >= 0, "open /dev/kmsg: %s", strerror(errno));
+	TEST_ASSERT(lseek(fd, 0, SEEK_END) >= 0, "seek /dev/kmsg");
+	return fd;
+}
+
+static inline bool memext_kmsg_has(int fd, const char *what)
+{
+	char rec[4096];
+	bool found = false;
+	ssize_t n;
+
+	for (;;) {
+		n = read(fd, rec, sizeof(rec) - 1);
+		if (n < 0 && errno == EPIPE)
+			continue;	/* records overwritten meanwhile */
+		if (n <= 0)
+			break;
+		rec[n] = 0;
+		found |= !!strstr(rec, what);
+	}
+	return found;
+}
+
+/* Run @hit, which makes this process hit a limit, until @what is logged. */
+static inline void memext_expect_log_line(void (*hit)(void *), void *arg,
+					  const char *what)
+{
+	int try, fd;
+
+	for (try = 0; try < 2; try++) {
+		if (try)
+			sleep(6);
+		fd = memext_kmsg_open();
+		hit(arg);
+		if (memext_kmsg_has(fd, what)) {
+			close(fd);
+			ksft_print_msg("logged: ...%s...\n", what);
+			return;
+		}
+		close(fd);
+	}
+	TEST_FAIL("no kernel log line holding \"%s\"", what);
+}
+
 #endif /* SELFTEST_MEMEXT_UTIL_H */

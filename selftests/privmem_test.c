@@ -407,58 +407,6 @@ static void test_limit(void)
 	close(dev);
 }
 
-/*
- * The kernel log since kmsg_open(): whether a record holds @what.  The
- * module rate-limits each limit's line to one in 5 seconds, so another
- * test may have used this limit's turn: ask twice, 6 seconds apart.
- */
-static int kmsg_open(void)
-{
-	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
-
-	TEST_ASSERT(fd >= 0, "open /dev/kmsg: %s", strerror(errno));
-	TEST_ASSERT(lseek(fd, 0, SEEK_END) >= 0, "seek /dev/kmsg");
-	return fd;
-}
-
-static bool kmsg_has(int fd, const char *what)
-{
-	char rec[4096];
-	bool found = false;
-	ssize_t n;
-
-	for (;;) {
-		n = read(fd, rec, sizeof(rec) - 1);
-		if (n < 0 && errno == EPIPE)
-			continue;	/* records overwritten meanwhile */
-		if (n <= 0)
-			break;
-		rec[n] = 0;
-		found |= !!strstr(rec, what);
-	}
-	return found;
-}
-
-/* Run @hit, which makes this process hit a limit, until @what is logged. */
-static void expect_log_line(void (*hit)(void *), void *arg, const char *what)
-{
-	int try, fd;
-
-	for (try = 0; try < 2; try++) {
-		if (try)
-			sleep(6);
-		fd = kmsg_open();
-		hit(arg);
-		if (kmsg_has(fd, what)) {
-			close(fd);
-			ksft_print_msg("logged: ...%s...\n", what);
-			return;
-		}
-		close(fd);
-	}
-	TEST_FAIL("no kernel log line holding \"%s\"", what);
-}
-
 /* Hibernation would write the pages to disk: refused while a file exists. */
 static void hit_hibernation(void *arg)
 {
@@ -492,7 +440,7 @@ static void test_hibernation_refused(void)
 	snprintf(what, sizeof(what),
 		 "privmem_test[%d]: hibernation refused while private-memory files exist (files: ",
 		 getpid());
-	expect_log_line(hit_hibernation, NULL, what);
+	memext_expect_log_line(hit_hibernation, NULL, what);
 	close(fd);
 	f = fopen("/sys/power/pm_test", "w");
 	fputs("none\n", f);
@@ -766,7 +714,7 @@ static void memlock_line_child(void *arg)
 	snprintf(what, sizeof(what),
 		 "privmem_test[%d]: private memory beyond the process's memlock limit (RLIMIT_MEMLOCK KiB: 64); raise it",
 		 getpid());
-	expect_log_line(hit_memlock, &dev, what);
+	memext_expect_log_line(hit_memlock, &dev, what);
 	close(dev);
 }
 
@@ -786,7 +734,7 @@ static void owner_line_child(void *arg)
 	snprintf(what, sizeof(what),
 		 "privmem_test[%d]: file owned by another live process (inode: %lu); map and allocate",
 		 getpid(), (unsigned long)st.st_ino);
-	expect_log_line(hit_owner, &fd, what);
+	memext_expect_log_line(hit_owner, &fd, what);
 }
 
 static void hit_ceiling(void *arg)
@@ -822,7 +770,7 @@ static void test_limit_log_lines(void)
 	snprintf(what, sizeof(what),
 		 "privmem_test[%d]: private memory beyond the host's ceiling (privmem_max_mb: %ld); raise",
 		 getpid(), mb);
-	expect_log_line(hit_ceiling, &fd, what);
+	memext_expect_log_line(hit_ceiling, &fd, what);
 	rewind(f);
 	fputs(old, f);
 	fclose(f);
