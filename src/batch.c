@@ -209,17 +209,39 @@ static void batch_rollback(struct kvm_memext_batch *b, unsigned int done)
 		}
 	}
 	b->result |= KVM_MEMEXT_MEMSLOTS_ROLLED_BACK;
+	kvm_memext_stat_inc(b->vm, KVM_MEMEXT_STAT_BATCH_ROLLBACKS);
+}
+
+/* vCPUs stop from @start on: until now, none could run. */
+static void batch_account_blackout(struct kvm_memext_vm *vm, u64 start)
+{
+	u64 ns = ktime_get_ns() - start;
+
+	kvm_memext_stat_peak(vm, KVM_MEMEXT_STAT_BATCH_BLACKOUT_MAX_NS, ns);
+	kvm_memext_stat_hist(vm, KVM_MEMEXT_STAT_BATCH_BLACKOUT_HIST,
+			     div_u64(ns, NSEC_PER_USEC));
 }
 
 static int batch_apply(struct kvm_memext_batch *b)
 {
+	struct kvm_memext_vm *vm = b->vm;
 	struct kvm_memext_quiesce *q;
+	u64 start = ktime_get_ns(), parked;
 	unsigned int i;
 	int r;
 
-	q = kvm_memext_quiesce_vcpus(b->vm->kvm, READ_ONCE(batch_timeout_ms));
-	if (IS_ERR(q))
+	q = kvm_memext_quiesce_vcpus(vm->kvm, READ_ONCE(batch_timeout_ms));
+	parked = ktime_get_ns();
+	kvm_memext_stat_add(vm, KVM_MEMEXT_STAT_BATCH_PARK_NS, parked - start);
+	if (IS_ERR(q)) {
+		if (PTR_ERR(q) == -ETIMEDOUT)
+			kvm_memext_stat_inc(vm, KVM_MEMEXT_STAT_BATCH_TIMEOUTS);
+		/* Some vCPUs may have been parked meanwhile. */
+		batch_account_blackout(vm, start);
 		return PTR_ERR(q);
+	}
+	kvm_memext_stat_add(vm, KVM_MEMEXT_STAT_BATCH_VCPUS_PARKED,
+			    kvm_memext_quiesce_nr_vcpus(q));
 
 	/* Another thread of the VMM may have changed memslots meanwhile. */
 	if (batch_layout_changed(b)) {
@@ -239,6 +261,7 @@ static int batch_apply(struct kvm_memext_batch *b)
 	b->applied = b->nr;
 out:
 	kvm_memext_resume_vcpus(q);
+	batch_account_blackout(vm, start);
 	return r;
 }
 
@@ -418,7 +441,11 @@ long kvm_memext_set_memslots(struct kvm_memext_vm *vm,
 	r = mutex_lock_killable(&vm->batch_lock);
 	if (r)
 		goto out_free;
+	kvm_memext_stat_inc(vm, KVM_MEMEXT_STAT_BATCHES);
+	kvm_memext_stat_add(vm, KVM_MEMEXT_STAT_BATCH_ENTRIES, b.nr);
 	r = batch_run(&b);
+	if (r)
+		kvm_memext_stat_inc(vm, KVM_MEMEXT_STAT_BATCH_FAILURES);
 	mutex_unlock(&vm->batch_lock);
 
 	args.error_index = r ? b.error_index : -1;

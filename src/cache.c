@@ -101,8 +101,10 @@ VISIBLE_IF_KUNIT void kvm_memext_mn_start(struct kvm_memext_vm *vm,
 	list_for_each_entry(gpc, &vm->caches, node) {
 		raw_spin_lock_irqsave(&gpc->lock, flags);
 		if (gpc->valid &&
-		    kvm_memext_gpc_overlaps(gpc->uhva, gpc->nr_pages, start, end))
+		    kvm_memext_gpc_overlaps(gpc->uhva, gpc->nr_pages, start, end)) {
 			gpc->valid = false;
+			kvm_memext_stat_inc(vm, KVM_MEMEXT_STAT_CACHE_INVALIDATIONS);
+		}
 		raw_spin_unlock_irqrestore(&gpc->lock, flags);
 	}
 	spin_unlock(&vm->mn_lock);
@@ -405,6 +407,7 @@ static int __kvm_memext_gpc_refresh(struct kvm_memext_gpc *gpc)
 			gpc->generation = gen;
 			gpc->valid = true;
 			raw_spin_unlock_irq(&gpc->lock);
+			kvm_memext_stat_inc(vm, KVM_MEMEXT_STAT_CACHE_REFRESHES);
 			kvm_memext_gpc_put_pages(s->pages, nr);
 			break;
 		}
@@ -493,6 +496,7 @@ int kvm_memext_gpc_activate(struct kvm_memext_gpc *gpc, int as_id, u64 gpa,
 	spin_lock(&vm->mn_lock);
 	list_add(&gpc->node, &vm->caches);
 	spin_unlock(&vm->mn_lock);
+	kvm_memext_stat_inc(vm, KVM_MEMEXT_STAT_CACHES);
 
 	r = __kvm_memext_gpc_refresh(gpc);
 	mutex_unlock(&gpc->refresh_lock);
@@ -534,6 +538,7 @@ void kvm_memext_gpc_deactivate(struct kvm_memext_gpc *gpc)
 	spin_lock(&vm->mn_lock);
 	list_del_init(&gpc->node);
 	spin_unlock(&vm->mn_lock);
+	kvm_memext_stat_add(vm, KVM_MEMEXT_STAT_CACHES, -1);
 	mutex_unlock(&gpc->refresh_lock);
 
 	kvm_memext_gpc_unmap(old, nr_old);

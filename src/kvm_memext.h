@@ -15,6 +15,56 @@
 
 #include "compat.h"
 
+/* Buckets of a histogram statistic: log2 buckets, as KVM's. */
+#define KVM_MEMEXT_HIST_BUCKETS	32
+
+/*
+ * A VM handle's statistics (stats.c), by index.  Those up to
+ * KVM_MEMEXT_NR_VM_STATS are counters of the handle; the private-memory
+ * ones are summed, when read, over the files the VM's process owns.
+ */
+enum kvm_memext_stat {
+	KVM_MEMEXT_STAT_BATCHES,
+	KVM_MEMEXT_STAT_BATCH_ENTRIES,
+	KVM_MEMEXT_STAT_BATCH_FAILURES,
+	KVM_MEMEXT_STAT_BATCH_ROLLBACKS,
+	KVM_MEMEXT_STAT_BATCH_TIMEOUTS,
+	KVM_MEMEXT_STAT_BATCH_VCPUS_PARKED,
+	KVM_MEMEXT_STAT_BATCH_PARK_NS,
+	KVM_MEMEXT_STAT_BATCH_BLACKOUT_MAX_NS,
+	KVM_MEMEXT_STAT_BATCH_BLACKOUT_HIST,
+	KVM_MEMEXT_STAT_RUNSTATE_AREAS = KVM_MEMEXT_STAT_BATCH_BLACKOUT_HIST +
+					 KVM_MEMEXT_HIST_BUCKETS,
+	KVM_MEMEXT_STAT_RUNSTATE_WRITES,
+	KVM_MEMEXT_STAT_RUNSTATE_PENDING,
+	KVM_MEMEXT_STAT_CACHES,
+	KVM_MEMEXT_STAT_CACHE_REFRESHES,
+	KVM_MEMEXT_STAT_CACHE_INVALIDATIONS,
+	KVM_MEMEXT_NR_VM_STATS,
+	KVM_MEMEXT_STAT_PRIVMEM_FILES = KVM_MEMEXT_NR_VM_STATS,
+	KVM_MEMEXT_STAT_PRIVMEM_PAGES,
+	KVM_MEMEXT_STAT_PRIVMEM_ACCESSIBLE,
+	KVM_MEMEXT_STAT_PRIVMEM_FAULTS,
+	KVM_MEMEXT_STAT_PRIVMEM_SHOWN,
+	KVM_MEMEXT_STAT_PRIVMEM_HIDDEN,
+	KVM_MEMEXT_STAT_PRIVMEM_FLUSHES,
+	KVM_MEMEXT_STAT_PRIVMEM_THROTTLED,
+	KVM_MEMEXT_STAT_PRIVMEM_CLOCK_SHOWS,
+	KVM_MEMEXT_NR_STATS
+};
+
+/* A private-memory file's counters, by index; see kvm_memext_stat. */
+enum kvm_memext_pm_stat {
+	KVM_MEMEXT_PM_STAT_PAGES,
+	KVM_MEMEXT_PM_STAT_FAULTS,
+	KVM_MEMEXT_PM_STAT_SHOWN,
+	KVM_MEMEXT_PM_STAT_HIDDEN,
+	KVM_MEMEXT_PM_STAT_FLUSHES,
+	KVM_MEMEXT_PM_STAT_THROTTLED,
+	KVM_MEMEXT_PM_STAT_CLOCK_SHOWS,
+	KVM_MEMEXT_NR_PM_STATS
+};
+
 /**
  * struct kvm_memext_vm - state behind one VM handle file
  * @vm_file: the VM's own file, held for the handle's lifetime.  It keeps
@@ -39,7 +89,15 @@
  * @mn_active: invalidations in progress.
  * @runstate_lock: protects @runstates.
  * @runstates: attached vCPU runstate areas.
+ * @stats_pid: the binding process, which names the handle "<pid>-<fd>" in
+ *	       debugfs, stats and trace events ...
+ * @stats_fd: ... with the handle's file descriptor there.
+ * @debugfs: the handle's debugfs directory, or an error pointer.
+ * @stats_files: what the files in @debugfs show (stats.c).
+ * @stat: the handle's counters (enum kvm_memext_stat).
  */
+struct kvm_memext_stats_file;
+
 struct kvm_memext_vm {
 	struct file *vm_file;
 	struct kvm *kvm;
@@ -57,7 +115,36 @@ struct kvm_memext_vm {
 	unsigned long mn_active;
 	struct mutex runstate_lock;	/* @runstates */
 	struct list_head runstates;
+	int stats_pid;
+	int stats_fd;
+	struct dentry *debugfs;
+	struct kvm_memext_stats_file *stats_files;
+	atomic64_t stat[KVM_MEMEXT_NR_VM_STATS];
 };
+
+static inline void kvm_memext_stat_add(struct kvm_memext_vm *vm,
+				       enum kvm_memext_stat stat, s64 val)
+{
+	atomic64_add(val, &vm->stat[stat]);
+}
+
+static inline void kvm_memext_stat_inc(struct kvm_memext_vm *vm,
+				       enum kvm_memext_stat stat)
+{
+	atomic64_inc(&vm->stat[stat]);
+}
+
+void kvm_memext_stat_peak(struct kvm_memext_vm *vm, enum kvm_memext_stat stat,
+			  u64 val);
+void kvm_memext_stat_hist(struct kvm_memext_vm *vm, enum kvm_memext_stat stat,
+			  u64 val);
+int kvm_memext_stats_fd(struct file *handle);
+void kvm_memext_stats_debugfs_add(struct kvm_memext_vm *vm, int fd);
+void kvm_memext_stats_debugfs_remove(struct kvm_memext_vm *vm);
+void kvm_memext_stats_init(void);
+void kvm_memext_stats_exit(void);
+struct dentry *kvm_memext_debugfs_root(void);
+void kvm_memext_privmem_stats_sum(const struct mm_struct *mm, u64 *sum);
 
 /* A memslot as the batch planner sees it. */
 struct kvm_memext_slot {
@@ -134,6 +221,7 @@ struct kvm_memext_quiesce;
 struct kvm_memext_quiesce *kvm_memext_quiesce_vcpus(struct kvm *kvm,
 						    unsigned int timeout_ms);
 void kvm_memext_resume_vcpus(struct kvm_memext_quiesce *q);
+unsigned int kvm_memext_quiesce_nr_vcpus(const struct kvm_memext_quiesce *q);
 
 /* task_work.c */
 int kvm_memext_task_work_add(struct task_struct *task,
@@ -248,6 +336,8 @@ struct kvm_memext_privmem_sb {
  *	privmem_clock.c), one entry per vCPU whose clock is in the file.
  * @nr_clocks: entries of this file in privmem_clock.c's table, on
  *	@clocks or not; under that table's mutex, not @lock.
+ * @stat: the file's counters (enum kvm_memext_pm_stat), for its owner's
+ *	VM handle.
  */
 struct kvm_memext_privmem {
 	struct mutex lock;		/* see above */
@@ -267,7 +357,14 @@ struct kvm_memext_privmem {
 	struct list_head node;
 	struct list_head clocks;
 	unsigned int nr_clocks;
+	atomic64_t stat[KVM_MEMEXT_NR_PM_STATS];
 };
+
+static inline void kvm_memext_pm_stat_add(struct kvm_memext_privmem *pm,
+					  enum kvm_memext_pm_stat stat, s64 val)
+{
+	atomic64_add(val, &pm->stat[stat]);
+}
 
 /**
  * struct kvm_memext_privmem_clock - the kvm-clock page of one vCPU

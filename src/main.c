@@ -21,6 +21,7 @@ static long kvm_memext_check_extension(unsigned long ext)
 	case KVM_MEMEXT_CAP_VM_HANDLE:
 	case KVM_MEMEXT_CAP_MEMSLOT_BATCH:
 	case KVM_MEMEXT_CAP_RUNSTATE:
+	case KVM_MEMEXT_CAP_STATS:
 		return 1;
 	case KVM_MEMEXT_CAP_PRIVMEM:
 	case KVM_MEMEXT_CAP_PRIVMEM_FS:
@@ -74,13 +75,16 @@ static struct miscdevice kvm_memext_dev = {
 
 static int __init kvm_memext_init(void)
 {
-	bool privmem = kvm_memext_privmem_init();
+	bool privmem;
 	int r;
 
+	kvm_memext_stats_init();
+	privmem = kvm_memext_privmem_init();
 	r = misc_register(&kvm_memext_dev);
 	if (r) {
 		pr_err("cannot register /dev/kvm_memext: %d\n", r);
 		kvm_memext_privmem_exit();
+		kvm_memext_stats_exit();
 		return r;
 	}
 
@@ -95,6 +99,7 @@ static void __exit kvm_memext_exit(void)
 {
 	misc_deregister(&kvm_memext_dev);
 	kvm_memext_privmem_exit();
+	kvm_memext_stats_exit();
 	kvm_memext_task_works_exit();
 }
 

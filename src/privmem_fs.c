@@ -32,7 +32,6 @@
 
 static struct vfsmount *privmem_mnt;
 static bool privmem_available;
-static struct dentry *privmem_debugfs;
 
 static const struct inode_operations privmem_dir_iops;
 static const struct super_operations privmem_sops;
@@ -451,8 +450,7 @@ bool __init kvm_memext_privmem_init(void)
 	int r;
 
 	kvm_memext_privmem_limit_init();
-	privmem_debugfs = debugfs_create_dir(KBUILD_MODNAME, NULL);
-	debugfs_create_file("privmem", 0400, privmem_debugfs, NULL,
+	debugfs_create_file("privmem", 0400, kvm_memext_debugfs_root(), NULL,
 			    &privmem_stats_fops);
 
 	r = kvm_memext_dmap_init();
@@ -505,5 +503,4 @@ void kvm_memext_privmem_exit(void)
 		unregister_filesystem(&privmem_fs);
 		kern_unmount(privmem_mnt);
 	}
-	debugfs_remove_recursive(privmem_debugfs);
 }

@@ -152,11 +152,13 @@ static int privmem_charge(struct kvm_memext_privmem *pm, unsigned long nr)
 		r = -ENOSPC;
 		goto out_sb;
 	}
-	if (!pm->mm)
-		return 0;
-	r = privmem_charge_mm(pm->mm, nr);
-	if (!r)
-		return 0;
+	if (pm->mm) {
+		r = privmem_charge_mm(pm->mm, nr);
+		if (r)
+			goto out_sb;
+	}
+	kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_PAGES, nr);
+	return 0;
 out_sb:
 	atomic_long_sub(nr, &sbi->pages);
 	atomic_long_sub(nr, pages);
@@ -168,6 +170,7 @@ static void privmem_uncharge_owner(struct kvm_memext_privmem *pm,
 				   unsigned long nr)
 {
 	atomic_long_sub(nr, &pm->sbi->pages);
+	kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_PAGES, -nr);
 	if (pm->mm)
 		privmem_uncharge_mm(pm->mm, nr);
 }
@@ -490,6 +493,7 @@ static void __privmem_flush(struct kvm_memext_privmem *pm, bool populate)
 	while ((ns = kvm_memext_privmem_flush_reserve(pm, populate)))
 		schedule_timeout_uninterruptible(max_t(long, 1, nsecs_to_jiffies(ns)));
 	kvm_memext_dmap_flush();
+	kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_FLUSHES, 1);
 }
 
 static void privmem_flush(struct kvm_memext_privmem *pm)
@@ -527,12 +531,15 @@ static int privmem_sync_chunk(struct kvm_memext_privmem *pm, pgoff_t cidx,
 			if (r)
 				return r;
 			bitmap_fill(chunk->shown, KVM_MEMEXT_CHUNK_PAGES);
+			kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_SHOWN,
+					       KVM_MEMEXT_CHUNK_PAGES);
 		} else {
 			for_each_set_bit(i, diff, KVM_MEMEXT_CHUNK_PAGES) {
 				r = kvm_memext_dmap_show_page(chunk->pages[i], pm->decoy);
 				if (r)
 					return r;
 				__set_bit(i, chunk->shown);
+				kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_SHOWN, 1);
 			}
 		}
 		changed = true;
@@ -551,6 +558,8 @@ static int privmem_sync_chunk(struct kvm_memext_privmem *pm, pgoff_t cidx,
 	if (chunk->huge && bitmap_full(diff, KVM_MEMEXT_CHUNK_PAGES) &&
 	    !kvm_memext_dmap_hide_block(chunk->pages[0], pm->decoy)) {
 		bitmap_zero(chunk->shown, KVM_MEMEXT_CHUNK_PAGES);
+		kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_HIDDEN,
+				       KVM_MEMEXT_CHUNK_PAGES);
 	} else {
 		/* Page by page: tells which ones a failed block hide left. */
 		for_each_set_bit(i, diff, KVM_MEMEXT_CHUNK_PAGES) {
@@ -559,6 +568,7 @@ static int privmem_sync_chunk(struct kvm_memext_privmem *pm, pgoff_t cidx,
 			if (r && !PageHWPoison(chunk->pages[i]))
 				return r;
 			__clear_bit(i, chunk->shown);
+			kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_HIDDEN, 1);
 		}
 	}
 	return 1;
@@ -1166,8 +1176,10 @@ static int privmem_throttle(struct kvm_memext_privmem *pm)
 		schedule_timeout_killable(delay);
 		waited = true;
 	}
-	if (waited)
+	if (waited) {
 		atomic_long_inc(&kvm_memext_privmem_stats.throttled);
+		kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_THROTTLED, 1);
+	}
 	return 0;
 }
 
@@ -1230,6 +1242,7 @@ int kvm_memext_privmem_clock_show(struct kvm_memext_privmem *pm,
 	}
 	atomic_long_inc(&kvm_memext_privmem_stats.clock_pages);
 	atomic_long_inc(&kvm_memext_privmem_stats.clock_shows);
+	kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_CLOCK_SHOWS, 1);
 	return 0;
 }
 

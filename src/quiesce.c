@@ -294,6 +294,17 @@ struct kvm_memext_quiesce *kvm_memext_quiesce_vcpus(struct kvm *kvm,
 }
 
 /**
+ * kvm_memext_quiesce_nr_vcpus() - how many vCPUs a quiesce stopped
+ * @q: from kvm_memext_quiesce_vcpus()
+ *
+ * Return: the vCPUs kept out of guest mode, all of the VM's.
+ */
+unsigned int kvm_memext_quiesce_nr_vcpus(const struct kvm_memext_quiesce *q)
+{
+	return q->nr;
+}
+
+/**
  * kvm_memext_resume_vcpus() - let the vCPUs run again
  * @q: from kvm_memext_quiesce_vcpus()
  *

@@ -157,6 +157,10 @@ static void runstate_switch(struct kvm_memext_vcpu_runstate *rs,
 	if (!rs->detached) {
 		runstate_account(rs, state);
 		rs->pending = !runstate_flush(rs);
+		/* Attached: the handle is alive. */
+		kvm_memext_stat_inc(rs->gpc.vm, rs->pending ?
+				    KVM_MEMEXT_STAT_RUNSTATE_PENDING :
+				    KVM_MEMEXT_STAT_RUNSTATE_WRITES);
 	}
 	raw_spin_unlock_irqrestore(&rs->gpc.lock, flags);
 }
@@ -295,6 +299,7 @@ static void runstate_stop(struct kvm_memext_vcpu_runstate *rs)
 	raw_spin_unlock_irq(&rs->gpc.lock);
 	kvm_memext_gpc_deactivate(&rs->gpc);
 	list_del(&rs->node);
+	kvm_memext_stat_add(rs->gpc.vm, KVM_MEMEXT_STAT_RUNSTATE_AREAS, -1);
 	runstate_unhook(rs);
 }
 
@@ -409,6 +414,7 @@ static int runstate_attach(struct kvm_memext_vm *vm,
 	preempt_notifier_register(&rs->pn);
 	preempt_enable();
 	list_add(&rs->node, &vm->runstates);
+	kvm_memext_stat_inc(vm, KVM_MEMEXT_STAT_RUNSTATE_AREAS);
 	mutex_unlock(&vm->runstate_lock);
 	return 0;
 

@@ -28,6 +28,7 @@ static int kvm_memext_vm_release(struct inode *inode, struct file *file)
 	mutex_lock(&kvm_memext_vms_lock);
 	list_del(&vm->node);
 	mutex_unlock(&kvm_memext_vms_lock);
+	kvm_memext_stats_debugfs_remove(vm);
 
 	/*
 	 * The reverse of kvm_memext_bind_vm(): runstate areas are caches'
@@ -62,6 +63,11 @@ static long kvm_memext_vm_ioctl(struct file *file, unsigned int ioctl,
 	case KVM_MEMEXT_RUNSTATE_DETACH:
 	case KVM_MEMEXT_RUNSTATE_GET:
 		return kvm_memext_runstate_ioctl(vm, ioctl, (void __user *)arg);
+	case KVM_MEMEXT_GET_STATS_FD:
+		/* As KVM_GET_STATS_FD: no argument. */
+		if (arg)
+			return -EINVAL;
+		return kvm_memext_stats_fd(file);
 	default:
 		return -ENOTTY;
 	}
@@ -185,6 +191,7 @@ int kvm_memext_bind_vm(const struct kvm_memext_bind_vm *args)
 	kvm_memext_batch_init_vm(vm);
 	kvm_memext_cache_init_vm(vm);
 	kvm_memext_runstate_init_vm(vm);
+	kvm_memext_stats_debugfs_add(vm, fd);
 	list_add(&vm->node, &kvm_memext_vms);
 	mutex_unlock(&kvm_memext_vms_lock);
 

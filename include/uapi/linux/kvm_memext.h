@@ -28,6 +28,8 @@
 #define KVM_MEMEXT_CAP_PRIVMEM		4
 /* The kvm_memext file system of private-memory files can be mounted. */
 #define KVM_MEMEXT_CAP_PRIVMEM_FS	5
+/* KVM_MEMEXT_GET_STATS_FD on a VM handle. */
+#define KVM_MEMEXT_CAP_STATS		6
 
 /* statfs(2) f_type of the kvm_memext file system ("kmpv"). */
 #define KVM_MEMEXT_FS_MAGIC		0x6b6d7076
@@ -270,6 +272,11 @@ struct kvm_memext_privmem_access {
 #define KVM_MEMEXT_RUNSTATE_ATTACH	_IOW(KVM_MEMEXT_IO, 0x20, struct kvm_memext_runstate)
 #define KVM_MEMEXT_RUNSTATE_DETACH	_IOW(KVM_MEMEXT_IO, 0x21, struct kvm_memext_runstate)
 #define KVM_MEMEXT_RUNSTATE_GET		_IOWR(KVM_MEMEXT_IO, 0x22, struct kvm_memext_runstate_info)
+/*
+ * Returns a new read-only file descriptor (O_CLOEXEC) of the handle's
+ * statistics, in the layout of KVM_GET_STATS_FD; see Documentation/stats.rst.
+ */
+#define KVM_MEMEXT_GET_STATS_FD		_IO(KVM_MEMEXT_IO, 0x23)
 
 /* ioctls on a private-memory file */
 #define KVM_MEMEXT_PRIVMEM_SET_ACCESS	_IOW(KVM_MEMEXT_IO, 0x30, struct kvm_memext_privmem_access)

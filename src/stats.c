@@ -1,0 +1,326 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Statistics of a VM handle, in KVM's binary stats format and in debugfs.
+ *
+ * KVM_MEMEXT_GET_STATS_FD returns a file laid out exactly as KVM's own
+ * stats fd (Documentation/virt/kvm/api.rst, KVM_GET_STATS_FD): a header, an
+ * id string, descriptors, then the data, so that a reader written for KVM
+ * (kvm_stat, QEMU's query-stats) reads it unchanged.  KVM's own reader is
+ * not exported, and 6.1's descriptor struct has a flexible name, so the
+ * layout is built here.
+ *
+ * The same values are text files in debugfs, kvm_memext/<pid>-<fd>/, one
+ * per statistic, as KVM's kvm/<pid>-<fd>/; tools/kvm_memext_stat reads them.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/anon_inodes.h>
+#include <linux/debugfs.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+
+#include "kvm_memext.h"
+
+/* struct kvm_stats_desc with its name, as KVM's reader expects it. */
+struct stats_desc {
+	__u32 flags;
+	__s16 exponent;
+	__u16 size;
+	__u32 offset;
+	__u32 bucket_size;
+	char name[KVM_STATS_NAME_SIZE];
+};
+
+/* What the file holds besides the descriptors and the data. */
+struct stats_head {
+	struct kvm_stats_header header;
+	char id[KVM_STATS_NAME_SIZE];
+};
+
+#define STAT(_name, _stat, _type, _unit, _exp, _size)			\
+	{								\
+		.name = _name, .stat = KVM_MEMEXT_STAT_##_stat,		\
+		.flags = KVM_STATS_TYPE_##_type | KVM_STATS_UNIT_##_unit | \
+			 KVM_STATS_BASE_POW10,				\
+		.exponent = _exp, .size = _size,			\
+	}
+#define COUNTER(_name, _stat)	STAT(_name, _stat, CUMULATIVE, NONE, 0, 1)
+#define VALUE(_name, _stat)	STAT(_name, _stat, INSTANT, NONE, 0, 1)
+
+static const struct stats_entry {
+	const char *name;
+	enum kvm_memext_stat stat;
+	u32 flags;
+	s16 exponent;
+	u16 size;
+} stats_table[] = {
+	COUNTER("batches", BATCHES),
+	COUNTER("batch_entries", BATCH_ENTRIES),
+	COUNTER("batch_failures", BATCH_FAILURES),
+	COUNTER("batch_rollbacks", BATCH_ROLLBACKS),
+	COUNTER("batch_timeouts", BATCH_TIMEOUTS),
+	COUNTER("batch_vcpus_parked", BATCH_VCPUS_PARKED),
+	STAT("batch_park_time", BATCH_PARK_NS, CUMULATIVE, SECONDS, -9, 1),
+	STAT("batch_blackout_max", BATCH_BLACKOUT_MAX_NS, PEAK, SECONDS, -9, 1),
+	STAT("batch_blackout_hist", BATCH_BLACKOUT_HIST, LOG_HIST, SECONDS, -6,
+	     KVM_MEMEXT_HIST_BUCKETS),
+	VALUE("runstate_areas", RUNSTATE_AREAS),
+	COUNTER("runstate_writes", RUNSTATE_WRITES),
+	COUNTER("runstate_pending", RUNSTATE_PENDING),
+	VALUE("caches", CACHES),
+	COUNTER("cache_refreshes", CACHE_REFRESHES),
+	COUNTER("cache_invalidations", CACHE_INVALIDATIONS),
+	VALUE("privmem_files", PRIVMEM_FILES),
+	VALUE("privmem_pages", PRIVMEM_PAGES),
+	VALUE("privmem_accessible_pages", PRIVMEM_ACCESSIBLE),
+	COUNTER("privmem_faults", PRIVMEM_FAULTS),
+	COUNTER("privmem_pages_shown", PRIVMEM_SHOWN),
+	COUNTER("privmem_pages_hidden", PRIVMEM_HIDDEN),
+	COUNTER("privmem_tlb_flushes", PRIVMEM_FLUSHES),
+	COUNTER("privmem_throttled", PRIVMEM_THROTTLED),
+	COUNTER("privmem_clock_shows", PRIVMEM_CLOCK_SHOWS),
+};
+
+#define NR_DESC	ARRAY_SIZE(stats_table)
+
+static struct dentry *stats_debugfs;
+
+/**
+ * kvm_memext_stat_peak() - raise a peak statistic to @val
+ * @vm: the handle
+ * @stat: a peak statistic
+ * @val: a new sample
+ */
+void kvm_memext_stat_peak(struct kvm_memext_vm *vm, enum kvm_memext_stat stat,
+			  u64 val)
+{
+	s64 old = atomic64_read(&vm->stat[stat]);
+
+	while ((u64)old < val &&
+	       !atomic64_try_cmpxchg(&vm->stat[stat], &old, val))
+		;
+}
+
+/**
+ * kvm_memext_stat_hist() - count @val in a log2 histogram
+ * @vm: the handle
+ * @stat: the histogram's first bucket
+ * @val: a sample, in the histogram's unit
+ *
+ * As KVM's: bucket 0 counts 0, bucket i counts [2^(i-1), 2^i), the last
+ * one everything above.
+ */
+void kvm_memext_stat_hist(struct kvm_memext_vm *vm, enum kvm_memext_stat stat,
+			  u64 val)
+{
+	unsigned int i = min_t(unsigned int, fls64(val),
+			       KVM_MEMEXT_HIST_BUCKETS - 1);
+
+	atomic64_inc(&vm->stat[stat + i]);
+}
+
+/* Every value of every statistic, by enum kvm_memext_stat. */
+static void stats_snapshot(struct kvm_memext_vm *vm, u64 *data)
+{
+	unsigned int i;
+
+	for (i = 0; i < KVM_MEMEXT_NR_VM_STATS; i++)
+		data[i] = atomic64_read(&vm->stat[i]);
+	kvm_memext_privmem_stats_sum(vm->kvm->mm,
+				     &data[KVM_MEMEXT_STAT_PRIVMEM_FILES]);
+}
+
+static u64 stats_data_size(void)
+{
+	u64 size = 0;
+	unsigned int i;
+
+	for (i = 0; i < NR_DESC; i++)
+		size += stats_table[i].size * sizeof(u64);
+	return size;
+}
+
+static ssize_t stats_read(struct file *file, char __user *buf, size_t len,
+			  loff_t *pos)
+{
+	struct file *handle = file->private_data;
+	struct kvm_memext_vm *vm = handle->private_data;
+	size_t desc_off = sizeof(struct stats_head);
+	size_t data_off = desc_off + NR_DESC * sizeof(struct stats_desc);
+	size_t size = data_off + stats_data_size();
+	u64 values[KVM_MEMEXT_NR_STATS];
+	struct stats_desc *desc;
+	struct stats_head *head;
+	unsigned int i, off = 0;
+	u64 *data;
+	void *img;
+	ssize_t r;
+
+	if (*pos >= size)
+		return 0;
+	img = kzalloc(size, GFP_KERNEL_ACCOUNT);
+	if (!img)
+		return -ENOMEM;
+	head = img;
+	head->header = (struct kvm_stats_header) {
+		.name_size = KVM_STATS_NAME_SIZE,
+		.num_desc = NR_DESC,
+		.id_offset = offsetof(struct stats_head, id),
+		.desc_offset = desc_off,
+		.data_offset = data_off,
+	};
+	snprintf(head->id, sizeof(head->id), "kvm_memext-%d-%d", vm->stats_pid,
+		 vm->stats_fd);
+
+	stats_snapshot(vm, values);
+	desc = img + desc_off;
+	data = img + data_off;
+	for (i = 0; i < NR_DESC; i++) {
+		const struct stats_entry *e = &stats_table[i];
+
+		desc[i] = (struct stats_desc) {
+			.flags = e->flags,
+			.exponent = e->exponent,
+			.size = e->size,
+			.offset = off * sizeof(u64),
+		};
+		strscpy(desc[i].name, e->name, sizeof(desc[i].name));
+		memcpy(&data[off], &values[e->stat], e->size * sizeof(u64));
+		off += e->size;
+	}
+	r = simple_read_from_buffer(buf, len, pos, img, size);
+	kfree(img);
+	return r;
+}
+
+static int stats_release(struct inode *inode, struct file *file)
+{
+	fput(file->private_data);
+	return 0;
+}
+
+static const struct file_operations kvm_memext_stats_fops = {
+	.owner		= THIS_MODULE,
+	.read		= stats_read,
+	.release	= stats_release,
+	.llseek		= noop_llseek,
+};
+
+/**
+ * kvm_memext_stats_fd() - the KVM_MEMEXT_GET_STATS_FD ioctl
+ * @handle: the VM handle's file, which the stats file holds
+ *
+ * Return: a new read-only file descriptor (O_CLOEXEC), or a negative errno.
+ */
+int kvm_memext_stats_fd(struct file *handle)
+{
+	struct file *file;
+	int fd;
+
+	fd = get_unused_fd_flags(O_CLOEXEC);
+	if (fd < 0)
+		return fd;
+	file = anon_inode_getfile("kvm_memext-stats", &kvm_memext_stats_fops,
+				  handle, O_RDONLY);
+	if (IS_ERR(file)) {
+		put_unused_fd(fd);
+		return PTR_ERR(file);
+	}
+	/* Read at any offset (pread()), as KVM's. */
+	file->f_mode |= FMODE_PREAD;
+	get_file(handle);
+	fd_install(fd, file);
+	return fd;
+}
+
+/* One debugfs file: the handle and its statistic. */
+struct kvm_memext_stats_file {
+	struct kvm_memext_vm *vm;
+	const struct stats_entry *entry;
+};
+
+static int stats_show(struct seq_file *m, void *unused)
+{
+	const struct kvm_memext_stats_file *f = m->private;
+	u64 values[KVM_MEMEXT_NR_STATS];
+	unsigned int i;
+
+	stats_snapshot(f->vm, values);
+	for (i = 0; i < f->entry->size; i++)
+		seq_printf(m, "%s%llu", i ? " " : "", values[f->entry->stat + i]);
+	seq_putc(m, '\n');
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(stats);
+
+/**
+ * kvm_memext_stats_debugfs_add() - the handle's debugfs directory
+ * @vm: the new handle
+ * @fd: its file descriptor in the binding process
+ *
+ * Named "<pid>-<fd>" as KVM's.  Best effort: a handle works without it
+ * (a name still taken by a closing handle whose file lives on elsewhere).
+ */
+void kvm_memext_stats_debugfs_add(struct kvm_memext_vm *vm, int fd)
+{
+	char name[24];
+	unsigned int i;
+
+	vm->stats_pid = task_tgid_nr(current);
+	vm->stats_fd = fd;
+	vm->debugfs = ERR_PTR(-ENOENT);
+	if (IS_ERR_OR_NULL(stats_debugfs))
+		return;
+	vm->stats_files = kcalloc(NR_DESC, sizeof(*vm->stats_files),
+				  GFP_KERNEL_ACCOUNT);
+	if (!vm->stats_files)
+		return;
+	snprintf(name, sizeof(name), "%d-%d", vm->stats_pid, vm->stats_fd);
+	vm->debugfs = debugfs_create_dir(name, stats_debugfs);
+	if (IS_ERR(vm->debugfs))
+		return;
+	for (i = 0; i < NR_DESC; i++) {
+		vm->stats_files[i] = (struct kvm_memext_stats_file) {
+			.vm = vm, .entry = &stats_table[i],
+		};
+		debugfs_create_file(stats_table[i].name, 0444, vm->debugfs,
+				    &vm->stats_files[i], &stats_fops);
+	}
+}
+
+/**
+ * kvm_memext_stats_debugfs_remove() - remove the handle's debugfs directory
+ * @vm: the handle being released
+ *
+ * Waits for readers of its files (debugfs' removal does).
+ */
+void kvm_memext_stats_debugfs_remove(struct kvm_memext_vm *vm)
+{
+	if (!IS_ERR_OR_NULL(vm->debugfs))
+		debugfs_remove_recursive(vm->debugfs);
+	kfree(vm->stats_files);
+}
+
+/**
+ * kvm_memext_debugfs_root() - the module's debugfs directory
+ *
+ * Return: kvm_memext/ in debugfs, or an error pointer without debugfs.
+ */
+struct dentry *kvm_memext_debugfs_root(void)
+{
+	return stats_debugfs;
+}
+
+/** kvm_memext_stats_init() - create the module's debugfs directory */
+void __init kvm_memext_stats_init(void)
+{
+	stats_debugfs = debugfs_create_dir(KBUILD_MODNAME, NULL);
+}
+
+/** kvm_memext_stats_exit() - remove it, with whatever is left in it */
+void kvm_memext_stats_exit(void)
+{
+	debugfs_remove_recursive(stats_debugfs);
+}
