@@ -391,7 +391,7 @@ static void test_limit(void)
 	TEST_ASSERT(f && fgets(old, sizeof(old), f), "read " MAX_MB_PARAM);
 	fd = memext_create_privmem(dev, 8 * CHUNK, 0);
 	rewind(f);
-	fprintf(f, "%ld\n", pages * PAGE_SIZE / (1 << 20) + 4);
+	fprintf(f, "%ld\n", (long)(pages * PAGE_SIZE >> 20) + 4);
 	fflush(f);
 	TEST_ASSERT_ERRNO(fallocate(fd, 0, 0, 8 * CHUNK), ENOSPC, "over the limit");
 	/* A growing fallocate() that fails leaves the size as it was. */
@@ -835,7 +835,7 @@ static void test_tenants_not_starved(void)
 
 	TEST_ASSERT(f && fgets(old, sizeof(old), f), "read " MAX_MB_PARAM);
 	rewind(f);
-	fprintf(f, "%ld\n", pages * PAGE_SIZE / (1 << 20) + 48);
+	fprintf(f, "%ld\n", (long)(pages * PAGE_SIZE >> 20) + 48);
 	fflush(f);
 
 	TEST_ASSERT(!pipe(pipefd), "pipe");
@@ -851,7 +851,7 @@ static void test_tenants_not_starved(void)
 	close(pipefd[1]);
 	TEST_ASSERT(read(pipefd[0], &c, 1) == 1, "the greedy tenant died");
 	ksft_print_msg("greedy tenant holds %ld MiB of a %ld MiB pool\n",
-		       (memext_stat("pages") - pages) * PAGE_SIZE >> 20, 48L);
+		       (long)((memext_stat("pages") - pages) * PAGE_SIZE >> 20), 48L);
 	in_child(tenant_child, &guest, "second tenant's guest");
 	TEST_ASSERT(waitpid(pid, &status, WNOHANG) == 0,
 		    "the greedy tenant let go early: %#x", status);
