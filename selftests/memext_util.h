@@ -14,9 +14,11 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <linux/capability.h>
 #include <linux/kvm_memext.h>
 
 #include "kvm_util.h"
@@ -126,6 +128,24 @@ static inline long memext_module_refcnt(void)
 	TEST_ASSERT(f && fscanf(f, "%ld", &cnt) == 1, "read refcnt");
 	fclose(f);
 	return cnt;
+}
+
+#define CAP_BIT(cap)	(1ULL << (cap))
+
+/* Drop capabilities from every set of this process (a tenant's VMM). */
+static inline void drop_caps(uint64_t caps)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+	int i;
+
+	TEST_ASSERT(!syscall(SYS_capget, &hdr, data), "capget: %s", strerror(errno));
+	for (i = 0; i < 2; i++) {
+		data[i].effective &= ~(uint32_t)(caps >> (32 * i));
+		data[i].permitted &= ~(uint32_t)(caps >> (32 * i));
+		data[i].inheritable &= ~(uint32_t)(caps >> (32 * i));
+	}
+	TEST_ASSERT(!syscall(SYS_capset, &hdr, data), "capset: %s", strerror(errno));
 }
 
 /* Assert that a call failed with one errno. */

@@ -544,24 +544,6 @@ static void expect_done(struct kvm_vcpu *vcpu)
 
 /* Tenants: limits, accounting and bounded work for unprivileged callers. */
 
-#define CAP_BIT(cap)	(1ULL << (cap))
-
-/* Drop capabilities from every set of this process (a tenant's VMM). */
-static void drop_caps(uint64_t caps)
-{
-	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
-	struct __user_cap_data_struct data[2];
-	int i;
-
-	TEST_ASSERT(!syscall(SYS_capget, &hdr, data), "capget: %s", strerror(errno));
-	for (i = 0; i < 2; i++) {
-		data[i].effective &= ~(uint32_t)(caps >> (32 * i));
-		data[i].permitted &= ~(uint32_t)(caps >> (32 * i));
-		data[i].inheritable &= ~(uint32_t)(caps >> (32 * i));
-	}
-	TEST_ASSERT(!syscall(SYS_capset, &hdr, data), "capset: %s", strerror(errno));
-}
-
 static void set_rlimit(int res, uint64_t bytes)
 {
 	struct rlimit rl = { bytes, bytes };

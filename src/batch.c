@@ -22,6 +22,7 @@
 #include <linux/uaccess.h>
 
 #include "kvm_memext.h"
+#include "trace.h"
 
 static unsigned int batch_timeout_ms = 2000;
 module_param(batch_timeout_ms, uint, 0644);
@@ -142,6 +143,7 @@ static int batch_plan(struct kvm_memext_batch *b)
 				  b->flags, b->steps, &index);
 	if (r)
 		b->error_index = index;
+	trace_kvm_memext_batch_validated(b->vm, b->nr, r, r ? index : -1);
 	return r;
 }
 
@@ -192,6 +194,7 @@ static int batch_apply_step(struct kvm_memext_batch *b,
 
 static void batch_rollback(struct kvm_memext_batch *b, unsigned int done)
 {
+	unsigned int failed = done;
 	struct kvm_memext_step undo;
 	int r;
 
@@ -210,6 +213,8 @@ static void batch_rollback(struct kvm_memext_batch *b, unsigned int done)
 	}
 	b->result |= KVM_MEMEXT_MEMSLOTS_ROLLED_BACK;
 	kvm_memext_stat_inc(b->vm, KVM_MEMEXT_STAT_BATCH_ROLLBACKS);
+	trace_kvm_memext_batch_rollback(b->vm, failed, failed - b->applied,
+					b->result);
 }
 
 /* vCPUs stop from @start on: until now, none could run. */
@@ -217,6 +222,7 @@ static void batch_account_blackout(struct kvm_memext_vm *vm, u64 start)
 {
 	u64 ns = ktime_get_ns() - start;
 
+	trace_kvm_memext_batch_resumed(vm, ns);
 	kvm_memext_stat_peak(vm, KVM_MEMEXT_STAT_BATCH_BLACKOUT_MAX_NS, ns);
 	kvm_memext_stat_hist(vm, KVM_MEMEXT_STAT_BATCH_BLACKOUT_HIST,
 			     div_u64(ns, NSEC_PER_USEC));
@@ -233,6 +239,9 @@ static int batch_apply(struct kvm_memext_batch *b)
 	q = kvm_memext_quiesce_vcpus(vm->kvm, READ_ONCE(batch_timeout_ms));
 	parked = ktime_get_ns();
 	kvm_memext_stat_add(vm, KVM_MEMEXT_STAT_BATCH_PARK_NS, parked - start);
+	trace_kvm_memext_batch_parked(vm, IS_ERR(q) ? 0 :
+				      kvm_memext_quiesce_nr_vcpus(q),
+				      parked - start, PTR_ERR_OR_ZERO(q));
 	if (IS_ERR(q)) {
 		if (PTR_ERR(q) == -ETIMEDOUT)
 			kvm_memext_stat_inc(vm, KVM_MEMEXT_STAT_BATCH_TIMEOUTS);
@@ -260,6 +269,8 @@ static int batch_apply(struct kvm_memext_batch *b)
 	}
 	b->applied = b->nr;
 out:
+	trace_kvm_memext_batch_applied(vm, b->applied, ktime_get_ns() - parked,
+				       r);
 	kvm_memext_resume_vcpus(q);
 	batch_account_blackout(vm, start);
 	return r;
@@ -441,6 +452,7 @@ long kvm_memext_set_memslots(struct kvm_memext_vm *vm,
 	r = mutex_lock_killable(&vm->batch_lock);
 	if (r)
 		goto out_free;
+	trace_kvm_memext_batch_begin(vm, b.nr, b.flags);
 	kvm_memext_stat_inc(vm, KVM_MEMEXT_STAT_BATCHES);
 	kvm_memext_stat_add(vm, KVM_MEMEXT_STAT_BATCH_ENTRIES, b.nr);
 	r = batch_run(&b);

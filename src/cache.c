@@ -37,6 +37,7 @@
 #include <linux/vmalloc.h>
 
 #include "kvm_memext.h"
+#include "trace.h"
 
 /**
  * kvm_memext_gpc_span() - validate a range and count the pages it spans
@@ -104,6 +105,7 @@ VISIBLE_IF_KUNIT void kvm_memext_mn_start(struct kvm_memext_vm *vm,
 		    kvm_memext_gpc_overlaps(gpc->uhva, gpc->nr_pages, start, end)) {
 			gpc->valid = false;
 			kvm_memext_stat_inc(vm, KVM_MEMEXT_STAT_CACHE_INVALIDATIONS);
+			trace_kvm_memext_cache_invalidate(gpc, 0);
 		}
 		raw_spin_unlock_irqrestore(&gpc->lock, flags);
 	}
@@ -419,6 +421,7 @@ static int __kvm_memext_gpc_refresh(struct kvm_memext_gpc *gpc)
 	}
 	mmput(mm);
 	kfree(s);
+	trace_kvm_memext_cache_refresh(gpc, r);
 	return r;
 }
 
@@ -500,6 +503,7 @@ int kvm_memext_gpc_activate(struct kvm_memext_gpc *gpc, int as_id, u64 gpa,
 
 	r = __kvm_memext_gpc_refresh(gpc);
 	mutex_unlock(&gpc->refresh_lock);
+	trace_kvm_memext_cache_activate(gpc, r);
 	return r;
 }
 EXPORT_SYMBOL_GPL(kvm_memext_gpc_activate);
@@ -539,6 +543,7 @@ void kvm_memext_gpc_deactivate(struct kvm_memext_gpc *gpc)
 	list_del_init(&gpc->node);
 	spin_unlock(&vm->mn_lock);
 	kvm_memext_stat_add(vm, KVM_MEMEXT_STAT_CACHES, -1);
+	trace_kvm_memext_cache_teardown(gpc, 0);
 	mutex_unlock(&gpc->refresh_lock);
 
 	kvm_memext_gpc_unmap(old, nr_old);

@@ -52,6 +52,7 @@
 #include <asm/tlbflush.h>
 
 #include "kvm_memext.h"
+#include "trace.h"
 
 #define DMAP_BLOCK_BYTES	((size_t)KVM_MEMEXT_CHUNK_PAGES << PAGE_SHIFT)
 
@@ -420,6 +421,7 @@ bool kvm_memext_dmap_check_decoy(struct page *decoy)
 	if (!hit)
 		return false;
 	atomic_long_inc(&kvm_memext_privmem_stats.decoy_writes);
+	trace_kvm_memext_privmem_decoy_write(page_to_pfn(decoy));
 	pr_notice_ratelimited("a kernel write through the direct map reached private memory (decoy offset %#lx), e.g. Xen shared info or nested state on a page that is not accessible; it was absorbed\n",
 			      (unsigned long)(hit - p));
 	memset(p, 0, DMAP_BLOCK_BYTES);

@@ -425,6 +425,15 @@ enum kvm_memext_privmem_limit {
 	KVM_MEMEXT_NR_LIMITS
 };
 
+/* Why private memory flushes the TLB (trace events). */
+enum kvm_memext_flush_reason {
+	KVM_MEMEXT_FLUSH_POPULATE,	/* new pages hidden */
+	KVM_MEMEXT_FLUSH_ACCESS,	/* accessible ranges changed */
+	KVM_MEMEXT_FLUSH_HIDE,		/* deferred hides done */
+	KVM_MEMEXT_FLUSH_FREE,		/* pages freed or zeroed */
+	KVM_MEMEXT_FLUSH_CLOCK,		/* kvm-clock pages shown or hidden */
+};
+
 void kvm_memext_privmem_limit_hit(enum kvm_memext_privmem_limit limit,
 				  unsigned long value);
 

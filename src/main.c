@@ -15,6 +15,9 @@
 
 #include "kvm_memext.h"
 
+#define CREATE_TRACE_POINTS
+#include "trace.h"
+
 static long kvm_memext_check_extension(unsigned long ext)
 {
 	switch (ext) {

@@ -44,6 +44,7 @@
 #include <linux/xarray.h>
 
 #include "kvm_memext.h"
+#include "trace.h"
 
 /* Unmap [start, end) from every mapping (KVM zaps it too), then free it. */
 static void privmem_punch(struct kvm_memext_privmem *pm, pgoff_t start,
@@ -260,8 +261,11 @@ static struct ratelimit_state privmem_limit_rs[KVM_MEMEXT_NR_LIMITS] = {
 void kvm_memext_privmem_limit_hit(enum kvm_memext_privmem_limit limit,
 				  unsigned long value)
 {
-	if (WARN_ON_ONCE(limit >= KVM_MEMEXT_NR_LIMITS) ||
-	    !__ratelimit(&privmem_limit_rs[limit]))
+	if (WARN_ON_ONCE(limit >= KVM_MEMEXT_NR_LIMITS))
+		return;
+	/* Every refusal is traced; the log line is rate-limited. */
+	trace_kvm_memext_limit(limit, value);
+	if (!__ratelimit(&privmem_limit_rs[limit]))
 		return;
 	pr_warn("%s[%d]: %s (%s: %lu); %s\n", current->comm,
 		task_pid_nr(current), privmem_limits[limit].what,
@@ -307,6 +311,7 @@ static vm_fault_t privmem_fault(struct vm_fault *vmf)
 		ret = privmem_map_chunk(vmf->vma, vmf->address & PAGE_MASK,
 					cidx, chunk, size);
 out:
+	trace_kvm_memext_privmem_fault(pm, vmf->pgoff, 0, ret);
 	mutex_unlock(&pm->lock);
 	kvm_memext_privmem_prealloc_free(spare);
 	return ret;
@@ -345,6 +350,7 @@ static vm_fault_t privmem_huge_fault(struct vm_fault *vmf, unsigned int order)
 	if (ret == VM_FAULT_NOPAGE)
 		atomic_long_inc(&kvm_memext_privmem_stats.pmd_maps);
 out:
+	trace_kvm_memext_privmem_fault(pm, pgoff, order, ret);
 	mutex_unlock(&pm->lock);
 	kvm_memext_privmem_prealloc_free(spare);
 	return ret;

@@ -65,6 +65,7 @@
 #include <asm/kvm_para.h>
 
 #include "kvm_memext.h"
+#include "trace.h"
 
 static DEFINE_MUTEX(clock_mutex);	/* clock_table, files' nr_clocks */
 static DEFINE_HASHTABLE(clock_table, 8);
@@ -257,6 +258,9 @@ static void clock_refresh(struct kvm_vcpu *vcpu)
 	mutex_unlock(&clock_mutex);
 	if (clock) {
 		r = clock_show(pm, clock);
+		/* 1: shown now; 0: it was shown already. */
+		trace_kvm_memext_privmem_clock_show(pm, vcpu->vcpu_id,
+						    clock->index, min(r, 0));
 		mutex_lock(&clock_mutex);
 		clock->busy = false;
 		mutex_unlock(&clock_mutex);

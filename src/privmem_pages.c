@@ -47,6 +47,7 @@
 #include <linux/xarray.h>
 
 #include "kvm_memext.h"
+#include "trace.h"
 
 static unsigned long privmem_max_mb;
 module_param(privmem_max_mb, ulong, 0644);
@@ -483,27 +484,22 @@ static bool privmem_flush_early(struct kvm_memext_privmem *pm)
 /*
  * Flush every CPU's TLB once the budgets allow it.  Callers that can fail
  * waited (killable) for it already, so this wait is short; an allocation's
- * flush (@populate) waits for the host's budget only, so that a VM's first
+ * flush (KVM_MEMEXT_FLUSH_POPULATE) waits for the host's budget only, so that a VM's first
  * touch is not held to its owner's rate.
  */
-static void __privmem_flush(struct kvm_memext_privmem *pm, bool populate)
+static void privmem_flush(struct kvm_memext_privmem *pm,
+			  enum kvm_memext_flush_reason reason)
 {
-	u64 ns;
+	bool populate = reason == KVM_MEMEXT_FLUSH_POPULATE;
+	u64 ns, waited = 0;
 
-	while ((ns = kvm_memext_privmem_flush_reserve(pm, populate)))
+	while ((ns = kvm_memext_privmem_flush_reserve(pm, populate))) {
 		schedule_timeout_uninterruptible(max_t(long, 1, nsecs_to_jiffies(ns)));
+		waited += ns;
+	}
 	kvm_memext_dmap_flush();
 	kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_FLUSHES, 1);
-}
-
-static void privmem_flush(struct kvm_memext_privmem *pm)
-{
-	__privmem_flush(pm, false);
-}
-
-static void privmem_flush_populate(struct kvm_memext_privmem *pm)
-{
-	__privmem_flush(pm, true);
+	trace_kvm_memext_privmem_flush(pm, reason, waited);
 }
 
 /*
@@ -533,6 +529,8 @@ static int privmem_sync_chunk(struct kvm_memext_privmem *pm, pgoff_t cidx,
 			bitmap_fill(chunk->shown, KVM_MEMEXT_CHUNK_PAGES);
 			kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_SHOWN,
 					       KVM_MEMEXT_CHUNK_PAGES);
+			trace_kvm_memext_privmem_show(pm, cidx,
+						      KVM_MEMEXT_CHUNK_PAGES, true);
 		} else {
 			for_each_set_bit(i, diff, KVM_MEMEXT_CHUNK_PAGES) {
 				r = kvm_memext_dmap_show_page(chunk->pages[i], pm->decoy);
@@ -541,6 +539,9 @@ static int privmem_sync_chunk(struct kvm_memext_privmem *pm, pgoff_t cidx,
 				__set_bit(i, chunk->shown);
 				kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_SHOWN, 1);
 			}
+			trace_kvm_memext_privmem_show(pm, cidx,
+						      bitmap_weight(diff, KVM_MEMEXT_CHUNK_PAGES),
+						      false);
 		}
 		changed = true;
 	}
@@ -560,6 +561,8 @@ static int privmem_sync_chunk(struct kvm_memext_privmem *pm, pgoff_t cidx,
 		bitmap_zero(chunk->shown, KVM_MEMEXT_CHUNK_PAGES);
 		kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_HIDDEN,
 				       KVM_MEMEXT_CHUNK_PAGES);
+		trace_kvm_memext_privmem_hide(pm, cidx, KVM_MEMEXT_CHUNK_PAGES,
+					      true);
 	} else {
 		/* Page by page: tells which ones a failed block hide left. */
 		for_each_set_bit(i, diff, KVM_MEMEXT_CHUNK_PAGES) {
@@ -570,6 +573,9 @@ static int privmem_sync_chunk(struct kvm_memext_privmem *pm, pgoff_t cidx,
 			__clear_bit(i, chunk->shown);
 			kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_HIDDEN, 1);
 		}
+		trace_kvm_memext_privmem_hide(pm, cidx,
+					      bitmap_weight(diff, KVM_MEMEXT_CHUNK_PAGES),
+					      false);
 	}
 	return 1;
 }
@@ -672,13 +678,13 @@ static void privmem_zero_in_place(struct kvm_memext_privmem *pm,
 		if (kvm_memext_dmap_present(page)) {
 			clear_highpage(page);
 		} else if (!kvm_memext_dmap_show_page(page, pm->decoy)) {
-			privmem_flush(pm);
+			privmem_flush(pm, KVM_MEMEXT_FLUSH_FREE);
 			clear_highpage(page);
 			/* Should it stay shown, the next sync hides it. */
 			__set_bit(i, chunk->shown);
 			if (!kvm_memext_dmap_hide_page(page, pm->decoy))
 				__clear_bit(i, chunk->shown);
-			privmem_flush(pm);
+			privmem_flush(pm, KVM_MEMEXT_FLUSH_FREE);
 		} else {
 			pr_err_ratelimited("page %#lx of a hole could not be zeroed\n",
 					   page_to_pfn(page));
@@ -881,6 +887,7 @@ int kvm_memext_privmem_populate(struct kvm_memext_privmem *pm, pgoff_t cidx,
 			goto out_fresh;
 		} else {
 			atomic_long_inc(&kvm_memext_privmem_stats.fallbacks);
+			trace_kvm_memext_privmem_fallback(pm, cidx, nr, false);
 		}
 	}
 	for (i = 0; !chunk->huge && i < nr; i++) {
@@ -899,7 +906,7 @@ int kvm_memext_privmem_populate(struct kvm_memext_privmem *pm, pgoff_t cidx,
 	hidden = true;
 	r = privmem_sync_chunk(pm, cidx, chunk, false);
 	if (r)
-		privmem_flush_populate(pm);
+		privmem_flush(pm, KVM_MEMEXT_FLUSH_POPULATE);
 	if (r < 0)
 		goto out_fresh;
 
@@ -907,6 +914,7 @@ int kvm_memext_privmem_populate(struct kvm_memext_privmem *pm, pgoff_t cidx,
 	pm->inode->i_blocks += (blkcnt_t)want << (PAGE_SHIFT - 9);
 	if (chunk->huge)
 		atomic_long_inc(&kvm_memext_privmem_stats.chunks);
+	trace_kvm_memext_privmem_chunk_alloc(pm, cidx, want, chunk->huge);
 	*out = chunk;
 	return 0;
 
@@ -918,7 +926,7 @@ out_fresh:
 			for_each_set_bit(bit, fresh, KVM_MEMEXT_CHUNK_PAGES)
 				kvm_memext_dmap_show_page(chunk->pages[bit], pm->decoy);
 		}
-		privmem_flush_populate(pm);
+		privmem_flush(pm, KVM_MEMEXT_FLUSH_POPULATE);
 	}
 	for_each_set_bit(bit, fresh, KVM_MEMEXT_CHUNK_PAGES) {
 		kept += !privmem_release_page(pm, chunk->pages[bit]);
@@ -989,7 +997,7 @@ static bool privmem_free_slots(struct kvm_memext_privmem *pm, pgoff_t cidx,
 		 * still translate to the decoy until a flush.
 		 */
 		if (!zeroed)
-			privmem_flush(pm);
+			privmem_flush(pm, KVM_MEMEXT_FLUSH_FREE);
 		for (i = lo; i < n; i++) {
 			page = chunk->pages[i];
 			if (!zeroed && kvm_memext_dmap_present(page))
@@ -999,6 +1007,7 @@ static bool privmem_free_slots(struct kvm_memext_privmem *pm, pgoff_t cidx,
 		}
 	}
 
+	trace_kvm_memext_privmem_chunk_free(pm, cidx, gone, chunk->huge);
 	if (chunk->huge)
 		atomic_long_dec(&kvm_memext_privmem_stats.chunks);
 	chunk->huge = false;
@@ -1028,7 +1037,7 @@ static void privmem_release_batch(struct kvm_memext_privmem *pm,
 		return;
 	while ((delay = privmem_flush_delay(pm)))
 		schedule_timeout_uninterruptible(delay);
-	privmem_flush(pm);
+	privmem_flush(pm, KVM_MEMEXT_FLUSH_FREE);
 	list_for_each_entry_safe(page, tmp, release, lru) {
 		list_del(&page->lru);
 		released += privmem_release_page(pm, page);
@@ -1164,6 +1173,7 @@ static void privmem_sync_failed(struct kvm_memext_privmem *pm, pgoff_t cidx,
 /* Wait, killable, until the file may flush again. */
 static int privmem_throttle(struct kvm_memext_privmem *pm)
 {
+	u64 start = ktime_get_ns();
 	bool waited = false;
 	unsigned long delay;
 
@@ -1179,6 +1189,7 @@ static int privmem_throttle(struct kvm_memext_privmem *pm)
 	if (waited) {
 		atomic_long_inc(&kvm_memext_privmem_stats.throttled);
 		kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_THROTTLED, 1);
+		trace_kvm_memext_privmem_throttled(pm, ktime_get_ns() - start);
 	}
 	return 0;
 }
@@ -1235,7 +1246,7 @@ int kvm_memext_privmem_clock_show(struct kvm_memext_privmem *pm,
 	list_add(&clock->node, &pm->clocks);
 	r = privmem_sync_chunk(pm, cidx, chunk, privmem_flush_early(pm));
 	if (r)
-		privmem_flush(pm);
+		privmem_flush(pm, KVM_MEMEXT_FLUSH_CLOCK);
 	if (r < 0) {
 		list_del_init(&clock->node);
 		return r;
@@ -1273,7 +1284,7 @@ void kvm_memext_privmem_clock_hide(struct kvm_memext_privmem *pm,
 	if (r < 0)
 		privmem_sync_failed(pm, cidx, r);
 	else if (r)
-		privmem_flush(pm);
+		privmem_flush(pm, KVM_MEMEXT_FLUSH_CLOCK);
 }
 
 /**
@@ -1312,7 +1323,7 @@ void kvm_memext_privmem_clock_unmap(struct kvm_memext_privmem *pm,
 			changed |= r;
 	}
 	if (changed)
-		privmem_flush(pm);
+		privmem_flush(pm, KVM_MEMEXT_FLUSH_CLOCK);
 }
 
 /**
@@ -1372,9 +1383,10 @@ int kvm_memext_privmem_set_access(struct kvm_memext_privmem *pm, pgoff_t start,
 	}
 	r = 0;
 	if (changed)
-		privmem_flush(pm);
+		privmem_flush(pm, KVM_MEMEXT_FLUSH_ACCESS);
 out:
 	privmem_pool_free(&pool);
+	trace_kvm_memext_privmem_access(pm, start, end, accessible, r);
 	return r;
 }
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_privmem_set_access);
@@ -1411,7 +1423,7 @@ void kvm_memext_privmem_drop_access(struct kvm_memext_privmem *pm, pgoff_t start
 	chunk = xa_load(&pm->chunks, start >> KVM_MEMEXT_CHUNK_ORDER);
 	if (chunk && privmem_sync_chunk(pm, start >> KVM_MEMEXT_CHUNK_ORDER,
 					chunk, false))
-		privmem_flush(pm);
+		privmem_flush(pm, KVM_MEMEXT_FLUSH_ACCESS);
 }
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_privmem_drop_access);
 
@@ -1443,7 +1455,7 @@ static void privmem_hide_work(struct work_struct *work)
 		cond_resched();
 	}
 	if (changed)
-		privmem_flush(pm);
+		privmem_flush(pm, KVM_MEMEXT_FLUSH_HIDE);
 	mutex_unlock(&pm->lock);
 }
 

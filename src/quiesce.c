@@ -26,6 +26,7 @@
 #include <linux/wait.h>
 
 #include "kvm_memext.h"
+#include "trace.h"
 
 static bool batch_park_in_kernel = true;
 module_param(batch_park_in_kernel, bool, 0644);
@@ -91,6 +92,7 @@ static void quiesce_fn(struct callback_head *work)
 	struct kvm_memext_quiesce_vcpu *v =
 		container_of(work, struct kvm_memext_quiesce_vcpu, work);
 	struct kvm_memext_quiesce *q = v->q;
+	u64 start = ktime_get_ns();
 	bool resumed;
 
 	spin_lock(&q->lock);
@@ -98,6 +100,9 @@ static void quiesce_fn(struct callback_head *work)
 	if (!resumed)
 		list_add_tail(&v->parked, &q->parked);
 	spin_unlock(&q->lock);
+	/* Before the batcher can see it parked. */
+	if (!resumed)
+		trace_kvm_memext_vcpu_park(v->vcpu->vcpu_id);
 	/* Pairs with smp_load_acquire() in quiesce_pending(). */
 	smp_store_release(&v->arrived, true);
 	atomic_inc(&q->arrivals);
@@ -118,6 +123,7 @@ static void quiesce_fn(struct callback_head *work)
 	spin_unlock(&q->lock);
 	if (resumed)
 		quiesce_release(q, v->pos);
+	trace_kvm_memext_vcpu_resume(v->vcpu->vcpu_id, ktime_get_ns() - start);
 out:
 	quiesce_put(q);
 	module_put(THIS_MODULE);

@@ -29,6 +29,7 @@
 #include <linux/uaccess.h>
 
 #include "kvm_memext.h"
+#include "trace.h"
 
 #define KVM_MEMEXT_RUNSTATE_NR	4
 
@@ -161,6 +162,12 @@ static void runstate_switch(struct kvm_memext_vcpu_runstate *rs,
 		kvm_memext_stat_inc(rs->gpc.vm, rs->pending ?
 				    KVM_MEMEXT_STAT_RUNSTATE_PENDING :
 				    KVM_MEMEXT_STAT_RUNSTATE_WRITES);
+		if (rs->pending)
+			trace_kvm_memext_runstate_pending(rs->vcpu->vcpu_id,
+							  rs->gpa, state, 0);
+		else
+			trace_kvm_memext_runstate_write(rs->vcpu->vcpu_id,
+							rs->gpa, state, 0);
 	}
 	raw_spin_unlock_irqrestore(&rs->gpc.lock, flags);
 }
@@ -300,6 +307,8 @@ static void runstate_stop(struct kvm_memext_vcpu_runstate *rs)
 	kvm_memext_gpc_deactivate(&rs->gpc);
 	list_del(&rs->node);
 	kvm_memext_stat_add(rs->gpc.vm, KVM_MEMEXT_STAT_RUNSTATE_AREAS, -1);
+	trace_kvm_memext_runstate_detach(rs->vcpu->vcpu_id, rs->gpa,
+					 KVM_MEMEXT_RUNSTATE_OFFLINE, 0);
 	runstate_unhook(rs);
 }
 
@@ -416,6 +425,7 @@ static int runstate_attach(struct kvm_memext_vm *vm,
 	list_add(&rs->node, &vm->runstates);
 	kvm_memext_stat_inc(vm, KVM_MEMEXT_STAT_RUNSTATE_AREAS);
 	mutex_unlock(&vm->runstate_lock);
+	trace_kvm_memext_runstate_attach(vcpu->vcpu_id, a->gpa, rs->state, 0);
 	return 0;
 
 out_deactivate:
@@ -423,6 +433,7 @@ out_deactivate:
 out_free:
 	mutex_unlock(&vm->runstate_lock);
 	kfree(rs);
+	trace_kvm_memext_runstate_attach(vcpu->vcpu_id, a->gpa, 0, r);
 	return r;
 }
 
