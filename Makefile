@@ -21,10 +21,13 @@
 #   make style            checkpatch --strict, sparse (C=1), W=1, shellcheck,
 #                         codespell, and the harness's own tests
 #   make selftest-harness the harness's own tests (the judge's fixtures)
-#   make deb              Debian packages kvm-memext-dkms and kvm-memext-dev
+#   make deb              Debian packages kvm-memext-dkms, kvm-memext-dev and
+#                         kvm-memext-tools
 #                         in DEB_OUT (default build/deb), from HEAD plus the
 #                         uncommitted changes of tracked files
 #   make samples          the sample VMMs of samples/ into build/samples
+#   make tools            kvm_memext_stat(1), the statistics tool, into
+#                         build/tools
 #   make kselftest-install INSTALL_PATH=<dir> [KSELFTEST_KERNEL=6.12]
 #                         the selftests as a kselftest collection, for a CI
 #                         system's run_kselftest.sh (Documentation/testing.rst)
@@ -44,7 +47,7 @@ TRINITY_SECS ?= 1800
 TRINITY_KERNELS ?= $(CAMPAIGN_KERNELS)
 
 .PHONY: all module install clean setup run check bench kill fuzz trinity style \
-	selftest-harness deb kselftest-install samples
+	selftest-harness deb kselftest-install samples tools
 
 all: module
 
@@ -100,6 +103,15 @@ samples:
 		$(CC) -O2 -Wall -Wextra -I include/uapi -o build/samples/$$s samples/$$s.c || exit 1; \
 	done
 
+# The operator's statistics tool, only libc (it links with -static too).
+# CFLAGS, CPPFLAGS and LDFLAGS as dpkg-buildflags sets them for a package.
+CFLAGS ?= -O2
+tools:
+	mkdir -p build/tools
+	$(CC) -Wall -Wextra $(CFLAGS) $(CPPFLAGS) \
+		-DKVM_MEMEXT_VERSION='"$(shell cat VERSION)"' $(LDFLAGS) \
+		-o build/tools/kvm_memext_stat tools/kvm_memext_stat.c
+
 KSELFTEST_KERNEL ?= $(shell bash -c '. scripts/lib.sh && echo $$DEFAULT_KERNEL')
 INSTALL_PATH ?= $(CURDIR)/build/kselftest
 kselftest-install: setup
@@ -116,7 +128,7 @@ deb:
 	git update-index -q --refresh >/dev/null || true; \
 	rev=$$(git stash create); \
 	git archive --prefix=src/ "$${rev:-HEAD}" | tar -x -C "$$tmp"; \
-	(cd "$$tmp/src" && dpkg-buildpackage -us -uc -A); \
+	(cd "$$tmp/src" && dpkg-buildpackage -us -uc -b); \
 	mkdir -p "$(abspath $(DEB_OUT))"; \
 	cp "$$tmp"/*.deb "$$tmp"/*.changes "$$tmp"/*.buildinfo "$(abspath $(DEB_OUT))"/; \
 	ls -1 "$(abspath $(DEB_OUT))"

@@ -77,6 +77,9 @@ for s in demo_vmm privmem_vmm batch_vmm runstate_vmm; do
 done
 gcc -O2 -Wall -static -isystem "$hdr/include" \
 	-o "$build/tests/vm-keeper" "$TOP/scripts/guest-vm-keeper.c"
+# The operator's tool, run by stats_test against a live VM.
+gcc -O2 -Wall -Wextra -Werror -static -DKVM_MEMEXT_VERSION="\"$(cat "$TOP/VERSION")\"" \
+	-o "$build/tests/kvm_memext_stat" "$TOP/tools/kvm_memext_stat.c"
 # Inputs of the IBT seal check (guest-ibt-seal.sh): the seal table of the
 # image, cached per kernel release, and what the module could look up.
 seal=$CACHE/ibt-seal-$KVER.txt

@@ -6,7 +6,8 @@
 # the packages holding what debian/ says: the DKMS source with the
 # version of VERSION and the kernel bounds in its dkms.conf, the udev
 # rule, the mount unit, the man page, the uAPI header, its pkg-config
-# file and the sample VMMs.  Prints
+# file, the sample VMMs, and kvm_memext_stat with its man page, which
+# runs.  Prints
 # one KTAP result, "host/deb"; exits 0 when it passed.
 #
 # Usage: deb-check.sh
@@ -62,6 +63,20 @@ else
 		problems+=" kvm-memext-dev's header differs;"
 	file_of "$dev" ./usr/share/pkgconfig/kvm-memext.pc | grep -q "^Version: $ver$" ||
 		problems+=" kvm-memext.pc's version is not $ver;"
+fi
+tools=$(ls "$tmp"/out/kvm-memext-tools_"$ver"-*_"$(dpkg --print-architecture)".deb 2>/dev/null)
+if [ -z "$tools" ]; then
+	problems+=" no kvm-memext-tools $ver package;"
+else
+	list=$(dpkg-deb -c "$tools")
+	for f in ./usr/bin/kvm_memext_stat ./usr/share/man/man1/kvm_memext_stat.1.gz; do
+		grep -q " $f$" <<< "$list" || problems+=" kvm-memext-tools lacks $f;"
+	done
+	# Built with the package's hardening flags, and it runs.
+	x=$(mktemp -d "$tmp/x.XXXXXX")
+	dpkg-deb -x "$tools" "$x"
+	"$x/usr/bin/kvm_memext_stat" -V | grep -qx "kvm_memext_stat $ver" ||
+		problems+=" kvm_memext_stat -V does not print $ver;"
 fi
 if [ -n "$problems" ]; then
 	echo "not ok 1 $name #$problems" | sed '2,$s/^/    /'

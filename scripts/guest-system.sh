@@ -66,8 +66,8 @@ fail() { echo "FAIL: $*"; exit 1; }
 apt_install() {
 	echo "deb [trusted=yes] file:$T/repo ./" > /etc/apt/sources.list.d/kvm-memext.list
 	apt-get update -q || return 1
-	apt-get install -y -q kvm-memext-dkms kvm-memext-dev || return 1
-	dpkg-query -W kvm-memext-dkms kvm-memext-dev
+	apt-get install -y -q kvm-memext-dkms kvm-memext-dev kvm-memext-tools || return 1
+	dpkg-query -W kvm-memext-dkms kvm-memext-dev kvm-memext-tools
 }
 
 dkms_status() {
@@ -274,9 +274,10 @@ samples() {
 
 # The kselftest collection as a CI system runs it (make kselftest-install):
 # the quick tests, through the installed run_kselftest.sh; its KTAP must
-# report every one passed.
+# report every one passed.  stats_test runs kvm-memext-tools' kvm_memext_stat
+# against its VM; trace_test uses the tracefs systemd mounted.
 ksft_tests="api_test bind_test failnth_test guest_test memslot_batch_api_test
-	privmem_fs_test runstate_test"
+	privmem_fs_test runstate_test stats_test trace_test"
 kselftests() {
 	local out=/tmp/kselftest.ktap args='' t want passed
 	[ -x $T/kselftest/run_kselftest.sh ] || { echo "no kselftest collection"; return 4; }
@@ -307,16 +308,16 @@ unload() {
 
 purge() {
 	local left
-	apt-get purge -y -q kvm-memext-dkms kvm-memext-dev || return 1
+	apt-get purge -y -q kvm-memext-dkms kvm-memext-dev kvm-memext-tools || return 1
 	left=$(ls -d /var/lib/dkms/kvm_memext /usr/src/kvm_memext-* \
 		/lib/modules/*/updates/dkms/kvm_memext.ko* \
 		/lib/systemd/system/run-kvm_memext.mount \
 		/etc/systemd/system/*/run-kvm_memext.mount \
 		/lib/udev/rules.d/60-kvm_memext.rules \
-		/usr/include/linux/kvm_memext.h 2>/dev/null)
+		/usr/include/linux/kvm_memext.h /usr/bin/kvm_memext_stat 2>/dev/null)
 	[ -z "$left" ] || fail "left behind: $left"
 	dpkg -l | grep -q kvm-memext && fail "still in dpkg -l"
-	echo "purged: no module, DKMS tree, unit, rule or header left"
+	echo "purged: no module, DKMS tree, unit, rule, header or tool left"
 }
 
 phase=$(cat $state/phase 2>/dev/null || echo 1)

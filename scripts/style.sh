@@ -45,6 +45,9 @@ if [ -n "$cp" ]; then
 		# an argument one version's API has no use for goes unused.
 		checkpatch --ignore PREFER_KERNEL_TYPES,LINUX_VERSION_CODE,CONSTANT_COMPARISON,MACRO_ARG_UNUSED \
 			selftests/memext_compat.h
+		# A plain C tool: a signal handler's flag is a volatile
+		# sig_atomic_t, and C's own names (_Noreturn, PRIu64) are mixed case.
+		checkpatch --ignore VOLATILE,CAMELCASE tools/*.c
 	)
 	[ -z "$out" ] || { echo "$out"; rc=1; }
 else
@@ -55,8 +58,8 @@ fi
 # Shell scripts (warnings and errors; .shellcheckrc) and spelling
 # (.codespellrc) of everything under review.
 out=$(shellcheck -S warning -f gcc scripts/*.sh 2>&1) || { echo "$out"; rc=1; }
-out=$(codespell src include kunit bench selftests samples scripts Documentation \
-	  README.md Kbuild Makefile dkms.conf 2>&1) || { echo "$out"; rc=1; }
+out=$(codespell src include kunit bench selftests samples scripts tools man \
+	  Documentation README.md Kbuild Makefile dkms.conf 2>&1) || { echo "$out"; rc=1; }
 
 for K in $ALL_KERNELS; do
 	[ -f "$CACHE/env-$K.sh" ] || continue

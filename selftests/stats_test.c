@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #endif
 #include <dirent.h>
+#include <pthread.h>
 #include <sys/mman.h>
 
 #include "memext_util.h"
@@ -500,6 +501,139 @@ static void test_bad_args(void)
 	ctx_free(&c);
 }
 
+static volatile bool vcpu_stop;
+
+static void *vcpu_loop(void *arg)
+{
+	struct ctx *c = arg;
+
+	while (!vcpu_stop)
+		run_once(c);
+	return NULL;
+}
+
+/* Start the tool; returns the read end of its standard output. */
+static int run_tool(const char *tool, char *const argv[], pid_t *pid)
+{
+	int fds[2];
+
+	TEST_ASSERT(!pipe(fds), "pipe");
+	*pid = fork();
+	TEST_ASSERT(*pid >= 0, "fork");
+	if (!*pid) {
+		dup2(fds[1], STDOUT_FILENO);
+		execv(tool, argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	return fds[0];
+}
+
+/* All the tool printed, NUL-terminated, once it exited successfully. */
+static char *tool_output(int fd, pid_t pid)
+{
+	int status;
+	size_t size = 1 << 16, len = 0;
+	char *buf = malloc(size);
+	ssize_t n;
+
+	TEST_ASSERT(buf, "malloc");
+	while ((n = read(fd, buf + len, size - 1 - len)) > 0)
+		len += n;
+	buf[len] = 0;
+	close(fd);
+	TEST_ASSERT(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+		    !WEXITSTATUS(status), "kvm_memext_stat failed: %#x, output:\n%s",
+		    status, buf);
+	return buf;
+}
+
+/*
+ * tools/kvm_memext_stat in batch mode against this VM while its vCPU runs
+ * and batches go on: three samples a second apart, each with the handle's
+ * selected statistics, values rising, rates after the first.
+ */
+static void test_stat_tool(void)
+{
+	const char *tool = getenv("KVM_MEMEXT_STAT");
+	char pid[16], handle[32], name[64], *out, *line, *save;
+	uint64_t value, first = 0, last = 0, batches = 0;
+	unsigned int samples = 0, lines = 0;
+	struct timespec t0, t1;
+	pthread_t thread;
+	double rate;
+	struct ctx c;
+	pid_t child;
+	void *second;
+	int fd;
+
+	/* The test harness's copy, else kvm-memext-tools' one. */
+	if (!tool)
+		tool = access("./kvm_memext_stat", X_OK) ? "/usr/bin/kvm_memext_stat" :
+							  "./kvm_memext_stat";
+	__TEST_REQUIRE(!access(tool, X_OK), "no kvm_memext_stat");
+	__TEST_REQUIRE(!access("/sys/kernel/debug/kvm_memext", F_OK),
+		       "debugfs not mounted");
+	ctx_init(&c);
+	second = (char *)c.hva + NR_PAGES / 2 * PAGE_SIZE;
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	snprintf(handle, sizeof(handle), "%d-%d", getpid(), c.handle);
+
+	/* -l: the handle and this process's name. */
+	fd = run_tool(tool, (char *[]){ (char *)tool, "-l", NULL }, &child);
+	out = tool_output(fd, child);
+	snprintf(name, sizeof(name), "%s stats_test\n", handle);
+	TEST_ASSERT(strstr(out, name), "-l lacks \"%s\":\n%s", handle, out);
+	free(out);
+
+	pthread_create(&thread, NULL, vcpu_loop, &c);
+	fd = run_tool(tool, (char *[]){ (char *)tool, "-b", "-n", "3", "-d", "1",
+					"-p", pid, "-f", "^batch(es|_entries)$",
+					NULL }, &child);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		TEST_ASSERT(!batch(&c, NEW_SLOT, TEST_GPA + NR_PAGES * PAGE_SIZE,
+				   NR_PAGES / 2 * PAGE_SIZE, second) &&
+			    !batch(&c, NEW_SLOT, 0, 0, second),
+			    "batch: %s", strerror(errno));
+		batches += 2;
+		usleep(20000);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+	} while (t1.tv_sec - t0.tv_sec < 3);
+	out = tool_output(fd, child);
+	vcpu_stop = true;
+	pthread_join(thread, NULL);
+
+	/* "<handle> <statistic> <value> <rate>", a blank line per sample. */
+	for (line = strtok_r(out, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char h[32], stat[64];
+
+		TEST_ASSERT(sscanf(line, "%31s %63s %lu %lf", h, stat, &value,
+				   &rate) == 4, "bad line \"%s\"", line);
+		TEST_ASSERT(!strcmp(h, handle), "line of another handle: %s", line);
+		lines++;
+		if (strcmp(stat, "batches"))
+			continue;
+		TEST_ASSERT(value >= last, "batches went down: %s", line);
+		TEST_ASSERT(samples ? rate > 0 : rate == 0,
+			    "sample %u: rate in \"%s\"", samples, line);
+		if (!samples)
+			first = value;
+		last = value;
+		samples++;
+	}
+	TEST_ASSERT(samples == 3 && lines == 6, "%u samples, %u lines", samples,
+		    lines);
+	TEST_ASSERT(last > first && last <= batches &&
+		    last <= stat_get(c.stats, "batches"),
+		    "batches %lu .. %lu of %lu", first, last, batches);
+	ksft_print_msg("kvm_memext_stat saw batches %lu -> %lu of %lu\n", first,
+		       last, batches);
+	free(out);
+	ctx_free(&c);
+}
+
 int main(int argc, char *argv[])
 {
 	static const struct memext_test tests[] = {
@@ -509,6 +643,7 @@ int main(int argc, char *argv[])
 		MEMEXT_TEST(test_privmem_counters),
 		MEMEXT_TEST(test_debugfs),
 		MEMEXT_TEST(test_bad_args),
+		MEMEXT_TEST(test_stat_tool),
 	};
 
 	return memext_run_tests(tests, ARRAY_SIZE(tests));
