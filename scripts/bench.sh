@@ -23,6 +23,7 @@ for K in "${kernels[@]}"; do
 		echo "bench runstate_bench 1800 ./bench/runstate_bench"
 		echo "bench privmem_bench 1800 ./bench/privmem_bench ${BENCH_PRIVMEM_ARGS:-}"
 		echo "bench memslot_batch_bench 5400 ./bench/memslot_batch_bench ${BENCH_BATCH_ARGS:-}"
+		echo "bench trace_bench 1800 ./bench/trace_bench"
 	} | awk -v re="${BENCH_ONLY:-}" 're == "" || $2 ~ re' > "$dir/plan"
 	boot_plan "$K" "$dir/plan" "$dir" 7200
 	echo "== kernel $K (guest under QEMU TCG on $(nproc) host cpus)"
