@@ -21,7 +21,7 @@
 /*
  * A VM handle's statistics (stats.c), by index.  Those up to
  * KVM_MEMEXT_NR_VM_STATS are counters of the handle; the private-memory
- * ones are summed, when read, over the files the VM's process owns.
+ * ones are the VM process's as an owner of files (privmem_flush.c).
  */
 enum kvm_memext_stat {
 	KVM_MEMEXT_STAT_BATCHES,
@@ -53,9 +53,13 @@ enum kvm_memext_stat {
 	KVM_MEMEXT_NR_STATS
 };
 
-/* A private-memory file's counters, by index; see kvm_memext_stat. */
+/*
+ * Private-memory counters of an owner (privmem_flush.c), by index, in the
+ * order of their kvm_memext_stat after KVM_MEMEXT_STAT_PRIVMEM_FILES.
+ */
 enum kvm_memext_pm_stat {
 	KVM_MEMEXT_PM_STAT_PAGES,
+	KVM_MEMEXT_PM_STAT_ACCESSIBLE,
 	KVM_MEMEXT_PM_STAT_FAULTS,
 	KVM_MEMEXT_PM_STAT_SHOWN,
 	KVM_MEMEXT_PM_STAT_HIDDEN,
@@ -336,8 +340,6 @@ struct kvm_memext_privmem_sb {
  *	privmem_clock.c), one entry per vCPU whose clock is in the file.
  * @nr_clocks: entries of this file in privmem_clock.c's table, on
  *	@clocks or not; under that table's mutex, not @lock.
- * @stat: the file's counters (enum kvm_memext_pm_stat), for its owner's
- *	VM handle.
  */
 struct kvm_memext_privmem {
 	struct mutex lock;		/* see above */
@@ -357,14 +359,7 @@ struct kvm_memext_privmem {
 	struct list_head node;
 	struct list_head clocks;
 	unsigned int nr_clocks;
-	atomic64_t stat[KVM_MEMEXT_NR_PM_STATS];
 };
-
-static inline void kvm_memext_pm_stat_add(struct kvm_memext_privmem *pm,
-					  enum kvm_memext_pm_stat stat, s64 val)
-{
-	atomic64_add(val, &pm->stat[stat]);
-}
 
 /**
  * struct kvm_memext_privmem_clock - the kvm-clock page of one vCPU
@@ -493,6 +488,8 @@ int kvm_memext_privmem_tenant_set(struct kvm_memext_privmem *pm,
 void kvm_memext_privmem_tenant_put(struct kvm_memext_privmem *pm);
 bool kvm_memext_privmem_tenant_exists(const struct mm_struct *mm);
 bool kvm_memext_privmem_tenant_split(struct kvm_memext_privmem *pm);
+void kvm_memext_pm_stat_add(struct kvm_memext_privmem *pm,
+			    enum kvm_memext_pm_stat stat, s64 val);
 
 /* privmem_clock.c */
 void kvm_memext_privmem_clock_init(void);

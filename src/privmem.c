@@ -297,8 +297,8 @@ static vm_fault_t privmem_fault(struct vm_fault *vmf)
 	vm_fault_t ret;
 	int r;
 
-	kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_FAULTS, 1);
 	mutex_lock(&pm->lock);
+	kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_FAULTS, 1);
 	size = i_size_read(pm->inode) >> PAGE_SHIFT;
 	if (vmf->pgoff >= size) {
 		ret = VM_FAULT_SIGBUS;
@@ -336,9 +336,9 @@ static vm_fault_t privmem_huge_fault(struct vm_fault *vmf, unsigned int order)
 	if (pgoff & (KVM_MEMEXT_CHUNK_PAGES - 1))
 		return VM_FAULT_FALLBACK;
 
-	kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_FAULTS, 1);
 	spare = kvm_memext_privmem_prealloc(pm, pgoff >> KVM_MEMEXT_CHUNK_ORDER);
 	mutex_lock(&pm->lock);
+	kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_FAULTS, 1);
 	if (pgoff + KVM_MEMEXT_CHUNK_PAGES > i_size_read(pm->inode) >> PAGE_SHIFT)
 		goto out;
 	if (kvm_memext_privmem_populate(pm, pgoff >> KVM_MEMEXT_CHUNK_ORDER,
@@ -522,54 +522,6 @@ void kvm_memext_privmem_check_decoys(void)
 		decoy = READ_ONCE(pm->decoy);
 		if (decoy)
 			kvm_memext_dmap_check_decoy(decoy);
-		cond_resched();
-	}
-	mutex_unlock(&privmem_files_lock);
-}
-
-/**
- * kvm_memext_privmem_stats_sum() - the private-memory statistics of a VM
- * @mm: the VM's process
- * @sum: out: KVM_MEMEXT_STAT_PRIVMEM_FILES and the statistics after it,
- *	 summed over the files @mm owns now.
- *
- * Files an owner closed take their counters with them: a VM's cumulative
- * private-memory counters can go down when the VMM drops a file.
- */
-void kvm_memext_privmem_stats_sum(const struct mm_struct *mm, u64 *sum)
-{
-	static const enum kvm_memext_pm_stat from[] = {
-		[KVM_MEMEXT_STAT_PRIVMEM_PAGES - KVM_MEMEXT_STAT_PRIVMEM_FILES] =
-			KVM_MEMEXT_PM_STAT_PAGES,
-		[KVM_MEMEXT_STAT_PRIVMEM_FAULTS - KVM_MEMEXT_STAT_PRIVMEM_FILES] =
-			KVM_MEMEXT_PM_STAT_FAULTS,
-		[KVM_MEMEXT_STAT_PRIVMEM_SHOWN - KVM_MEMEXT_STAT_PRIVMEM_FILES] =
-			KVM_MEMEXT_PM_STAT_SHOWN,
-		[KVM_MEMEXT_STAT_PRIVMEM_HIDDEN - KVM_MEMEXT_STAT_PRIVMEM_FILES] =
-			KVM_MEMEXT_PM_STAT_HIDDEN,
-		[KVM_MEMEXT_STAT_PRIVMEM_FLUSHES - KVM_MEMEXT_STAT_PRIVMEM_FILES] =
-			KVM_MEMEXT_PM_STAT_FLUSHES,
-		[KVM_MEMEXT_STAT_PRIVMEM_THROTTLED - KVM_MEMEXT_STAT_PRIVMEM_FILES] =
-			KVM_MEMEXT_PM_STAT_THROTTLED,
-		[KVM_MEMEXT_STAT_PRIVMEM_CLOCK_SHOWS - KVM_MEMEXT_STAT_PRIVMEM_FILES] =
-			KVM_MEMEXT_PM_STAT_CLOCK_SHOWS,
-	};
-	struct kvm_memext_privmem *pm;
-	unsigned int i;
-
-	memset(sum, 0, ARRAY_SIZE(from) * sizeof(*sum));
-	mutex_lock(&privmem_files_lock);
-	list_for_each_entry(pm, &privmem_files, node) {
-		/* Set under pm->lock; compared, never dereferenced. */
-		if (READ_ONCE(pm->mm) != mm)
-			continue;
-		sum[0]++;
-		sum[KVM_MEMEXT_STAT_PRIVMEM_ACCESSIBLE - KVM_MEMEXT_STAT_PRIVMEM_FILES] +=
-			READ_ONCE(pm->nr_access);
-		for (i = 1; i < ARRAY_SIZE(from); i++)
-			if (i != KVM_MEMEXT_STAT_PRIVMEM_ACCESSIBLE -
-				 KVM_MEMEXT_STAT_PRIVMEM_FILES)
-				sum[i] += atomic64_read(&pm->stat[from[i]]);
 		cond_resched();
 	}
 	mutex_unlock(&privmem_files_lock);

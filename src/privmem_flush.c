@@ -48,6 +48,8 @@ MODULE_PARM_DESC(privmem_host_flush_rate,
  * @files: files whose owner is @mm.
  * @tat: when its next flush is on schedule (ns, ktime_get_ns()).
  * @splits: 2 MiB direct-map entries split to show its clock pages.
+ * @stat: its private-memory statistics, for its VM handles (stats.c):
+ *	what its files hold now, and what they did since it first owned one.
  */
 struct kvm_memext_privmem_tenant {
 	struct hlist_node node;
@@ -55,6 +57,7 @@ struct kvm_memext_privmem_tenant {
 	unsigned long files;
 	u64 tat;
 	unsigned int splits;
+	atomic64_t stat[KVM_MEMEXT_NR_PM_STATS];
 };
 
 /*
@@ -157,6 +160,54 @@ u64 kvm_memext_privmem_flush_reserve(struct kvm_memext_privmem *pm,
 	return privmem_flush_budget(pm, populate, true);
 }
 
+/* Pages a file holds (and charges to its owner). */
+static s64 privmem_file_pages(const struct kvm_memext_privmem *pm)
+{
+	return pm->inode->i_blocks >> (PAGE_SHIFT - 9);
+}
+
+/**
+ * kvm_memext_pm_stat_add() - count for a file's owner
+ * @pm: the file; its lock is held, or it is being destroyed.
+ * @stat: which statistic.
+ * @val: how much.
+ *
+ * Nothing is counted for a file without owner: no VM's process has it.
+ */
+void kvm_memext_pm_stat_add(struct kvm_memext_privmem *pm,
+			    enum kvm_memext_pm_stat stat, s64 val)
+{
+	/* Set and put under pm->lock. */
+	if (pm->tenant)
+		atomic64_add(val, &pm->tenant->stat[stat]);
+}
+
+/**
+ * kvm_memext_privmem_stats_sum() - the private-memory statistics of a VM
+ * @mm: the VM's process.
+ * @sum: out: KVM_MEMEXT_STAT_PRIVMEM_FILES and the statistics after it.
+ *
+ * Constant time, whatever the number of files on the host: what @mm's
+ * files hold now, and what they did since @mm last began to own one.
+ */
+void kvm_memext_privmem_stats_sum(const struct mm_struct *mm, u64 *sum)
+{
+	struct kvm_memext_privmem_tenant *t;
+	unsigned int i;
+
+	memset(sum, 0, (KVM_MEMEXT_NR_PM_STATS + 1) * sizeof(*sum));
+	spin_lock(&privmem_flush_lock);
+	hash_for_each_possible(privmem_tenants, t, node, (unsigned long)mm) {
+		if (t->mm != mm)
+			continue;
+		sum[0] = t->files;
+		for (i = 0; i < KVM_MEMEXT_NR_PM_STATS; i++)
+			sum[i + 1] = atomic64_read(&t->stat[i]);
+		break;
+	}
+	spin_unlock(&privmem_flush_lock);
+}
+
 /**
  * kvm_memext_privmem_tenant_set() - charge a file's flushes to a new owner
  * @pm: the file; its lock is held.
@@ -190,6 +241,9 @@ int kvm_memext_privmem_tenant_set(struct kvm_memext_privmem *pm,
 	pm->tenant = t;
 	spin_unlock(&privmem_flush_lock);
 	kfree(new);
+	/* What the file holds moves with it. */
+	kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_PAGES, privmem_file_pages(pm));
+	kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_ACCESSIBLE, pm->nr_access);
 	return 0;
 }
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_privmem_tenant_set);
@@ -204,6 +258,8 @@ void kvm_memext_privmem_tenant_put(struct kvm_memext_privmem *pm)
 
 	if (!t)
 		return;
+	kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_PAGES, -privmem_file_pages(pm));
+	kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_ACCESSIBLE, -(s64)pm->nr_access);
 	spin_lock(&privmem_flush_lock);
 	if (--t->files)
 		t = NULL;

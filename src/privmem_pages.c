@@ -336,6 +336,7 @@ static void account_access(struct kvm_memext_privmem *pm, long pages)
 {
 	pm->nr_access += pages;
 	atomic_long_add(pages, &kvm_memext_privmem_stats.accessible);
+	kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_ACCESSIBLE, pages);
 }
 
 /*

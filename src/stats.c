@@ -128,6 +128,10 @@ static void stats_snapshot(struct kvm_memext_vm *vm, u64 *data)
 
 	for (i = 0; i < KVM_MEMEXT_NR_VM_STATS; i++)
 		data[i] = atomic64_read(&vm->stat[i]);
+	BUILD_BUG_ON(KVM_MEMEXT_STAT_PRIVMEM_FILES + 1 + KVM_MEMEXT_NR_PM_STATS !=
+		     KVM_MEMEXT_NR_STATS);
+	BUILD_BUG_ON(KVM_MEMEXT_STAT_PRIVMEM_FILES + 1 + KVM_MEMEXT_PM_STAT_CLOCK_SHOWS !=
+		     KVM_MEMEXT_STAT_PRIVMEM_CLOCK_SHOWS);
 	kvm_memext_privmem_stats_sum(vm->kvm->mm,
 				     &data[KVM_MEMEXT_STAT_PRIVMEM_FILES]);
 }
