@@ -501,13 +501,13 @@ static void test_bad_args(void)
 	ctx_free(&c);
 }
 
-static volatile bool vcpu_stop;
+static bool vcpu_stop;
 
 static void *vcpu_loop(void *arg)
 {
 	struct ctx *c = arg;
 
-	while (!vcpu_stop)
+	while (!READ_ONCE(vcpu_stop))
 		run_once(c);
 	return NULL;
 }
@@ -587,9 +587,9 @@ static void test_stat_tool(void)
 	free(out);
 
 	pthread_create(&thread, NULL, vcpu_loop, &c);
-	fd = run_tool(tool, (char *[]){ (char *)tool, "-b", "-n", "3", "-d", "1",
-					"-p", pid, "-f", "^batch(es|_entries)$",
-					NULL }, &child);
+	fd = run_tool(tool, (char *[]){ (char *)tool, "-b", "-n", "3", "-d",
+		      "1", "-p", pid, "-f", "^batch(es|_entries)$", NULL },
+		      &child);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	do {
 		TEST_ASSERT(!batch(&c, NEW_SLOT, TEST_GPA + NR_PAGES * PAGE_SIZE,
@@ -601,7 +601,7 @@ static void test_stat_tool(void)
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 	} while (t1.tv_sec - t0.tv_sec < 3);
 	out = tool_output(fd, child);
-	vcpu_stop = true;
+	WRITE_ONCE(vcpu_stop, true);
 	pthread_join(thread, NULL);
 
 	/* "<handle> <statistic> <value> <rate>", a blank line per sample. */

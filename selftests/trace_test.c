@@ -30,7 +30,7 @@
 #define MSR_KVM_SYSTEM_TIME_NEW_	0x4b564d01
 
 static char tracefs[64];
-static volatile uint64_t ready, go;
+static uint64_t ready, go;
 
 static void guest_code(void)
 {
@@ -190,7 +190,7 @@ static void test_events(void)
 		    "batch: %s", strerror(errno));
 
 	/* Then the guest puts its kvm-clock on a private page. */
-	*(uint64_t *)addr_gva2hva(vm, (uintptr_t)&go) = 1;
+	WRITE_ONCE(*(uint64_t *)addr_gva2hva(vm, (uintptr_t)&go), 1);
 	pthread_join(thread, NULL);
 	trace_write("events/kvm_memext/enable", "0");
 	buf = trace_read();

@@ -236,7 +236,7 @@ DEFINE_EVENT(kvm_memext_runstate_class, kvm_memext_runstate_detach,
 
 TRACE_EVENT(kvm_memext_privmem_fault,
 	TP_PROTO(const struct kvm_memext_privmem *pm, pgoff_t pgoff,
-		 unsigned int order, unsigned int ret),
+		 unsigned int order, vm_fault_t ret),
 	TP_ARGS(pm, pgoff, order, ret),
 	TP_STRUCT__entry(
 		__field(unsigned long, ino)
@@ -248,7 +248,7 @@ TRACE_EVENT(kvm_memext_privmem_fault,
 		__entry->ino = pm->inode->i_ino;
 		__entry->pgoff = pgoff;
 		__entry->order = order;
-		__entry->ret = ret;
+		__entry->ret = (__force unsigned int)ret;
 	),
 	TP_printk("ino %lu pgoff 0x%lx order %u vm_fault 0x%x", __entry->ino,
 		  __entry->pgoff, __entry->order, __entry->ret)

@@ -41,7 +41,7 @@ static void *vcpu_fn(void *arg)
 	return NULL;
 }
 
-static void events(bool on)
+static void set_events(bool on)
 {
 	memext_write_file(INSTANCE "/events/kvm_memext/enable", on ? "1" : "0");
 	/* An empty buffer for each run: no run pays for another's overwrites. */
@@ -70,7 +70,7 @@ static double batch_ns(int handle, void *hva, int n)
 
 static double fault_ns(int fd, size_t size)
 {
-	volatile uint8_t *p;
+	uint8_t *p;
 	double t0, t;
 	size_t off;
 
@@ -78,9 +78,9 @@ static double fault_ns(int fd, size_t size)
 	TEST_ASSERT(p != MAP_FAILED, "mmap: %s", strerror(errno));
 	t0 = now_ns();
 	for (off = 0; off < size; off += CHUNK)
-		p[off]++;
+		WRITE_ONCE(p[off], READ_ONCE(p[off]) + 1);
 	t = now_ns() - t0;
-	munmap((void *)p, size);
+	munmap(p, size);
 	return t / (size / CHUNK);
 }
 
@@ -138,12 +138,12 @@ int main(int argc, char *argv[])
 			/* Alternate which goes first: drift hits both alike. */
 			int o = r % 2 ? !on : on;
 
-			events(o);
+			set_events(o);
 			batch[o][r] = batch_ns(handle, hva, batches);
 			fault[o][r] = fault_ns(fd, (size_t)mib << 20);
 		}
 	}
-	events(false);
+	set_events(false);
 	rmdir(INSTANCE);
 
 	for (on = 0; on < 2; on++) {
