@@ -109,6 +109,9 @@ static struct kvm_memext_vm *fake_vm(struct kunit *test)
 	struct kvm_memext_vm *vm = kunit_kzalloc(test, sizeof(*vm), GFP_KERNEL);
 
 	KUNIT_ASSERT_NOT_NULL(test, vm);
+	/* Invalidations are counted. */
+	vm->stats = kunit_kzalloc(test, sizeof(*vm->stats), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, vm->stats);
 	spin_lock_init(&vm->mn_lock);
 	INIT_LIST_HEAD(&vm->caches);
 	return vm;

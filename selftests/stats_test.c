@@ -491,10 +491,15 @@ static void test_bad_args(void)
 	TEST_ASSERT((fcntl(c.stats, F_GETFL) & O_ACCMODE) == O_RDONLY,
 		    "stats fd not read-only");
 
-	/* A stats fd outlives the handle's descriptor, and keeps reading. */
+	/*
+	 * A stats fd outlives the handle and keeps reading its last counts,
+	 * but does not hold it: the VM can be bound again at once.
+	 */
 	fd = get_stats_fd(c.handle);
 	close(c.handle);
-	c.handle = -1;
+	c.handle = memext_bind(c.dev, c.vm->fd);
+	TEST_ASSERT(stat_get(fd, "batches") == 1, "old handle's batches %lu",
+		    stat_get(fd, "batches"));
 	stats_read(fd, &s);
 	stats_free(&s);
 	close(fd);
@@ -504,6 +509,9 @@ static void test_bad_args(void)
 static bool vcpu_stop;
 
 static void *vcpu_loop(void *arg)
+	TEST_ASSERT(!batch(&c, NEW_SLOT, TEST_GPA + NR_PAGES * PAGE_SIZE,
+			   PAGE_SIZE, (char *)c.hva + NR_PAGES / 2 * PAGE_SIZE),
+		    "batch: %s", strerror(errno));
 {
 	struct ctx *c = arg;
 

@@ -93,12 +93,7 @@ enum kvm_memext_pm_stat {
  * @mn_active: invalidations in progress.
  * @runstate_lock: protects @runstates.
  * @runstates: attached vCPU runstate areas.
- * @stats_pid: the binding process, which names the handle "<pid>-<fd>" in
- *	       debugfs, stats and trace events ...
- * @stats_fd: ... with the handle's file descriptor there.
- * @debugfs: the handle's debugfs directory, or an error pointer.
- * @stats_files: what the files in @debugfs show (stats.c).
- * @stat: the handle's counters (enum kvm_memext_stat).
+ * @stats: the handle's statistics.
  */
 struct kvm_memext_stats_file;
 
@@ -119,32 +114,56 @@ struct kvm_memext_vm {
 	unsigned long mn_active;
 	struct mutex runstate_lock;	/* @runstates */
 	struct list_head runstates;
-	int stats_pid;
-	int stats_fd;
+	struct kvm_memext_vm_stats *stats;
+};
+
+/**
+ * struct kvm_memext_vm_stats - the statistics of a VM handle (stats.c)
+ * @refs: held by the handle and by each of its stats files.
+ * @vm_file: the VM's file; each stats file holds a reference to it, as
+ *	     KVM's stats file holds the VM.
+ * @kvm: the VM.
+ * @pid: the binding process, which names the handle "<pid>-<fd>" in
+ *	 debugfs, stats and trace events ...
+ * @fd: ... with the handle's file descriptor there.
+ * @debugfs: the handle's debugfs directory, NULL or an error pointer.
+ * @files: what the files in @debugfs show.
+ * @stat: the counters (enum kvm_memext_stat).
+ *
+ * Apart from the handle: a stats file keeps the VM, not the handle, whose
+ * release (runstate areas, caches, the VM's binding) it must not hold up.
+ */
+struct kvm_memext_vm_stats {
+	refcount_t refs;
+	struct file *vm_file;
+	struct kvm *kvm;
+	int pid;
+	int fd;
 	struct dentry *debugfs;
-	struct kvm_memext_stats_file *stats_files;
+	struct kvm_memext_stats_file *files;
 	atomic64_t stat[KVM_MEMEXT_NR_VM_STATS];
 };
 
 static inline void kvm_memext_stat_add(struct kvm_memext_vm *vm,
 				       enum kvm_memext_stat stat, s64 val)
 {
-	atomic64_add(val, &vm->stat[stat]);
+	atomic64_add(val, &vm->stats->stat[stat]);
 }
 
 static inline void kvm_memext_stat_inc(struct kvm_memext_vm *vm,
 				       enum kvm_memext_stat stat)
 {
-	atomic64_inc(&vm->stat[stat]);
+	atomic64_inc(&vm->stats->stat[stat]);
 }
 
 void kvm_memext_stat_peak(struct kvm_memext_vm *vm, enum kvm_memext_stat stat,
 			  u64 val);
 void kvm_memext_stat_hist(struct kvm_memext_vm *vm, enum kvm_memext_stat stat,
 			  u64 val);
-int kvm_memext_stats_fd(struct file *handle);
-void kvm_memext_stats_debugfs_add(struct kvm_memext_vm *vm, int fd);
-void kvm_memext_stats_debugfs_remove(struct kvm_memext_vm *vm);
+int kvm_memext_stats_fd(struct kvm_memext_vm *vm);
+int kvm_memext_stats_init_vm(struct kvm_memext_vm *vm);
+void kvm_memext_stats_bind(struct kvm_memext_vm *vm, int fd);
+void kvm_memext_stats_release_vm(struct kvm_memext_vm *vm);
 void kvm_memext_stats_init(void);
 void kvm_memext_stats_exit(void);
 struct dentry *kvm_memext_debugfs_root(void);

@@ -96,10 +96,10 @@ static struct dentry *stats_debugfs;
 void kvm_memext_stat_peak(struct kvm_memext_vm *vm, enum kvm_memext_stat stat,
 			  u64 val)
 {
-	s64 old = atomic64_read(&vm->stat[stat]);
+	atomic64_t *v = &vm->stats->stat[stat];
+	s64 old = atomic64_read(v);
 
-	while ((u64)old < val &&
-	       !atomic64_try_cmpxchg(&vm->stat[stat], &old, val))
+	while ((u64)old < val && !atomic64_try_cmpxchg(v, &old, val))
 		;
 }
 
@@ -118,21 +118,21 @@ void kvm_memext_stat_hist(struct kvm_memext_vm *vm, enum kvm_memext_stat stat,
 	unsigned int i = min_t(unsigned int, fls64(val),
 			       KVM_MEMEXT_HIST_BUCKETS - 1);
 
-	atomic64_inc(&vm->stat[stat + i]);
+	atomic64_inc(&vm->stats->stat[stat + i]);
 }
 
 /* Every value of every statistic, by enum kvm_memext_stat. */
-static void stats_snapshot(struct kvm_memext_vm *vm, u64 *data)
+static void stats_snapshot(struct kvm_memext_vm_stats *st, u64 *data)
 {
 	unsigned int i;
 
 	for (i = 0; i < KVM_MEMEXT_NR_VM_STATS; i++)
-		data[i] = atomic64_read(&vm->stat[i]);
+		data[i] = atomic64_read(&st->stat[i]);
 	BUILD_BUG_ON(KVM_MEMEXT_STAT_PRIVMEM_FILES + 1 + KVM_MEMEXT_NR_PM_STATS !=
 		     KVM_MEMEXT_NR_STATS);
 	BUILD_BUG_ON(KVM_MEMEXT_STAT_PRIVMEM_FILES + 1 + KVM_MEMEXT_PM_STAT_CLOCK_SHOWS !=
 		     KVM_MEMEXT_STAT_PRIVMEM_CLOCK_SHOWS);
-	kvm_memext_privmem_stats_sum(vm->kvm->mm,
+	kvm_memext_privmem_stats_sum(st->kvm->mm,
 				     &data[KVM_MEMEXT_STAT_PRIVMEM_FILES]);
 }
 
@@ -149,8 +149,7 @@ static u64 stats_data_size(void)
 static ssize_t stats_read(struct file *file, char __user *buf, size_t len,
 			  loff_t *pos)
 {
-	struct file *handle = file->private_data;
-	struct kvm_memext_vm *vm = handle->private_data;
+	struct kvm_memext_vm_stats *st = file->private_data;
 	size_t desc_off = sizeof(struct stats_head);
 	size_t data_off = desc_off + NR_DESC * sizeof(struct stats_desc);
 	size_t size = data_off + stats_data_size();
@@ -175,10 +174,9 @@ static ssize_t stats_read(struct file *file, char __user *buf, size_t len,
 		.desc_offset = desc_off,
 		.data_offset = data_off,
 	};
-	snprintf(head->id, sizeof(head->id), "kvm_memext-%d-%d", vm->stats_pid,
-		 vm->stats_fd);
+	snprintf(head->id, sizeof(head->id), "kvm_memext-%d-%d", st->pid, st->fd);
 
-	stats_snapshot(vm, values);
+	stats_snapshot(st, values);
 	desc = img + desc_off;
 	data = img + data_off;
 	for (i = 0; i < NR_DESC; i++) {
@@ -199,9 +197,20 @@ static ssize_t stats_read(struct file *file, char __user *buf, size_t len,
 	return r;
 }
 
+static void stats_put(struct kvm_memext_vm_stats *st)
+{
+	if (refcount_dec_and_test(&st->refs)) {
+		kfree(st->files);
+		kfree(st);
+	}
+}
+
 static int stats_release(struct inode *inode, struct file *file)
 {
-	fput(file->private_data);
+	struct kvm_memext_vm_stats *st = file->private_data;
+
+	fput(st->vm_file);
+	stats_put(st);
 	return 0;
 }
 
@@ -214,12 +223,15 @@ static const struct file_operations kvm_memext_stats_fops = {
 
 /**
  * kvm_memext_stats_fd() - the KVM_MEMEXT_GET_STATS_FD ioctl
- * @handle: the VM handle's file, which the stats file holds
+ * @vm: the VM handle
+ *
+ * The file holds the statistics and the VM, not the handle.
  *
  * Return: a new read-only file descriptor (O_CLOEXEC), or a negative errno.
  */
-int kvm_memext_stats_fd(struct file *handle)
+int kvm_memext_stats_fd(struct kvm_memext_vm *vm)
 {
+	struct kvm_memext_vm_stats *st = vm->stats;
 	struct file *file;
 	int fd;
 
@@ -227,21 +239,22 @@ int kvm_memext_stats_fd(struct file *handle)
 	if (fd < 0)
 		return fd;
 	file = anon_inode_getfile("kvm_memext-stats", &kvm_memext_stats_fops,
-				  handle, O_RDONLY);
+				  st, O_RDONLY);
 	if (IS_ERR(file)) {
 		put_unused_fd(fd);
 		return PTR_ERR(file);
 	}
 	/* Read at any offset (pread()), as KVM's. */
 	file->f_mode |= FMODE_PREAD;
-	get_file(handle);
+	refcount_inc(&st->refs);
+	get_file(st->vm_file);
 	fd_install(fd, file);
 	return fd;
 }
 
-/* One debugfs file: the handle and its statistic. */
+/* One debugfs file: the handle's statistics and which one it shows. */
 struct kvm_memext_stats_file {
-	struct kvm_memext_vm *vm;
+	struct kvm_memext_vm_stats *st;
 	const struct stats_entry *entry;
 };
 
@@ -251,7 +264,7 @@ static int stats_show(struct seq_file *m, void *unused)
 	u64 values[KVM_MEMEXT_NR_STATS];
 	unsigned int i;
 
-	stats_snapshot(f->vm, values);
+	stats_snapshot(f->st, values);
 	for (i = 0; i < f->entry->size; i++)
 		seq_printf(m, "%s%llu", i ? " " : "", values[f->entry->stat + i]);
 	seq_putc(m, '\n');
@@ -260,51 +273,74 @@ static int stats_show(struct seq_file *m, void *unused)
 DEFINE_SHOW_ATTRIBUTE(stats);
 
 /**
- * kvm_memext_stats_debugfs_add() - the handle's debugfs directory
- * @vm: the new handle
+ * kvm_memext_stats_init_vm() - the statistics of a new VM handle
+ * @vm: the handle's state, not yet visible to anyone
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int kvm_memext_stats_init_vm(struct kvm_memext_vm *vm)
+{
+	vm->stats = kzalloc_obj(*vm->stats, GFP_KERNEL_ACCOUNT);
+	if (!vm->stats)
+		return -ENOMEM;
+	refcount_set(&vm->stats->refs, 1);
+	return 0;
+}
+
+/**
+ * kvm_memext_stats_bind() - name the handle's statistics, make its directory
+ * @vm: the new handle, bound to its VM
  * @fd: its file descriptor in the binding process
  *
- * Named "<pid>-<fd>" as KVM's.  Best effort: a handle works without it
- * (a name still taken by a closing handle whose file lives on elsewhere).
+ * The debugfs directory is named "<pid>-<fd>" as KVM's.  Best effort: a
+ * handle works without it (e.g. a name still taken by an earlier handle
+ * whose file lives on elsewhere).
  */
-void kvm_memext_stats_debugfs_add(struct kvm_memext_vm *vm, int fd)
+void kvm_memext_stats_bind(struct kvm_memext_vm *vm, int fd)
 {
+	struct kvm_memext_vm_stats *st = vm->stats;
 	char name[24];
 	unsigned int i;
 
-	vm->stats_pid = task_tgid_nr(current);
-	vm->stats_fd = fd;
-	vm->debugfs = ERR_PTR(-ENOENT);
+	st->vm_file = vm->vm_file;
+	st->kvm = vm->kvm;
+	st->pid = task_tgid_nr(current);
+	st->fd = fd;
 	if (IS_ERR_OR_NULL(stats_debugfs))
 		return;
-	vm->stats_files = kcalloc(NR_DESC, sizeof(*vm->stats_files),
-				  GFP_KERNEL_ACCOUNT);
-	if (!vm->stats_files)
+	st->files = kcalloc(NR_DESC, sizeof(*st->files), GFP_KERNEL_ACCOUNT);
+	if (!st->files)
 		return;
-	snprintf(name, sizeof(name), "%d-%d", vm->stats_pid, vm->stats_fd);
-	vm->debugfs = debugfs_create_dir(name, stats_debugfs);
-	if (IS_ERR(vm->debugfs))
+	snprintf(name, sizeof(name), "%d-%d", st->pid, st->fd);
+	st->debugfs = debugfs_create_dir(name, stats_debugfs);
+	if (IS_ERR(st->debugfs))
 		return;
 	for (i = 0; i < NR_DESC; i++) {
-		vm->stats_files[i] = (struct kvm_memext_stats_file) {
-			.vm = vm, .entry = &stats_table[i],
+		st->files[i] = (struct kvm_memext_stats_file) {
+			.st = st, .entry = &stats_table[i],
 		};
-		debugfs_create_file(stats_table[i].name, 0444, vm->debugfs,
-				    &vm->stats_files[i], &stats_fops);
+		debugfs_create_file(stats_table[i].name, 0444, st->debugfs,
+				    &st->files[i], &stats_fops);
 	}
 }
 
 /**
- * kvm_memext_stats_debugfs_remove() - remove the handle's debugfs directory
- * @vm: the handle being released
+ * kvm_memext_stats_release_vm() - a handle is released
+ * @vm: the handle; its statistics may not be set up
  *
- * Waits for readers of its files (debugfs' removal does).
+ * Removes the debugfs directory, waiting for its readers; stats files
+ * keep the counters until they are closed.
  */
-void kvm_memext_stats_debugfs_remove(struct kvm_memext_vm *vm)
+void kvm_memext_stats_release_vm(struct kvm_memext_vm *vm)
 {
-	if (!IS_ERR_OR_NULL(vm->debugfs))
-		debugfs_remove_recursive(vm->debugfs);
-	kfree(vm->stats_files);
+	struct kvm_memext_vm_stats *st = vm->stats;
+
+	if (!st)
+		return;
+	if (!IS_ERR_OR_NULL(st->debugfs))
+		debugfs_remove_recursive(st->debugfs);
+	st->debugfs = NULL;
+	stats_put(st);
 }
 
 /**

@@ -19,8 +19,8 @@
 	__field(int, fd)
 #define TP_VM_ASSIGN(vm)			\
 	do {					\
-		__entry->pid = (vm)->stats_pid;	\
-		__entry->fd = (vm)->stats_fd;	\
+		__entry->pid = (vm)->stats->pid;	\
+		__entry->fd = (vm)->stats->fd;	\
 	} while (0)
 
 TRACE_EVENT(kvm_memext_batch_begin,
@@ -56,7 +56,7 @@ TRACE_EVENT(kvm_memext_batch_validated,
 		__entry->error = error;
 		__entry->index = index;
 	),
-	TP_printk("vm %d-%d steps %u error %d at entry %d", __entry->pid,
+	TP_printk("vm %d-%d entries %u error %d at entry %d", __entry->pid,
 		  __entry->fd, __entry->nr, __entry->error, __entry->index)
 );
 

@@ -28,7 +28,6 @@ static int kvm_memext_vm_release(struct inode *inode, struct file *file)
 	mutex_lock(&kvm_memext_vms_lock);
 	list_del(&vm->node);
 	mutex_unlock(&kvm_memext_vms_lock);
-	kvm_memext_stats_debugfs_remove(vm);
 
 	/*
 	 * The reverse of kvm_memext_bind_vm(): runstate areas are caches'
@@ -41,6 +40,8 @@ static int kvm_memext_vm_release(struct inode *inode, struct file *file)
 	kvm_memext_runstate_release_vm(vm);
 	kvm_memext_cache_release_vm(vm);
 	kvm_memext_batch_release_vm(vm);
+	/* Counted to the end; its debugfs files read the VM's mm. */
+	kvm_memext_stats_release_vm(vm);
 	/* The last reference to the VM file destroys the VM. */
 	fput(vm->vm_file);
 	kfree(vm);
@@ -67,7 +68,7 @@ static long kvm_memext_vm_ioctl(struct file *file, unsigned int ioctl,
 		/* As KVM_GET_STATS_FD: no argument. */
 		if (arg)
 			return -EINVAL;
-		return kvm_memext_stats_fd(file);
+		return kvm_memext_stats_fd(vm);
 	default:
 		return -ENOTTY;
 	}
@@ -166,6 +167,9 @@ int kvm_memext_bind_vm(const struct kvm_memext_bind_vm *args)
 	vm = kzalloc_obj(*vm, GFP_KERNEL_ACCOUNT);
 	if (!vm)
 		goto out_fput;
+	r = kvm_memext_stats_init_vm(vm);
+	if (r)
+		goto out_free;
 
 	fd = get_unused_fd_flags(O_CLOEXEC);
 	if (fd < 0) {
@@ -191,7 +195,7 @@ int kvm_memext_bind_vm(const struct kvm_memext_bind_vm *args)
 	kvm_memext_batch_init_vm(vm);
 	kvm_memext_cache_init_vm(vm);
 	kvm_memext_runstate_init_vm(vm);
-	kvm_memext_stats_debugfs_add(vm, fd);
+	kvm_memext_stats_bind(vm, fd);
 	list_add(&vm->node, &kvm_memext_vms);
 	mutex_unlock(&kvm_memext_vms_lock);
 
@@ -202,6 +206,7 @@ out_unlock:
 	mutex_unlock(&kvm_memext_vms_lock);
 	put_unused_fd(fd);
 out_free:
+	kvm_memext_stats_release_vm(vm);
 	kfree(vm);
 out_fput:
 	fput(vm_file);
