@@ -296,6 +296,8 @@ kselftests() {
 		fail "a test failed"
 	fi
 	[ "$passed" = "$want" ] || fail "$passed of $want tests passed"
+	# kvm-memext-tools' kvm_memext_stat ran against a live VM, not skipped.
+	grep -q 'ok [0-9]* test_stat_tool$' $out || fail "stats_test did not run kvm_memext_stat"
 	echo "run_kselftest.sh: $passed of $want kvm_memext tests passed"
 }
 

@@ -327,6 +327,17 @@ static void test_batch_counters(void)
 		    "after a refused batch: batches %lu failures %lu rollbacks %lu",
 		    stat_get(c.stats, "batches"), stat_get(c.stats, "batch_failures"),
 		    stat_get(c.stats, "batch_rollbacks"));
+
+	/* Refused by KVM when applied (not a user address): rolled back. */
+	TEST_ASSERT_ERRNO(batch(&c, NEW_SLOT + 1, TEST_GPA + 64 * PAGE_SIZE,
+				PAGE_SIZE, (void *)(1ul << 63)),
+			  EINVAL, "batch KVM refuses");
+	TEST_ASSERT(stat_get(c.stats, "batches") == batches + 3 &&
+		    stat_get(c.stats, "batch_failures") == failures + 2 &&
+		    stat_get(c.stats, "batch_rollbacks") == 1,
+		    "after a rollback: batches %lu failures %lu rollbacks %lu",
+		    stat_get(c.stats, "batches"), stat_get(c.stats, "batch_failures"),
+		    stat_get(c.stats, "batch_rollbacks"));
 	run_once(&c);
 	ctx_free(&c);
 }
@@ -496,6 +507,9 @@ static void test_bad_args(void)
 	 * but does not hold it: the VM can be bound again at once.
 	 */
 	fd = get_stats_fd(c.handle);
+	TEST_ASSERT(!batch(&c, NEW_SLOT, TEST_GPA + NR_PAGES * PAGE_SIZE,
+			   PAGE_SIZE, (char *)c.hva + NR_PAGES / 2 * PAGE_SIZE),
+		    "batch: %s", strerror(errno));
 	close(c.handle);
 	c.handle = memext_bind(c.dev, c.vm->fd);
 	TEST_ASSERT(stat_get(fd, "batches") == 1, "old handle's batches %lu",
@@ -509,9 +523,6 @@ static void test_bad_args(void)
 static bool vcpu_stop;
 
 static void *vcpu_loop(void *arg)
-	TEST_ASSERT(!batch(&c, NEW_SLOT, TEST_GPA + NR_PAGES * PAGE_SIZE,
-			   PAGE_SIZE, (char *)c.hva + NR_PAGES / 2 * PAGE_SIZE),
-		    "batch: %s", strerror(errno));
 {
 	struct ctx *c = arg;
 

@@ -188,6 +188,12 @@ static void test_events(void)
 		usleep(1000);
 	TEST_ASSERT(!ioctl(handle, KVM_MEMEXT_SET_MEMSLOTS, &args),
 		    "batch: %s", strerror(errno));
+	/* One KVM refuses when applying it (not a user address). */
+	e.slot = NEW_SLOT + 1;
+	e.guest_phys_addr = NEW_GPA + PAGE_SIZE;
+	e.userspace_addr = 1ul << 63;
+	TEST_ASSERT(ioctl(handle, KVM_MEMEXT_SET_MEMSLOTS, &args) == -1 &&
+		    errno == EINVAL, "bad batch: %s", strerror(errno));
 
 	/* Then the guest puts its kvm-clock on a private page. */
 	WRITE_ONCE(*(uint64_t *)addr_gva2hva(vm, (uintptr_t)&go), 1);
@@ -223,6 +229,11 @@ static void test_events(void)
 						  "error 0", NULL }, trace);
 	expect_event(at, "kvm_memext_vcpu_resume",
 		     (const char * const[]){ "vcpu 0 parked_ns ", NULL }, trace);
+	at = expect_event(at, "kvm_memext_batch_resumed",
+			  (const char * const[]){ vm_field, NULL }, trace);
+	at = expect_event(at, "kvm_memext_batch_rollback",
+			  (const char * const[]){ vm_field, "failed entry 0 ",
+						  "result 0x1", NULL }, trace);
 	at = expect_event(at, "kvm_memext_batch_resumed",
 			  (const char * const[]){ vm_field, NULL }, trace);
 

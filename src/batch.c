@@ -217,38 +217,27 @@ static void batch_rollback(struct kvm_memext_batch *b, unsigned int done)
 					b->result);
 }
 
-/* vCPUs stop from @start on: until now, none could run. */
-static void batch_account_blackout(struct kvm_memext_vm *vm, u64 start)
-{
-	u64 ns = ktime_get_ns() - start;
-
-	trace_kvm_memext_batch_resumed(vm, ns);
-	kvm_memext_stat_peak(vm, KVM_MEMEXT_STAT_BATCH_BLACKOUT_MAX_NS, ns);
-	kvm_memext_stat_hist(vm, KVM_MEMEXT_STAT_BATCH_BLACKOUT_HIST,
-			     div_u64(ns, NSEC_PER_USEC));
-}
-
 static int batch_apply(struct kvm_memext_batch *b)
 {
 	struct kvm_memext_vm *vm = b->vm;
 	struct kvm_memext_quiesce *q;
-	u64 start = ktime_get_ns(), parked;
+	u64 start = ktime_get_ns(), parked, ns;
 	unsigned int i;
 	int r;
 
 	q = kvm_memext_quiesce_vcpus(vm->kvm, READ_ONCE(batch_timeout_ms));
 	parked = ktime_get_ns();
-	kvm_memext_stat_add(vm, KVM_MEMEXT_STAT_BATCH_PARK_NS, parked - start);
 	trace_kvm_memext_batch_parked(vm, IS_ERR(q) ? 0 :
 				      kvm_memext_quiesce_nr_vcpus(q),
 				      parked - start, PTR_ERR_OR_ZERO(q));
 	if (IS_ERR(q)) {
 		if (PTR_ERR(q) == -ETIMEDOUT)
 			kvm_memext_stat_inc(vm, KVM_MEMEXT_STAT_BATCH_TIMEOUTS);
-		/* Some vCPUs may have been parked meanwhile. */
-		batch_account_blackout(vm, start);
 		return PTR_ERR(q);
 	}
+	/* Not the wait for kvm->lock: the vCPUs ran on meanwhile. */
+	start = kvm_memext_quiesce_start(q);
+	kvm_memext_stat_add(vm, KVM_MEMEXT_STAT_BATCH_PARK_NS, parked - start);
 	kvm_memext_stat_add(vm, KVM_MEMEXT_STAT_BATCH_VCPUS_PARKED,
 			    kvm_memext_quiesce_nr_vcpus(q));
 
@@ -272,7 +261,11 @@ out:
 	trace_kvm_memext_batch_applied(vm, b->applied, ktime_get_ns() - parked,
 				       r);
 	kvm_memext_resume_vcpus(q);
-	batch_account_blackout(vm, start);
+	ns = ktime_get_ns() - start;
+	trace_kvm_memext_batch_resumed(vm, ns);
+	kvm_memext_stat_peak(vm, KVM_MEMEXT_STAT_BATCH_BLACKOUT_MAX_NS, ns);
+	kvm_memext_stat_hist(vm, KVM_MEMEXT_STAT_BATCH_BLACKOUT_HIST,
+			     div_u64(ns, NSEC_PER_USEC));
 	return r;
 }
 

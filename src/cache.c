@@ -502,8 +502,8 @@ int kvm_memext_gpc_activate(struct kvm_memext_gpc *gpc, int as_id, u64 gpa,
 	kvm_memext_stat_inc(vm, KVM_MEMEXT_STAT_CACHES);
 
 	r = __kvm_memext_gpc_refresh(gpc);
-	mutex_unlock(&gpc->refresh_lock);
 	trace_kvm_memext_cache_activate(gpc, r);
+	mutex_unlock(&gpc->refresh_lock);
 	return r;
 }
 EXPORT_SYMBOL_GPL(kvm_memext_gpc_activate);

@@ -245,6 +245,7 @@ struct kvm_memext_quiesce *kvm_memext_quiesce_vcpus(struct kvm *kvm,
 						    unsigned int timeout_ms);
 void kvm_memext_resume_vcpus(struct kvm_memext_quiesce *q);
 unsigned int kvm_memext_quiesce_nr_vcpus(const struct kvm_memext_quiesce *q);
+u64 kvm_memext_quiesce_start(const struct kvm_memext_quiesce *q);
 
 /* task_work.c */
 int kvm_memext_task_work_add(struct task_struct *task,

@@ -338,7 +338,6 @@ static vm_fault_t privmem_huge_fault(struct vm_fault *vmf, unsigned int order)
 
 	spare = kvm_memext_privmem_prealloc(pm, pgoff >> KVM_MEMEXT_CHUNK_ORDER);
 	mutex_lock(&pm->lock);
-	kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_FAULTS, 1);
 	if (pgoff + KVM_MEMEXT_CHUNK_PAGES > i_size_read(pm->inode) >> PAGE_SHIFT)
 		goto out;
 	if (kvm_memext_privmem_populate(pm, pgoff >> KVM_MEMEXT_CHUNK_ORDER,
@@ -350,6 +349,9 @@ static vm_fault_t privmem_huge_fault(struct vm_fault *vmf, unsigned int order)
 	if (ret == VM_FAULT_NOPAGE)
 		atomic_long_inc(&kvm_memext_privmem_stats.pmd_maps);
 out:
+	/* A fallback is counted by the 4 KiB fault that follows. */
+	if (ret != VM_FAULT_FALLBACK)
+		kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_FAULTS, 1);
 	trace_kvm_memext_privmem_fault(pm, pgoff, order, ret);
 	mutex_unlock(&pm->lock);
 	kvm_memext_privmem_prealloc_free(spare);

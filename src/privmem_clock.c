@@ -258,9 +258,10 @@ static void clock_refresh(struct kvm_vcpu *vcpu)
 	mutex_unlock(&clock_mutex);
 	if (clock) {
 		r = clock_show(pm, clock);
-		/* 1: shown now; 0: it was shown already. */
-		trace_kvm_memext_privmem_clock_show(pm, vcpu->vcpu_id,
-						    clock->index, min(r, 0));
+		/* 1: shown now; 0: it was shown already, no event. */
+		if (r)
+			trace_kvm_memext_privmem_clock_show(pm, vcpu->vcpu_id,
+							    clock->index, min(r, 0));
 		mutex_lock(&clock_mutex);
 		clock->busy = false;
 		mutex_unlock(&clock_mutex);

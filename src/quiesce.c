@@ -43,6 +43,7 @@ struct kvm_memext_quiesce_vcpu {
 	struct callback_head kick;
 	struct kvm_memext_quiesce *q;
 	struct kvm_vcpu *vcpu;
+	unsigned int vcpu_id;	/* for the vCPU's thread, whose vCPU may go */
 	struct list_head parked;	/* on q->parked, under q->lock */
 	struct completion released;
 	unsigned int pos;	/* in q->tree once resumed */
@@ -55,6 +56,7 @@ struct kvm_memext_quiesce_vcpu {
 
 struct kvm_memext_quiesce {
 	struct kvm *kvm;
+	u64 start;		/* ns: vCPUs begin to stop */
 	refcount_t refs;
 	atomic_t arrivals;
 	wait_queue_head_t wq;
@@ -102,7 +104,7 @@ static void quiesce_fn(struct callback_head *work)
 	spin_unlock(&q->lock);
 	/* Before the batcher can see it parked. */
 	if (!resumed)
-		trace_kvm_memext_vcpu_park(v->vcpu->vcpu_id);
+		trace_kvm_memext_vcpu_park(v->vcpu_id);
 	/* Pairs with smp_load_acquire() in quiesce_pending(). */
 	smp_store_release(&v->arrived, true);
 	atomic_inc(&q->arrivals);
@@ -123,7 +125,7 @@ static void quiesce_fn(struct callback_head *work)
 	spin_unlock(&q->lock);
 	if (resumed)
 		quiesce_release(q, v->pos);
-	trace_kvm_memext_vcpu_resume(v->vcpu->vcpu_id, ktime_get_ns() - start);
+	trace_kvm_memext_vcpu_resume(v->vcpu_id, ktime_get_ns() - start);
 out:
 	quiesce_put(q);
 	module_put(THIS_MODULE);
@@ -258,6 +260,7 @@ struct kvm_memext_quiesce *kvm_memext_quiesce_vcpus(struct kvm *kvm,
 		return ERR_PTR(-ENOMEM);
 	}
 	refcount_set(&q->refs, 1);
+	q->start = ktime_get_ns();
 	init_waitqueue_head(&q->wq);
 	spin_lock_init(&q->lock);
 	INIT_LIST_HEAD(&q->parked);
@@ -266,6 +269,7 @@ struct kvm_memext_quiesce *kvm_memext_quiesce_vcpus(struct kvm *kvm,
 			break;
 		q->vcpus[i].q = q;
 		q->vcpus[i].vcpu = vcpu;
+		q->vcpus[i].vcpu_id = vcpu->vcpu_id;
 		init_completion(&q->vcpus[i].released);
 	}
 
@@ -308,6 +312,18 @@ struct kvm_memext_quiesce *kvm_memext_quiesce_vcpus(struct kvm *kvm,
 unsigned int kvm_memext_quiesce_nr_vcpus(const struct kvm_memext_quiesce *q)
 {
 	return q->nr;
+}
+
+/**
+ * kvm_memext_quiesce_start() - when vCPUs began to stop
+ * @q: from kvm_memext_quiesce_vcpus()
+ *
+ * Return: ktime_get_ns() once kvm->lock was taken, before the first vCPU
+ * was asked to stop.
+ */
+u64 kvm_memext_quiesce_start(const struct kvm_memext_quiesce *q)
+{
+	return q->start;
 }
 
 /**

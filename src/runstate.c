@@ -425,7 +425,8 @@ static int runstate_attach(struct kvm_memext_vm *vm,
 	list_add(&rs->node, &vm->runstates);
 	kvm_memext_stat_inc(vm, KVM_MEMEXT_STAT_RUNSTATE_AREAS);
 	mutex_unlock(&vm->runstate_lock);
-	trace_kvm_memext_runstate_attach(vcpu->vcpu_id, a->gpa, rs->state, 0);
+	trace_kvm_memext_runstate_attach(vcpu->vcpu_id, a->gpa,
+					 KVM_MEMEXT_RUNSTATE_RUNNING, 0);
 	return 0;
 
 out_deactivate:
