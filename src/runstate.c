@@ -97,6 +97,21 @@ static void runstate_account(struct kvm_memext_vcpu_runstate *rs,
  * the memslots the cache recorded.  Only while attached: the VM and the
  * handle are alive then.
  */
+/*
+ * What the update protocol below takes for granted, proven as xen.c
+ * proves its own: Xen's layouts, and the flag in the top byte of
+ * state_entry_time (little-endian: byte 7 of the field).
+ */
+static_assert(offsetof(struct kvm_memext_runstate_area, state_entry_time) == 8);
+static_assert(offsetof(struct kvm_memext_runstate_area, time) == 16);
+static_assert(sizeof(struct kvm_memext_runstate_area) == 48);
+static_assert(offsetof(struct kvm_memext_runstate_area32, state_entry_time) == 4);
+static_assert(offsetof(struct kvm_memext_runstate_area32, time) == 12);
+static_assert(sizeof(struct kvm_memext_runstate_area32) == 44);
+static_assert(KVM_MEMEXT_RUNSTATE_UPDATE >> 56 == 0x80 &&
+	      !(KVM_MEMEXT_RUNSTATE_UPDATE & GENMASK_ULL(55, 0)));
+static_assert(!IS_ENABLED(CONFIG_CPU_BIG_ENDIAN));
+
 static bool runstate_flush(struct kvm_memext_vcpu_runstate *rs)
 {
 	bool compat = rs->flags & KVM_MEMEXT_RUNSTATE_COMPAT32;
