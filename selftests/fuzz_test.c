@@ -345,6 +345,8 @@ static void op_ioctl(void)
 		a.create.size = below(4) ? (below(16) + 1) * PAGE_SIZE * (below(2) ? 512 : 1) :
 				boundary();
 		a.create.flags = below(4) ? 0 : below(2) ? KVM_MEMEXT_PRIVMEM_NO_HUGE : rnd();
+		if (!below(8))
+			a.create.reserved[below(6)] = rnd();
 		cmd = KVM_MEMEXT_CREATE_PRIVMEM;
 		size = sizeof(a.create);
 		break;

@@ -61,7 +61,12 @@ static const struct {
 	{ "huge size", { .size = 1ULL << 63 } },
 	{ "unknown flag", { .size = CHUNK, .flags = 1ULL << 1 } },
 	{ "unknown high flag", { .size = CHUNK, .flags = 1ULL << 63 } },
+	{ "reserved[0]", { .size = CHUNK, .reserved[0] = 1 } },
+	{ "reserved[5]", { .size = CHUNK, .reserved[5] = 1ULL << 63 } },
 };
+
+/* The struct's first version, 16 bytes, under its own ioctl number. */
+#define CREATE_PRIVMEM_V0	_IOC(_IOC_WRITE, KVM_MEMEXT_IO, 0x03, 16)
 
 static void test_create_bad_args(void)
 {
@@ -74,6 +79,27 @@ static void test_create_bad_args(void)
 				  EINVAL, bad_create[i].what);
 	TEST_ASSERT_ERRNO(ioctl(dev, KVM_MEMEXT_CREATE_PRIVMEM, (void *)8), EFAULT,
 			  "bad pointer");
+	close(dev);
+}
+
+/*
+ * A binary built before the reserved words: its 16-byte struct, followed
+ * by bytes that must not be read as reserved words, still works.
+ */
+static void test_create_v0(void)
+{
+	uint64_t v0[8] = { CHUNK, 0, 1, 1, 1, 1, 1, 1 };
+	int dev = open_privmem_dev(), fd;
+	struct stat st;
+
+	fd = ioctl(dev, CREATE_PRIVMEM_V0, v0);
+	TEST_ASSERT(fd >= 0, "CREATE_PRIVMEM of 16 bytes: %s", strerror(errno));
+	TEST_ASSERT(!fstat(fd, &st) && st.st_size == CHUNK, "size %ld",
+		    (long)st.st_size);
+	close(fd);
+	v0[1] = 1ULL << 1;
+	TEST_ASSERT_ERRNO(ioctl(dev, CREATE_PRIVMEM_V0, v0), EINVAL,
+			  "unknown flag of the 16-byte struct");
 	close(dev);
 }
 
@@ -1876,6 +1902,7 @@ int main(void)
 {
 	static const struct memext_test tests[] = {
 		MEMEXT_TEST(test_create_bad_args),
+		MEMEXT_TEST(test_create_v0),
 		MEMEXT_TEST(test_file_ops),
 		MEMEXT_TEST(test_direct_map_chunks),
 		MEMEXT_TEST(test_gup_refused),

@@ -15,6 +15,9 @@
 
 #include "kvm_memext.h"
 
+/* KVM_MEMEXT_CREATE_PRIVMEM before it had reserved words (16 bytes). */
+#define KVM_MEMEXT_CREATE_PRIVMEM_V0	_IOC(_IOC_WRITE, KVM_MEMEXT_IO, 0x03, 16)
+
 #define CREATE_TRACE_POINTS
 #include "trace.h"
 
@@ -52,8 +55,10 @@ static long kvm_memext_dev_ioctl(struct file *file, unsigned int ioctl,
 		if (copy_from_user(&bind, (void __user *)arg, sizeof(bind)))
 			return -EFAULT;
 		return kvm_memext_bind_vm(&bind);
+	case KVM_MEMEXT_CREATE_PRIVMEM_V0:
 	case KVM_MEMEXT_CREATE_PRIVMEM:
-		if (copy_from_user(&privmem, (void __user *)arg, sizeof(privmem)))
+		memset(&privmem, 0, sizeof(privmem));
+		if (copy_from_user(&privmem, (void __user *)arg, _IOC_SIZE(ioctl)))
 			return -EFAULT;
 		return kvm_memext_create_privmem(&privmem);
 	default:

@@ -363,7 +363,8 @@ int kvm_memext_create_privmem(const struct kvm_memext_create_privmem *args)
 
 	if (!privmem_available)
 		return -EOPNOTSUPP;
-	if (args->flags & ~KVM_MEMEXT_PRIVMEM_NO_HUGE)
+	if ((args->flags & ~KVM_MEMEXT_PRIVMEM_NO_HUGE) ||
+	    memchr_inv(args->reserved, 0, sizeof(args->reserved)))
 		return -EINVAL;
 	if (!args->size || !PAGE_ALIGNED(args->size) ||
 	    args->size > MAX_LFS_FILESIZE)

@@ -234,10 +234,15 @@ struct kvm_memext_runstate_info {
  * @size: size of the file in bytes: nonzero and a multiple of the page
  *	  size.  It can be changed later with ftruncate().
  * @flags: KVM_MEMEXT_PRIVMEM_NO_HUGE, or zero.
+ * @reserved: must be zero; room for what creation may need later.
+ *
+ * The first version of the struct, without @reserved, is still accepted
+ * under its own ioctl number (see Documentation/api.rst).
  */
 struct kvm_memext_create_privmem {
 	__u64 size;
 	__u64 flags;
+	__u64 reserved[6];
 };
 
 /* kvm_memext_privmem_access.flags */
