@@ -516,7 +516,7 @@ static int privmem_sync_chunk(struct kvm_memext_privmem *pm, pgoff_t cidx,
 	DECLARE_BITMAP(diff, KVM_MEMEXT_CHUNK_PAGES);
 	unsigned long delay;
 	bool changed = false;
-	unsigned int i;
+	unsigned int i, n;
 	int r;
 
 	privmem_want(pm, cidx, chunk, want);
@@ -540,10 +540,10 @@ static int privmem_sync_chunk(struct kvm_memext_privmem *pm, pgoff_t cidx,
 				__set_bit(i, chunk->shown);
 				kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_SHOWN, 1);
 			}
-			if (trace_kvm_memext_privmem_show_enabled())
-				trace_kvm_memext_privmem_show(pm, cidx,
-							      bitmap_weight(diff, KVM_MEMEXT_CHUNK_PAGES),
-							      false);
+			if (trace_kvm_memext_privmem_show_enabled()) {
+				n = bitmap_weight(diff, KVM_MEMEXT_CHUNK_PAGES);
+				trace_kvm_memext_privmem_show(pm, cidx, n, false);
+			}
 		}
 		changed = true;
 	}
@@ -575,10 +575,10 @@ static int privmem_sync_chunk(struct kvm_memext_privmem *pm, pgoff_t cidx,
 			__clear_bit(i, chunk->shown);
 			kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_HIDDEN, 1);
 		}
-		if (trace_kvm_memext_privmem_hide_enabled())
-			trace_kvm_memext_privmem_hide(pm, cidx,
-						      bitmap_weight(diff, KVM_MEMEXT_CHUNK_PAGES),
-						      false);
+		if (trace_kvm_memext_privmem_hide_enabled()) {
+			n = bitmap_weight(diff, KVM_MEMEXT_CHUNK_PAGES);
+			trace_kvm_memext_privmem_hide(pm, cidx, n, false);
+		}
 	}
 	return 1;
 }
