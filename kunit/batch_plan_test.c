@@ -9,6 +9,7 @@
 #include <linux/kvm.h>
 
 #include "kvm_memext.h"
+#include "batch.h"
 
 #define PG		PAGE_SIZE
 #define HVA		0x7f0000000000ull

@@ -15,6 +15,8 @@
 #include <linux/module.h>
 
 #include "kvm_memext.h"
+#include "cache.h"
+#include "stats.h"
 
 MODULE_IMPORT_NS("EXPORTED_FOR_KUNIT_TESTING");
 

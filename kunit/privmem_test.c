@@ -19,6 +19,9 @@
 #include <asm/invpcid.h>
 
 #include "kvm_memext.h"
+#include "cache.h"
+#include "directmap.h"
+#include "privmem.h"
 
 MODULE_IMPORT_NS("EXPORTED_FOR_KUNIT_TESTING");
 

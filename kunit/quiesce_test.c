@@ -10,6 +10,7 @@
 #include <kunit/test.h>
 
 #include "kvm_memext.h"
+#include "batch.h"
 
 #define MAX_NR	40
 #define MAX_FAN	8

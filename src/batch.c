@@ -22,6 +22,8 @@
 #include <linux/uaccess.h>
 
 #include "kvm_memext.h"
+#include "batch.h"
+#include "stats.h"
 #include "trace.h"
 
 static unsigned int batch_timeout_ms = 2000;

@@ -14,6 +14,7 @@
 #include <linux/overflow.h>
 
 #include "kvm_memext.h"
+#include "batch.h"
 
 static bool plan_slot_overlaps(const struct kvm_memext_slot *a,
 			       const struct kvm_memext_slot *b)

@@ -37,6 +37,8 @@
 #include <linux/vmalloc.h>
 
 #include "kvm_memext.h"
+#include "cache.h"
+#include "stats.h"
 #include "trace.h"
 
 /**

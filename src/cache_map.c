@@ -20,6 +20,7 @@
 #include <linux/vmalloc.h>
 
 #include "kvm_memext.h"
+#include "cache.h"
 
 /*
  * Split the pages into runs that one mapping can cover: struct-page memory

@@ -52,6 +52,8 @@
 #include <asm/tlbflush.h>
 
 #include "kvm_memext.h"
+#include "directmap.h"
+#include "privmem.h"
 #include "trace.h"
 
 #define DMAP_BLOCK_BYTES	((size_t)KVM_MEMEXT_CHUNK_PAGES << PAGE_SHIFT)

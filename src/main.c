@@ -14,6 +14,8 @@
 #include <linux/uaccess.h>
 
 #include "kvm_memext.h"
+#include "privmem.h"
+#include "stats.h"
 
 /* KVM_MEMEXT_CREATE_PRIVMEM before it had reserved words (16 bytes). */
 #define KVM_MEMEXT_CREATE_PRIVMEM_V0	_IOC(_IOC_WRITE, KVM_MEMEXT_IO, 0x03, 16)

@@ -44,6 +44,9 @@
 #include <linux/xarray.h>
 
 #include "kvm_memext.h"
+#include "directmap.h"
+#include "privmem.h"
+#include "stats.h"
 #include "trace.h"
 
 /* Unmap [start, end) from every mapping (KVM zaps it too), then free it. */

@@ -65,6 +65,8 @@
 #include <asm/kvm_para.h>
 
 #include "kvm_memext.h"
+#include "directmap.h"
+#include "privmem.h"
 #include "trace.h"
 
 static DEFINE_MUTEX(clock_mutex);	/* clock_table, files' nr_clocks */

@@ -30,6 +30,8 @@
 #include <linux/spinlock.h>
 
 #include "kvm_memext.h"
+#include "privmem.h"
+#include "stats.h"
 
 static unsigned int privmem_flush_rate = 100;
 module_param(privmem_flush_rate, uint, 0644);

@@ -29,6 +29,9 @@
 #include <linux/suspend.h>
 
 #include "kvm_memext.h"
+#include "directmap.h"
+#include "privmem.h"
+#include "stats.h"
 
 static struct vfsmount *privmem_mnt;
 static bool privmem_available;

@@ -47,6 +47,9 @@
 #include <linux/xarray.h>
 
 #include "kvm_memext.h"
+#include "directmap.h"
+#include "privmem.h"
+#include "stats.h"
 #include "trace.h"
 
 static unsigned long privmem_max_mb;

@@ -26,6 +26,7 @@
 #include <linux/wait.h>
 
 #include "kvm_memext.h"
+#include "batch.h"
 #include "trace.h"
 
 static bool batch_park_in_kernel = true;

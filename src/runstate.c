@@ -29,6 +29,8 @@
 #include <linux/uaccess.h>
 
 #include "kvm_memext.h"
+#include "cache.h"
+#include "stats.h"
 #include "trace.h"
 
 #define KVM_MEMEXT_RUNSTATE_NR	4

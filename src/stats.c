@@ -22,6 +22,8 @@
 #include <linux/slab.h>
 
 #include "kvm_memext.h"
+#include "privmem.h"
+#include "stats.h"
 
 /* struct kvm_stats_desc with its name, as KVM's reader expects it. */
 struct stats_desc {

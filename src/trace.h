@@ -12,6 +12,8 @@
 #include <linux/tracepoint.h>
 
 #include "kvm_memext.h"
+#include "cache.h"
+#include "privmem.h"
 
 /* A VM handle, as its debugfs directory names it: <pid>-<fd>. */
 #define TP_VM_FIELDS				\

@@ -16,6 +16,9 @@
 #include <linux/slab.h>
 
 #include "kvm_memext.h"
+#include "batch.h"
+#include "cache.h"
+#include "stats.h"
 
 /* Bound VMs; a VM may be bound by one handle at a time. */
 static LIST_HEAD(kvm_memext_vms);

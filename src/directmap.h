@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+#ifndef _KVM_MEMEXT_DIRECTMAP_H
+#define _KVM_MEMEXT_DIRECTMAP_H
+
+/* Taking pages out of the kernel's direct map and back (directmap.c). */
+
+#include <linux/mm_types.h>
+
+
+int kvm_memext_dmap_init(void);
+struct page *kvm_memext_dmap_decoy_alloc(gfp_t gfp);
+void kvm_memext_dmap_decoy_free(struct page *decoy);
+int kvm_memext_dmap_hide_block(struct page *page, struct page *decoy);
+int kvm_memext_dmap_show_block(struct page *page, struct page *decoy);
+int kvm_memext_dmap_hide_page(struct page *page, struct page *decoy);
+int kvm_memext_dmap_show_page(struct page *page, struct page *decoy);
+int kvm_memext_dmap_split(struct page *page, bool block);
+void kvm_memext_dmap_flush(void);
+unsigned long kvm_memext_dmap_pfn(struct page *page, unsigned int *level);
+bool kvm_memext_dmap_present(struct page *page);
+bool kvm_memext_dmap_hidden(struct page *page);
+bool kvm_memext_dmap_check_decoy(struct page *decoy);
+
+#endif /* _KVM_MEMEXT_DIRECTMAP_H */
