@@ -18,7 +18,7 @@
 #include "bench_util.h"
 #include "memext_util.h"
 #include "processor.h"
-#include "../../bench/cache_bench.h"
+#include "../../bench/kvm_memext_bench.h"
 
 #define GPA_A		0x40000000ul
 #define NR_PAGES	4

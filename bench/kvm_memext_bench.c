@@ -23,7 +23,7 @@
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
-#include "cache_bench.h"
+#include "kvm_memext_bench.h"
 #include "compat.h"
 
 static const u8 kvm_memext_bench_data[PAGE_SIZE];

@@ -4,8 +4,8 @@
  * benchmark (selftests/bench/cache_bench.c).  Not part of kvm_memext's
  * uAPI: the module exists for `make bench` only.
  */
-#ifndef _KVM_MEMEXT_CACHE_BENCH_H
-#define _KVM_MEMEXT_CACHE_BENCH_H
+#ifndef _KVM_MEMEXT_BENCH_H
+#define _KVM_MEMEXT_BENCH_H
 
 #include <linux/ioctl.h>
 #include <linux/types.h>
@@ -38,4 +38,4 @@ struct kvm_memext_bench_args {
 
 #define KVM_MEMEXT_BENCH_RUN	_IOWR(0xBC, 0x00, struct kvm_memext_bench_args)
 
-#endif /* _KVM_MEMEXT_CACHE_BENCH_H */
+#endif /* _KVM_MEMEXT_BENCH_H */
