@@ -533,21 +533,21 @@ static void hibernation_gate(struct kunit *test)
 		kunit_skip(test, "private memory unavailable on this kernel");
 	if (atomic_long_read(&kvm_memext_privmem_stats.files))
 		kunit_skip(test, "private-memory files exist");
-	KUNIT_ASSERT_EQ(test, kvm_memext_privmem_pm_notify(NULL, PM_HIBERNATION_PREPARE,
+	KUNIT_ASSERT_EQ(test, kvm_memext_privmem_suspend_notify(NULL, PM_HIBERNATION_PREPARE,
 							   NULL), NOTIFY_DONE);
 	pm = kvm_memext_privmem_new(CHUNK_BYTES, 0);
 	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(pm), -EBUSY);
 	if (!IS_ERR(pm))
 		put_file(pm);
-	kvm_memext_privmem_pm_notify(NULL, PM_POST_HIBERNATION, NULL);
+	kvm_memext_privmem_suspend_notify(NULL, PM_POST_HIBERNATION, NULL);
 
 	pm = new_file(test, CHUNK_BYTES, 0);
-	r = kvm_memext_privmem_pm_notify(NULL, PM_HIBERNATION_PREPARE, NULL);
+	r = kvm_memext_privmem_suspend_notify(NULL, PM_HIBERNATION_PREPARE, NULL);
 	KUNIT_EXPECT_EQ(test, notifier_to_errno(r), -EBUSY);
 	destroy_file(test, pm);
-	KUNIT_EXPECT_EQ(test, kvm_memext_privmem_pm_notify(NULL, PM_HIBERNATION_PREPARE,
+	KUNIT_EXPECT_EQ(test, kvm_memext_privmem_suspend_notify(NULL, PM_HIBERNATION_PREPARE,
 							   NULL), NOTIFY_DONE);
-	kvm_memext_privmem_pm_notify(NULL, PM_POST_HIBERNATION, NULL);
+	kvm_memext_privmem_suspend_notify(NULL, PM_POST_HIBERNATION, NULL);
 	pm = new_file(test, CHUNK_BYTES, 0);
 	destroy_file(test, pm);
 }

@@ -6,7 +6,6 @@
 
 #include <linux/mm_types.h>
 
-
 int kvm_memext_dmap_init(void);
 struct page *kvm_memext_dmap_decoy_alloc(gfp_t gfp);
 void kvm_memext_dmap_decoy_free(struct page *decoy);

@@ -81,6 +81,48 @@ static int privmem_may_resize(struct kvm_memext_privmem *pm)
 	return -EPERM;
 }
 
+/**
+ * kvm_memext_privmem_set_owner() - bind a file's owner, or replace it
+ * @pm: the file; its owner, if any, exited and nothing maps the file.
+ * @mm: the new owner.
+ *
+ * The pages the file holds, and its decoy, move to @mm's charges.
+ *
+ * Flushes are charged to @mm's budget from now on (privmem_flush.c).
+ *
+ * Return: 0, -EDQUOT beyond the caller's RLIMIT_MEMLOCK, or -ENOMEM
+ * (nothing moved).
+ */
+int kvm_memext_privmem_set_owner(struct kvm_memext_privmem *pm,
+				 struct mm_struct *mm)
+{
+	unsigned long nr = pm->inode->i_blocks >> (PAGE_SHIFT - 9);
+	int r;
+
+	/* The decoy moves with the pages it stands in for. */
+	if (pm->decoy)
+		nr += KVM_MEMEXT_CHUNK_PAGES;
+
+	lockdep_assert_held(&pm->lock);
+	r = kvm_memext_privmem_charge_mm(mm, nr);
+	if (r)
+		return r;
+	r = kvm_memext_privmem_tenant_set(pm, mm);
+	if (r) {
+		kvm_memext_privmem_uncharge_mm(mm, nr);
+		return r;
+	}
+	/* The new owner's vCPUs show their own clock pages. */
+	kvm_memext_privmem_clock_unmap(pm, 0, ULONG_MAX);
+	if (pm->mm) {
+		kvm_memext_privmem_uncharge_mm(pm->mm, nr);
+		mmdrop(pm->mm);
+	}
+	mmgrab(mm);
+	pm->mm = mm;
+	return 0;
+}
+
 /*
  * Map, allocate, change access: only the owner, bound here if there is
  * none.  -EPERM for anyone else while the owner lives; -ENOMEM if the
@@ -537,25 +579,25 @@ void kvm_memext_privmem_check_decoys(void)
  * file exists, and files cannot be made from its preparation on: so no
  * page can be allocated after the check, as none can exist before.
  */
-static DEFINE_SPINLOCK(privmem_pm_lock);
-static unsigned long privmem_nr_files;	/* under privmem_pm_lock */
-static bool privmem_hibernating;	/* under privmem_pm_lock */
+static DEFINE_SPINLOCK(privmem_suspend_lock);
+static unsigned long privmem_nr_files;	/* under privmem_suspend_lock */
+static bool privmem_hibernating;	/* under privmem_suspend_lock */
 
 /**
- * kvm_memext_privmem_pm_notify() - refuse hibernation while a file exists
+ * kvm_memext_privmem_suspend_notify() - refuse hibernation while a file exists
  * @nb: the notifier block.
  * @action: the PM_* event.
  * @data: unused.
  *
  * Return: NOTIFY_DONE, or -EBUSY (as a notifier value) to refuse.
  */
-int kvm_memext_privmem_pm_notify(struct notifier_block *nb,
-				 unsigned long action, void *data)
+int kvm_memext_privmem_suspend_notify(struct notifier_block *nb,
+				      unsigned long action, void *data)
 {
 	unsigned long files;
 	int r = NOTIFY_DONE;
 
-	spin_lock(&privmem_pm_lock);
+	spin_lock(&privmem_suspend_lock);
 	files = privmem_nr_files;
 	switch (action) {
 	case PM_HIBERNATION_PREPARE:
@@ -570,12 +612,12 @@ int kvm_memext_privmem_pm_notify(struct notifier_block *nb,
 		privmem_hibernating = false;
 		break;
 	}
-	spin_unlock(&privmem_pm_lock);
+	spin_unlock(&privmem_suspend_lock);
 	if (r != NOTIFY_DONE)
 		kvm_memext_privmem_limit_hit(KVM_MEMEXT_LIMIT_HIBERNATION, files);
 	return r;
 }
-EXPORT_SYMBOL_IF_KUNIT(kvm_memext_privmem_pm_notify);
+EXPORT_SYMBOL_IF_KUNIT(kvm_memext_privmem_suspend_notify);
 
 static const struct inode_operations privmem_iops = {
 	.setattr	= privmem_setattr,
@@ -616,14 +658,14 @@ int kvm_memext_privmem_inode_init(struct inode *inode, u64 flags)
 	pm = kzalloc_obj(*pm, GFP_KERNEL_ACCOUNT);
 	if (!pm)
 		return -ENOMEM;
-	spin_lock(&privmem_pm_lock);
+	spin_lock(&privmem_suspend_lock);
 	if (privmem_hibernating) {
-		spin_unlock(&privmem_pm_lock);
+		spin_unlock(&privmem_suspend_lock);
 		kfree(pm);
 		return -EBUSY;
 	}
 	privmem_nr_files++;
-	spin_unlock(&privmem_pm_lock);
+	spin_unlock(&privmem_suspend_lock);
 
 	mutex_init(&pm->lock);
 	kvm_memext_privmem_pages_init(pm);
@@ -656,7 +698,7 @@ void kvm_memext_privmem_destroy(struct kvm_memext_privmem *pm)
 	pm->inode->i_private = NULL;
 	kfree(pm);
 	atomic_long_dec(&kvm_memext_privmem_stats.files);
-	spin_lock(&privmem_pm_lock);
+	spin_lock(&privmem_suspend_lock);
 	privmem_nr_files--;
-	spin_unlock(&privmem_pm_lock);
+	spin_unlock(&privmem_suspend_lock);
 }

@@ -4,8 +4,11 @@
 
 /*
  * Private-memory files: the file system and its files (privmem_fs.c,
- * privmem.c), their pages (privmem_pages.c), flush budgets and tenants
- * (privmem_flush.c) and the vCPUs' kvm-clock pages (privmem_clock.c).
+ * privmem.c); what callers make accessible (privmem_access.c); the pages,
+ * in 2 MiB chunks (privmem_pages.c); below those, accessible ranges
+ * (privmem_ranges.c), charging (privmem_charge.c), flush budgets and
+ * tenants (privmem_flush.c); and the vCPUs' kvm-clock pages
+ * (privmem_clock.c).
  */
 
 #include <linux/rbtree.h>
@@ -167,24 +170,24 @@ enum kvm_memext_flush_reason {
 void kvm_memext_privmem_limit_hit(enum kvm_memext_privmem_limit limit,
 				  unsigned long value);
 
-void kvm_memext_privmem_limit_init(void);
-unsigned long kvm_memext_privmem_limit_pages(void);
-struct page *kvm_memext_privmem_prealloc(struct kvm_memext_privmem *pm,
-					 pgoff_t cidx);
-void kvm_memext_privmem_prealloc_free(struct page *block);
-int kvm_memext_privmem_populate(struct kvm_memext_privmem *pm, pgoff_t cidx,
-				struct kvm_memext_privmem_chunk **out,
-				struct page **spare);
-int kvm_memext_privmem_set_access(struct kvm_memext_privmem *pm, pgoff_t start,
-				  pgoff_t end, bool accessible);
-void kvm_memext_privmem_free_range(struct kvm_memext_privmem *pm, pgoff_t start,
-				   pgoff_t end);
-void kvm_memext_privmem_drop_access(struct kvm_memext_privmem *pm, pgoff_t start);
-void kvm_memext_privmem_pages_init(struct kvm_memext_privmem *pm);
-bool kvm_memext_privmem_chunk_poisoned(struct kvm_memext_privmem_chunk *chunk);
-void kvm_memext_privmem_pages_destroy(struct kvm_memext_privmem *pm);
+/* privmem.c */
+bool kvm_memext_privmem_init(void);
+void kvm_memext_privmem_exit(void);
+bool kvm_memext_privmem_available(void);
+int kvm_memext_create_privmem(const struct kvm_memext_create_privmem *args);
+bool kvm_memext_privmem_vma(struct vm_area_struct *vma);
+void kvm_memext_privmem_check_decoys(void);
+int kvm_memext_privmem_inode_init(struct inode *inode, u64 flags);
+void kvm_memext_privmem_destroy(struct kvm_memext_privmem *pm);
 int kvm_memext_privmem_set_owner(struct kvm_memext_privmem *pm,
 				 struct mm_struct *mm);
+int kvm_memext_privmem_suspend_notify(struct notifier_block *nb,
+				      unsigned long action, void *data);
+
+/* privmem_access.c */
+int kvm_memext_privmem_set_access(struct kvm_memext_privmem *pm, pgoff_t start,
+				  pgoff_t end, bool accessible);
+void kvm_memext_privmem_drop_access(struct kvm_memext_privmem *pm, pgoff_t start);
 int kvm_memext_privmem_clock_show(struct kvm_memext_privmem *pm,
 				  struct kvm_memext_privmem_clock *clock);
 void kvm_memext_privmem_clock_hide(struct kvm_memext_privmem *pm,
@@ -192,18 +195,60 @@ void kvm_memext_privmem_clock_hide(struct kvm_memext_privmem *pm,
 void kvm_memext_privmem_clock_unmap(struct kvm_memext_privmem *pm,
 				    pgoff_t start, pgoff_t end);
 
-bool kvm_memext_privmem_vma(struct vm_area_struct *vma);
-void kvm_memext_privmem_check_decoys(void);
-int kvm_memext_privmem_inode_init(struct inode *inode, u64 flags);
-void kvm_memext_privmem_destroy(struct kvm_memext_privmem *pm);
-int kvm_memext_privmem_pm_notify(struct notifier_block *nb, unsigned long action,
-				 void *data);
+/* privmem_pages.c */
+void kvm_memext_privmem_pages_init(struct kvm_memext_privmem *pm);
+void kvm_memext_privmem_pages_destroy(struct kvm_memext_privmem *pm);
+struct page *kvm_memext_privmem_prealloc(struct kvm_memext_privmem *pm,
+					 pgoff_t cidx);
+void kvm_memext_privmem_prealloc_free(struct page *block);
+int kvm_memext_privmem_populate(struct kvm_memext_privmem *pm, pgoff_t cidx,
+				struct kvm_memext_privmem_chunk **out,
+				struct page **spare);
+void kvm_memext_privmem_free_range(struct kvm_memext_privmem *pm, pgoff_t start,
+				   pgoff_t end);
+int kvm_memext_privmem_sync_chunk(struct kvm_memext_privmem *pm, pgoff_t cidx,
+				  struct kvm_memext_privmem_chunk *chunk,
+				  bool defer_hides);
+void kvm_memext_privmem_sync_failed(struct kvm_memext_privmem *pm,
+				    pgoff_t cidx, int r);
+bool kvm_memext_privmem_chunk_poisoned(struct kvm_memext_privmem_chunk *chunk);
+
+/* privmem_ranges.c */
+int kvm_memext_privmem_ranges_reserve(struct kvm_memext_privmem *pm,
+				      pgoff_t start, pgoff_t end, bool add,
+				      struct list_head *pool);
+void kvm_memext_privmem_ranges_apply(struct kvm_memext_privmem *pm,
+				     pgoff_t start, pgoff_t end, int delta,
+				     struct list_head *pool);
+void kvm_memext_privmem_ranges_free(struct list_head *pool);
+void kvm_memext_privmem_ranges_truncate(struct kvm_memext_privmem *pm,
+					pgoff_t start);
+void kvm_memext_privmem_ranges_destroy(struct kvm_memext_privmem *pm);
+void kvm_memext_privmem_want(struct kvm_memext_privmem *pm, pgoff_t cidx,
+			     struct kvm_memext_privmem_chunk *chunk,
+			     unsigned long *want);
+
+/* privmem_charge.c */
+void kvm_memext_privmem_limit_init(void);
+unsigned long kvm_memext_privmem_limit_pages(void);
+int kvm_memext_privmem_charge_mm(struct mm_struct *mm, unsigned long nr);
+void kvm_memext_privmem_uncharge_mm(struct mm_struct *mm, unsigned long nr);
+int kvm_memext_privmem_charge(struct kvm_memext_privmem *pm, unsigned long nr);
+void kvm_memext_privmem_uncharge_owner(struct kvm_memext_privmem *pm,
+				       unsigned long nr);
+void kvm_memext_privmem_uncharge(struct kvm_memext_privmem *pm,
+				 unsigned long nr, unsigned long kept);
 
 /* privmem_flush.c */
 unsigned int kvm_memext_privmem_flush_rate(void);
 u64 kvm_memext_privmem_flush_wait(struct kvm_memext_privmem *pm, bool populate);
 u64 kvm_memext_privmem_flush_reserve(struct kvm_memext_privmem *pm,
 				     bool populate);
+unsigned long kvm_memext_privmem_flush_delay(struct kvm_memext_privmem *pm);
+bool kvm_memext_privmem_flush_early(struct kvm_memext_privmem *pm);
+void kvm_memext_privmem_flush(struct kvm_memext_privmem *pm,
+			      enum kvm_memext_flush_reason reason);
+int kvm_memext_privmem_throttle(struct kvm_memext_privmem *pm);
 int kvm_memext_privmem_tenant_set(struct kvm_memext_privmem *pm,
 				  struct mm_struct *mm);
 void kvm_memext_privmem_tenant_put(struct kvm_memext_privmem *pm);
@@ -211,18 +256,12 @@ bool kvm_memext_privmem_tenant_exists(const struct mm_struct *mm);
 bool kvm_memext_privmem_tenant_split(struct kvm_memext_privmem *pm);
 void kvm_memext_pm_stat_add(struct kvm_memext_privmem *pm,
 			    enum kvm_memext_pm_stat stat, s64 val);
+void kvm_memext_privmem_stats_sum(const struct mm_struct *mm, u64 *sum);
 
 /* privmem_clock.c */
 void kvm_memext_privmem_clock_init(void);
 void kvm_memext_privmem_clock_exit(void);
 void kvm_memext_privmem_clock_release(struct kvm_memext_privmem *pm);
-
-bool kvm_memext_privmem_init(void);
-void kvm_memext_privmem_exit(void);
-bool kvm_memext_privmem_available(void);
-int kvm_memext_create_privmem(const struct kvm_memext_create_privmem *args);
-
-void kvm_memext_privmem_stats_sum(const struct mm_struct *mm, u64 *sum);
 
 #if IS_ENABLED(CONFIG_KUNIT)
 struct kvm_memext_privmem *kvm_memext_privmem_new(u64 size, u64 flags);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * TLB-flush budgets of private memory.
+ * TLB-flush budgets of private memory, and the flushes they allow.
  *
  * Every flush the module makes for private memory interrupts every CPU
  * (directmap.c), isolated and vCPU-running ones included.  A rate per
@@ -26,12 +26,15 @@
 #include <linux/hashtable.h>
 #include <linux/ktime.h>
 #include <linux/module.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 
 #include "kvm_memext.h"
+#include "directmap.h"
 #include "privmem.h"
 #include "stats.h"
+#include "trace.h"
 
 static unsigned int privmem_flush_rate = 100;
 module_param(privmem_flush_rate, uint, 0644);
@@ -319,4 +322,85 @@ bool kvm_memext_privmem_tenant_split(struct kvm_memext_privmem *pm)
 		kvm_memext_privmem_limit_hit(KVM_MEMEXT_LIMIT_SPLITS,
 					     PRIVMEM_MAX_CLOCK_SPLITS);
 	return ok;
+}
+
+/**
+ * kvm_memext_privmem_flush_delay() - how long a file must wait to flush
+ * @pm: the file.
+ *
+ * Return: jiffies until the owner's and the host's budgets allow a flush;
+ * 0 when they do now.
+ */
+unsigned long kvm_memext_privmem_flush_delay(struct kvm_memext_privmem *pm)
+{
+	u64 ns = kvm_memext_privmem_flush_wait(pm, false);
+
+	return ns ? max_t(unsigned long, 1, nsecs_to_jiffies(ns)) : 0;
+}
+
+/**
+ * kvm_memext_privmem_flush_early() - whether a flush now is over budget
+ * @pm: the file.
+ *
+ * Return: true when a flush now would exceed the owner's or the host's
+ * budget: hides should wait for hide_work.
+ */
+bool kvm_memext_privmem_flush_early(struct kvm_memext_privmem *pm)
+{
+	return kvm_memext_privmem_flush_wait(pm, false);
+}
+
+/**
+ * kvm_memext_privmem_flush() - flush every CPU's TLB within the budgets
+ * @pm: the file whose entries changed.
+ * @reason: why, for the trace event; %KVM_MEMEXT_FLUSH_POPULATE waits for
+ *	    the host's budget only, so that a VM's first touch is not held
+ *	    to its owner's rate.
+ *
+ * Callers that can fail waited (killable) for the budget already, with
+ * kvm_memext_privmem_throttle(), so this wait is short.
+ */
+void kvm_memext_privmem_flush(struct kvm_memext_privmem *pm,
+			      enum kvm_memext_flush_reason reason)
+{
+	bool populate = reason == KVM_MEMEXT_FLUSH_POPULATE;
+	u64 ns, waited = 0;
+
+	while ((ns = kvm_memext_privmem_flush_reserve(pm, populate))) {
+		schedule_timeout_uninterruptible(max_t(long, 1, nsecs_to_jiffies(ns)));
+		waited += ns;
+	}
+	kvm_memext_dmap_flush();
+	kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_FLUSHES, 1);
+	trace_kvm_memext_privmem_flush(pm, reason, waited);
+}
+
+/**
+ * kvm_memext_privmem_throttle() - wait, killable, until a file may flush
+ * @pm: the file.
+ *
+ * Return: 0, or -EINTR when killed while waiting.
+ */
+int kvm_memext_privmem_throttle(struct kvm_memext_privmem *pm)
+{
+	u64 start = ktime_get_ns();
+	bool waited = false;
+	unsigned long delay;
+
+	lockdep_assert_held(&pm->lock);
+	while ((delay = kvm_memext_privmem_flush_delay(pm))) {
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		if (!waited)
+			kvm_memext_privmem_limit_hit(KVM_MEMEXT_LIMIT_FLUSH,
+						     kvm_memext_privmem_flush_rate());
+		schedule_timeout_killable(delay);
+		waited = true;
+	}
+	if (waited) {
+		atomic_long_inc(&kvm_memext_privmem_stats.throttled);
+		kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_THROTTLED, 1);
+		trace_kvm_memext_privmem_throttled(pm, ktime_get_ns() - start);
+	}
+	return 0;
 }

@@ -411,8 +411,8 @@ out_fd:
 	return r;
 }
 
-static struct notifier_block privmem_pm_nb = {
-	.notifier_call = kvm_memext_privmem_pm_notify,
+static struct notifier_block privmem_suspend_nb = {
+	.notifier_call = kvm_memext_privmem_suspend_notify,
 };
 
 static int privmem_stats_show(struct seq_file *m, void *v)
@@ -476,7 +476,7 @@ bool __init kvm_memext_privmem_init(void)
 		kern_unmount(privmem_mnt);
 		goto out_mnt;
 	}
-	register_pm_notifier(&privmem_pm_nb);
+	register_pm_notifier(&privmem_suspend_nb);
 	kvm_memext_privmem_clock_init();
 	privmem_available = true;
 	return true;
@@ -502,7 +502,7 @@ void kvm_memext_privmem_exit(void)
 {
 	if (privmem_available) {
 		kvm_memext_privmem_clock_exit();
-		unregister_pm_notifier(&privmem_pm_nb);
+		unregister_pm_notifier(&privmem_suspend_nb);
 		/* No mount is left: each holds the module. */
 		unregister_filesystem(&privmem_fs);
 		kern_unmount(privmem_mnt);
