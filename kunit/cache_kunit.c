@@ -176,25 +176,67 @@ static void refresh_retries_across_invalidations(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, kvm_memext_mn_retry(vm, vm->mn_seq));
 }
 
+static void free_ram_page(void *page)
+{
+	__free_page(page);
+}
+
+/* A page of RAM with @pattern at both ends, freed when the test ends. */
 static unsigned long ram_pfn(struct kunit *test, u64 pattern)
 {
 	struct page *page = alloc_page(GFP_KERNEL | __GFP_ZERO);
 	u64 *p;
 
 	KUNIT_ASSERT_NOT_NULL(test, page);
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, free_ram_page, page), 0);
 	p = page_address(page);
 	p[0] = pattern;
 	p[PG / 8 - 1] = pattern + 1;
 	return page_to_pfn(page);
 }
 
-static void free_ram_pfns(const unsigned long *pfn, unsigned int nr)
+/* Maps that outlive the test function, for the unmap action below. */
+static struct kvm_memext_gpc_map *new_maps(struct kunit *test)
 {
-	unsigned int i;
+	struct kvm_memext_gpc_map *maps;
 
-	for (i = 0; i < nr; i++)
-		if (pfn_valid(pfn[i]))
-			__free_page(pfn_to_page(pfn[i]));
+	maps = kunit_kcalloc(test, KVM_MEMEXT_GPC_MAX_PAGES, sizeof(*maps),
+			     GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, maps);
+	return maps;
+}
+
+struct maps_action {
+	struct kvm_memext_gpc_map *maps;
+	unsigned int nr;
+};
+
+static void unmap_maps(void *data)
+{
+	struct maps_action *a = data;
+
+	kvm_memext_gpc_unmap(a->maps, a->nr);
+}
+
+/*
+ * kvm_memext_gpc_map_pfns(), unmapped when the test ends if the test did
+ * not (a failed assertion): before the pages of ram_pfn() are freed.
+ * @maps must outlive the test function (new_maps()), and be unmapped
+ * only by kvm_memext_gpc_unmap(), which clears what it unmapped.
+ */
+static unsigned int map_pfns(struct kunit *test, const unsigned long *pfn,
+			     const pgprot_t *prot, unsigned int nr,
+			     struct kvm_memext_gpc_map *maps)
+{
+	struct maps_action *a = kunit_kzalloc(test, sizeof(*a), GFP_KERNEL);
+	unsigned int n;
+
+	KUNIT_ASSERT_NOT_NULL(test, a);
+	n = kvm_memext_gpc_map_pfns(pfn, prot, nr, maps);
+	a->maps = maps;
+	a->nr = n;
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, unmap_maps, a), 0);
+	return n;
 }
 
 /* A blockable invalidation unmaps the invalidated caches at once. */
@@ -209,6 +251,7 @@ static void invalidation_tears_down_mappings(struct kunit *test)
 
 	for (i = 0; i < 2; i++)
 		pfn[i] = ram_pfn(test, 0x3000 + i);
+	/* The caches' own teardown unmaps these, as the test checks. */
 	KUNIT_ASSERT_EQ(test, kvm_memext_gpc_map_pfns(pfn, prot, 2, a->maps), 1);
 	a->nr_maps = 1;
 	KUNIT_ASSERT_EQ(test, kvm_memext_gpc_map_pfns(pfn, prot, 2, b->maps), 1);
@@ -224,7 +267,6 @@ static void invalidation_tears_down_mappings(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, b->nr_maps, 1);
 	KUNIT_EXPECT_EQ(test, *(u64 *)b->maps[0].addr, 0x3000);
 	kvm_memext_gpc_unmap(b->maps, 1);
-	free_ram_pfns(pfn, 2);
 }
 
 static void require_hpet(struct kunit *test)
@@ -235,7 +277,7 @@ static void require_hpet(struct kunit *test)
 
 static void plan_splits_by_kind_type_and_contiguity(struct kunit *test)
 {
-	struct kvm_memext_gpc_map maps[KVM_MEMEXT_GPC_MAX_PAGES];
+	struct kvm_memext_gpc_map *maps = new_maps(test);
 	pgprot_t k = PAGE_KERNEL, uc = pgprot_noncached(PAGE_KERNEL);
 	unsigned long pfn[6];
 	pgprot_t prot[6] = { k, k, uc, uc, uc, k };
@@ -264,12 +306,11 @@ static void plan_splits_by_kind_type_and_contiguity(struct kunit *test)
 	/* A different memory type needs its own mapping. */
 	prot[1] = uc;
 	KUNIT_EXPECT_EQ(test, kvm_memext_gpc_plan_maps(pfn, prot, 2, maps), 2);
-	free_ram_pfns(pfn, 6);
 }
 
 static void map_ram_only_is_contiguous(struct kunit *test)
 {
-	struct kvm_memext_gpc_map maps[KVM_MEMEXT_GPC_MAX_PAGES];
+	struct kvm_memext_gpc_map *maps = new_maps(test);
 	pgprot_t prot[3] = { PAGE_KERNEL, PAGE_KERNEL, PAGE_KERNEL };
 	unsigned long pfn[3];
 	u64 *va;
@@ -277,7 +318,7 @@ static void map_ram_only_is_contiguous(struct kunit *test)
 
 	for (i = 0; i < 3; i++)
 		pfn[i] = ram_pfn(test, 0x1000 + i);
-	KUNIT_ASSERT_EQ(test, kvm_memext_gpc_map_pfns(pfn, prot, 3, maps), 1);
+	KUNIT_ASSERT_EQ(test, map_pfns(test, pfn, prot, 3, maps), 1);
 	va = maps[0].addr;
 	KUNIT_ASSERT_NOT_NULL(test, va);
 	/* Not the direct map: a mapping of its own. */
@@ -294,7 +335,6 @@ static void map_ram_only_is_contiguous(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, *(u64 *)page_address(pfn_to_page(pfn[1])), 0xef01);
 	kvm_memext_gpc_unmap(maps, 1);
 	KUNIT_EXPECT_NULL(test, maps[0].addr);
-	free_ram_pfns(pfn, 3);
 }
 
 static u32 hpet_capabilities(void __iomem *regs)
@@ -304,13 +344,13 @@ static u32 hpet_capabilities(void __iomem *regs)
 
 static void map_io_only_uses_ioremap(struct kunit *test)
 {
-	struct kvm_memext_gpc_map maps[KVM_MEMEXT_GPC_MAX_PAGES];
+	struct kvm_memext_gpc_map *maps = new_maps(test);
 	pgprot_t prot[1] = { pgprot_noncached(PAGE_KERNEL) };
 	unsigned long pfn[1] = { HPET_PFN };
 	u32 cap;
 
 	require_hpet(test);
-	KUNIT_ASSERT_EQ(test, kvm_memext_gpc_map_pfns(pfn, prot, 1, maps), 1);
+	KUNIT_ASSERT_EQ(test, map_pfns(test, pfn, prot, 1, maps), 1);
 	KUNIT_ASSERT_NOT_NULL(test, maps[0].iomem);
 	KUNIT_EXPECT_NULL(test, maps[0].addr);
 	cap = hpet_capabilities(maps[0].iomem);
@@ -339,7 +379,7 @@ static void mixed_range_copies_through_split_path(struct kunit *test)
 	pfn[0] = ram_pfn(test, 0x5100);
 	pfn[1] = HPET_PFN;
 	pfn[2] = ram_pfn(test, 0x5300);
-	n = kvm_memext_gpc_map_pfns(pfn, prot, 3, gpc->maps);
+	n = map_pfns(test, pfn, prot, 3, gpc->maps);
 	KUNIT_ASSERT_EQ(test, n, 3);
 	raw_spin_lock_init(&gpc->lock);
 	gpc->nr_maps = n;
@@ -367,7 +407,6 @@ static void mixed_range_copies_through_split_path(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, *(u64 *)(page_address(pfn_to_page(pfn[0])) + PG - 8),
 			0x77);
 	kvm_memext_gpc_unmap(gpc->maps, n);
-	free_ram_pfns(pfn, 3);
 }
 
 static struct kunit_case kvm_memext_cache_cases[] = {

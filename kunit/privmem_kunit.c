@@ -534,7 +534,7 @@ static void hibernation_gate(struct kunit *test)
 	if (atomic_long_read(&kvm_memext_privmem_stats.files))
 		kunit_skip(test, "private-memory files exist");
 	KUNIT_ASSERT_EQ(test, kvm_memext_privmem_suspend_notify(NULL, PM_HIBERNATION_PREPARE,
-							   NULL), NOTIFY_DONE);
+								NULL), NOTIFY_DONE);
 	pm = kvm_memext_privmem_new(CHUNK_BYTES, 0);
 	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(pm), -EBUSY);
 	if (!IS_ERR(pm))
@@ -546,7 +546,7 @@ static void hibernation_gate(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, notifier_to_errno(r), -EBUSY);
 	destroy_file(test, pm);
 	KUNIT_EXPECT_EQ(test, kvm_memext_privmem_suspend_notify(NULL, PM_HIBERNATION_PREPARE,
-							   NULL), NOTIFY_DONE);
+								NULL), NOTIFY_DONE);
 	kvm_memext_privmem_suspend_notify(NULL, PM_POST_HIBERNATION, NULL);
 	pm = new_file(test, CHUNK_BYTES, 0);
 	destroy_file(test, pm);

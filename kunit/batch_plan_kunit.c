@@ -181,12 +181,7 @@ static const struct bad_entry bad_entries[] = {
 				  .guest_memfd = 5 } },
 };
 
-static void bad_entry_desc(const struct bad_entry *b, char *desc)
-{
-	strscpy(desc, b->what, KUNIT_PARAM_DESC_SIZE);
-}
-
-KUNIT_ARRAY_PARAM(bad_entry, bad_entries, bad_entry_desc);
+KUNIT_ARRAY_PARAM_DESC(bad_entry, bad_entries, what);
 
 static void plan_rejects_bad_entry(struct kunit *test)
 {
