@@ -147,6 +147,33 @@ static pgprot_t gpc_pfnmap_prot(unsigned long pfn, pgprot_t host, bool write)
 			(pgprot_val(host) & _PAGE_CACHE_MASK));
 }
 
+/* The page frame, protection and writability of a VM_IO/VM_PFNMAP mapping. */
+struct gpc_pfnmap {
+	unsigned long pfn;
+	pgprot_t prot;
+	bool writable;
+};
+
+static int gpc_follow_pfnmap(struct vm_area_struct *vma, unsigned long hva,
+			     struct gpc_pfnmap *pfnmap)
+{
+	struct follow_pfnmap_args args = { .vma = vma, .address = hva };
+	int r = follow_pfnmap_start(&args);
+
+	if (r)
+		return r;
+	pfnmap->pfn = args.pfn;
+	/*
+	 * A PMD or PUD leaf (the walk leaves no PTE pointer) has PSE in bit 7
+	 * and its PAT bit in bit 12: give the 4 KiB layout, as every user of
+	 * pfnmap->prot builds 4 KiB mappings.
+	 */
+	pfnmap->prot = args.ptep ? args.pgprot : pgprot_large_2_4k(args.pgprot);
+	pfnmap->writable = args.writable;
+	follow_pfnmap_end(&args);
+	return 0;
+}
+
 /*
  * Host page frame behind @hva, with mmap_lock held for read.  Struct-page
  * memory comes through GUP with a reference in *@page, dropped once the
@@ -158,7 +185,7 @@ static int gpc_hva_to_pfn(struct mm_struct *mm, unsigned long hva,
 			  bool write, unsigned long *pfn, pgprot_t *prot,
 			  struct page **page)
 {
-	struct kvm_memext_pfnmap pm;
+	struct gpc_pfnmap pfnmap;
 	struct vm_area_struct *vma;
 	bool unlocked = false;
 	long n;
@@ -179,20 +206,20 @@ static int gpc_hva_to_pfn(struct mm_struct *mm, unsigned long hva,
 		return 0;
 	}
 
-	r = kvm_memext_follow_pfnmap(vma, hva, &pm);
-	if (r || (write && !pm.writable)) {
+	r = gpc_follow_pfnmap(vma, hva, &pfnmap);
+	if (r || (write && !pfnmap.writable)) {
 		r = fixup_user_fault(mm, hva, write ? FAULT_FLAG_WRITE : 0,
 				     &unlocked);
 		if (unlocked)
 			return -EAGAIN;
 		if (r)
 			return r;
-		r = kvm_memext_follow_pfnmap(vma, hva, &pm);
-		if (r || (write && !pm.writable))
+		r = gpc_follow_pfnmap(vma, hva, &pfnmap);
+		if (r || (write && !pfnmap.writable))
 			return -EFAULT;
 	}
-	*pfn = pm.pfn;
-	*prot = gpc_pfnmap_prot(pm.pfn, pm.prot, write);
+	*pfn = pfnmap.pfn;
+	*prot = gpc_pfnmap_prot(pfnmap.pfn, pfnmap.prot, write);
 	return 0;
 }
 

@@ -102,54 +102,39 @@
 #endif
 
 /*
- * The page frame, protection and writability of a VM_IO/VM_PFNMAP mapping:
- * follow_pfnmap_start() since 6.12, follow_pte() before.
+ * follow_pfnmap_start() and follow_pfnmap_end() (6.12) over follow_pte(),
+ * for the PTE-mapped VM_IO/VM_PFNMAP memory older kernels have.
  */
-struct kvm_memext_pfnmap {
+#include <linux/mm.h>
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 12, 0)
+struct follow_pfnmap_args {
+	struct vm_area_struct *vma;
+	unsigned long address;
+	spinlock_t *lock;	/* the PTE's, held until _end() */
+	pte_t *ptep;
 	unsigned long pfn;
-	pgprot_t prot;
+	pgprot_t pgprot;
 	bool writable;
 };
 
-#include <linux/mm.h>
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)
-static inline int kvm_memext_follow_pfnmap(struct vm_area_struct *vma,
-					   unsigned long addr,
-					   struct kvm_memext_pfnmap *pm)
+static inline int follow_pfnmap_start(struct follow_pfnmap_args *args)
 {
-	struct follow_pfnmap_args args = { .vma = vma, .address = addr };
-	int r = follow_pfnmap_start(&args);
+	int r = follow_pte(args->vma->vm_mm, args->address, &args->ptep,
+			   &args->lock);
 
 	if (r)
 		return r;
-	pm->pfn = args.pfn;
-	/*
-	 * A PMD or PUD leaf (the walk leaves no PTE pointer) has PSE in bit 7
-	 * and its PAT bit in bit 12: give the 4 KiB layout, as every user of
-	 * pm->prot builds 4 KiB mappings.
-	 */
-	pm->prot = args.ptep ? args.pgprot : pgprot_large_2_4k(args.pgprot);
-	pm->writable = args.writable;
-	follow_pfnmap_end(&args);
+	args->pfn = pte_pfn(*args->ptep);
+	args->pgprot = pte_pgprot(*args->ptep);
+	args->writable = pte_write(*args->ptep);
 	return 0;
 }
-#else
-static inline int kvm_memext_follow_pfnmap(struct vm_area_struct *vma,
-					   unsigned long addr,
-					   struct kvm_memext_pfnmap *pm)
-{
-	spinlock_t *ptl;	/* the page table lock follow_pte() took */
-	pte_t *ptep;
-	int r = follow_pte(vma->vm_mm, addr, &ptep, &ptl);
 
-	if (r)
-		return r;
-	__acquire(ptl);
-	pm->pfn = pte_pfn(*ptep);
-	pm->prot = pte_pgprot(*ptep);
-	pm->writable = pte_write(*ptep);
-	pte_unmap_unlock(ptep, ptl);
-	return 0;
+static inline void follow_pfnmap_end(struct follow_pfnmap_args *args)
+{
+	/* follow_pte() took the lock, which sparse cannot see. */
+	__acquire(args->lock);
+	pte_unmap_unlock(args->ptep, args->lock);
 }
 #endif
 
