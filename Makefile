@@ -20,7 +20,8 @@
 #                         TRINITY_SECS=1800 (TRINITY_KERNELS=7.3, SEED=<n>)
 #   make style            checkpatch --strict, sparse (C=1), W=1, shellcheck,
 #                         codespell, and the harness's own tests
-#   make selftest-harness the harness's own tests (the judge's fixtures)
+#   make selftest-harness the harness's own tests (judge.py's fixtures,
+#                         check.py's scheduler on fake jobs)
 #   make deb              Debian packages kvm-memext-dkms, kvm-memext-dev and
 #                         kvm-memext-tools
 #                         in DEB_OUT (default build/deb), from HEAD plus the
@@ -73,6 +74,7 @@ check: setup selftest-harness
 
 selftest-harness:
 	python3 scripts/judge.py --self-test
+	python3 scripts/check.py --self-test
 
 bench: setup
 	BENCH_ONLY='$(BENCH_ONLY)' BENCH_BATCH_ARGS='$(BENCH_BATCH_ARGS)' \
