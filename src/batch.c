@@ -18,6 +18,7 @@
 #include <linux/file.h>
 #include <linux/mman.h>
 #include <linux/module.h>
+#include <linux/security.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -36,6 +37,38 @@ struct kvm_memext_scratch {
 	struct kvm_memext_region region;
 	struct kvm_dirty_log log;
 };
+
+/* KVM reads the region as its own struct: the same fields at the same places. */
+static_assert(offsetof(struct kvm_memext_region, slot) ==
+	      offsetof(struct kvm_userspace_memory_region, slot));
+static_assert(offsetof(struct kvm_memext_region, flags) ==
+	      offsetof(struct kvm_userspace_memory_region, flags));
+static_assert(offsetof(struct kvm_memext_region, guest_phys_addr) ==
+	      offsetof(struct kvm_userspace_memory_region, guest_phys_addr));
+static_assert(offsetof(struct kvm_memext_region, memory_size) ==
+	      offsetof(struct kvm_userspace_memory_region, memory_size));
+static_assert(offsetof(struct kvm_memext_region, userspace_addr) ==
+	      offsetof(struct kvm_userspace_memory_region, userspace_addr));
+static_assert(offsetofend(struct kvm_memext_region, userspace_addr) ==
+	      sizeof(struct kvm_userspace_memory_region));
+#ifdef KVM_SET_USER_MEMORY_REGION2
+static_assert(offsetof(struct kvm_memext_region, slot) ==
+	      offsetof(struct kvm_userspace_memory_region2, slot));
+static_assert(offsetof(struct kvm_memext_region, flags) ==
+	      offsetof(struct kvm_userspace_memory_region2, flags));
+static_assert(offsetof(struct kvm_memext_region, guest_phys_addr) ==
+	      offsetof(struct kvm_userspace_memory_region2, guest_phys_addr));
+static_assert(offsetof(struct kvm_memext_region, memory_size) ==
+	      offsetof(struct kvm_userspace_memory_region2, memory_size));
+static_assert(offsetof(struct kvm_memext_region, userspace_addr) ==
+	      offsetof(struct kvm_userspace_memory_region2, userspace_addr));
+static_assert(offsetof(struct kvm_memext_region, guest_memfd_offset) ==
+	      offsetof(struct kvm_userspace_memory_region2, guest_memfd_offset));
+static_assert(offsetof(struct kvm_memext_region, guest_memfd) ==
+	      offsetof(struct kvm_userspace_memory_region2, guest_memfd));
+static_assert(sizeof(struct kvm_memext_region) ==
+	      sizeof(struct kvm_userspace_memory_region2));
+#endif
 
 /* The module's own view of the scratch page; the VMM's is read-only. */
 static struct kvm_memext_scratch *batch_scratch_kva(struct kvm_memext_vm *vm)
@@ -149,6 +182,30 @@ static int batch_plan(struct kvm_memext_batch *b)
 	return r;
 }
 
+/*
+ * Ask the LSMs about the KVM ioctls a batch makes on the VMM's behalf, as
+ * ioctl(2) asks them before KVM sees a call.  Done before any entry is
+ * applied, so that a refusal changes nothing and a rollback is never
+ * refused.
+ */
+static int batch_security(struct kvm_memext_batch *b)
+{
+	struct file *file = b->vm->vm_file;
+	unsigned int i;
+	int r;
+
+	r = security_file_ioctl(file, KVM_MEMEXT_SET_REGION_IOCTL,
+				(unsigned long)&b->scratch->region);
+	if (r)
+		return r;
+	for (i = 0; i < b->nr; i++) {
+		if (b->steps[i].harvest)
+			return security_file_ioctl(file, KVM_GET_DIRTY_LOG,
+						   (unsigned long)&b->scratch->log);
+	}
+	return 0;
+}
+
 static long batch_vm_file_ioctl(struct kvm_memext_batch *b,
 				unsigned int ioctl, void __user *arg)
 {
@@ -246,6 +303,8 @@ static int batch_apply(struct kvm_memext_batch *b)
 	/* Another thread of the VMM may have changed memslots meanwhile. */
 	if (batch_layout_changed(b)) {
 		r = batch_plan(b);
+		if (!r)
+			r = batch_security(b);
 		if (r)
 			goto out;
 	}
@@ -402,6 +461,9 @@ static int batch_run(struct kvm_memext_batch *b)
 	if (r)
 		return r;
 	b->scratch = (struct kvm_memext_scratch __user *)b->vm->scratch;
+	r = batch_security(b);
+	if (r)
+		return r;
 	return batch_apply(b);
 }
 

@@ -158,6 +158,10 @@ static inline struct task_struct *kvm_memext_vcpu_task(struct kvm_vcpu *vcpu)
 	read_lock(&vcpu->pid_lock);
 	if (vcpu->pid)
 		task = get_pid_task(vcpu->pid, PIDTYPE_PID);
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 13, 0) && !defined(KVM_MEMEXT_HAVE_VCPU_PID_LOCK)
+/* RCU would then read a pid that KVM frees at once: refuse to build. */
+#error "kvm_memext: 6.13+ protects vcpu->pid with pid_lock, but Kbuild's probe found no pid_lock"
+#endif
 	read_unlock(&vcpu->pid_lock);
 #else
 	struct pid *pid;

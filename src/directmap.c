@@ -294,16 +294,32 @@ EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_show_page);
  */
 int kvm_memext_dmap_split(struct page *page, bool block)
 {
-	unsigned long addr = dmap_addr(page), pfn;
+	unsigned long addr = dmap_addr(page), pfn, now = 0;
 	unsigned int level, want = block ? PG_LEVEL_2M : PG_LEVEL_4K;
 	bool writable;
+	int r;
 
 	if (!dmap_lookup(addr, &level, &pfn, &writable))
 		return -EFAULT;
 	/* Not present (memory failure): nothing will repoint it. */
 	if (level <= want || !pfn)
 		return 0;
-	return dmap_split(addr, block ? KVM_MEMEXT_CHUNK_PAGES : 1);
+	r = dmap_split(addr, block ? KVM_MEMEXT_CHUNK_PAGES : 1);
+	if (r)
+		return r;
+	/*
+	 * CPA's split keeps the frame each address maps (the decoy's, for a
+	 * hidden page); were it to rebuild the entries from __pa(), hidden
+	 * pages would be shown while their chunk says hidden.
+	 */
+	if (dmap_lookup(addr, &level, &now, &writable) && !now)
+		return 0;	/* memory failure meanwhile, as above */
+	if (level > want || now != pfn) {
+		pr_err_once("the direct map at %#lx changed in a split: level %u, pfn %#lx, was %#lx\n",
+			    addr, level, now, pfn);
+		return -EIO;
+	}
+	return 0;
 }
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_split);
 

@@ -505,8 +505,14 @@ void kvm_memext_privmem_clock_release(struct kvm_memext_privmem *pm)
  */
 void kvm_memext_privmem_clock_init(void)
 {
-	int r = register_tracepoint_module_notifier(&clock_tp_nb);
+	int r;
 
+	/* The probes take KVM's rwlock_t with preemption off: it sleeps on RT. */
+	if (IS_ENABLED(CONFIG_PREEMPT_RT)) {
+		pr_warn("PREEMPT_RT: kvm-clock on private memory is not watched and reads zeros\n");
+		return;
+	}
+	r = register_tracepoint_module_notifier(&clock_tp_nb);
 	if (r)
 		pr_warn("cannot watch modules' tracepoints: %d; kvm-clock on private memory reads zeros\n",
 			r);

@@ -476,7 +476,14 @@ bool __init kvm_memext_privmem_init(void)
 		kern_unmount(privmem_mnt);
 		goto out_mnt;
 	}
-	register_pm_notifier(&privmem_suspend_nb);
+	/* Hibernation would write the files' pages out in the clear. */
+	r = register_pm_notifier(&privmem_suspend_nb);
+	if (r) {
+		pr_info("privmem disabled: cannot refuse hibernation: %d\n", r);
+		unregister_filesystem(&privmem_fs);
+		kern_unmount(privmem_mnt);
+		goto out_mnt;
+	}
 	kvm_memext_privmem_clock_init();
 	privmem_available = true;
 	return true;

@@ -46,5 +46,11 @@ int kvm_memext_task_work_add(struct task_struct *task,
  */
 void kvm_memext_task_works_exit(void)
 {
+	/*
+	 * Without Tasks RCU, synchronize_rcu_tasks() is synchronize_rcu(),
+	 * which does not wait for a task preempted after a callback's
+	 * module_put().
+	 */
+	BUILD_BUG_ON(IS_ENABLED(CONFIG_PREEMPTION) && !IS_ENABLED(CONFIG_TASKS_RCU));
 	synchronize_rcu_tasks();
 }

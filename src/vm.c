@@ -162,6 +162,15 @@ int kvm_memext_bind_vm(const struct kvm_memext_bind_vm *args)
 		goto out_fput;
 
 	kvm = vm_file->private_data;
+	/*
+	 * Nothing ties our view of struct kvm to kvm.ko's (no symbol of it is
+	 * ours to version): KVM names every VM "kvm-<pid>" in stats_id, a
+	 * field behind most of those a configuration changes.
+	 */
+	if (strncmp(kvm->stats_id, "kvm-", 4)) {
+		pr_warn_once("struct kvm of this kernel is not the one kvm_memext was built for\n");
+		goto out_fput;
+	}
 	r = -EPERM;
 	if (kvm->mm != current->mm)
 		goto out_fput;
