@@ -277,7 +277,8 @@ samples() {
 # report every one passed.  stats_test runs kvm-memext-tools' kvm_memext_stat
 # against its VM; trace_test uses the tracefs systemd mounted.
 ksft_tests="api_test bind_test failnth_test guest_test memslot_batch_api_test
-	privmem_fs_test runstate_test stats_test trace_test"
+	privmem_fs_test runstate_api_test runstate_mm_test runstate_test stats_test
+	trace_test"
 kselftests() {
 	local out=/tmp/kselftest.ktap args='' t want passed
 	[ -x $T/kselftest/run_kselftest.sh ] || { echo "no kselftest collection"; return 4; }

@@ -18,7 +18,7 @@ mkdir -p "$dir"
 prepare_kernel "$K" "$dir" || die "$K: build failed"
 {
 	echo "demo demo_vmm 120 ./demo_vmm"
-	echo "demo privmem_guest 300 env MEMEXT_TEST=test_guest_in_privmem ./memext/privmem_test"
+	echo "demo privmem_guest 300 env MEMEXT_TEST=test_guest_in_privmem ./memext/privmem_guest_test"
 	echo "demo direct_map 300 env MEMEXT_TEST=test_direct_map_chunks ./memext/privmem_test"
 	echo "demo one_by_one 300 ./memext/memslot_batch_test -b -v 4 -c 50"
 	echo "demo batched 300 ./memext/memslot_batch_test -v 4 -c 50"

@@ -1,0 +1,407 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * What the runstate-area selftests (runstate_test, runstate_mm_test,
+ * runstate_api_test) share: a VM whose one vCPU reads its runstate area
+ * (KVM_MEMEXT_RUNSTATE_*) in slots A and B, and the host's view of it.
+ *
+ * The guest reads its runstate area all the time and checks Xen's update
+ * protocol (no torn read once state_entry_time is stable and without the
+ * update flag), that the four times add up to state_entry_time, and that
+ * state_entry_time never goes backwards.  The host makes the vCPU thread
+ * sleep between rounds, so every round switches states, and compares the
+ * area, read through its own mappings, with KVM_MEMEXT_RUNSTATE_GET.
+ */
+#ifndef SELFTEST_RUNSTATE_UTIL_H
+#define SELFTEST_RUNSTATE_UTIL_H
+
+#include <dirent.h>
+#include <sys/mman.h>
+
+#include "memext_util.h"
+#include "processor.h"
+#include "ucall_common.h"
+
+#define GPA_A		0x40000000ul	/* slot A: 4 pages */
+#define GPA_B		(GPA_A + 4 * PAGE_SIZE)	/* slot B, right after A */
+#define SLOT_A		10
+#define SLOT_B		11
+#define NR_PAGES	4
+#define ROUNDS		40
+#define LOOPS		2000
+
+/* What the guest reports when an area it read breaks Xen's rules. */
+#define BAD_AREA_FMT	"entry %lu, sum %lu, previous %lu, state %lu"
+
+#define AREA64		sizeof(struct kvm_memext_runstate_area)
+#define AREA32		sizeof(struct kvm_memext_runstate_area32)
+
+/* Where the fields are in the 32-bit (@compat) or the 64-bit layout. */
+#define ENTRY_OFF(compat)						\
+	((compat) ? offsetof(struct kvm_memext_runstate_area32, state_entry_time) : \
+		    offsetof(struct kvm_memext_runstate_area, state_entry_time))
+#define TIME_OFF(compat)						\
+	((compat) ? offsetof(struct kvm_memext_runstate_area32, time) :	\
+		    offsetof(struct kvm_memext_runstate_area, time))
+
+/* Read the area with Xen's protocol; returns state_entry_time. */
+static inline uint64_t guest_read_area(uint64_t gpa, bool compat,
+				       uint32_t *state, uint64_t *time)
+{
+	uint8_t *a = (uint8_t *)gpa;
+	uint64_t e1, e2, toff = TIME_OFF(compat), eoff = ENTRY_OFF(compat);
+	int i;
+
+	/* x86 keeps loads in order; READ_ONCE keeps the compiler from merging. */
+	do {
+		e1 = READ_ONCE(*(uint64_t *)(a + eoff));
+		*state = READ_ONCE(*(uint32_t *)a);
+		for (i = 0; i < 4; i++)
+			time[i] = READ_ONCE(*(uint64_t *)(a + toff + 8 * i));
+		e2 = READ_ONCE(*(uint64_t *)(a + eoff));
+	} while (e1 != e2 || (e1 & KVM_MEMEXT_RUNSTATE_UPDATE));
+	return e1;
+}
+
+/* The guest's second argument: the 32-bit layout, or halting at once. */
+#define GUEST_HALT	2
+
+static inline void guest_code(uint64_t gpa, uint64_t compat)
+{
+	uint64_t last = 0, changes, time[4], e, sum;
+	uint32_t state;
+	int i;
+
+	if (compat == GUEST_HALT)
+		asm volatile("cli; hlt");
+
+	for (;;) {
+		changes = 0;
+		for (i = 0; i < LOOPS; i++) {
+			e = guest_read_area(gpa, compat, &state, time);
+			sum = time[0] + time[1] + time[2] + time[3];
+			memext_guest_assert_4(sum == e && e >= last && state <= 3,
+					      BAD_AREA_FMT, e, sum, last,
+					      (uint64_t)state);
+			changes += e != last;
+			last = e;
+		}
+		GUEST_SYNC(changes);
+	}
+}
+
+struct rs_ctx {
+	int dev;
+	int handle;
+	struct kvm_vm *vm;
+	struct kvm_vcpu *vcpu;
+	uint8_t *hva[2];	/* backing of slots A and B */
+	int mmap_flags;
+	uint64_t gpa;
+	bool compat;
+	uint64_t changes;
+};
+
+/* Slot B in IO memory (slot A stays shmem). */
+#define IOMEM	-1
+#define PRIVMEM	-2
+#define HUGE_SIZE	(2ul << 20)
+
+/* Private memory (KVM_MEMEXT_CREATE_PRIVMEM): out of the direct map. */
+static inline void *map_privmem(void)
+{
+	struct kvm_memext_create_privmem args = { .size = NR_PAGES * PAGE_SIZE };
+	int dev = memext_open(), fd;
+	void *p;
+
+	TEST_REQUIRE(memext_has_cap(KVM_MEMEXT_CAP_PRIVMEM));
+	fd = ioctl(dev, KVM_MEMEXT_CREATE_PRIVMEM, &args);
+	TEST_ASSERT(fd >= 0, "CREATE_PRIVMEM: %s", strerror(errno));
+	p = mmap(NULL, NR_PAGES * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	TEST_ASSERT(p != MAP_FAILED, "mmap privmem: %s", strerror(errno));
+	close(fd);
+	close(dev);
+	return p;
+}
+
+static inline void *map_backing(int flags)
+{
+	size_t size = flags & MAP_HUGETLB ? HUGE_SIZE : NR_PAGES * PAGE_SIZE;
+	void *p;
+
+	if (flags == PRIVMEM)
+		return map_privmem();
+	if (flags == IOMEM)
+		flags = MAP_SHARED | MAP_ANONYMOUS;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
+	if (p == MAP_FAILED && (flags & MAP_HUGETLB)) {
+		/* Reserve a few huge pages, then try again. */
+		int fd = open("/proc/sys/vm/nr_hugepages", O_WRONLY);
+
+		if (fd >= 0) {
+			TEST_ASSERT(write(fd, "4", 1) == 1, "nr_hugepages");
+			close(fd);
+		}
+		p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
+		__TEST_REQUIRE(p != MAP_FAILED, "no huge pages");
+	}
+	TEST_ASSERT(p != MAP_FAILED, "mmap: %s", strerror(errno));
+	return p;
+}
+
+static inline int __attach(struct rs_ctx *c, int vcpu_fd, uint64_t gpa,
+			   uint32_t size, uint32_t flags)
+{
+	struct kvm_memext_runstate a = {
+		.vcpu_fd = vcpu_fd, .flags = flags, .gpa = gpa, .size = size,
+	};
+
+	return ioctl(c->handle, KVM_MEMEXT_RUNSTATE_ATTACH, &a);
+}
+
+static inline int __detach(struct rs_ctx *c, int vcpu_fd)
+{
+	struct kvm_memext_runstate a = { .vcpu_fd = vcpu_fd };
+
+	return ioctl(c->handle, KVM_MEMEXT_RUNSTATE_DETACH, &a);
+}
+
+static inline struct kvm_memext_runstate_info get_info(struct rs_ctx *c, int vcpu_fd)
+{
+	struct kvm_memext_runstate_info info = { .vcpu_fd = vcpu_fd };
+
+	TEST_ASSERT(!ioctl(c->handle, KVM_MEMEXT_RUNSTATE_GET, &info),
+		    "RUNSTATE_GET: %s", strerror(errno));
+	return info;
+}
+
+/*
+ * Sleep until the module has accounted a switch of this thread (its entry
+ * time moved), or once if the vCPU has no area.  A 1 ms sleep need not
+ * switch: when the guest's CPU is descheduled on the host for longer, the
+ * timer has expired before the thread blocks, and nothing is written.
+ */
+static inline void switch_once(struct rs_ctx *c)
+{
+	struct kvm_memext_runstate_info info = { .vcpu_fd = c->vcpu->fd };
+	uint64_t e;
+	int i;
+
+	if (ioctl(c->handle, KVM_MEMEXT_RUNSTATE_GET, &info)) {
+		usleep(1000);
+		return;
+	}
+	e = info.state_entry_time;
+	for (i = 0; i < 1000; i++) {
+		usleep(1000);
+		/* Detached or closed meanwhile (some tests do): nothing to wait for. */
+		if (ioctl(c->handle, KVM_MEMEXT_RUNSTATE_GET, &info) ||
+		    info.state_entry_time != e)
+			return;
+	}
+	TEST_FAIL("no switch of the vCPU thread accounted in 1000 sleeps");
+}
+
+/*
+ * IO memory: BAR 2 of an ivshmem-plain device (the runner adds one),
+ * mapped through sysfs.  NULL if there is none.
+ */
+static inline uint8_t *map_ivshmem(void)
+{
+	char path[300], id[16];
+	struct dirent *d;
+	uint8_t *p = NULL;
+	DIR *dir;
+	FILE *f;
+	int fd;
+
+	dir = opendir("/sys/bus/pci/devices");
+	if (!dir)
+		return NULL;
+	while (!p && (d = readdir(dir))) {
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/device", d->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(id, sizeof(id), f) && !strncmp(id, "0x1110", 6)) {
+			snprintf(path, sizeof(path),
+				 "/sys/bus/pci/devices/%s/resource2", d->d_name);
+			fd = open(path, O_RDWR | O_SYNC);
+			if (fd >= 0) {
+				p = mmap(NULL, NR_PAGES * PAGE_SIZE, PROT_READ | PROT_WRITE,
+					 MAP_SHARED, fd, 0);
+				close(fd);
+				if (p == MAP_FAILED)
+					p = NULL;
+			}
+		}
+		fclose(f);
+	}
+	closedir(dir);
+	if (p)
+		memset(p, 0, NR_PAGES * PAGE_SIZE);
+	return p;
+}
+
+/* A VM whose vCPU reads the area at @offset from slot A's start. */
+static inline void ctx_init(struct rs_ctx *c, int mmap_flags, uint64_t offset,
+			    bool compat)
+{
+	memset(c, 0, sizeof(*c));
+	c->dev = memext_open();
+	TEST_REQUIRE(memext_has_cap(KVM_MEMEXT_CAP_RUNSTATE));
+	c->vm = vm_create_with_one_vcpu(&c->vcpu, guest_code);
+	c->handle = memext_bind(c->dev, c->vm->fd);
+	c->mmap_flags = mmap_flags;
+	c->hva[0] = map_backing(mmap_flags);
+	if (mmap_flags == IOMEM) {
+		c->hva[1] = map_ivshmem();
+		__TEST_REQUIRE(c->hva[1], "no ivshmem device");
+	} else {
+		c->hva[1] = map_backing(mmap_flags);
+	}
+	vm_set_user_memory_region(c->vm, SLOT_A, 0, GPA_A, NR_PAGES * PAGE_SIZE, c->hva[0]);
+	vm_set_user_memory_region(c->vm, SLOT_B, 0, GPA_B, NR_PAGES * PAGE_SIZE, c->hva[1]);
+	virt_map(c->vm, GPA_A, GPA_A, 2 * NR_PAGES);
+	c->gpa = GPA_A + offset;
+	c->compat = compat;
+	vcpu_args_set(c->vcpu, 2, c->gpa, compat);
+}
+
+static inline void attach(struct rs_ctx *c)
+{
+	TEST_ASSERT(!__attach(c, c->vcpu->fd, c->gpa, c->compat ? AREA32 : AREA64,
+			      c->compat ? KVM_MEMEXT_RUNSTATE_COMPAT32 : 0),
+		    "RUNSTATE_ATTACH: %s", strerror(errno));
+}
+
+/* Host address of guest physical @gpa in slot A or B. */
+static inline uint8_t *host_addr(struct rs_ctx *c, uint64_t gpa)
+{
+	return gpa < GPA_B ? c->hva[0] + (gpa - GPA_A) : c->hva[1] + (gpa - GPA_B);
+}
+
+static inline uint64_t host_read_entry(struct rs_ctx *c)
+{
+	uint8_t buf[8];
+	uint64_t e;
+	size_t i;
+
+	for (i = 0; i < 8; i++)
+		buf[i] = READ_ONCE(*host_addr(c, c->gpa + ENTRY_OFF(c->compat) + i));
+	memcpy(&e, buf, 8);
+	return e;
+}
+
+/*
+ * The area as the host sees it, through its own mappings, read as a guest
+ * must: the reading thread's own switches update it meanwhile, so retry
+ * while the update flag (bit 63 of state_entry_time) is set or the entry
+ * time moved.
+ */
+static inline uint64_t host_read_area(struct rs_ctx *c, uint32_t *state,
+				      uint64_t *time)
+{
+	uint8_t buf[AREA64];
+	size_t size = c->compat ? AREA32 : AREA64, i;
+	uint64_t e, e2;
+
+	do {
+		e = host_read_entry(c);
+		__sync_synchronize();
+		for (i = 0; i < size; i++)
+			buf[i] = READ_ONCE(*host_addr(c, c->gpa + i));
+		__sync_synchronize();
+		e2 = host_read_entry(c);
+	} while (e != e2 || (e >> 63));
+	memcpy(state, buf, 4);
+	memcpy(time, buf + TIME_OFF(c->compat), sizeof(uint64_t[4]));
+	return e;
+}
+
+/*
+ * The module's accounting adds up and the guest's copy is that copy.  A
+ * switch of the calling thread (it is often the vCPU's) between the two
+ * reads moves both on: then the area must be newer, and we look again.
+ */
+static inline void check_current(struct rs_ctx *c, const char *when)
+{
+	struct kvm_memext_runstate_info info;
+	uint64_t time[4], e;
+	uint32_t state;
+	int tries;
+
+	for (tries = 0;; tries++) {
+		info = get_info(c, c->vcpu->fd);
+		TEST_ASSERT(info.time[0] + info.time[1] + info.time[2] + info.time[3] ==
+			    info.state_entry_time, "%s: times do not add up", when);
+		TEST_ASSERT(!info.pending, "%s: the guest's copy is still behind", when);
+		e = host_read_area(c, &state, time);
+		if (e == info.state_entry_time && state == info.state &&
+		    !memcmp(time, info.time, sizeof(time)))
+			return;
+		TEST_ASSERT(tries < 10 && e > info.state_entry_time,
+			    "%s: area (entry %lu state %u) differs from the module's (entry %llu state %u)",
+			    when, e, state, info.state_entry_time, info.state);
+	}
+}
+
+/*
+ * Run @rounds rounds of the guest's checks; the thread sleeps between
+ * rounds (blocked, then running again), and @event changes the memory
+ * under the area before round @event_round.
+ */
+static inline void run_rounds(struct rs_ctx *c, int rounds,
+			      void (*event)(struct rs_ctx *c), int event_round)
+{
+	struct ucall uc;
+	int i;
+
+	for (i = 0; i < rounds; i++) {
+		if (event && i == event_round)
+			event(c);
+		vcpu_run(c->vcpu);
+		switch (get_ucall(c->vcpu, &uc)) {
+		case UCALL_SYNC:
+			c->changes += uc.args[1];
+			break;
+		case UCALL_ABORT:
+			ksft_print_msg("round %d\n", i);
+			memext_report_guest_assert_4(uc, BAD_AREA_FMT);
+			break;
+		default:
+			TEST_FAIL("round %d: exit %s", i,
+				  exit_reason_str(c->vcpu->run->exit_reason));
+		}
+		switch_once(c);
+	}
+	/* Each round follows a switch; the guest saw at least one per round. */
+	TEST_ASSERT(c->changes >= (uint64_t)rounds - 1,
+		    "the guest saw %lu updates in %d rounds", c->changes, rounds);
+}
+
+static inline void ctx_done(struct rs_ctx *c)
+{
+	struct kvm_memext_runstate_info info = get_info(c, c->vcpu->fd);
+	uint64_t time[4];
+	uint32_t state;
+
+	/* Sleeping and running were both accounted. */
+	TEST_ASSERT(info.time[KVM_MEMEXT_RUNSTATE_RUNNING] &&
+		    info.time[KVM_MEMEXT_RUNSTATE_BLOCKED],
+		    "running %llu ns, blocked %llu ns",
+		    info.time[KVM_MEMEXT_RUNSTATE_RUNNING],
+		    info.time[KVM_MEMEXT_RUNSTATE_BLOCKED]);
+	TEST_ASSERT(!__detach(c, c->vcpu->fd), "RUNSTATE_DETACH: %s", strerror(errno));
+	host_read_area(c, &state, time);
+	TEST_ASSERT(state == KVM_MEMEXT_RUNSTATE_OFFLINE, "state %u after detach", state);
+	TEST_ASSERT_ERRNO(ioctl(c->handle, KVM_MEMEXT_RUNSTATE_GET, &info), ENOENT,
+			  "RUNSTATE_GET after detach");
+	close(c->handle);
+	kvm_vm_free(c->vm);
+	close(c->dev);
+}
+
+#define SHM	(MAP_SHARED | MAP_ANONYMOUS)
+#define ANON	(MAP_PRIVATE | MAP_ANONYMOUS)
+
+#endif /* SELFTEST_RUNSTATE_UTIL_H */
