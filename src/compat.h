@@ -6,6 +6,13 @@
  *
  * Supported: Debian 12's 6.1 and 6.12 kernels, and 7.3.  Comparisons with
  * LINUX_VERSION_CODE live here and nowhere else.
+ *
+ * Version differences are half of what a new kernel can break.  The other
+ * half is what the module relies on inside the kernel without an export
+ * promising it: KVM's structures and inline helpers, its files and
+ * tracepoints, vCPU threads, the direct map.  Documentation/design.rst,
+ * "What we rely on inside the kernel", lists each reach, what would break
+ * it and what notices; read it before supporting a new kernel.
  */
 #ifndef _KVM_MEMEXT_COMPAT_H
 #define _KVM_MEMEXT_COMPAT_H
@@ -151,6 +158,10 @@ static inline void follow_pfnmap_end(struct follow_pfnmap_args *args)
  */
 #include <linux/kvm_host.h>
 #include <linux/pid.h>
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 13, 0) && !defined(KVM_MEMEXT_HAVE_VCPU_PID_LOCK)
+/* RCU would then read a pid that KVM frees at once: refuse to build. */
+#error "kvm_memext: 6.13+ protects vcpu->pid with pid_lock, but Kbuild's probe found no pid_lock"
+#endif
 static inline struct task_struct *kvm_memext_vcpu_task(struct kvm_vcpu *vcpu)
 {
 	struct task_struct *task = NULL;
@@ -158,10 +169,6 @@ static inline struct task_struct *kvm_memext_vcpu_task(struct kvm_vcpu *vcpu)
 	read_lock(&vcpu->pid_lock);
 	if (vcpu->pid)
 		task = get_pid_task(vcpu->pid, PIDTYPE_PID);
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 13, 0) && !defined(KVM_MEMEXT_HAVE_VCPU_PID_LOCK)
-/* RCU would then read a pid that KVM frees at once: refuse to build. */
-#error "kvm_memext: 6.13+ protects vcpu->pid with pid_lock, but Kbuild's probe found no pid_lock"
-#endif
 	read_unlock(&vcpu->pid_lock);
 #else
 	struct pid *pid;
