@@ -434,14 +434,14 @@ static void clock_attach(struct module *kvm)
 	WRITE_ONCE(clock_kvm, kvm);
 	r = tracepoint_probe_register(pvclock, clock_probe_pvclock, NULL);
 	if (r)
-		goto err;
+		goto err_detach;
 	clock_tp_pvclock = pvclock;
 	r = tracepoint_probe_register(msr, clock_probe_msr, NULL);
 	if (r)
-		goto err;
+		goto err_detach;
 	clock_tp_msr = msr;
 	return;
-err:
+err_detach:
 	pr_warn("cannot watch kvm.ko's tracepoints: %d; kvm-clock on private memory reads zeros\n",
 		r);
 	clock_detach();

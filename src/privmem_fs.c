@@ -382,14 +382,14 @@ int kvm_memext_create_privmem(const struct kvm_memext_create_privmem *args)
 	pm = kvm_memext_privmem_new(args->size, args->flags);
 	if (IS_ERR(pm)) {
 		r = PTR_ERR(pm);
-		goto out_fd;
+		goto err_fd;
 	}
 	/* No pages yet: binding the owner cannot fail on its limit. */
 	mutex_lock(&pm->lock);
 	r = kvm_memext_privmem_set_owner(pm, current->mm);
 	mutex_unlock(&pm->lock);
 	if (r)
-		goto out_inode;
+		goto err_inode;
 
 	/* __fput() drops the file's reference on its f_op's owner. */
 	__module_get(THIS_MODULE);
@@ -398,15 +398,15 @@ int kvm_memext_create_privmem(const struct kvm_memext_create_privmem *args)
 	if (IS_ERR(file)) {
 		module_put(THIS_MODULE);
 		r = PTR_ERR(file);
-		goto out_inode;
+		goto err_inode;
 	}
 	file->private_data = pm;
 	fd_install(fd, file);
 	return fd;
 
-out_inode:
+err_inode:
 	iput(pm->inode);
-out_fd:
+err_fd:
 	put_unused_fd(fd);
 	return r;
 }
@@ -466,7 +466,7 @@ bool __init kvm_memext_privmem_init(void)
 	if (IS_ERR(privmem_mnt)) {
 		pr_info("privmem disabled: cannot mount its file system: %ld\n",
 			PTR_ERR(privmem_mnt));
-		goto out_mnt;
+		goto err_mnt;
 	}
 	/* mmap() with PROT_EXEC fails (path_noexec()). */
 	privmem_mnt->mnt_flags |= MNT_NOEXEC;
@@ -474,7 +474,7 @@ bool __init kvm_memext_privmem_init(void)
 	if (r) {
 		pr_info("privmem disabled: cannot register file system kvm_memext: %d\n", r);
 		kern_unmount(privmem_mnt);
-		goto out_mnt;
+		goto err_mnt;
 	}
 	/* Hibernation would write the files' pages out in the clear. */
 	r = register_pm_notifier(&privmem_suspend_nb);
@@ -482,13 +482,13 @@ bool __init kvm_memext_privmem_init(void)
 		pr_info("privmem disabled: cannot refuse hibernation: %d\n", r);
 		unregister_filesystem(&privmem_fs);
 		kern_unmount(privmem_mnt);
-		goto out_mnt;
+		goto err_mnt;
 	}
 	kvm_memext_privmem_clock_init();
 	privmem_available = true;
 	return true;
 
-out_mnt:
+err_mnt:
 	privmem_mnt = NULL;
 	return false;
 }

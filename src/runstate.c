@@ -410,7 +410,7 @@ static int runstate_attach(struct kvm_memext_vm *vm,
 	mutex_lock(&vm->runstate_lock);
 	r = -EEXIST;
 	if (kvm_memext_runstate_find(vm, vcpu))
-		goto out_free;
+		goto err_free;
 	r = kvm_memext_gpc_activate(&rs->gpc, a->as_id, a->gpa, a->size,
 				    KVM_MEMEXT_GPC_WRITE);
 	/*
@@ -421,7 +421,7 @@ static int runstate_attach(struct kvm_memext_vm *vm,
 	if (r == -EINTR)
 		r = -ERESTARTSYS;
 	if (r)
-		goto out_deactivate;
+		goto err_deactivate;
 
 	/* Before now, the vCPU counts as offline: the times add up. */
 	rs->state = KVM_MEMEXT_RUNSTATE_RUNNING;
@@ -430,7 +430,7 @@ static int runstate_attach(struct kvm_memext_vm *vm,
 	rs->pending = true;
 	r = runstate_catch_up(rs);
 	if (r)
-		goto out_deactivate;
+		goto err_deactivate;
 
 	get_task_struct(current);
 	rs->task = current;
@@ -446,9 +446,9 @@ static int runstate_attach(struct kvm_memext_vm *vm,
 					 KVM_MEMEXT_RUNSTATE_RUNNING, 0);
 	return 0;
 
-out_deactivate:
+err_deactivate:
 	kvm_memext_gpc_deactivate(&rs->gpc);
-out_free:
+err_free:
 	mutex_unlock(&vm->runstate_lock);
 	kfree(rs);
 	trace_kvm_memext_runstate_attach(vcpu->vcpu_id, a->gpa, 0, r);

@@ -159,7 +159,7 @@ int kvm_memext_bind_vm(const struct kvm_memext_bind_vm *args)
 
 	r = -EINVAL;
 	if (!kvm_memext_is_vm_file(vm_file))
-		goto out_fput;
+		goto err_fput;
 
 	kvm = vm_file->private_data;
 	/*
@@ -169,36 +169,36 @@ int kvm_memext_bind_vm(const struct kvm_memext_bind_vm *args)
 	 */
 	if (strncmp(kvm->stats_id, "kvm-", 4)) {
 		pr_warn_once("struct kvm of this kernel is not the one kvm_memext was built for\n");
-		goto out_fput;
+		goto err_fput;
 	}
 	r = -EPERM;
 	if (kvm->mm != current->mm)
-		goto out_fput;
+		goto err_fput;
 
 	r = -ENOMEM;
 	vm = kzalloc_obj(*vm, GFP_KERNEL_ACCOUNT);
 	if (!vm)
-		goto out_fput;
+		goto err_fput;
 	r = kvm_memext_stats_init_vm(vm);
 	if (r)
-		goto out_free;
+		goto err_free;
 
 	fd = get_unused_fd_flags(O_CLOEXEC);
 	if (fd < 0) {
 		r = fd;
-		goto out_free;
+		goto err_free;
 	}
 
 	mutex_lock(&kvm_memext_vms_lock);
 	r = -EEXIST;
 	if (kvm_memext_vm_is_bound(kvm))
-		goto out_unlock;
+		goto err_unlock;
 
 	file = anon_inode_getfile("kvm_memext-vm", &kvm_memext_vm_fops, vm,
 				  O_RDWR);
 	if (IS_ERR(file)) {
 		r = PTR_ERR(file);
-		goto out_unlock;
+		goto err_unlock;
 	}
 
 	/* The handle keeps our reference to the VM file. */
@@ -214,13 +214,13 @@ int kvm_memext_bind_vm(const struct kvm_memext_bind_vm *args)
 	fd_install(fd, file);
 	return fd;
 
-out_unlock:
+err_unlock:
 	mutex_unlock(&kvm_memext_vms_lock);
 	put_unused_fd(fd);
-out_free:
+err_free:
 	kvm_memext_stats_release_vm(vm);
 	kfree(vm);
-out_fput:
+err_fput:
 	fput(vm_file);
 	return r;
 }
