@@ -74,7 +74,7 @@ check: setup selftest-harness
 
 selftest-harness:
 	python3 scripts/judge.py --self-test
-	python3 scripts/check.py --self-test
+	python3 scripts/check_test.py
 
 bench: setup
 	BENCH_ONLY='$(BENCH_ONLY)' BENCH_BATCH_ARGS='$(BENCH_BATCH_ARGS)' \
