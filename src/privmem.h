@@ -7,8 +7,8 @@
  * privmem.c); what callers make accessible (privmem_access.c); the pages,
  * in 2 MiB chunks (privmem_pages.c); below those, accessible ranges
  * (privmem_ranges.c), charging (privmem_charge.c), flush budgets and
- * tenants (privmem_flush.c); and the vCPUs' kvm-clock pages
- * (privmem_clock.c).
+ * tenants (privmem_flush.c), limits (privmem_limit.c); and the vCPUs'
+ * kvm-clock pages (privmem_clock.c).
  */
 
 #include <linux/rbtree.h>
@@ -167,15 +167,29 @@ enum kvm_memext_flush_reason {
 	KVM_MEMEXT_FLUSH_CLOCK,		/* kvm-clock pages shown or hidden */
 };
 
+/* privmem_limit.c */
 void kvm_memext_privmem_limit_hit(enum kvm_memext_privmem_limit limit,
 				  unsigned long value);
 
 /* privmem.c */
+extern const struct vm_operations_struct kvm_memext_privmem_vm_ops;
+
+/**
+ * kvm_memext_privmem_vma() - whether a mapping is of a private-memory file
+ * @vma: the mapping; its mm's mmap_lock is held.
+ *
+ * Return: true if @vma maps a private-memory file (its vm_file's
+ * private_data is then the struct kvm_memext_privmem).
+ */
+static inline bool kvm_memext_privmem_vma(struct vm_area_struct *vma)
+{
+	return vma->vm_ops == &kvm_memext_privmem_vm_ops;
+}
+
 bool kvm_memext_privmem_init(void);
 void kvm_memext_privmem_exit(void);
 bool kvm_memext_privmem_available(void);
 int kvm_memext_create_privmem(const struct kvm_memext_create_privmem *args);
-bool kvm_memext_privmem_vma(struct vm_area_struct *vma);
 void kvm_memext_privmem_check_decoys(void);
 int kvm_memext_privmem_inode_init(struct inode *inode, u64 flags);
 void kvm_memext_privmem_destroy(struct kvm_memext_privmem *pm);
