@@ -191,6 +191,48 @@ static void plan_rejects_bad_entry(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, plan(c, &b->e, 1, 0), -EINVAL);
 }
 
+/*
+ * Where a VM takes guest_memfd slots, the planner refuses the ones KVM
+ * would refuse when the batch applies: with dirty logging, read-only, or
+ * at an offset that is unaligned or wraps.
+ */
+static void plan_guest_memfd_rules(struct kunit *test)
+{
+	struct kvm_memext_plan_limits gmem = limits;
+	struct kvm_memext_memslot e = ent(2, KVM_MEM_GUEST_MEMFD, 0x200000,
+					  PG, HVA);
+	struct plan_ctx *c = ctx_new(test, 0);
+	u32 bad_flags[] = { KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY };
+	u64 bad_offsets[] = { PG / 2, -PG };
+	unsigned int i;
+
+	gmem.valid_flags |= KVM_MEM_GUEST_MEMFD;
+	e.guest_memfd = 5;
+	e.guest_memfd_offset = 4 * PG;
+	KUNIT_EXPECT_EQ(test, kvm_memext_plan_batch(&gmem, &c->layout, &e, 1, 0,
+						    c->steps, &c->err_index), 0);
+	KUNIT_EXPECT_EQ(test, c->steps[0].op, KVM_MEMEXT_OP_CREATE);
+
+	for (i = 0; i < ARRAY_SIZE(bad_flags); i++) {
+		struct kvm_memext_memslot b = e;
+
+		b.flags |= bad_flags[i];
+		c = ctx_new(test, 0);
+		KUNIT_EXPECT_EQ_MSG(test, kvm_memext_plan_batch(&gmem, &c->layout, &b, 1, 0,
+								c->steps, &c->err_index),
+				    -EINVAL, "flags %#x", b.flags);
+	}
+	for (i = 0; i < ARRAY_SIZE(bad_offsets); i++) {
+		struct kvm_memext_memslot b = e;
+
+		b.guest_memfd_offset = bad_offsets[i];
+		c = ctx_new(test, 0);
+		KUNIT_EXPECT_EQ_MSG(test, kvm_memext_plan_batch(&gmem, &c->layout, &b, 1, 0,
+								c->steps, &c->err_index),
+				    -EINVAL, "offset %#llx", b.guest_memfd_offset);
+	}
+}
+
 /* Re-stating a slot as it is changes nothing. */
 static void plan_restated_slot_is_no_op(struct kunit *test)
 {
@@ -314,6 +356,7 @@ static struct kunit_case kvm_memext_batch_plan_cases[] = {
 	KUNIT_CASE(plan_overlaps),
 	KUNIT_CASE(plan_move),
 	KUNIT_CASE_PARAM(plan_rejects_bad_entry, bad_entry_gen_params),
+	KUNIT_CASE(plan_guest_memfd_rules),
 	KUNIT_CASE(plan_restated_slot_is_no_op),
 	KUNIT_CASE(plan_dirty_bitmap_rules),
 	KUNIT_CASE(plan_undo_restores_layout),

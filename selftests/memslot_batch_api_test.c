@@ -296,6 +296,47 @@ static void test_rollback(void)
 		    out.error_index == -1, "good batch failed");
 }
 
+#ifndef KVM_MEM_GUEST_MEMFD
+#define KVM_MEM_GUEST_MEMFD	4	/* bit 2, as in 6.8+ <linux/kvm.h> */
+#endif
+
+/*
+ * A guest_memfd slot is applied where KVM takes one (7.3: any VM; 6.12: a
+ * VM with private memory) and refused, with nothing changed, elsewhere.
+ */
+static void test_guest_memfd_slot(void)
+{
+	struct kvm_memext_set_memslots out;
+	struct kvm_memext_memslot e;
+	struct ctx c;
+	int r;
+
+	ctx_init(&c, guest_spin, 0);
+	e = entry(20, KVM_MEM_GUEST_MEMFD, FREE_GPA, NR_PAGES * PAGE_SIZE, c.hva);
+#ifdef KVM_CREATE_GUEST_MEMFD
+	if (vm_check_cap(c.vm, KVM_CAP_GUEST_MEMFD)) {
+		struct kvm_create_guest_memfd gmem = {
+			.size = NR_PAGES * PAGE_SIZE,
+		};
+		int fd = ioctl(c.vm->fd, KVM_CREATE_GUEST_MEMFD, &gmem);
+
+		TEST_ASSERT(fd >= 0, "KVM_CREATE_GUEST_MEMFD: %s", strerror(errno));
+		e.guest_memfd = fd;
+		r = batch(&c, &e, 1, 0, &out);
+		TEST_ASSERT(!r && out.applied == 1,
+			    "guest_memfd slot: %d/%s, entry %d error %u",
+			    r, strerror(errno), out.error_index, out.error);
+		close(fd);
+		return;
+	}
+#endif
+	r = batch(&c, &e, 1, 0, &out);
+	TEST_ASSERT(r == -1 && errno == EINVAL && out.error_index == 0 &&
+		    !out.applied, "guest_memfd slot on a VM without: %d/%s",
+		    r, strerror(errno));
+	assert_original_layout(&c);
+}
+
 /* Pages the guest wrote just before their slot is deleted are reported. */
 static void test_dirty_harvest(void)
 {
@@ -830,6 +871,7 @@ int main(void)
 		MEMEXT_TEST(test_bad_batch_args),
 		MEMEXT_TEST(test_bad_entries),
 		MEMEXT_TEST(test_rollback),
+		MEMEXT_TEST(test_guest_memfd_slot),
 		MEMEXT_TEST(test_dirty_harvest),
 		MEMEXT_TEST(test_rollback_keeps_dirty),
 		MEMEXT_TEST(test_discard_dirty),

@@ -68,6 +68,12 @@ static int plan_check_entry(const struct kvm_memext_plan_limits *lim,
 	if (!(e->flags & KVM_MEM_GUEST_MEMFD) &&
 	    (e->guest_memfd || e->guest_memfd_offset))
 		return -EINVAL;
+	/* KVM logs no dirty private memory, and emulates no MMIO for it. */
+	if ((e->flags & KVM_MEM_GUEST_MEMFD) &&
+	    ((e->flags & (KVM_MEM_LOG_DIRTY_PAGES | KVM_MEM_READONLY)) ||
+	     !PAGE_ALIGNED(e->guest_memfd_offset) ||
+	     check_add_overflow(e->guest_memfd_offset, e->memory_size, &end)))
+		return -EINVAL;
 	if (!PAGE_ALIGNED(e->guest_phys_addr) || !PAGE_ALIGNED(e->memory_size) ||
 	    !PAGE_ALIGNED(e->userspace_addr))
 		return -EINVAL;

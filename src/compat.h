@@ -88,12 +88,18 @@
 
 /*
  * Which memslot flags a VM accepts: read-only memory depends on the VM type
- * and guest_memfd on private-memory support since 6.8; 6.1 has neither
- * notion and always accepts KVM_MEM_READONLY on x86.
+ * since 6.8, and guest_memfd on private-memory support from 6.8 until
+ * CONFIG_KVM_PRIVATE_MEM became CONFIG_KVM_GUEST_MEMFD, after which KVM
+ * takes it on any VM where that is set; 6.1 has neither notion and always
+ * accepts KVM_MEM_READONLY on x86.
  */
 #ifdef KVM_SET_USER_MEMORY_REGION2
 #define kvm_memext_readonly_ok(kvm) kvm_arch_has_readonly_mem(kvm)
+#ifdef CONFIG_KVM_GUEST_MEMFD
+#define kvm_memext_gmem_ok(kvm) ((void)(kvm), true)
+#else
 #define kvm_memext_gmem_ok(kvm) kvm_arch_has_private_mem(kvm)
+#endif
 #else
 #define kvm_memext_readonly_ok(kvm) ((void)(kvm), true)
 #define kvm_memext_gmem_ok(kvm) ((void)(kvm), false)
