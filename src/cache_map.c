@@ -20,6 +20,7 @@
 #include <linux/vmalloc.h>
 
 #include "kvm_memext.h"
+#include "arch.h"
 #include "cache.h"
 
 /*
@@ -71,24 +72,6 @@ void kvm_memext_gpc_unmap(struct kvm_memext_gpc_map *maps, unsigned int nr)
 }
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_gpc_unmap);
 
-/*
- * IO memory with the memory type of the host's mapping (x86 forbids
- * aliases of another type, and MMIO must stay uncached), as Linux
- * programs the PAT: PCD = UC-, PWT alone = WC, neither = WB.
- */
-static void __iomem *gpc_ioremap(unsigned long pfn, unsigned int nr,
-				 pgprot_t host)
-{
-	resource_size_t phys = PFN_PHYS(pfn);
-	unsigned long size = (unsigned long)nr << PAGE_SHIFT;
-
-	if (pgprot_val(host) & _PAGE_PCD)
-		return ioremap(phys, size);
-	if (pgprot_val(host) & _PAGE_PWT)
-		return ioremap_wc(phys, size);
-	return ioremap_cache(phys, size);
-}
-
 /**
  * kvm_memext_gpc_map_pfns() - map pages into fresh kernel virtual ranges
  * @pfn: the page frames
@@ -113,16 +96,21 @@ int kvm_memext_gpc_map_pfns(const unsigned long *pfn, const pgprot_t *prot,
 		struct kvm_memext_gpc_map *m = &maps[i];
 
 		if (m->io) {
-			m->iomem = gpc_ioremap(pfn[m->first], m->nr,
-					       prot[m->first]);
+			m->iomem = kvm_memext_ioremap_memtype(PFN_PHYS(pfn[m->first]),
+							      (size_t)m->nr << PAGE_SHIFT,
+							      prot[m->first]);
 			if (m->iomem)
 				continue;
 		} else {
 			for (j = 0; j < m->nr; j++)
 				pages[j] = pfn_to_page(pfn[m->first + j]);
 			m->addr = vmap(pages, m->nr, VM_MAP, prot[m->first]);
-			if (m->addr)
+			if (m->addr) {
+				kvm_memext_sync_memtype(m->addr,
+							(size_t)m->nr << PAGE_SHIFT,
+							prot[m->first]);
 				continue;
+			}
 		}
 		kvm_memext_gpc_unmap(maps, i);
 		return -ENOMEM;
@@ -143,8 +131,7 @@ static pgprot_t gpc_pfnmap_prot(unsigned long pfn, pgprot_t host, bool write)
 
 	if (!pfn_valid(pfn))
 		return host;
-	return __pgprot((pgprot_val(prot) & ~_PAGE_CACHE_MASK) |
-			(pgprot_val(host) & _PAGE_CACHE_MASK));
+	return kvm_memext_prot_memtype(prot, host);
 }
 
 /* The page frame, protection and writability of a VM_IO/VM_PFNMAP mapping. */
@@ -163,12 +150,8 @@ static int gpc_follow_pfnmap(struct vm_area_struct *vma, unsigned long hva,
 	if (r)
 		return r;
 	pfnmap->pfn = args.pfn;
-	/*
-	 * A PMD or PUD leaf (the walk leaves no PTE pointer) has PSE in bit 7
-	 * and its PAT bit in bit 12: give the 4 KiB layout, as every user of
-	 * pfnmap->prot builds 4 KiB mappings.
-	 */
-	pfnmap->prot = args.ptep ? args.pgprot : pgprot_large_2_4k(args.pgprot);
+	/* A PMD or PUD leaf leaves no PTE pointer; the cache maps 4 KiB pages. */
+	pfnmap->prot = args.ptep ? args.pgprot : kvm_memext_leaf_prot(args.pgprot);
 	pfnmap->writable = args.writable;
 	follow_pfnmap_end(&args);
 	return 0;

@@ -51,9 +51,10 @@
 /*
  * KVM stamps the vendor module (kvm_amd, kvm_intel) into the VM file's
  * f_op->owner since the kvm_init() rework; 6.1 leaves it NULL and pins
- * the vendor module per VM instead.
+ * the vendor module per VM instead.  Built into the kernel (Debian's
+ * arm64 kernels), KVM's file operations have no owner at all.
  */
-#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 12, 0)
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 12, 0) || IS_BUILTIN(CONFIG_KVM)
 #define KVM_MEMEXT_VM_FOPS_MAY_BE_UNOWNED 1
 #else
 #define KVM_MEMEXT_VM_FOPS_MAY_BE_UNOWNED 0
@@ -344,6 +345,7 @@ static inline void kvm_memext_inode_touch_dir(struct inode *dir)
  * either): architecturally that invalidates every TLB entry of every PCID.
  * Callers run with interrupts off (an IPI handler).
  */
+#ifdef CONFIG_X86
 #include <linux/kvm_types.h>
 #include <asm/special_insns.h>
 #include <asm/tlbflush.h>
@@ -358,6 +360,7 @@ static inline void kvm_memext_flush_tlb_global(void)
 	asm volatile("mov %0, %%cr4" : : "r" (cr4) : "memory");
 }
 #endif
+#endif /* CONFIG_X86 */
 
 /*
  * An mm's RSS counters, without add_mm_counter()'s tracepoint, which is

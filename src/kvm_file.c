@@ -14,16 +14,18 @@
 #include "kvm_memext.h"
 
 /*
- * KVM's VM file operations belong to the vendor module that registered
- * with kvm_init().  Only those two modules ever create "kvm-vm" files.
+ * On x86, KVM's VM file operations belong to the vendor module that
+ * registered with kvm_init(): only those two modules ever create "kvm-vm"
+ * files.  KVM/arm64 cannot be a module: its files have no owner.
  */
 VISIBLE_IF_KUNIT bool kvm_memext_vm_owner_ok(const struct module *owner)
 {
 	if (!owner)
 		return KVM_MEMEXT_VM_FOPS_MAY_BE_UNOWNED;
 
-	return !strcmp(owner->name, "kvm_amd") ||
-	       !strcmp(owner->name, "kvm_intel");
+	return IS_ENABLED(CONFIG_X86) &&
+	       (!strcmp(owner->name, "kvm_amd") ||
+		!strcmp(owner->name, "kvm_intel"));
 }
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_vm_owner_ok);
 

@@ -88,9 +88,9 @@ static int __init kvm_memext_init(void)
 	bool privmem;
 	int r;
 
-	/* VM files are recognised, and kvm-clock watched, by kvm.ko. */
-	if (IS_BUILTIN(CONFIG_KVM))
-		pr_warn("KVM is built into this kernel: binding VMs and watching kvm-clock are unsupported\n");
+	/* kvm-clock is watched through kvm.ko's tracepoints. */
+	if (IS_ENABLED(CONFIG_X86) && IS_BUILTIN(CONFIG_KVM))
+		pr_warn("KVM is built into this kernel: private memory cannot watch kvm-clock\n");
 	kvm_memext_stats_init();
 	privmem = kvm_memext_privmem_init();
 	r = misc_register(&kvm_memext_dev);

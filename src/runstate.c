@@ -29,6 +29,7 @@
 #include <linux/uaccess.h>
 
 #include "kvm_memext.h"
+#include "arch.h"
 #include "cache.h"
 #include "stats.h"
 #include "trace.h"
@@ -64,16 +65,10 @@ static void runstate_put(struct kvm_memext_vcpu_runstate *rs)
 	kfree(rs);
 }
 
-/* Guest time, as kvmclock counts it (without the master clock's scaling). */
-static u64 runstate_now(struct kvm *kvm)
-{
-	return ktime_get_boottime_ns() + READ_ONCE(kvm->arch.kvmclock_offset);
-}
-
 static void runstate_account(struct kvm_memext_vcpu_runstate *rs,
 			     u32 state)
 {
-	u64 now = runstate_now(rs->kvm);
+	u64 now = kvm_memext_guest_time_ns(rs->kvm);
 
 	lockdep_assert_held(&rs->gpc.lock);
 	/* A clock set backwards (KVM_SET_CLOCK) must not undo time. */
@@ -425,7 +420,7 @@ static int runstate_attach(struct kvm_memext_vm *vm,
 
 	/* Before now, the vCPU counts as offline: the times add up. */
 	rs->state = KVM_MEMEXT_RUNSTATE_RUNNING;
-	rs->entry = runstate_now(vm->kvm);
+	rs->entry = kvm_memext_guest_time_ns(vm->kvm);
 	rs->time[KVM_MEMEXT_RUNSTATE_OFFLINE] = rs->entry;
 	rs->pending = true;
 	r = runstate_catch_up(rs);

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * arm64: a page-table entry selects a MAIR attribute (AttrIndx); there is
+ * no kvm-clock.  Included through arch.h only.
+ */
+#ifndef _KVM_MEMEXT_ARCH_ARM64_H
+#define _KVM_MEMEXT_ARCH_ARM64_H
+
+#include <linux/io.h>
+#include <linux/kvm_host.h>
+#include <linux/pgtable.h>
+#include <linux/timekeeping.h>
+#include <asm/cpufeature.h>
+
+static inline bool kvm_memext_attr_cacheable(pgprot_t prot)
+{
+	u64 attr = pgprot_val(prot) & PTE_ATTRINDX_MASK;
+
+	return attr == PTE_ATTRINDX(MT_NORMAL) ||
+	       attr == PTE_ATTRINDX(MT_NORMAL_TAGGED);
+}
+
+/**
+ * kvm_memext_prot_memtype() - a kernel protection for RAM of a host mapping
+ * @prot: PAGE_KERNEL or PAGE_KERNEL_RO
+ * @host: the protection of the host's VM_PFNMAP mapping of the page
+ *
+ * Cacheable stays cacheable (untagged: the kernel never reads MTE tags
+ * through the cache); any other type becomes Normal-NC.  Device memory
+ * types would do as well for ordering, but the kernel's memcpy() makes
+ * unaligned accesses, which fault on Device memory; RAM has no side
+ * effects that Device-nGnRE would keep.
+ *
+ * Return: @prot with the memory type of @host.
+ */
+static inline pgprot_t kvm_memext_prot_memtype(pgprot_t prot, pgprot_t host)
+{
+	u64 attr = kvm_memext_attr_cacheable(host) ? PTE_ATTRINDX(MT_NORMAL) :
+						     PTE_ATTRINDX(MT_NORMAL_NC);
+
+	return __pgprot_modify(prot, PTE_ATTRINDX_MASK, attr);
+}
+
+/* Block and page descriptors keep their attributes in the same bits. */
+static inline pgprot_t kvm_memext_leaf_prot(pgprot_t prot)
+{
+	return prot;
+}
+
+/*
+ * IO memory with the memory type of the host's mapping: Device-nGnRE or
+ * nGnRnE for device memory, Normal-NC for write-combining, cacheable only
+ * where the host mapping is.  PAGE_KERNEL carries PXN and UXN: never
+ * executable.
+ */
+static inline void __iomem *
+kvm_memext_ioremap_memtype(phys_addr_t phys, size_t size, pgprot_t host)
+{
+	u64 attr = pgprot_val(host) & PTE_ATTRINDX_MASK;
+
+	if (attr == PTE_ATTRINDX(MT_NORMAL_TAGGED))
+		attr = PTE_ATTRINDX(MT_NORMAL);
+	return __ioremap_prot(phys, size,
+			      __pgprot_modify(PAGE_KERNEL, PTE_ATTRINDX_MASK, attr));
+}
+
+/*
+ * RAM mapped non-cacheable while the linear map maps it cacheable: clean
+ * and invalidate it to the point of coherency before the first access, so
+ * that no dirty line written back later overwrites what the cache writes,
+ * and no stale line answers a read.  Maintenance by VA applies to the
+ * physical address whatever the memory type of the VA's mapping; the
+ * step is the system-wide smallest data cache line (CTR_EL0.DminLine).
+ */
+static inline void kvm_memext_sync_memtype(void *addr, size_t size,
+					   pgprot_t prot)
+{
+	u64 ctr = read_sanitised_ftr_reg(SYS_CTR_EL0);
+	unsigned long line = 4UL << (ctr >> 16 & 0xf);	/* DminLine, in words */
+	unsigned long p = (unsigned long)addr, end = p + size;
+
+	if (kvm_memext_attr_cacheable(prot))
+		return;
+	for (; p < end; p += line)
+		asm volatile("dc civac, %0" : : "r" (p) : "memory");
+	dsb(sy);
+}
+
+/*
+ * arm64 has no kvm-clock: runstate times count the host's CLOCK_BOOTTIME.
+ * What a guest takes from them, steal time, are differences.
+ */
+static inline u64 kvm_memext_guest_time_ns(struct kvm *kvm)
+{
+	return ktime_get_boottime_ns();
+}
+
+#endif /* _KVM_MEMEXT_ARCH_ARM64_H */
