@@ -33,14 +33,51 @@ exec {fetch_lock}> "$CACHE/.fetch.lock"
 fetching() { flock "$fetch_lock"; }
 fetched() { flock -u "$fetch_lock"; }
 
-# Download an apt package (exact name) into the deb cache, print its path.
+# Debian's name of kernel $K's architecture, and the host's.
+case $(kernel_field "$K" arch) in
+x86_64) DEB_ARCH=amd64 ;;
+aarch64) DEB_ARCH=arm64 ;;
+*) die "$K: unknown arch '$(kernel_field "$K" arch)' in kernels.conf" ;;
+esac
+HOST_ARCH=$(dpkg --print-architecture)
+
+# apt for $DEB_ARCH: the machine's own, or, for another architecture, a
+# private apt state under the cache with the machine's sources (and keys)
+# and that architecture alone, so that the machine's apt configuration
+# stays as it is.  Its lists are refreshed once per run of this script.
+kapt_opts=()
+if [ "$DEB_ARCH" != "$HOST_ARCH" ]; then
+	adir=$CACHE/apt-$DEB_ARCH
+	kapt_opts=(-o Dir::Etc::SourceList=/etc/apt/sources.list
+		   -o Dir::Etc::SourceParts=/etc/apt/sources.list.d
+		   -o Dir::State="$adir/state" -o Dir::State::status="$adir/status"
+		   -o Dir::Cache="$adir/cache"
+		   -o APT::Architecture="$DEB_ARCH" -o APT::Architectures::="$DEB_ARCH")
+fi
+kapt_update() {
+	[ ${#kapt_opts[@]} -gt 0 ] || return 0
+	mkdir -p "$adir/state/lists/partial" "$adir/cache/archives/partial"
+	touch "$adir/status"
+	apt-get -q "${kapt_opts[@]}" -o APT::Sandbox::User=root update >&2 ||
+		log "$K: apt-get update for $DEB_ARCH failed, using the lists cached"
+}
+kapt_cache() { apt-cache "${kapt_opts[@]}" "$@"; }
+
+# Download an apt package (exact name) into the deb cache, print its path;
+# "host" as $2 takes the host's architecture (build tools of a foreign
+# kernel), else $K's.
 apt_fetch() {
-	local pkg=$1 f
-	f=$(ls "$CACHE/debs/${pkg}_"*.deb 2>/dev/null | sort -V | tail -n 1 || true)
+	local pkg=$1 arch=$DEB_ARCH opts=("${kapt_opts[@]}") f
+	if [ "${2:-}" = host ]; then
+		arch=$HOST_ARCH
+		opts=()
+	fi
+	f=$(ls "$CACHE/debs/${pkg}_"*_{"$arch",all}.deb 2>/dev/null | sort -V | tail -n 1 || true)
 	if [ -z "$f" ]; then
-		(cd "$CACHE/debs" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >&2) ||
-			die "apt-get download $pkg failed"
-		f=$(ls "$CACHE/debs/${pkg}_"*.deb | sort -V | tail -n 1)
+		(cd "$CACHE/debs" &&
+		 apt-get download -q "${opts[@]}" -o APT::Sandbox::User=root "$pkg" >&2) ||
+			die "apt-get download $pkg ($arch) failed"
+		f=$(ls "$CACHE/debs/${pkg}_"*_{"$arch",all}.deb 2>/dev/null | sort -V | tail -n 1)
 	fi
 	echo "$f"
 }
@@ -58,13 +95,16 @@ extract_source() {
 stock_kernel() {
 	local series=$1 img_re abi img dir pkg src_pkg
 	img_re=$(kernel_field "$series" source)
-	# Newest image whose -amd64 headers are also in the archive.
+	fetching
+	kapt_update
+	fetched
+	# Newest image whose headers are also in the archive.
 	abi=
-	for img in $(apt-cache search --names-only "$img_re" 2>/dev/null |
+	for img in $(kapt_cache search --names-only "$img_re" 2>/dev/null |
 		     awk '{print $1}' | sort -rV); do
 		abi=${img#linux-image-}
-		abi=${abi%-amd64-unsigned}
-		if apt-cache show "linux-headers-$abi-amd64" >/dev/null 2>&1; then
+		abi=${abi%-"$DEB_ARCH"-unsigned}
+		if kapt_cache show "linux-headers-$abi-$DEB_ARCH" >/dev/null 2>&1; then
 			break
 		fi
 		abi=
@@ -81,26 +121,32 @@ stock_kernel() {
 	dir=$CACHE/stock-$series.$abi
 	fetching
 	if ! stamp_ok "$dir"; then
-		log "$series: fetching linux-image-$abi-amd64-unsigned + headers"
+		log "$series: fetching linux-image-$abi-$DEB_ARCH-unsigned + headers"
 		rm -rf "$dir"
 		mkdir -p "$dir/root"
-		# Headers pull their -common and linux-kbuild partners.
-		for pkg in "linux-image-$abi-amd64-unsigned" \
-			   "linux-headers-$abi-amd64" \
-			   $(apt-cache depends "linux-headers-$abi-amd64" |
-			     awk '/Depends: linux-(headers|kbuild)-/ {print $2}'); do
+		# Headers pull their -common part; linux-kbuild holds the
+		# programs the module build runs: the host's architecture.
+		for pkg in "linux-image-$abi-$DEB_ARCH-unsigned" \
+			   "linux-headers-$abi-$DEB_ARCH" \
+			   $(kapt_cache depends "linux-headers-$abi-$DEB_ARCH" |
+			     awk '/Depends: linux-headers-/ {print $2}'); do
 			dpkg-deb -x "$(apt_fetch "$pkg")" "$dir/root"
 		done
+		dpkg-deb -x "$(apt_fetch "linux-kbuild-$abi" host)" "$dir/root"
 		# The headers include their -common part by absolute path.
 		sed -i "s|^include /usr/src/|include $dir/root/usr/src/|" \
-			"$dir/root/usr/src/linux-headers-$abi-amd64/Makefile"
-		src_pkg=linux-source-$series
+			"$dir/root/usr/src/linux-headers-$abi-$DEB_ARCH/Makefile"
+		if [ "$DEB_ARCH" != "$HOST_ARCH" ]; then
+			# The test guest's shell and tools.
+			dpkg-deb -x "$(apt_fetch busybox-static)" "$dir/busybox"
+		fi
+		src_pkg=linux-source-$(echo "$abi" | cut -d. -f1,2)
 		log "$series: fetching and extracting $src_pkg"
-		extract_source "$(apt_fetch "$src_pkg")" "$dir/src"
+		extract_source "$(apt_fetch "$src_pkg" host)" "$dir/src"
 		stamp_set "$dir"
 	fi
 	fetched
-	KVER=$abi-amd64
+	KVER=$abi-$DEB_ARCH
 	cat > "$CACHE/env-$series.sh.$$" <<-EOF
 	KVER=$KVER
 	KIMAGE=$dir/root/boot/vmlinuz-$KVER
@@ -109,7 +155,21 @@ stock_kernel() {
 	KSRC=$dir/src
 	KDEBUG=0
 	KMAKEFLAGS=
+	$(kernel_arch_env)
 	EOF
+}
+
+# What the build and boot scripts need to know of the architecture:
+#   KARCH       the kernel's ARCH= (uapi headers, the selftest library)
+#   KCROSS      CROSS_COMPILE= for the tests' programs ("" when native)
+#   KQEMU_ARCH  qemu-system-<this>
+#   KBUSYBOX    the test guest's busybox
+kernel_arch_env() {
+	case $DEB_ARCH in
+	amd64) echo "KARCH=x86 KCROSS= KQEMU_ARCH=x86_64 KBUSYBOX=/bin/busybox" ;;
+	arm64) echo "KARCH=arm64 KCROSS=aarch64-linux-gnu- KQEMU_ARCH=aarch64" \
+		    "KBUSYBOX=$dir/busybox/bin/busybox" ;;
+	esac
 }
 
 # Source package $2 from suite $3 (e.g. trixie-backports), not in apt's
@@ -184,6 +244,7 @@ debug_kernel() {
 	KSRC=$src
 	KDEBUG=1
 	KMAKEFLAGS="CC=gcc-12 HOSTCC=gcc-12"
+	$(kernel_arch_env)
 	EOF
 }
 
