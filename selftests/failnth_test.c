@@ -244,6 +244,7 @@ static void test_privmem_create(void)
 {
 	struct pm_ctx c = { .dev = memext_open() };
 
+	TEST_REQUIRE(memext_has_cap(KVM_MEMEXT_CAP_PRIVMEM));
 	arm();
 	c.files = memext_stat("files");
 	TEST_ASSERT(sweep("privmem create", op_create, check_create, &c) > 0,
@@ -288,6 +289,7 @@ static void test_set_access(void)
 {
 	struct pm_ctx c;
 
+	TEST_REQUIRE(memext_has_cap(KVM_MEMEXT_CAP_PRIVMEM));
 	arm();
 	populated_file(&c);
 	TEST_ASSERT(sweep("SET_ACCESS", op_access, check_access, &c) > 0,
@@ -324,6 +326,7 @@ static void test_truncate(void)
 {
 	struct pm_ctx c;
 
+	TEST_REQUIRE(memext_has_cap(KVM_MEMEXT_CAP_PRIVMEM));
 	arm();
 	populated_file(&c);
 	/* Freeing need not allocate: failures are counted, not required. */
@@ -392,6 +395,7 @@ static void test_fault(void)
 {
 	struct pm_ctx c = { .dev = memext_open() };
 
+	TEST_REQUIRE(memext_has_cap(KVM_MEMEXT_CAP_PRIVMEM));
 	arm();
 	c.files = memext_stat("files");
 	c.pages = memext_stat("pages");
@@ -442,9 +446,10 @@ static void check_mkdir(void *arg, int r)
 
 static void test_fs(void)
 {
-	long files = memext_stat("files");
+	long files;
 
 	TEST_REQUIRE(memext_has_cap(KVM_MEMEXT_CAP_PRIVMEM_FS));
+	files = memext_stat("files");
 	arm();
 	mkdir(MNT, 0700);
 	TEST_ASSERT(!mount("none", MNT, "kvm_memext", 0, NULL), "mount: %s",

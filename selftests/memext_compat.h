@@ -10,6 +10,16 @@
 #include "kvm_util.h"
 
 /*
+ * x86's library defines PAGE_SIZE (processor.h, which tests include after
+ * this header: not here, or it is defined twice); arm64's does not.  The
+ * tests use the host's base page, 4 KiB on every kernel of the matrix
+ * (Debian's arm64 kernels included).
+ */
+#if !defined(PAGE_SIZE) && !defined(__x86_64__)
+#define PAGE_SIZE	4096UL
+#endif
+
+/*
  * 6.1's library has no TEST_ASSERT_EQ, yet Debian's 6.1 dirty_log_test.c
  * (a stable backport) uses it.
  */

@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 
 #include "memext_util.h"
+#include "memext_arch.h"
 #include "processor.h"
 #include "ucall_common.h"
 
@@ -38,7 +39,7 @@ static void guest_spin(void)
 
 static void guest_halt(void)
 {
-	asm volatile("cli; hlt");
+	memext_guest_halt();
 	GUEST_DONE();
 }
 

@@ -25,6 +25,7 @@
 #include <sys/mman.h>
 
 #include "memext_util.h"
+#include "memext_arch.h"
 #include "processor.h"
 #include "ucall_common.h"
 
@@ -50,13 +51,16 @@
 
 static bool guest_stop;
 
-/* Run the code that the region holds; it returns CODE_MAGIC in %rax. */
+/* Run the code that the region holds; it returns CODE_MAGIC. */
 static uint64_t guest_call_region(void)
 {
-	uint64_t ret;
+	return memext_guest_call(DATA_GPA + CODE_OFFSET);
+}
 
-	asm volatile("call *%1" : "=a"(ret) : "r"(DATA_GPA + CODE_OFFSET) : "memory");
-	return ret;
+/* arm64: the code's page was a hole (an instruction abort); fetch again. */
+static void guest_fetch_abort(struct ex_regs *regs)
+{
+	GUEST_SYNC(BAD_CODE << 32);
 }
 
 static void guest_code(uint64_t id)
@@ -99,12 +103,11 @@ static int nr_threads;
 static void dump_vcpu(struct kvm_vcpu *vcpu)
 {
 	struct kvm_run *run = vcpu->run;
-	struct kvm_regs regs;
+	struct memext_regs regs = memext_vcpu_regs(vcpu);
 
-	vcpu_regs_get(vcpu, &regs);
-	ksft_print_msg("vCPU %u: %s, rip 0x%llx rsp 0x%llx rax 0x%llx, suberror %u\n",
-		       vcpu->id, exit_reason_str(run->exit_reason), regs.rip,
-		       regs.rsp, regs.rax,
+	ksft_print_msg("vCPU %u: %s, " MEMEXT_REGS_FMT ", suberror %u\n",
+		       vcpu->id, exit_reason_str(run->exit_reason), regs.pc,
+		       regs.sp, regs.ret,
 		       run->exit_reason == KVM_EXIT_INTERNAL_ERROR ?
 		       run->internal.suberror : 0);
 }
@@ -133,7 +136,7 @@ static void *vcpu_thread_fn(void *arg)
 				__atomic_add_fetch(&t->mmio_exits, 1, __ATOMIC_RELAXED);
 				break;
 			}
-			/* E.g. an instruction fetch from a hole: fatal for the vCPU. */
+			/* E.g. x86's instruction fetch from a hole: fatal for the vCPU. */
 			dump_vcpu(t->vcpu);
 			TEST_ASSERT(baseline, "unexpected exit %s",
 				    exit_reason_str(run->exit_reason));
@@ -317,11 +320,8 @@ int main(int argc, char *argv[])
 	TEST_ASSERT(data_hva != MAP_FAILED && write_hva != MAP_FAILED, "mmap");
 	for (i = 0; i < 2 * NR_PAGES; i++)
 		*(uint64_t *)(data_hva + i * PAGE_SIZE) = PATTERN(i);
-	/* movabs $CODE_MAGIC, %rax; ret */
-	data_hva[CODE_OFFSET] = 0x48;
-	data_hva[CODE_OFFSET + 1] = 0xb8;
-	memcpy(data_hva + CODE_OFFSET + 2, &(uint64_t){ CODE_MAGIC }, 8);
-	data_hva[CODE_OFFSET + 10] = 0xc3;
+	memext_emit_ret_imm(data_hva + CODE_OFFSET, CODE_MAGIC);
+	memext_vm_on_fetch_abort(vm, vcpus, nr_vcpus, guest_fetch_abort);
 
 	vm_set_user_memory_region(vm, SLOT_DATA, 0, DATA_GPA, NR_PAGES * PAGE_SIZE, data_hva);
 	vm_set_user_memory_region(vm, SLOT_WRITE, 0, WRITE_GPA, PAGE_SIZE, write_hva);

@@ -86,11 +86,14 @@ static void oom_child(void)
 
 static void test_memcg_oom_kill(void)
 {
-	long files = memext_stat("files"), pages = memext_stat("pages");
-	long dm = memext_proc_kb("/proc/meminfo", "DirectMap4k");
+	long files, pages, dm;
 	int status, ms;
 	pid_t pid;
 
+	TEST_REQUIRE(memext_has_cap(KVM_MEMEXT_CAP_PRIVMEM));
+	files = memext_stat("files");
+	pages = memext_stat("pages");
+	dm = memext_proc_kb("/proc/meminfo", "DirectMap4k");
 	if (access(CGROOT "/cgroup.controllers", F_OK))
 		mount("none", CGROOT, "cgroup2", 0, NULL);
 	__TEST_REQUIRE(!access(CGROOT "/cgroup.controllers", F_OK), "no cgroup v2");
@@ -172,6 +175,7 @@ static void test_swap_under_guest(void)
 	pthread_t t;
 	int dev = memext_open(), fd;
 
+	TEST_REQUIRE(memext_has_cap(KVM_MEMEXT_CAP_PRIVMEM));
 	__TEST_REQUIRE(out0 >= 0 && memext_proc_kb("/proc/meminfo", "SwapTotal") > 0,
 		       "no swap");
 	vm = vm_create_with_one_vcpu(&vcpu, guest_code);

@@ -3,7 +3,7 @@
  * Guests running from private memory: slot 0 and a data slot in private
  * files, holes punched while the guest runs, and what KVM writes through
  * the direct map on hidden pages (kvm-clock, Xen's shared pages, a nested
- * VMCB, VMSAVE), on every kernel of the matrix.
+ * VMCB, VMSAVE: x86's alone), on every kernel of the matrix.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -12,16 +12,9 @@
 #include <linux/falloc.h>
 
 #include "privmem_util.h"
+#ifdef __x86_64__
 #include "svm_util.h"
-
-static bool memchr_nonzero(const uint8_t *p, size_t len)
-{
-	while (len--) {
-		if (*p++)
-			return true;
-	}
-	return false;
-}
+#endif
 
 /*
  * Move slot 0 (code, stack, page tables, data) into a privmem file, mapped
@@ -162,6 +155,16 @@ static void test_punch_while_running(void)
 	close(fd);
 	close(fd0);
 	close(dev);
+}
+
+#ifdef __x86_64__
+static bool memchr_nonzero(const uint8_t *p, size_t len)
+{
+	while (len--) {
+		if (*p++)
+			return true;
+	}
+	return false;
 }
 
 /* kvm-clock: KVM writes it through the direct map; make its page accessible. */
@@ -588,6 +591,19 @@ static void test_vmsave_tenants(void)
 	}
 	vmsave_tenant_free(&t);
 }
+#else /* !__x86_64__ */
+/* kvm-clock, Xen's shared pages and nested SVM are x86's. */
+static void test_x86_only(void)
+{
+	ksft_exit_skip("x86 only (kvm-clock, Xen, SVM)\n");
+}
+
+#define test_kvmclock_accessible	test_x86_only
+#define test_kvmclock_hidden		test_x86_only
+#define test_xen_pages_hidden		test_x86_only
+#define test_nested_vmcb_hidden		test_x86_only
+#define test_vmsave_tenants		test_x86_only
+#endif /* __x86_64__ */
 
 int main(void)
 {

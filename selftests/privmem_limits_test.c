@@ -15,6 +15,7 @@
 #include <linux/falloc.h>
 
 #include "privmem_util.h"
+#include "memext_arch.h"
 
 static sigjmp_buf sigbus_jmp;
 
@@ -83,6 +84,8 @@ static void memlock_child(void *arg)
 /* Pages are charged to the owner's RLIMIT_MEMLOCK unless CAP_IPC_LOCK. */
 static void test_memlock_limit(void)
 {
+	/* Here, not in the child: in_child() takes a skip for a failure. */
+	TEST_REQUIRE(memext_has_cap(KVM_MEMEXT_CAP_PRIVMEM));
 	in_child(memlock_child, NULL, "RLIMIT_MEMLOCK");
 }
 
@@ -218,12 +221,15 @@ static void tenant_child(void *arg)
 static void test_tenants_not_starved(void)
 {
 	struct tenant greedy = { 64 << 20, false }, guest = { 0, true };
-	long pages = memext_stat("pages");
 	char old[32] = "", c;
-	FILE *f = fopen(MAX_MB_PARAM, "r+");
 	int status, pipefd[2];
+	long pages;
 	pid_t pid;
+	FILE *f;
 
+	TEST_REQUIRE(memext_has_cap(KVM_MEMEXT_CAP_PRIVMEM));
+	pages = memext_stat("pages");
+	f = fopen(MAX_MB_PARAM, "r+");
 	TEST_ASSERT(f && fgets(old, sizeof(old), f), "read " MAX_MB_PARAM);
 	rewind(f);
 	fprintf(f, "%ld\n", (long)(pages * PAGE_SIZE >> 20) + 48);
@@ -294,6 +300,7 @@ static void unprivileged_child(void *arg)
 /* Without CAP_SYS_ADMIN nothing a caller does splits the direct map. */
 static void test_unprivileged_no_split(void)
 {
+	TEST_REQUIRE(memext_has_cap(KVM_MEMEXT_CAP_PRIVMEM));
 	__TEST_REQUIRE(meminfo_kb("DirectMap4k") >= 0, "no DirectMap4k in /proc/meminfo");
 	in_child(unprivileged_child, NULL, "unprivileged file");
 }
@@ -343,8 +350,8 @@ static void test_access_toggles(void)
  * however many files it has.  A rate per file allows 128 times that.
  *
  * Meanwhile a vCPU of another tenant counts its loops and its longest gap
- * between two TSC reads (every flush is an IPI to every CPU, the vCPU's
- * included).  The same toggles with the budgets lifted show what the
+ * between two reads of its cycle counter (every flush is an IPI to every
+ * CPU, the vCPU's included).  The same toggles with the budgets lifted show what the
  * budgets hold back: at least 1.5 times the flushes a second (under TCG an
  * all-CPU flush takes milliseconds, which bounds the unbudgeted rate).
  */
@@ -358,11 +365,11 @@ static void guest_stall_meter(void)
 	uint64_t last, now, loops, gap;
 
 	for (;;) {
-		last = rdtsc();
+		last = memext_cycles();
 		loops = 0;
 		gap = 0;
 		while (!READ_ONCE(meter_stop)) {
-			now = rdtsc();
+			now = memext_cycles();
 			if (now - last > gap)
 				gap = now - last;
 			last = now;
@@ -378,7 +385,7 @@ struct stall_meter {
 	struct kvm_vcpu *vcpu;
 	struct kvm_vm *vm;
 	pthread_t thread;
-	uint64_t *stop, tsc_khz;
+	uint64_t *stop, cycles_khz;
 	double loops_per_ms, max_gap_us;
 };
 
@@ -408,7 +415,7 @@ static void stall_meter_stop(struct stall_meter *m, long ms)
 	sync_global_from_guest(m->vm, meter_loops);
 	sync_global_from_guest(m->vm, meter_max_gap);
 	m->loops_per_ms = (double)meter_loops / ms;
-	m->max_gap_us = (double)meter_max_gap * 1000 / m->tsc_khz;
+	m->max_gap_us = (double)meter_max_gap * 1000 / m->cycles_khz;
 }
 
 static long ms_since(const struct timespec *t0)
@@ -514,11 +521,12 @@ static void test_flush_budget_files(void)
 	struct stall_meter m = { 0 };
 	double quiet;
 
+	TEST_REQUIRE(memext_has_cap(KVM_MEMEXT_CAP_PRIVMEM));
 	TEST_ASSERT(res != MAP_FAILED, "mmap");
 	m.vm = vm_create_with_one_vcpu(&m.vcpu, guest_stall_meter);
 	m.stop = addr_gva2hva(m.vm, (memext_gva_t)&meter_stop);
-	m.tsc_khz = __vcpu_ioctl(m.vcpu, KVM_GET_TSC_KHZ, NULL);
-	TEST_ASSERT((long)m.tsc_khz > 0, "KVM_GET_TSC_KHZ");
+	m.cycles_khz = memext_cycles_khz(m.vcpu);
+	TEST_ASSERT((long)m.cycles_khz > 0, "the guest's cycle counter rate");
 
 	metered(&m, NULL, NULL, "alone");
 	quiet = m.loops_per_ms;

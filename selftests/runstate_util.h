@@ -16,8 +16,10 @@
 
 #include <dirent.h>
 #include <sys/mman.h>
+#include <asm/barrier.h>
 
 #include "memext_util.h"
+#include "memext_arch.h"
 #include "processor.h"
 #include "ucall_common.h"
 
@@ -51,12 +53,19 @@ static inline uint64_t guest_read_area(uint64_t gpa, bool compat,
 	uint64_t e1, e2, toff = TIME_OFF(compat), eoff = ENTRY_OFF(compat);
 	int i;
 
-	/* x86 keeps loads in order; READ_ONCE keeps the compiler from merging. */
+	/*
+	 * The loads in order: x86 keeps them so (smp_rmb() is a compiler
+	 * barrier there), arm64 needs a DMB.
+	 */
 	do {
 		e1 = READ_ONCE(*(uint64_t *)(a + eoff));
+		/* The fields after the entry time: pairs with its update flag. */
+		smp_rmb();
 		*state = READ_ONCE(*(uint32_t *)a);
 		for (i = 0; i < 4; i++)
 			time[i] = READ_ONCE(*(uint64_t *)(a + toff + 8 * i));
+		/* The entry time again after the fields: a torn read retries. */
+		smp_rmb();
 		e2 = READ_ONCE(*(uint64_t *)(a + eoff));
 	} while (e1 != e2 || (e1 & KVM_MEMEXT_RUNSTATE_UPDATE));
 	return e1;
@@ -72,7 +81,7 @@ static inline void guest_code(uint64_t gpa, uint64_t compat)
 	int i;
 
 	if (compat == GUEST_HALT)
-		asm volatile("cli; hlt");
+		memext_guest_halt();
 
 	for (;;) {
 		changes = 0;
@@ -210,6 +219,7 @@ static inline uint8_t *map_ivshmem(void)
 	char path[300], id[16];
 	struct dirent *d;
 	uint8_t *p = NULL;
+	size_t i;
 	DIR *dir;
 	FILE *f;
 	int fd;
@@ -237,8 +247,12 @@ static inline uint8_t *map_ivshmem(void)
 		fclose(f);
 	}
 	closedir(dir);
-	if (p)
-		memset(p, 0, NR_PAGES * PAGE_SIZE);
+	/*
+	 * Not memset(): arm64's zeroes with DC ZVA, which faults on Device
+	 * memory (the BAR's mapping).
+	 */
+	for (i = 0; p && i < NR_PAGES * PAGE_SIZE; i += 8)
+		WRITE_ONCE(*(uint64_t *)(p + i), 0);
 	return p;
 }
 

@@ -10,7 +10,8 @@
  *
  * A batch moves K one-page slots that the guests do not touch between two
  * guest-physical bases, while V vCPUs run a loop that records the longest
- * gap between two of its iterations (the vCPU's blackout), in TSC ticks;
+ * gap between two of its iterations (the vCPU's blackout), in ticks of
+ * its cycle counter (the TSC, arm64's virtual counter);
  * a vCPU that made no iteration during a whole measurement counts as out
  * for all of it.  Every batch starts with all V vCPUs back in the guest
  * (each has made an iteration since the previous batch); only the batches
@@ -27,10 +28,10 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <x86intrin.h>
 
 #include "bench_util.h"
 #include "memext_util.h"
+#include "memext_arch.h"
 #include "processor.h"
 #include "ucall_common.h"
 
@@ -87,10 +88,10 @@ static const char * const method_param[NR_METHODS][2] = {
 static void guest_code(uint64_t id)
 {
 	uint64_t *st = (uint64_t *)(LOOP_GPA + id * 64);
-	uint64_t last = __rdtsc(), now, gap;
+	uint64_t last = memext_cycles(), now, gap;
 
 	for (;;) {
-		now = __rdtsc();
+		now = memext_cycles();
 		gap = now - last;
 		last = now;
 		if (gap > READ_ONCE(st[1]))
@@ -202,15 +203,16 @@ static void apply(enum method m, int k, uint64_t base)
 	}
 }
 
-static double tsc_per_ns;
+/* The guests' counter runs at the host's rate. */
+static double cycles_per_ns;
 
-static void calibrate_tsc(void)
+static void calibrate_cycles(void)
 {
 	double t0 = now_ns();
-	uint64_t c0 = __rdtsc();
+	uint64_t c0 = memext_cycles();
 
 	usleep(200000);
-	tsc_per_ns = (__rdtsc() - c0) / (now_ns() - t0);
+	cycles_per_ns = (memext_cycles() - c0) / (now_ns() - t0);
 }
 
 static uint64_t *vcpu_state(int i)
@@ -298,8 +300,8 @@ static void measure(enum method m, int k, int batches, double *lat, double *gap)
 		set_param(param, old, NULL);
 	*lat = total / batches / 1e3;
 	for (i = 0; i < nr_vcpus; i++)
-		if (READ_ONCE(vcpu_state(i)[1]) / tsc_per_ns > worst)
-			worst = READ_ONCE(vcpu_state(i)[1]) / tsc_per_ns;
+		if (READ_ONCE(vcpu_state(i)[1]) / cycles_per_ns > worst)
+			worst = READ_ONCE(vcpu_state(i)[1]) / cycles_per_ns;
 	/*
 	 * The guest only sees gaps between its own iterations: a vCPU that
 	 * did not run at all in the window was out for all of it (at least).
@@ -349,7 +351,7 @@ int main(int argc, char *argv[])
 	}
 	TEST_ASSERT(repeats >= 1 && repeats <= 16 && batches >= 2, "bad -r/-n");
 	sigaction(SIGUSR1, &sa, NULL);
-	calibrate_tsc();
+	calibrate_cycles();
 
 	printf("%-3s %-3s %-20s %14s %10s %10s %16s\n", "V", "K", "method",
 	       "batch (us)", "/one-by-1", "/pause-all", "max blackout (us)");

@@ -4,7 +4,7 @@
  * side in one run: no area; kvm_memext's area inside one page, across two
  * pages, across two memslots; and KVM's own Xen runstate area (one cache
  * inside a page, two caches across pages), where the kernel has Xen
- * support.
+ * support (x86 only).
  *
  * The vCPU thread runs a spinning guest on CPU 0.  A SCHED_FIFO thread on
  * CPU 0, woken from CPU 1, preempts it and goes back to sleep: every round
@@ -35,7 +35,6 @@
 #define GPA_A		0x40000000ul
 #define NR_PAGES	4
 #define GPA_B		(GPA_A + NR_PAGES * PAGE_SIZE)
-#define XEN_MSR		0x40000200
 
 enum kind { NONE, MEMEXT, XEN };
 
@@ -48,8 +47,10 @@ static const struct config {
 	{ "kvm_memext, inside one page", MEMEXT, GPA_A + 0x100 },
 	{ "kvm_memext, across two pages", MEMEXT, GPA_A + PAGE_SIZE - 16 },
 	{ "kvm_memext, across two memslots", MEMEXT, GPA_B - 24 },
+#ifdef __x86_64__
 	{ "KVM Xen, inside one page", XEN, GPA_A + 0x100 },
 	{ "KVM Xen, across two pages", XEN, GPA_A + PAGE_SIZE - 16 },
+#endif
 };
 
 static void guest_code(void)
@@ -122,6 +123,9 @@ static void *switcher_fn(void *arg)
 	return NULL;
 }
 
+#ifdef __x86_64__
+#define XEN_MSR		0x40000200
+
 static void xen_setup(uint64_t gpa)
 {
 	struct kvm_xen_hvm_config hvm = { .msr = XEN_MSR };
@@ -132,6 +136,23 @@ static void xen_setup(uint64_t gpa)
 	vm_ioctl(vm, KVM_XEN_HVM_CONFIG, &hvm);
 	vcpu_ioctl(vcpu, KVM_XEN_VCPU_SET_ATTR, &attr);
 }
+
+static bool xen_runstate(void)
+{
+	return kvm_check_cap(KVM_CAP_XEN_HVM) & KVM_XEN_HVM_CONFIG_RUNSTATE;
+}
+#else
+/* KVM's Xen emulation is x86's: no such configuration here. */
+static void xen_setup(uint64_t gpa)
+{
+	TEST_FAIL("no Xen emulation");
+}
+
+static bool xen_runstate(void)
+{
+	return false;
+}
+#endif
 
 /* Median round trip (ns) of one configuration. */
 static double run_config(const struct config *c, int dev, int repeats, int n)
@@ -215,7 +236,7 @@ int main(int argc, char *argv[])
 	__TEST_REQUIRE(get_nprocs() >= 2, "needs two CPUs");
 	signal(SIGUSR1, kick_handler);
 	dev = memext_open();
-	xen = kvm_check_cap(KVM_CAP_XEN_HVM) & KVM_XEN_HVM_CONFIG_RUNSTATE;
+	xen = xen_runstate();
 
 	pin(1);
 	for (i = 0; i < (int)ARRAY_SIZE(configs); i++)
