@@ -34,7 +34,7 @@ hdr=$KSRC.headers
 if ! stamp_ok "$hdr"; then
 	log "$K: installing uapi headers"
 	rm -rf "$hdr"
-	make -s -C "$KSRC" O="$hdr/obj" ARCH=x86 INSTALL_HDR_PATH="$hdr" \
+	make -s -C "$KSRC" O="$hdr/obj" ARCH="$KARCH" INSTALL_HDR_PATH="$hdr" \
 		headers_install >&2
 	rm -rf "$hdr/obj"
 	stamp_set "$hdr"
@@ -52,7 +52,7 @@ done
 log "$K: building selftests against $KSRC"
 kst=$KSRC/tools/testing/selftests/kvm
 make -s -C "$kst" -f "$TOP/selftests/kvm.mk" -j"${KVM_MEMEXT_BUILD_JOBS:-$(nproc)}" \
-	OUTPUT="$out" MEMEXT_DIR="$TOP/selftests" \
+	ARCH="$KARCH" CROSS_COMPILE="$KCROSS" OUTPUT="$out" MEMEXT_DIR="$TOP/selftests" \
 	KHDR_INCLUDES="-isystem $hdr/include" LINUX_HDR_PATH="$hdr/include" \
 	INSTALL_HDR_PATH="$hdr" EXTRA_CFLAGS="-static" \
 	LDFLAGS="-static -pthread -no-pie" memext peer bench >&2
@@ -71,15 +71,26 @@ mkdir -p "$build/tests/peer"
 while read -r t; do
 	cp "$out/$t" "$build/tests/peer/${t##*/}"
 done < "$out/peer.list"
+# The operator's tool, run by stats_test against a live VM.
+"${KCROSS}gcc" -O2 -Wall -Wextra -Werror -static \
+	-DKVM_MEMEXT_VERSION="\"$(cat "$TOP/VERSION")\"" \
+	-o "$build/tests/kvm_memext_stat" "$TOP/tools/kvm_memext_stat.c"
+cp "$TOP/scripts/guest-kunit.sh" "$build/tests/kunit.sh"
+cp "$TOP/scripts/guest-peer.sh" "$build/tests/peer.sh"
+cp "$TOP/scripts/guest-params.sh" "$build/tests/params.sh"
+# The rest is x86's: the samples run real-mode x86 guests, the IBT seal
+# check reads x86 kernel images, Debian's trinity here is amd64's, the
+# qemu stage runs qemu-system-x86_64, and the VM keeper serves kernels
+# that enable virtualization per VM (6.1).
+if [ "$KARCH" != x86 ]; then
+	exit 0
+fi
 for s in demo_vmm privmem_vmm batch_vmm runstate_vmm; do
 	gcc -O2 -Wall -Wextra -static -isystem "$hdr/include" -I"$TOP/include/uapi" \
 		-o "$build/tests/$s" "$TOP/samples/$s.c"
 done
 gcc -O2 -Wall -static -isystem "$hdr/include" \
 	-o "$build/tests/vm-keeper" "$TOP/scripts/guest-vm-keeper.c"
-# The operator's tool, run by stats_test against a live VM.
-gcc -O2 -Wall -Wextra -Werror -static -DKVM_MEMEXT_VERSION="\"$(cat "$TOP/VERSION")\"" \
-	-o "$build/tests/kvm_memext_stat" "$TOP/tools/kvm_memext_stat.c"
 # Inputs of the IBT seal check (guest-ibt-seal.sh): the seal table of the
 # image, cached per kernel release, and what the module could look up.
 seal=$CACHE/ibt-seal-$KVER.txt
@@ -98,10 +109,7 @@ objcopy -O binary -w -j '.rodata*' "$build/module/kvm_memext.ko" "$build/rodata.
 strings -n 4 "$build/rodata.bin" | { grep -xE '[A-Za-z_][A-Za-z0-9_]*' || true; } |
 	sort -u > "$build/tests/ko-names.txt"
 cp "$TOP/scripts/guest-ibt-seal.sh" "$build/tests/ibt-seal.sh"
-cp "$TOP/scripts/guest-kunit.sh" "$build/tests/kunit.sh"
-cp "$TOP/scripts/guest-peer.sh" "$build/tests/peer.sh"
 cp "$TOP/scripts/guest-qemu.sh" "$build/tests/qemu.sh"
-cp "$TOP/scripts/guest-params.sh" "$build/tests/params.sh"
 cp "$TOP/scripts/guest-trinity.sh" "$build/tests/trinity.sh"
 # Debian's trinity with the libraries it loads, started through its loader.
 mkdir -p "$build/tests/trinity"

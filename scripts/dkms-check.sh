@@ -4,7 +4,8 @@
 # The operator's DKMS path, on the host: Debian's dkms adds and builds the
 # module from a copy of the source tree, as README.md tells operators,
 # against kernel K's headers, in a private DKMS tree (the system's is not
-# touched).  Prints one KTAP result, "host/dkms"; exits 0 when it passed.
+# touched).  An arm64 kernel's headers cross-build (their .kernelvariables
+# name the compiler).  Prints one KTAP result, "host/dkms"; exits 0 when it passed.
 #
 # Usage: dkms-check.sh <K>
 set -uo pipefail
@@ -34,7 +35,7 @@ sed "s/#MODULE_VERSION#/$ver/" "$TOP/dkms.conf" > "$tmp/src/kvm_memext-$ver/dkms
 t0=$SECONDS
 args=(-m kvm_memext -v "$ver" --sourcetree "$tmp/src" --dkmstree "$tmp/tree")
 if ! dkms add "${args[@]}" > "$tmp/dkms.log" 2>&1 ||
-   ! dkms build "${args[@]}" -k "$KVER" --kernelsourcedir "$KBUILD" \
+   ! dkms build "${args[@]}" -k "$KVER" -a "${KQEMU_ARCH:-x86_64}" --kernelsourcedir "$KBUILD" \
 	-j "${KVM_MEMEXT_BUILD_JOBS:-$(nproc)}" >> "$tmp/dkms.log" 2>&1; then
 	echo "not ok 1 $name # dkms add/build failed"
 	sed 's/^/    /' "$tmp/dkms.log" | tail -n 20

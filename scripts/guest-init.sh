@@ -3,8 +3,9 @@
 # shellcheck shell=dash
 #
 # /init of the test guest.  Loads KVM and kvm_memext, runs /tests/plan and
-# reports KTAP on the second serial port (ttyS1); kernel messages go to the
-# console (ttyS0), which the host scans for splats.
+# reports KTAP on a second serial port ($ktap_tty from the kernel command
+# line: ttyS1 on x86, ttyS0 on PCI on arm64); kernel messages go to the
+# console, which the host scans for splats.
 #
 # Plan lines: <stage> <name> <timeout seconds> <command...>
 # Each line is one KTAP result, except in stage "kunit", whose command
@@ -21,7 +22,7 @@ mkdir -p /dev/hugepages
 mount -t hugetlbfs none /dev/hugepages 2>/dev/null
 echo 0 2>/dev/null > /proc/sys/kernel/printk_ratelimit
 
-exec 3>/dev/ttyS1
+exec 3>"/dev/${ktap_tty:-ttyS1}"
 out() { echo "$*" >&3; }
 kmsg() { echo "kvm_memext-runner: $*" > /dev/kmsg; }
 now() { cut -d' ' -f1 /proc/uptime; }

@@ -58,7 +58,7 @@ kapt_update() {
 	[ ${#kapt_opts[@]} -gt 0 ] || return 0
 	mkdir -p "$adir/state/lists/partial" "$adir/cache/archives/partial"
 	touch "$adir/status"
-	apt-get -q "${kapt_opts[@]}" -o APT::Sandbox::User=root update >&2 ||
+	apt-get -qq "${kapt_opts[@]}" -o APT::Sandbox::User=root update >&2 ||
 		log "$K: apt-get update for $DEB_ARCH failed, using the lists cached"
 }
 kapt_cache() { apt-cache "${kapt_opts[@]}" "$@"; }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Build the test initramfs for one kernel: busybox-static, KVM's modules
+# Build the test initramfs for one kernel: busybox-static (of the kernel's
+# architecture), KVM's modules
 # and their dependencies (decompressed: busybox insmod reads plain .ko),
 # our modules, the test binaries and the plan the guest init executes.
 #
@@ -18,7 +19,7 @@ out=$4
 root=$(mktemp -d "${TMPDIR:-/tmp}/kvm_memext-initramfs.XXXXXX")
 trap 'rm -rf "$root"' EXIT
 mkdir -p "$root"/{bin,dev,proc,sys,tmp,modules,tests}
-cp /bin/busybox "$root/bin/busybox"
+cp "${KBUSYBOX:-/bin/busybox}" "$root/bin/busybox"
 cp "$TOP/scripts/guest-init.sh" "$root/init"
 chmod 755 "$root/init"
 

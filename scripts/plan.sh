@@ -16,21 +16,28 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
-# write_plan <K> <debug>: the plan of kernel K ("<debug>" 1 on the debug
-# kernel), unfiltered.
+# write_plan <K> <debug> <arch>: the plan of kernel K ("<debug>" 1 on the
+# debug kernel; <arch> its ARCH=, x86 or arm64), unfiltered.
 write_plan() {
-	local K=$1 debug=$2 t n batch_cycles=${BATCH_CYCLES:-60}
+	local K=$1 debug=$2 arch=$3 t n batch_cycles=${BATCH_CYCLES:-60}
 	if [ "$debug" = 1 ]; then
 		echo "kunit kvm_memext 300 sh kunit.sh kvm_memext_kunit"
 	fi
+	if [ "$arch" != x86 ]; then
+		# kill_test's VMM and pressure_test's guests run on private
+		# memory; failnth_test fails allocations on the debug kernel.
+		echo "# privmem, kill, pressure and failnth tests left out:" \
+		     "private memory is x86-64's only so far"
+	fi
 	for t in "$TOP"/build/"$K"/tests/memext/*_test; do
 		case ${t##*/} in
-		# A short slice here (a kill takes 0.4 s on a stock kernel,
-		# 6.5 s on the debug one); `make kill` runs the campaign.
-		kill_test)
-			n=${KILLS:-$([ "$debug" = 1 ] && echo 10 || echo 30)}
-			echo "selftest kill_test $((600 + n * 10))" \
-			     "./memext/kill_test -n $n ${SEED:+-s $SEED}" ;;
+		privmem*_test|kill_test|pressure_test|failnth_test)
+			[ "$arch" = x86 ] || continue
+			if [ "${t##*/}" = kill_test ]; then
+				write_kill_test "$debug"
+			else
+				echo "selftest ${t##*/} 600 ./memext/${t##*/}"
+			fi ;;
 		# `make fuzz`: FUZZ_CALLS calls in chunks of 100,000, each its
 		# own plan line and seed; else a fixed-seed slice of 20,000
 		# calls (10,000 on the debug kernel: 245 calls/s there against
@@ -59,6 +66,26 @@ write_plan() {
 	# instead of parked inside KVM_RUN, and resumed in binary trees.
 	echo "selftest memslot_batch_test.signal 600 sh params.sh" \
 	     "batch_park_in_kernel=N batch_resume_fanout=2 -- ./memext/memslot_batch_test -c $batch_cycles"
+	if [ "$arch" = x86 ]; then
+		write_plan_x86
+	else
+		echo "# trinity, samples, qemu stage and IBT seal left out: x86-64's"
+	fi
+	write_plan_peer "$K" "$debug" "$arch"
+}
+
+# kill_test: a short slice here (a kill takes 0.4 s on a stock kernel,
+# 6.5 s on the debug one); `make kill` runs the campaign.
+write_kill_test() {
+	local n=${KILLS:-$([ "$1" = 1 ] && echo 10 || echo 30)}
+
+	echo "selftest kill_test $((600 + n * 10))" \
+	     "./memext/kill_test -n $n ${SEED:+-s $SEED}"
+}
+
+# The stages that exist on x86-64 only (see build-tests.sh).
+write_plan_x86() {
+	local t n
 	# Debian's trinity against the device and a kvm_memext mount: a
 	# slice here, `make trinity` runs the campaign.
 	n=${TRINITY_SECS:-30}
@@ -79,6 +106,12 @@ write_plan() {
 	echo "qemu options 240 sh qemu.sh options"
 	echo "qemu default $((t + 240)) sh qemu.sh default host,kvm-pv-eoi=off $t prealloc=on"
 	echo "selftest ibt_seal 120 sh ibt-seal.sh"
+}
+
+# KVM's own tests of peer.conf (those that exist on the architecture),
+# with every VM bound; on x86 again on private memory where marked.
+write_plan_peer() {
+	local K=$1 debug=$2 arch=$3 t privmem args
 	while read -r t privmem args; do
 		case $t in ''|'#'*) continue ;; esac
 		[ -x "$TOP/build/$K/tests/peer/$t" ] || continue
@@ -88,8 +121,19 @@ write_plan() {
 			echo "# $t skipped on the debug kernel: known upstream splat"
 			continue
 		fi
+		# KVM/arm64 offers 13 guest modes under -cpu max, and these
+		# run each (dirty_log_test for over 15 min): the default one,
+		# 40-bit IPA and 4K pages, and 48-bit IPA with 64K pages
+		# (enum vm_guest_mode's 6 and 5); dirty_log_test the default
+		# only (190 s a mode).
+		case $arch/$t in
+		arm64/dirty_log_test)
+			args+=" -m 6" ;;
+		arm64/dirty_log_perf_test|arm64/demand_paging_test|arm64/kvm_page_table_test)
+			args+=" -m 6 -m 5" ;;
+		esac
 		echo "peer $t 900 sh peer.sh $t $args"
-		if [ "$privmem" = yes ]; then
+		if [ "$privmem" = yes ] && [ "$arch" = x86 ]; then
 			echo "peer $t.privmem 900 sh peer.sh --privmem $t $args -s shmem"
 		fi
 	done < "$TOP/selftests/peer.conf"
@@ -98,4 +142,4 @@ write_plan() {
 [ $# = 1 ] || die "usage: plan.sh <K>"
 # shellcheck source=/dev/null
 . "$CACHE/env-$1.sh" || die "$1: no kernel in the cache (run kernel.sh $1)"
-write_plan "$1" "$KDEBUG"
+write_plan "$1" "$KDEBUG" "${KARCH:-x86}"

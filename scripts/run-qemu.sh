@@ -31,7 +31,13 @@ tmo=$4
 . "$CACHE/env-$K.sh"
 mkdir -p "$outdir"
 
-append="console=ttyS0 panic=-1 oops=panic loglevel=7 nokaslr"
+# The guest's /init writes KTAP to $ktap_tty (an unknown parameter
+# reaches init as an environment variable).
+case $KQEMU_ARCH in
+x86_64) append="console=ttyS0 ktap_tty=ttyS1" ;;
+aarch64) append="console=ttyAMA0 ktap_tty=ttyS0" ;;
+esac
+append+=" panic=-1 oops=panic loglevel=7 nokaslr"
 append+=" hung_task_panic=0 softlockup_panic=0 transparent_hugepage=madvise"
 # memfd_secret, one of the backings privmem_bench compares with.
 append+=" secretmem.enable=1"
@@ -41,6 +47,13 @@ append+=" secretmem.enable=1"
 
 accel_args() {
 	local probe
+	# arm64: the virt machine with EL2, so that KVM/arm64 runs in the
+	# guest (VHE) and creates real guests; GICv3 for their vGIC.
+	if [ "$KQEMU_ARCH" = aarch64 ]; then
+		echo "-M virt,virtualization=on,gic-version=3" \
+		     "-accel tcg,thread=${KVM_MEMEXT_TCG_THREAD:-single} -cpu max"
+		return
+	fi
 	probe=/tmp/kvm_memext-accel.$(cut -d' ' -f1 /proc/sys/kernel/random/boot_id)
 	if [ ! -f "$probe" ]; then
 		echo tcg > "$probe"
@@ -76,19 +89,25 @@ if [ "$smp" -ge 2 ]; then
 fi
 mem=${mem}M
 
+# KTAP on a second UART: the PC's COM2; the virt machine has one PL011
+# only, so there a 16550 on PCI (8250_pci, built into Debian's kernels).
+if [ "$KQEMU_ARCH" = aarch64 ]; then
+	ktap_serial="-chardev file,id=ktap,path=$outdir/results.ktap -device pci-serial,chardev=ktap"
+else
+	ktap_serial="-serial file:$outdir/results.ktap"
+fi
 accel=$(accel_args)
 log "$K: booting $KVER ($accel, $smp cpus, ${numa:+2 NUMA nodes, }$mem)"
 boot() {
 	rm -f "$outdir/console.log" "$outdir/results.ktap"
 	# shellcheck disable=SC2086
-	timeout -s KILL "$tmo" qemu-system-x86_64 $accel \
+	timeout -s KILL "$tmo" "qemu-system-$KQEMU_ARCH" $accel \
 		-m "$mem" -smp "$smp_topo" $numa \
 		-nodefaults -nographic -no-reboot \
 		-kernel "$KIMAGE" -initrd "$initrd" -append "$append" \
 		-object memory-backend-ram,id=ivshmem,size=2M,share=on \
 		-device ivshmem-plain,memdev=ivshmem \
-		-serial "file:$outdir/console.log" \
-		-serial "file:$outdir/results.ktap" \
+		-serial "file:$outdir/console.log" $ktap_serial \
 		< /dev/null > "$outdir/qemu.log" 2>&1 &
 	wait_guest $! "$outdir/results.ktap" 15 "$K" "$tmo"
 }
