@@ -14,7 +14,8 @@ rc=0
 cd "$TOP" || exit 1
 kernel_files=(src/*.[ch] include/uapi/linux/*.h include/linux/*.h kunit/*.c bench/*.[ch])
 user_files=(selftests/*.[ch] selftests/lib/*.c selftests/qemu/*.c selftests/bench/*.[ch] samples/*.c scripts/*.c)
-mapfile -t core_files < <(printf '%s\n' "${kernel_files[@]}" | grep -vx -e src/compat.h -e src/trace.h)
+mapfile -t core_files < <(printf '%s\n' "${kernel_files[@]}" |
+			  grep -vx -e src/compat.h -e src/trace.h -e src/arch_arm64.h)
 mapfile -t user_c_files < <(printf '%s\n' "${user_files[@]}" | grep -vx selftests/memext_compat.h)
 checkpatch() {
 	"$cp" --strict --no-tree --terse --show-types -f "$@" 2>&1 |
@@ -37,6 +38,9 @@ if [ -n "$cp" ]; then
 		checkpatch --ignore LINUX_VERSION_CODE,CONSTANT_COMPARISON,EXPORT_SYMBOL,MACRO_WITH_FLOW_CONTROL,SPACING,MACRO_ARG_PRECEDENCE,MACRO_ARG_UNUSED \
 			src/compat.h
 		checkpatch "${core_files[@]}"
+		# arm64's memory types are named as the architecture names
+		# them (MT_DEVICE_nGnRE).
+		checkpatch --ignore CAMELCASE src/arch_arm64.h
 		# TRACE_EVENT's own layout, as in include/trace/events/: field
 		# lists and symbol tables as macros, open-ended argument lines.
 		checkpatch --ignore COMPLEX_MACRO,MACRO_ARG_REUSE,PARENTHESIS_ALIGNMENT,OPEN_ENDED_LINE \

@@ -30,6 +30,15 @@ struct memext_regs {
 #define MEMEXT_ARCH_PRIVMEM	true
 
 #define MEMEXT_PC_NAME		"rip"
+
+/*
+ * The memory types the module's kvm_memext_cache_map event names for RAM,
+ * and for IO memory mapped uncached and write-combining by its host
+ * mapping (PAT: PCD = UC-, PWT = WC).
+ */
+#define MEMEXT_MEMTYPE_RAM	"WB"
+#define MEMEXT_MEMTYPE_UC	"UC-"
+#define MEMEXT_MEMTYPE_WC	"WC"
 #define MEMEXT_REGS_FMT		"rip 0x%lx rsp 0x%lx rax 0x%lx"
 
 /* The pc of a signal's context (ucontext_t *, with _GNU_SOURCE). */
@@ -106,6 +115,11 @@ static inline void memext_guest_kvmclock(uint64_t gpa)
 #define MEMEXT_ARCH_PRIVMEM	false
 
 #define MEMEXT_PC_NAME		"pc"
+
+/* As on x86, by MAIR attribute (Device-nGnRE is pgprot_device()'s). */
+#define MEMEXT_MEMTYPE_RAM	"Normal"
+#define MEMEXT_MEMTYPE_UC	"Device-nGnRE"
+#define MEMEXT_MEMTYPE_WC	"Normal-NC"
 #define MEMEXT_REGS_FMT		"pc 0x%lx sp 0x%lx x0 0x%lx"
 
 #define memext_ucontext_pc(uc)	((uint64_t)(uc)->uc_mcontext.pc)

@@ -4,9 +4,9 @@
  * under the area changes while the guest keeps reading it
  * (runstate_util.h).  Its pages are zapped (MADV_DONTNEED), swapped out
  * (MADV_PAGEOUT), migrated to the other NUMA node, replaced by a new
- * mapping at the same address, made read-only for a while, and moved to
- * new memory by a memslot batch; both pages of an area across two
- * dirty-logged memslots get logged.
+ * mapping at the same address (an IO BAR's too), made read-only for a
+ * while, and moved to new memory by a memslot batch; both pages of an
+ * area across two dirty-logged memslots get logged.
  */
 #include <linux/mempolicy.h>
 #include <sys/syscall.h>
@@ -52,6 +52,26 @@ static void remap_second_page(struct rs_ctx *c)
 static void test_remap_same_address(void)
 {
 	run_event(remap_second_page, SHM);
+}
+
+/*
+ * The BAR under the area is mapped again at the same address (MAP_FIXED
+ * unmaps it first): the notifier invalidates, the cache maps the BAR
+ * again, uncached as the host maps it.
+ */
+static void remap_bar(struct rs_ctx *c)
+{
+	TEST_ASSERT(map_ivshmem_at(c->hva[1], false) == c->hva[1],
+		    "mmap MAP_FIXED of the BAR: %s", strerror(errno));
+	switch_once(c);
+	check_current(c, "after the BAR's remap");
+}
+
+static void test_remap_iomem_same_address(void)
+{
+	memtype_trace_begin();
+	run_event(remap_bar, IOMEM);
+	memtype_trace_end(MEMEXT_MEMTYPE_UC, 2);
 }
 
 static void protect_second_page(struct rs_ctx *c)
@@ -202,6 +222,7 @@ int main(int argc, char *argv[])
 	static const struct memext_test tests[] = {
 		MEMEXT_TEST(test_madv_dontneed),
 		MEMEXT_TEST(test_remap_same_address),
+		MEMEXT_TEST(test_remap_iomem_same_address),
 		MEMEXT_TEST(test_mprotect),
 		MEMEXT_TEST(test_memslot_move),
 		MEMEXT_TEST(test_swap_out),

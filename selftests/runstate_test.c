@@ -5,7 +5,8 @@
  * (runstate_util.h) while the host makes the vCPU thread sleep between
  * rounds.  The area sits inside one page, across two pages, across two
  * memslots; in shmem, anonymous, hugetlb, private and IO memory (an
- * ivshmem BAR mapped through sysfs: VM_PFNMAP), and across RAM and IO; in
+ * ivshmem BAR mapped through sysfs: VM_PFNMAP), and across RAM and IO,
+ * each mapped by the module with the memory type of the host's mapping; in
  * the 64-bit and the 32-bit layout; for four vCPUs at once; in the SMM
  * address space.  A halted vCPU is blocked.
  */
@@ -56,6 +57,34 @@ static void test_pfnmap_two_pages(void)
 static void test_pfnmap_mixed(void)
 {
 	run_layout(IOMEM, NR_PAGES * PAGE_SIZE - 24, false);
+}
+
+/*
+ * The area across RAM and the BAR mapped uncached, then write-combining:
+ * the cache maps each page with the memory type of the host's mapping.
+ */
+static void run_memtype(int mmap_flags, const char *io)
+{
+	struct rs_ctx c;
+
+	memtype_trace_begin();
+	ctx_init(&c, mmap_flags, NR_PAGES * PAGE_SIZE - 24, false);
+	attach(&c);
+	run_rounds(&c, ROUNDS, NULL, 0);
+	check_current(&c, "after the rounds");
+	ctx_done(&c);
+	memtype_trace_end(io, 1);
+	/*
+	 * x86's PAT gives a later mapping of the BAR the memory type of one
+	 * still there, whatever it asks for.
+	 */
+	munmap(c.hva[1], NR_PAGES * PAGE_SIZE);
+}
+
+static void test_pfnmap_memtype(void)
+{
+	run_memtype(IOMEM, MEMEXT_MEMTYPE_UC);
+	run_memtype(IOMEM_WC, MEMEXT_MEMTYPE_WC);
 }
 
 /* Pages out of the kernel direct map: the cache maps them with vmap(). */
@@ -192,6 +221,7 @@ int main(int argc, char *argv[])
 		MEMEXT_TEST(test_two_memslots_anon),
 		MEMEXT_TEST(test_pfnmap_two_pages),
 		MEMEXT_TEST(test_pfnmap_mixed),
+		MEMEXT_TEST(test_pfnmap_memtype),
 		MEMEXT_TEST(test_privmem_two_memslots),
 		MEMEXT_TEST(test_compat32_two_pages),
 		MEMEXT_TEST(test_hugetlb),

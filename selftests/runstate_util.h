@@ -20,6 +20,7 @@
 
 #include "memext_util.h"
 #include "memext_arch.h"
+#include "memext_trace.h"
 #include "processor.h"
 #include "ucall_common.h"
 
@@ -113,6 +114,7 @@ struct rs_ctx {
 /* Slot B in IO memory (slot A stays shmem). */
 #define IOMEM	-1
 #define PRIVMEM	-2
+#define IOMEM_WC	-3	/* the BAR through resource2_wc */
 #define HUGE_SIZE	(2ul << 20)
 
 /* Private memory (KVM_MEMEXT_CREATE_PRIVMEM): out of the direct map. */
@@ -139,7 +141,7 @@ static inline void *map_backing(int flags)
 
 	if (flags == PRIVMEM)
 		return map_privmem();
-	if (flags == IOMEM)
+	if (flags == IOMEM || flags == IOMEM_WC)
 		flags = MAP_SHARED | MAP_ANONYMOUS;
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
 	if (p == MAP_FAILED && (flags & MAP_HUGETLB)) {
@@ -212,14 +214,15 @@ static inline void switch_once(struct rs_ctx *c)
 
 /*
  * IO memory: BAR 2 of an ivshmem-plain device (the runner adds one),
- * mapped through sysfs.  NULL if there is none.
+ * mapped through sysfs: resource2 maps it uncached (x86 UC-, arm64
+ * Device-nGnRE), resource2_wc write-combining (WC, Normal-NC).  Maps it
+ * at @addr if not NULL (MAP_FIXED); NULL if there is no such device.
  */
-static inline uint8_t *map_ivshmem(void)
+static inline uint8_t *map_ivshmem_at(void *addr, bool wc)
 {
 	char path[300], id[16];
 	struct dirent *d;
 	uint8_t *p = NULL;
-	size_t i;
 	DIR *dir;
 	FILE *f;
 	int fd;
@@ -233,12 +236,12 @@ static inline uint8_t *map_ivshmem(void)
 		if (!f)
 			continue;
 		if (fgets(id, sizeof(id), f) && !strncmp(id, "0x1110", 6)) {
-			snprintf(path, sizeof(path),
-				 "/sys/bus/pci/devices/%s/resource2", d->d_name);
+			snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource2%s",
+				 d->d_name, wc ? "_wc" : "");
 			fd = open(path, O_RDWR | O_SYNC);
 			if (fd >= 0) {
-				p = mmap(NULL, NR_PAGES * PAGE_SIZE, PROT_READ | PROT_WRITE,
-					 MAP_SHARED, fd, 0);
+				p = mmap(addr, NR_PAGES * PAGE_SIZE, PROT_READ | PROT_WRITE,
+					 MAP_SHARED | (addr ? MAP_FIXED : 0), fd, 0);
 				close(fd);
 				if (p == MAP_FAILED)
 					p = NULL;
@@ -247,6 +250,14 @@ static inline uint8_t *map_ivshmem(void)
 		fclose(f);
 	}
 	closedir(dir);
+	return p;
+}
+
+static inline uint8_t *map_ivshmem(bool wc)
+{
+	uint8_t *p = map_ivshmem_at(NULL, wc);
+	size_t i;
+
 	/*
 	 * Not memset(): arm64's zeroes with DC ZVA, which faults on Device
 	 * memory (the BAR's mapping).
@@ -254,6 +265,59 @@ static inline uint8_t *map_ivshmem(void)
 	for (i = 0; p && i < NR_PAGES * PAGE_SIZE; i += 8)
 		WRITE_ONCE(*(uint64_t *)(p + i), 0);
 	return p;
+}
+
+/*
+ * Record the kernel mappings the module's caches make (their
+ * kvm_memext_cache_map events) in a trace instance of the test's own.
+ */
+static inline void memtype_trace_begin(void)
+{
+	memext_trace_open("kvm_memext_runstate");
+	TEST_ASSERT(!mkdir(memext_tracefs, 0700) || errno == EEXIST, "mkdir %s: %s",
+		    memext_tracefs, strerror(errno));
+	memext_trace_write("trace", "");
+	memext_trace_write("events/kvm_memext/kvm_memext_cache_map/enable", "1");
+}
+
+/* The kvm_memext_cache_map events of @trace that hold @field. */
+static inline int count_maps(const char *trace, const char *field)
+{
+	const char *at = trace;
+	int n = 0;
+
+	while ((at = memext_find_event(at, "kvm_memext_cache_map",
+				       (const char * const[]){ field, NULL })))
+		n++;
+	return n;
+}
+
+/*
+ * Since memtype_trace_begin(): at least @min_io mappings of IO memory,
+ * each with memory type @io (never cacheable where the host mapping is
+ * not), RAM only with MEMEXT_MEMTYPE_RAM, and nothing executable.
+ */
+static inline void memtype_trace_end(const char *io, int min_io)
+{
+	char io_field[32], ram_field[32];
+	char *trace;
+	int nr_io;
+
+	memext_trace_write("events/kvm_memext/kvm_memext_cache_map/enable", "0");
+	trace = memext_trace_read();
+	snprintf(io_field, sizeof(io_field), " io %s", io);
+	snprintf(ram_field, sizeof(ram_field), " ram %s", MEMEXT_MEMTYPE_RAM);
+	nr_io = count_maps(trace, " io ");
+	TEST_ASSERT(count_maps(trace, io_field) == nr_io,
+		    "an IO mapping not %s; the trace:\n%s", io, trace);
+	TEST_ASSERT(count_maps(trace, " ram ") == count_maps(trace, ram_field),
+		    "a RAM mapping not %s; the trace:\n%s", MEMEXT_MEMTYPE_RAM, trace);
+	TEST_ASSERT(!count_maps(trace, " exec"),
+		    "an executable kernel mapping; the trace:\n%s", trace);
+	TEST_ASSERT(nr_io >= min_io, "%d IO mappings, expected at least %d; the trace:\n%s",
+		    nr_io, min_io, trace);
+	free(trace);
+	TEST_ASSERT(!rmdir(memext_tracefs), "rmdir %s: %s", memext_tracefs, strerror(errno));
 }
 
 /* A VM whose vCPU reads the area at @offset from slot A's start. */
@@ -267,8 +331,8 @@ static inline void ctx_init(struct rs_ctx *c, int mmap_flags, uint64_t offset,
 	c->handle = memext_bind(c->dev, c->vm->fd);
 	c->mmap_flags = mmap_flags;
 	c->hva[0] = map_backing(mmap_flags);
-	if (mmap_flags == IOMEM) {
-		c->hva[1] = map_ivshmem();
+	if (mmap_flags == IOMEM || mmap_flags == IOMEM_WC) {
+		c->hva[1] = map_ivshmem(mmap_flags == IOMEM_WC);
 		__TEST_REQUIRE(c->hva[1], "no ivshmem device");
 	} else {
 		c->hva[1] = map_backing(mmap_flags);

@@ -17,6 +17,7 @@
 #include <sys/mount.h>
 #include <sys/resource.h>
 
+#include "memext_trace.h"
 #include "memext_util.h"
 #include "memext_arch.h"
 #include "processor.h"
@@ -30,7 +31,6 @@
 #define NEW_GPA		0xc0000000ul
 #define INSTANCE	"kvm_memext_trace_test"
 
-static char tracefs[64];
 static uint64_t ready, go;
 
 static void guest_code(void)
@@ -44,87 +44,6 @@ static void guest_code(void)
 	if (MEMEXT_ARCH_PRIVMEM)
 		memext_guest_kvmclock(0);
 	GUEST_DONE();
-}
-
-/* Where tracefs is, mounting it if nobody did. */
-static void find_tracefs(void)
-{
-	static const char * const dirs[] = {
-		"/sys/kernel/tracing", "/sys/kernel/debug/tracing",
-	};
-	char path[128];
-	unsigned int i;
-
-	for (i = 0; i < ARRAY_SIZE(dirs); i++) {
-		snprintf(path, sizeof(path), "%s/events/kvm_memext", dirs[i]);
-		if (!access(path, F_OK)) {
-			snprintf(tracefs, sizeof(tracefs), "%s/instances/%s",
-				 dirs[i], INSTANCE);
-			return;
-		}
-	}
-	__TEST_REQUIRE(!mount("nodev", dirs[0], "tracefs", 0, NULL),
-		       "no tracefs");
-	snprintf(path, sizeof(path), "%s/events/kvm_memext", dirs[0]);
-	__TEST_REQUIRE(!access(path, F_OK), "no kvm_memext trace events");
-	snprintf(tracefs, sizeof(tracefs), "%s/instances/%s", dirs[0], INSTANCE);
-}
-
-static void trace_write(const char *file, const char *val)
-{
-	char path[256];
-
-	snprintf(path, sizeof(path), "%s/%s", tracefs, file);
-	memext_write_file(path, val);
-}
-
-/* The instance's events, one line each, after the header's comments. */
-static char *trace_read(void)
-{
-	char path[256];
-	size_t size = 1 << 20, len = 0;
-	char *buf = malloc(size);
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/trace", tracefs);
-	fd = open(path, O_RDONLY);
-	TEST_ASSERT(fd >= 0 && buf, "%s: %s", path, strerror(errno));
-	while ((n = read(fd, buf + len, size - 1 - len)) > 0)
-		len += n;
-	buf[len] = 0;
-	close(fd);
-	return buf;
-}
-
-/*
- * The first line after @from holding event @event and every string of
- * @fields (NULL-terminated); returns the position after it.
- */
-static const char *expect_event(const char *from, const char *event,
-				const char * const *fields, const char *trace)
-{
-	char key[96];
-	const char *line = from, *end;
-	unsigned int i;
-	bool all;
-
-	snprintf(key, sizeof(key), " %s: ", event);
-	while ((line = strstr(line, key))) {
-		end = strchrnul(line, '\n');
-		for (all = true, i = 0; fields && fields[i]; i++) {
-			const char *f = strstr(line, fields[i]);
-
-			all &= f && f < end;
-		}
-		if (all)
-			return end;
-		line = end;
-	}
-	TEST_FAIL("no %s event%s%s after offset %zu; the trace:\n%s", event,
-		  fields ? " with " : "", fields ? fields[0] : "",
-		  (size_t)(from - trace), trace);
-	return NULL;
 }
 
 static void *vcpu_thread(void *arg)
@@ -163,7 +82,7 @@ static void test_events(void)
 
 	if (privmem)
 		TEST_REQUIRE(memext_has_cap(KVM_MEMEXT_CAP_PRIVMEM));
-	find_tracefs();
+	memext_trace_open(INSTANCE);
 	dev = memext_open();
 	vm = vm_create_with_one_vcpu(&vcpu, guest_code);
 	handle = memext_bind(dev, vm->fd);
@@ -178,13 +97,13 @@ static void test_events(void)
 	TEST_ASSERT(anon != MAP_FAILED, "mmap");
 	e.userspace_addr = (uintptr_t)anon;
 
-	snprintf(path, sizeof(path), "%s", tracefs);
+	snprintf(path, sizeof(path), "%s", memext_tracefs);
 	TEST_ASSERT(!mkdir(path, 0700) || errno == EEXIST, "mkdir %s: %s", path,
 		    strerror(errno));
-	trace_write("buffer_size_kb", "1024");
+	memext_trace_write("buffer_size_kb", "1024");
 	/* Events of several CPUs in the order they happened. */
-	trace_write("trace_clock", "global");
-	trace_write("events/kvm_memext/enable", "1");
+	memext_trace_write("trace_clock", "global");
+	memext_trace_write("events/kvm_memext/enable", "1");
 
 	/* A private-memory fault: the chunk is allocated and hidden first. */
 	if (privmem)
@@ -206,64 +125,64 @@ static void test_events(void)
 	/* Then the guest puts its kvm-clock on a private page (x86). */
 	WRITE_ONCE(*(uint64_t *)addr_gva2hva(vm, (uintptr_t)&go), 1);
 	pthread_join(thread, NULL);
-	trace_write("events/kvm_memext/enable", "0");
-	buf = trace_read();
+	memext_trace_write("events/kvm_memext/enable", "0");
+	buf = memext_trace_read();
 	trace = buf;
 
 	at = trace;
 	if (privmem) {
-		at = expect_event(at, "kvm_memext_privmem_hide",
-				  (const char * const[]){ "chunk 0 ", NULL }, trace);
-		at = expect_event(at, "kvm_memext_privmem_flush",
-				  (const char * const[]){ "reason populate", NULL },
-				  trace);
-		at = expect_event(at, "kvm_memext_privmem_chunk_alloc",
-				  (const char * const[]){ "chunk 0 ", NULL }, trace);
+		at = memext_expect_event(at, "kvm_memext_privmem_hide",
+					 (const char * const[]){ "chunk 0 ", NULL }, trace);
+		at = memext_expect_event(at, "kvm_memext_privmem_flush",
+					 (const char * const[]){ "reason populate", NULL },
+					 trace);
+		at = memext_expect_event(at, "kvm_memext_privmem_chunk_alloc",
+					 (const char * const[]){ "chunk 0 ", NULL }, trace);
 		/* pgoff 0x10, or 0 for a whole 2 MiB mapping. */
-		at = expect_event(at, "kvm_memext_privmem_fault",
-				  (const char * const[]){ "vm_fault 0x", NULL }, trace);
+		at = memext_expect_event(at, "kvm_memext_privmem_fault",
+					 (const char * const[]){ "vm_fault 0x", NULL }, trace);
 	}
 
 	snprintf(vm_field, sizeof(vm_field), "vm %d-%d ", getpid(), handle);
-	at = expect_event(at, "kvm_memext_batch_begin",
-			  (const char * const[]){ vm_field, "entries 1 ", NULL },
-			  trace);
-	at = expect_event(at, "kvm_memext_batch_validated",
-			  (const char * const[]){ vm_field, "error 0 ", NULL }, trace);
+	at = memext_expect_event(at, "kvm_memext_batch_begin",
+				 (const char * const[]){ vm_field, "entries 1 ", NULL },
+				 trace);
+	at = memext_expect_event(at, "kvm_memext_batch_validated",
+				 (const char * const[]){ vm_field, "error 0 ", NULL }, trace);
 	/* The vCPU was in the guest: it parks in its task work. */
-	at = expect_event(at, "kvm_memext_vcpu_park",
-			  (const char * const[]){ "vcpu 0", NULL }, trace);
-	at = expect_event(at, "kvm_memext_batch_parked",
-			  (const char * const[]){ vm_field, "vcpus 1 ", "error 0",
-						  NULL }, trace);
-	at = expect_event(at, "kvm_memext_batch_applied",
-			  (const char * const[]){ vm_field, "applied 1 ",
-						  "error 0", NULL }, trace);
-	expect_event(at, "kvm_memext_vcpu_resume",
-		     (const char * const[]){ "vcpu 0 parked_ns ", NULL }, trace);
-	at = expect_event(at, "kvm_memext_batch_resumed",
-			  (const char * const[]){ vm_field, NULL }, trace);
-	at = expect_event(at, "kvm_memext_batch_rollback",
-			  (const char * const[]){ vm_field, "failed entry 0 ",
-						  "result 0x1", NULL }, trace);
-	at = expect_event(at, "kvm_memext_batch_resumed",
-			  (const char * const[]){ vm_field, NULL }, trace);
+	at = memext_expect_event(at, "kvm_memext_vcpu_park",
+				 (const char * const[]){ "vcpu 0", NULL }, trace);
+	at = memext_expect_event(at, "kvm_memext_batch_parked",
+				 (const char * const[]){ vm_field, "vcpus 1 ", "error 0",
+							 NULL }, trace);
+	at = memext_expect_event(at, "kvm_memext_batch_applied",
+				 (const char * const[]){ vm_field, "applied 1 ",
+							 "error 0", NULL }, trace);
+	memext_expect_event(at, "kvm_memext_vcpu_resume",
+			    (const char * const[]){ "vcpu 0 parked_ns ", NULL }, trace);
+	at = memext_expect_event(at, "kvm_memext_batch_resumed",
+				 (const char * const[]){ vm_field, NULL }, trace);
+	at = memext_expect_event(at, "kvm_memext_batch_rollback",
+				 (const char * const[]){ vm_field, "failed entry 0 ",
+							 "result 0x1", NULL }, trace);
+	at = memext_expect_event(at, "kvm_memext_batch_resumed",
+				 (const char * const[]){ vm_field, NULL }, trace);
 
 	if (privmem) {
 		snprintf(clock_field, sizeof(clock_field), "page 0x%x ", CLOCK_PAGE);
-		at = expect_event(at, "kvm_memext_privmem_show", NULL, trace);
-		at = expect_event(at, "kvm_memext_privmem_flush",
-				  (const char * const[]){ "reason clock", NULL }, trace);
-		at = expect_event(at, "kvm_memext_privmem_clock_show",
-				  (const char * const[]){ "vcpu 0 ", clock_field,
-							  "error 0", NULL }, trace);
+		at = memext_expect_event(at, "kvm_memext_privmem_show", NULL, trace);
+		at = memext_expect_event(at, "kvm_memext_privmem_flush",
+					 (const char * const[]){ "reason clock", NULL }, trace);
+		at = memext_expect_event(at, "kvm_memext_privmem_clock_show",
+					 (const char * const[]){ "vcpu 0 ", clock_field,
+								 "error 0", NULL }, trace);
 	} else {
 		ksft_print_msg("no private memory or kvm-clock here: the batch's events only\n");
 	}
 	ksft_print_msg("%zu bytes of trace, events in order\n", strlen(buf));
 	free(buf);
 
-	trace_write("events/kvm_memext/enable", "0");
+	memext_trace_write("events/kvm_memext/enable", "0");
 	TEST_ASSERT(!rmdir(path), "rmdir %s: %s", path, strerror(errno));
 	kvm_vm_free(vm);
 	if (privmem) {
@@ -283,11 +202,11 @@ static void test_limit_event(void)
 	uint8_t *p;
 
 	TEST_REQUIRE(memext_has_cap(KVM_MEMEXT_CAP_PRIVMEM));
-	find_tracefs();
+	memext_trace_open(INSTANCE);
 	dev = memext_open();
-	snprintf(path, sizeof(path), "%s", tracefs);
+	snprintf(path, sizeof(path), "%s", memext_tracefs);
 	TEST_ASSERT(!mkdir(path, 0700) || errno == EEXIST, "mkdir %s", path);
-	trace_write("events/kvm_memext/kvm_memext_limit/enable", "1");
+	memext_trace_write("events/kvm_memext/kvm_memext_limit/enable", "1");
 
 	/* Beyond RLIMIT_MEMLOCK without CAP_IPC_LOCK, three times. */
 	drop_caps(CAP_BIT(CAP_IPC_LOCK));
@@ -299,15 +218,15 @@ static void test_limit_event(void)
 	p = mmap(NULL, PM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	TEST_ASSERT(p != MAP_FAILED, "mmap");
 
-	trace_write("events/kvm_memext/kvm_memext_limit/enable", "0");
-	buf = trace_read();
+	memext_trace_write("events/kvm_memext/kvm_memext_limit/enable", "0");
+	buf = memext_trace_read();
 	{
 		const char *at = buf;
 
 		for (i = 0; i < 3; i++)
-			at = expect_event(at, "kvm_memext_limit",
-					  (const char * const[]){ "memlock value 64",
-								  NULL }, buf);
+			at = memext_expect_event(at, "kvm_memext_limit",
+						 (const char * const[]){ "memlock value 64",
+									 NULL }, buf);
 	}
 	free(buf);
 	TEST_ASSERT(!rmdir(path), "rmdir %s: %s", path, strerror(errno));

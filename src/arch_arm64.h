@@ -50,18 +50,53 @@ static inline pgprot_t kvm_memext_leaf_prot(pgprot_t prot)
 /*
  * IO memory with the memory type of the host's mapping: Device-nGnRE or
  * nGnRnE for device memory, Normal-NC for write-combining, cacheable only
- * where the host mapping is.  PAGE_KERNEL carries PXN and UXN: never
- * executable.
+ * where the host mapping is (untagged).  PAGE_KERNEL carries PXN and UXN:
+ * never executable.
  */
-static inline void __iomem *
-kvm_memext_ioremap_memtype(phys_addr_t phys, size_t size, pgprot_t host)
+static inline pgprot_t kvm_memext_io_prot(pgprot_t host)
 {
 	u64 attr = pgprot_val(host) & PTE_ATTRINDX_MASK;
 
 	if (attr == PTE_ATTRINDX(MT_NORMAL_TAGGED))
 		attr = PTE_ATTRINDX(MT_NORMAL);
-	return __ioremap_prot(phys, size,
-			      __pgprot_modify(PAGE_KERNEL, PTE_ATTRINDX_MASK, attr));
+	return __pgprot_modify(PAGE_KERNEL, PTE_ATTRINDX_MASK, attr);
+}
+
+static inline void __iomem *
+kvm_memext_ioremap_memtype(phys_addr_t phys, size_t size, pgprot_t host)
+{
+	return __ioremap_prot(phys, size, kvm_memext_io_prot(host));
+}
+
+/**
+ * kvm_memext_mapping_type() - what a kernel mapping of a cache is
+ * @va: the mapping (vmap() or ioremap())
+ * @prot: the protection it was asked for (the host's, for IO memory)
+ * @io: IO memory (ioremap())
+ * @memtype: out: its memory type, by MAIR attribute
+ * @exec: out: whether it is executable at EL1
+ *
+ * For the cache's trace event: from the protection the mapping was made
+ * with (no page-table lookup is exported on arm64).
+ */
+static inline void kvm_memext_mapping_type(const void *va, pgprot_t prot,
+					   bool io, const char **memtype,
+					   bool *exec)
+{
+	static const char * const names[] = {
+		[MT_NORMAL] = "Normal",
+		[MT_NORMAL_TAGGED] = "Normal-Tagged",
+		[MT_NORMAL_NC] = "Normal-NC",
+		[MT_DEVICE_nGnRnE] = "Device-nGnRnE",
+		[MT_DEVICE_nGnRE] = "Device-nGnRE",
+	};
+	unsigned int attr;
+
+	if (io)
+		prot = kvm_memext_io_prot(prot);
+	attr = (pgprot_val(prot) & PTE_ATTRINDX_MASK) >> 2;
+	*memtype = attr < ARRAY_SIZE(names) && names[attr] ? names[attr] : "unknown";
+	*exec = !(pgprot_val(prot) & PTE_PXN);
 }
 
 /*

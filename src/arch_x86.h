@@ -49,6 +49,49 @@ kvm_memext_ioremap_memtype(phys_addr_t phys, size_t size, pgprot_t host)
 	return ioremap_cache(phys, size);
 }
 
+/**
+ * kvm_memext_mapping_type() - what a kernel mapping of a cache really is
+ * @va: the mapping (vmap() or ioremap())
+ * @prot: the protection it was asked for (the host's, for IO memory)
+ * @io: IO memory (ioremap())
+ * @memtype: out: its memory type, as the PAT programs its PTE's bits
+ * @exec: out: whether it is executable
+ *
+ * Read back from the kernel's page table, for the cache's trace event.
+ */
+static inline void kvm_memext_mapping_type(const void *va, pgprot_t prot,
+					   bool io, const char **memtype,
+					   bool *exec)
+{
+	static const struct {
+		enum page_cache_mode mode;
+		const char *name;
+	} types[] = {
+		{ _PAGE_CACHE_MODE_WB, "WB" }, { _PAGE_CACHE_MODE_WC, "WC" },
+		{ _PAGE_CACHE_MODE_UC_MINUS, "UC-" }, { _PAGE_CACHE_MODE_UC, "UC" },
+		{ _PAGE_CACHE_MODE_WT, "WT" }, { _PAGE_CACHE_MODE_WP, "WP" },
+	};
+	unsigned int level, i;
+	unsigned long val;
+	pte_t *pte;
+
+	*memtype = "unknown";
+	*exec = false;
+	pte = lookup_address((unsigned long)va, &level);
+	if (!pte || !pte_present(*pte))
+		return;
+	val = pgprot_val(pte_pgprot(*pte));
+	if (level != PG_LEVEL_4K)
+		val = pgprot_val(pgprot_large_2_4k(__pgprot(val)));
+	*exec = !(val & _PAGE_NX);
+	for (i = 0; i < ARRAY_SIZE(types); i++) {
+		if ((val & _PAGE_CACHE_MASK) == cachemode2protval(types[i].mode)) {
+			*memtype = types[i].name;
+			return;
+		}
+	}
+}
+
 /* x86 keeps caches coherent whatever the memory type of an alias. */
 static inline void kvm_memext_sync_memtype(void *addr, size_t size,
 					   pgprot_t prot)

@@ -22,6 +22,7 @@
 #include "kvm_memext.h"
 #include "arch.h"
 #include "cache.h"
+#include "trace.h"
 
 /*
  * Split the pages into runs that one mapping can cover: struct-page memory
@@ -72,6 +73,17 @@ void kvm_memext_gpc_unmap(struct kvm_memext_gpc_map *maps, unsigned int nr)
 }
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_gpc_unmap);
 
+static void gpc_trace_map(const struct kvm_memext_gpc_map *m,
+			  unsigned long pfn, pgprot_t prot)
+{
+	const char *memtype;
+	bool exec;
+
+	kvm_memext_mapping_type(m->io ? (__force void *)m->iomem : m->addr, prot,
+				m->io, &memtype, &exec);
+	trace_kvm_memext_cache_map(pfn, m->nr, m->io, memtype, exec);
+}
+
 /**
  * kvm_memext_gpc_map_pfns() - map pages into fresh kernel virtual ranges
  * @pfn: the page frames
@@ -99,23 +111,25 @@ int kvm_memext_gpc_map_pfns(const unsigned long *pfn, const pgprot_t *prot,
 			m->iomem = kvm_memext_ioremap_memtype(PFN_PHYS(pfn[m->first]),
 							      (size_t)m->nr << PAGE_SHIFT,
 							      prot[m->first]);
-			if (m->iomem)
-				continue;
+			if (!m->iomem)
+				goto err_unmap;
 		} else {
 			for (j = 0; j < m->nr; j++)
 				pages[j] = pfn_to_page(pfn[m->first + j]);
 			m->addr = vmap(pages, m->nr, VM_MAP, prot[m->first]);
-			if (m->addr) {
-				kvm_memext_sync_memtype(m->addr,
-							(size_t)m->nr << PAGE_SHIFT,
-							prot[m->first]);
-				continue;
-			}
+			if (!m->addr)
+				goto err_unmap;
+			kvm_memext_sync_memtype(m->addr, (size_t)m->nr << PAGE_SHIFT,
+						prot[m->first]);
 		}
-		kvm_memext_gpc_unmap(maps, i);
-		return -ENOMEM;
+		if (trace_kvm_memext_cache_map_enabled())
+			gpc_trace_map(m, pfn[m->first], prot[m->first]);
 	}
 	return n;
+
+err_unmap:
+	kvm_memext_gpc_unmap(maps, i);
+	return -ENOMEM;
 }
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_gpc_map_pfns);
 

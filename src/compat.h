@@ -67,6 +67,13 @@
 #define KVM_MEMEXT_SHMEM_NO_FLAGS 0
 #endif
 
+/* A trace event's __assign_str() lost its source argument in 6.10. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 10, 0)
+#define kvm_memext_assign_str(dst, src) __assign_str(dst)
+#else
+#define kvm_memext_assign_str(dst, src) __assign_str(dst, src)
+#endif
+
 /* guest_memfd and KVM_SET_USER_MEMORY_REGION2 arrived in 6.8. */
 #include <linux/kvm.h>
 #ifndef KVM_MEM_GUEST_MEMFD

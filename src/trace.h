@@ -198,6 +198,30 @@ DEFINE_EVENT(kvm_memext_cache_class, kvm_memext_cache_teardown,
 	TP_PROTO(const struct kvm_memext_gpc *gpc, int error),
 	TP_ARGS(gpc, error));
 
+/* One kernel mapping a cache made: which pages, with what memory type. */
+TRACE_EVENT(kvm_memext_cache_map,
+	TP_PROTO(unsigned long pfn, unsigned int nr, bool io,
+		 const char *memtype, bool exec),
+	TP_ARGS(pfn, nr, io, memtype, exec),
+	TP_STRUCT__entry(
+		__field(unsigned long, pfn)
+		__field(unsigned int, nr)
+		__field(bool, io)
+		__field(bool, exec)
+		__string(memtype, memtype)
+	),
+	TP_fast_assign(
+		__entry->pfn = pfn;
+		__entry->nr = nr;
+		__entry->io = io;
+		__entry->exec = exec;
+		kvm_memext_assign_str(memtype, memtype);
+	),
+	TP_printk("pfn 0x%lx pages %u %s %s%s", __entry->pfn, __entry->nr,
+		  __entry->io ? "io" : "ram", __get_str(memtype),
+		  __entry->exec ? " exec" : "")
+);
+
 DECLARE_EVENT_CLASS(kvm_memext_runstate_class,
 	TP_PROTO(unsigned int vcpu_id, u64 gpa, u32 state, int error),
 	TP_ARGS(vcpu_id, gpa, state, error),
