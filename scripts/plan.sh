@@ -62,6 +62,10 @@ write_plan() {
 	# The non-atomic baseline of the batch test: reports how often the
 	# guests see intermediate layouts without batches; never fails on it.
 	echo "selftest memslot_batch_test.baseline 600 ./memext/memslot_batch_test -b -c $batch_cycles"
+	# The region in device memory (the ivshmem BAR), batched and one by
+	# one: 20 cycles (220 batches).
+	echo "selftest memslot_batch_test.device 600 ./memext/memslot_batch_test -d -c 20"
+	echo "selftest memslot_batch_test.device_baseline 600 ./memext/memslot_batch_test -d -b -c 20"
 	# Batches again with every vCPU kicked out to userspace (TWA_SIGNAL)
 	# instead of parked inside KVM_RUN, and resumed in binary trees.
 	echo "selftest memslot_batch_test.signal 600 sh params.sh" \

@@ -5,6 +5,7 @@
 #ifndef SELFTEST_MEMEXT_UTIL_H
 #define SELFTEST_MEMEXT_UTIL_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -435,6 +437,48 @@ static inline void memext_expect_log_line(void (*hit)(void *), void *arg,
 		close(fd);
 	}
 	TEST_FAIL("no kernel log line holding \"%s\"", what);
+}
+
+/*
+ * IO memory: the first @size bytes of BAR 2 of the ivshmem-plain device
+ * that the runner adds, mapped through sysfs: resource2 uncached (x86
+ * UC-, arm64 Device-nGnRE), resource2_wc write-combining (WC,
+ * Normal-NC); a VM_PFNMAP mapping of memory without struct page.  At
+ * @addr if not NULL (MAP_FIXED).  NULL if there is no such device.
+ */
+static inline uint8_t *memext_map_ivshmem(void *addr, size_t size, bool wc)
+{
+	char path[300], id[16];
+	struct dirent *d;
+	uint8_t *p = NULL;
+	DIR *dir;
+	FILE *f;
+	int fd;
+
+	dir = opendir("/sys/bus/pci/devices");
+	if (!dir)
+		return NULL;
+	while (!p && (d = readdir(dir))) {
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/device", d->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(id, sizeof(id), f) && !strncmp(id, "0x1110", 6)) {
+			snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource2%s",
+				 d->d_name, wc ? "_wc" : "");
+			fd = open(path, O_RDWR | O_SYNC);
+			if (fd >= 0) {
+				p = mmap(addr, size, PROT_READ | PROT_WRITE,
+					 MAP_SHARED | (addr ? MAP_FIXED : 0), fd, 0);
+				close(fd);
+				if (p == MAP_FAILED)
+					p = NULL;
+			}
+		}
+		fclose(f);
+	}
+	closedir(dir);
+	return p;
 }
 
 #endif /* SELFTEST_MEMEXT_UTIL_H */

@@ -13,12 +13,17 @@
  * calls (the non-atomic baseline, -b) shows how often a guest sees the
  * intermediate layouts there.
  *
+ * With -d the reshaped region is device memory: the ivshmem BAR that the
+ * runner adds, a VM_PFNMAP mapping without struct page, which KVM maps at
+ * stage 2 with a device memory type on arm64.  The guest then only reads
+ * it: an instruction fetch from device memory is an abort there.
+ *
  * A third mode (-k, a control experiment) changes no memslot at all and
  * only kicks every vCPU thread out of KVM_RUN with a signal as often as the
  * batches would: it tells failures of the nested-virtualization platform
  * under frequent exits apart from failures of the batches.
  *
- * Usage: memslot_batch_test [-v vcpus] [-c cycles] [-b | -k]
+ * Usage: memslot_batch_test [-v vcpus] [-c cycles] [-d] [-b | -k]
  */
 #include <pthread.h>
 #include <signal.h>
@@ -50,6 +55,7 @@
 #define MAX_VCPUS	16
 
 static bool guest_stop;
+static bool guest_device;	/* -d: the region is device memory: no code there */
 
 /* Run the code that the region holds; it returns CODE_MAGIC. */
 static uint64_t guest_call_region(void)
@@ -74,7 +80,7 @@ static void guest_code(uint64_t id)
 			if (v != PATTERN(p))
 				GUEST_SYNC(BAD_VALUE << 32 | p);
 		}
-		if (guest_call_region() != CODE_MAGIC)
+		if (!READ_ONCE(guest_device) && guest_call_region() != CODE_MAGIC)
 			GUEST_SYNC(BAD_CODE << 32);
 		WRITE_ONCE(*counter, ++n);
 	}
@@ -285,13 +291,16 @@ int main(int argc, char *argv[])
 	int nr_vcpus = 8, cycles = 200, opt, i, dev, c;
 	struct timespec t0, t1;
 
-	while ((opt = getopt(argc, argv, "v:c:bk")) != -1) {
+	while ((opt = getopt(argc, argv, "v:c:dbk")) != -1) {
 		switch (opt) {
 		case 'v':
 			nr_vcpus = atoi(optarg);
 			break;
 		case 'c':
 			cycles = atoi(optarg);
+			break;
+		case 'd':
+			guest_device = true;
 			break;
 		case 'b':
 			baseline = true;
@@ -313,14 +322,22 @@ int main(int argc, char *argv[])
 	vm = vm_create_with_vcpus(nr_vcpus, guest_code, vcpus);
 	handle = memext_bind(dev, vm->fd);
 
-	data_hva = mmap(NULL, 2 * NR_PAGES * PAGE_SIZE, PROT_READ | PROT_WRITE,
-			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (guest_device) {
+		data_hva = memext_map_ivshmem(NULL, 2 * NR_PAGES * PAGE_SIZE, false);
+		__TEST_REQUIRE(data_hva, "no ivshmem device");
+		sync_global_to_guest(vm, guest_device);
+	} else {
+		data_hva = mmap(NULL, 2 * NR_PAGES * PAGE_SIZE, PROT_READ | PROT_WRITE,
+				MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	}
 	write_hva = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE,
 			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	TEST_ASSERT(data_hva != MAP_FAILED && write_hva != MAP_FAILED, "mmap");
+	/* Aligned 8-byte stores: device memory takes no other (memset()'s DC ZVA). */
 	for (i = 0; i < 2 * NR_PAGES; i++)
-		*(uint64_t *)(data_hva + i * PAGE_SIZE) = PATTERN(i);
-	memext_emit_ret_imm(data_hva + CODE_OFFSET, CODE_MAGIC);
+		WRITE_ONCE(*(uint64_t *)(data_hva + i * PAGE_SIZE), PATTERN(i));
+	if (!guest_device)
+		memext_emit_ret_imm(data_hva + CODE_OFFSET, CODE_MAGIC);
 	memext_vm_on_fetch_abort(vm, vcpus, nr_vcpus, guest_fetch_abort);
 
 	vm_set_user_memory_region(vm, SLOT_DATA, 0, DATA_GPA, NR_PAGES * PAGE_SIZE, data_hva);
@@ -369,8 +386,9 @@ int main(int argc, char *argv[])
 		other += threads[i].other_exits;
 	}
 
-	ksft_print_msg("%s: %lu batches, %d vCPUs, %lu guest loops, %.1f ms; ",
+	ksft_print_msg("%s%s: %lu batches, %d vCPUs, %lu guest loops, %.1f ms; ",
 		       kick_only ? "kicks only" : baseline ? "one-by-one" : "batched",
+		       guest_device ? " (device memory)" : "",
 		       (unsigned long)batches, nr_vcpus, (unsigned long)loops,
 		       ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / 1e6);
 	printf("guests saw %lu MMIO exits, %lu fatal exits, %lu wrong values\n",

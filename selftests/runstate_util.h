@@ -14,7 +14,6 @@
 #ifndef SELFTEST_RUNSTATE_UTIL_H
 #define SELFTEST_RUNSTATE_UTIL_H
 
-#include <dirent.h>
 #include <sys/mman.h>
 #include <asm/barrier.h>
 
@@ -212,45 +211,10 @@ static inline void switch_once(struct rs_ctx *c)
 	TEST_FAIL("no switch of the vCPU thread accounted in 1000 sleeps");
 }
 
-/*
- * IO memory: BAR 2 of an ivshmem-plain device (the runner adds one),
- * mapped through sysfs: resource2 maps it uncached (x86 UC-, arm64
- * Device-nGnRE), resource2_wc write-combining (WC, Normal-NC).  Maps it
- * at @addr if not NULL (MAP_FIXED); NULL if there is no such device.
- */
+/* The BAR of memext_map_ivshmem(), at @addr if not NULL. */
 static inline uint8_t *map_ivshmem_at(void *addr, bool wc)
 {
-	char path[300], id[16];
-	struct dirent *d;
-	uint8_t *p = NULL;
-	DIR *dir;
-	FILE *f;
-	int fd;
-
-	dir = opendir("/sys/bus/pci/devices");
-	if (!dir)
-		return NULL;
-	while (!p && (d = readdir(dir))) {
-		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/device", d->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		if (fgets(id, sizeof(id), f) && !strncmp(id, "0x1110", 6)) {
-			snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource2%s",
-				 d->d_name, wc ? "_wc" : "");
-			fd = open(path, O_RDWR | O_SYNC);
-			if (fd >= 0) {
-				p = mmap(addr, NR_PAGES * PAGE_SIZE, PROT_READ | PROT_WRITE,
-					 MAP_SHARED | (addr ? MAP_FIXED : 0), fd, 0);
-				close(fd);
-				if (p == MAP_FAILED)
-					p = NULL;
-			}
-		}
-		fclose(f);
-	}
-	closedir(dir);
-	return p;
+	return memext_map_ivshmem(addr, NR_PAGES * PAGE_SIZE, wc);
 }
 
 static inline uint8_t *map_ivshmem(bool wc)
