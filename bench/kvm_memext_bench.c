@@ -55,7 +55,8 @@ out:
 	return r;
 }
 
-static int pre_cache_write(struct kvm *kvm, u64 gpa, unsigned long len)
+static int pre_cache_write(struct kvm *kvm, u64 gpa, unsigned long len,
+			   bool atomic)
 {
 	unsigned long off = offset_in_page(gpa), n;
 	const u8 *data = kvm_memext_bench_data;
@@ -75,9 +76,11 @@ static int pre_cache_write(struct kvm *kvm, u64 gpa, unsigned long len)
 		}
 		n = min(len, PAGE_SIZE - off);
 		hva = __gfn_to_hva_memslot(slot, gfn) + off;
-		pagefault_disable();
+		if (atomic)
+			pagefault_disable();
 		r = __copy_to_user((void __user *)hva, data, n) ? -EFAULT : 0;
-		pagefault_enable();
+		if (atomic)
+			pagefault_enable();
 		if (r)
 			break;
 		if (kvm_slot_dirty_track_enabled(slot) && slot->dirty_bitmap)
@@ -100,10 +103,18 @@ static int bench_pre_cache(struct kvm_memext_vm *vm,
 	/* The VMM's own mapping: only from the VMM's process. */
 	if (kvm->mm != current->mm)
 		return -EIO;
+	/*
+	 * Fault the pages in writable, young and dirty first: without the
+	 * hardware access flag and dirty state (arm64 under TCG), the first
+	 * atomic write to a clean or old PTE fails.
+	 */
+	r = pre_cache_write(kvm, a->gpa, a->len, false);
+	if (r)
+		return r;
 	t0 = ktime_get_ns();
 	for (i = 0; i < a->iters && !r; i++) {
 		preempt_disable();
-		r = pre_cache_write(kvm, a->gpa, a->len);
+		r = pre_cache_write(kvm, a->gpa, a->len, true);
 		preempt_enable();
 	}
 	a->ns = ktime_get_ns() - t0;
