@@ -419,7 +419,8 @@ def test_filtered_run(fixtures, tmp):
 
 def test_plan_sh(fixtures, tmp):
     """plan.sh: a test of selftests/memext/ by its file name, the cases
-    of the others, peer.conf, and the campaign sizes."""
+    of the others, peer.conf, the campaign sizes, and what arm64 leaves
+    out."""
     for name in ('plan.sh', 'lib.sh'):
         os.makedirs(os.path.join(tmp, 'scripts'), exist_ok=True)
         shutil.copy(os.path.join(HERE, name), os.path.join(tmp, 'scripts'))
@@ -434,18 +435,21 @@ def test_plan_sh(fixtures, tmp):
            'KVM_MEMEXT_CACHE': cache}
     campaign = {'KILLS': '5', 'SEED': '7', 'FUZZ_CALLS': '250000',
                 'FUZZ_SEED': '10', 'TRINITY_SECS': '60', 'BATCH_CYCLES': '20'}
-    for k, debug, extra in (('6.12', 0, {}), ('7.3', 1, campaign)):
+    for k, debug, arch, extra in (('6.12', 0, 'x86', {}),
+                                  ('7.3', 1, 'x86', campaign),
+                                  ('arm64-6.12', 0, 'arm64', {})):
         tests = os.path.join(tmp, 'build', k, 'tests')
         for name in ('api_test', 'bind_test', 'fuzz_test', 'kill_test',
-                     'memslot_batch_test'):
+                     'memslot_batch_test', 'privmem_test'):
             os.makedirs(os.path.join(tests, 'memext'), exist_ok=True)
             write_lines(os.path.join(tests, 'memext', name), [])
         for name in ('set_memory_region_test', 'kvm_page_table_test',
-                     'xen_shinfo_test'):
+                     'xen_shinfo_test', 'dirty_log_test'):
             os.makedirs(os.path.join(tests, 'peer'), exist_ok=True)
             write_lines(os.path.join(tests, 'peer', name), [])
             os.chmod(os.path.join(tests, 'peer', name), 0o755)
-        write_lines(os.path.join(cache, f'env-{k}.sh'), [f'KDEBUG={debug}'])
+        write_lines(os.path.join(cache, f'env-{k}.sh'),
+                    [f'KDEBUG={debug}', f'KARCH={arch}'])
         run = subprocess.run(['bash', os.path.join(tmp, 'scripts', 'plan.sh'),
                               k], env=dict(env, **extra),
                              capture_output=True, text=True)
