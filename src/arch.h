@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * What differs between architectures, one header each: how a page-table
- * entry names a memory type, mapping IO memory and RAM with the memory
- * type of a host mapping, and the clock runstate areas count in.  The
- * rest of the module is architecture-neutral, but for private memory,
- * which is x86-64's alone so far (Kbuild).
+ * What differs between architectures, one header each: what is RAM and
+ * what IO memory, how a page-table entry names a memory type, mapping IO
+ * memory and RAM of a host mapping, and the clock runstate areas count
+ * in.  The rest of the module is architecture-neutral, but for private
+ * memory, which is x86-64's alone so far (Kbuild).
  */
 #ifndef _KVM_MEMEXT_ARCH_H
 #define _KVM_MEMEXT_ARCH_H

@@ -10,14 +10,14 @@
 #include <linux/kvm_host.h>
 #include <linux/pgtable.h>
 #include <linux/timekeeping.h>
-#include <asm/cpufeature.h>
 
-static inline bool kvm_memext_attr_cacheable(pgprot_t prot)
+/*
+ * RAM is what the linear map maps: pfn_valid() also holds for the rest of
+ * a memory section and for "nomap" firmware regions, which may be devices.
+ */
+static inline bool kvm_memext_pfn_is_ram(unsigned long pfn)
 {
-	u64 attr = pgprot_val(prot) & PTE_ATTRINDX_MASK;
-
-	return attr == PTE_ATTRINDX(MT_NORMAL) ||
-	       attr == PTE_ATTRINDX(MT_NORMAL_TAGGED);
+	return pfn_is_map_memory(pfn);
 }
 
 /**
@@ -25,23 +25,20 @@ static inline bool kvm_memext_attr_cacheable(pgprot_t prot)
  * @prot: PAGE_KERNEL or PAGE_KERNEL_RO
  * @host: the protection of the host's VM_PFNMAP mapping of the page
  *
- * Cacheable stays cacheable (untagged: the kernel never reads MTE tags
- * through the cache); any other type becomes Normal-NC.  Device memory
- * types would do as well for ordering, but the kernel's memcpy() makes
- * unaligned accesses, which fault on Device memory; RAM has no side
- * effects that Device-nGnRE would keep.
+ * Cacheable, whatever the host's type: KVM/arm64 maps RAM cacheable at
+ * stage 2 from the page frame alone (kvm_is_device_pfn()), and the
+ * linear map does too, so the guest's view is cacheable and a
+ * non-cacheable kernel alias would be the one view that misses its
+ * writes.
  *
- * Return: @prot with the memory type of @host.
+ * Return: @prot.
  */
 static inline pgprot_t kvm_memext_prot_memtype(pgprot_t prot, pgprot_t host)
 {
-	u64 attr = kvm_memext_attr_cacheable(host) ? PTE_ATTRINDX(MT_NORMAL) :
-						     PTE_ATTRINDX(MT_NORMAL_NC);
-
-	return __pgprot_modify(prot, PTE_ATTRINDX_MASK, attr);
+	return prot;
 }
 
-/* Block and page descriptors keep their attributes in the same bits. */
+/* Block and page descriptors keep the memory type in the same bits. */
 static inline pgprot_t kvm_memext_leaf_prot(pgprot_t prot)
 {
 	return prot;
@@ -97,28 +94,6 @@ static inline void kvm_memext_mapping_type(const void *va, pgprot_t prot,
 	attr = (pgprot_val(prot) & PTE_ATTRINDX_MASK) >> 2;
 	*memtype = attr < ARRAY_SIZE(names) && names[attr] ? names[attr] : "unknown";
 	*exec = !(pgprot_val(prot) & PTE_PXN);
-}
-
-/*
- * RAM mapped non-cacheable while the linear map maps it cacheable: clean
- * and invalidate it to the point of coherency before the first access, so
- * that no dirty line written back later overwrites what the cache writes,
- * and no stale line answers a read.  Maintenance by VA applies to the
- * physical address whatever the memory type of the VA's mapping; the
- * step is the system-wide smallest data cache line (CTR_EL0.DminLine).
- */
-static inline void kvm_memext_sync_memtype(void *addr, size_t size,
-					   pgprot_t prot)
-{
-	u64 ctr = read_sanitised_ftr_reg(SYS_CTR_EL0);
-	unsigned long line = 4UL << (ctr >> 16 & 0xf);	/* DminLine, in words */
-	unsigned long p = (unsigned long)addr, end = p + size;
-
-	if (kvm_memext_attr_cacheable(prot))
-		return;
-	for (; p < end; p += line)
-		asm volatile("dc civac, %0" : : "r" (p) : "memory");
-	dsb(sy);
 }
 
 /*

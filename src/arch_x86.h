@@ -11,6 +11,12 @@
 #include <linux/pgtable.h>
 #include <linux/timekeeping.h>
 
+/* RAM, which vmap() maps; anything else is IO memory, for ioremap(). */
+static inline bool kvm_memext_pfn_is_ram(unsigned long pfn)
+{
+	return pfn_valid(pfn);
+}
+
 /**
  * kvm_memext_prot_memtype() - a kernel protection for RAM of a host mapping
  * @prot: PAGE_KERNEL or PAGE_KERNEL_RO
@@ -90,12 +96,6 @@ static inline void kvm_memext_mapping_type(const void *va, pgprot_t prot,
 			return;
 		}
 	}
-}
-
-/* x86 keeps caches coherent whatever the memory type of an alias. */
-static inline void kvm_memext_sync_memtype(void *addr, size_t size,
-					   pgprot_t prot)
-{
 }
 
 /* Guest time, as kvm-clock counts it (without the master clock's scaling). */

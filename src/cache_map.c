@@ -25,8 +25,8 @@
 #include "trace.h"
 
 /*
- * Split the pages into runs that one mapping can cover: struct-page memory
- * (vmap) and IO memory (ioremap, physically contiguous) cannot share one,
+ * Split the pages into runs that one mapping can cover: RAM (vmap) and IO
+ * memory (ioremap, physically contiguous) cannot share one,
  * nor can pages whose memory types differ.  Returns the number of runs;
  * addresses stay NULL.
  */
@@ -37,7 +37,7 @@ kvm_memext_gpc_plan_maps(const unsigned long *pfn, const pgprot_t *prot,
 	unsigned int i, n = 0;
 
 	for (i = 0; i < nr; i++) {
-		bool io = !pfn_valid(pfn[i]);
+		bool io = !kvm_memext_pfn_is_ram(pfn[i]);
 
 		if (n && maps[n - 1].io == io &&
 		    pgprot_val(prot[i]) == pgprot_val(prot[i - 1]) &&
@@ -119,8 +119,6 @@ int kvm_memext_gpc_map_pfns(const unsigned long *pfn, const pgprot_t *prot,
 			m->addr = vmap(pages, m->nr, VM_MAP, prot[m->first]);
 			if (!m->addr)
 				goto err_unmap;
-			kvm_memext_sync_memtype(m->addr, (size_t)m->nr << PAGE_SHIFT,
-						prot[m->first]);
 		}
 		if (trace_kvm_memext_cache_map_enabled())
 			gpc_trace_map(m, pfn[m->first], prot[m->first]);
@@ -134,16 +132,16 @@ err_unmap:
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_gpc_map_pfns);
 
 /*
- * Protection for a page of a VM_IO/VM_PFNMAP host mapping: struct-page
- * memory gets a kernel protection with the host's memory type; IO memory
- * keeps the host's protection, which gpc_ioremap() reads the
- * memory type from.
+ * Protection for a page of a VM_IO/VM_PFNMAP host mapping: RAM gets a
+ * kernel protection (kvm_memext_prot_memtype() says with which memory
+ * type); IO memory keeps the host's protection, which
+ * kvm_memext_ioremap_memtype() reads the memory type from.
  */
 static pgprot_t gpc_pfnmap_prot(unsigned long pfn, pgprot_t host, bool write)
 {
 	pgprot_t prot = write ? PAGE_KERNEL : PAGE_KERNEL_RO;
 
-	if (!pfn_valid(pfn))
+	if (!kvm_memext_pfn_is_ram(pfn))
 		return host;
 	return kvm_memext_prot_memtype(prot, host);
 }
