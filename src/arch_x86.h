@@ -86,9 +86,13 @@ static inline void kvm_memext_mapping_type(const void *va, pgprot_t prot,
 	pte = lookup_address((unsigned long)va, &level);
 	if (!pte || !pte_present(*pte))
 		return;
-	val = pgprot_val(pte_pgprot(*pte));
-	if (level != PG_LEVEL_4K)
-		val = pgprot_val(pgprot_large_2_4k(__pgprot(val)));
+	/* pte_pgprot() would drop a large leaf's PAT bit (bit 12). */
+	if (level == PG_LEVEL_4K)
+		val = pgprot_val(pte_pgprot(*pte));
+	else if (level == PG_LEVEL_2M)
+		val = pgprot_val(pgprot_large_2_4k(pmd_pgprot(*(pmd_t *)pte)));
+	else
+		val = pgprot_val(pgprot_large_2_4k(pud_pgprot(*(pud_t *)pte)));
 	*exec = !(val & _PAGE_NX);
 	for (i = 0; i < ARRAY_SIZE(types); i++) {
 		if ((val & _PAGE_CACHE_MASK) == cachemode2protval(types[i].mode)) {
