@@ -167,7 +167,11 @@ static void runstate_switch(struct kvm_memext_vcpu_runstate *rs,
 	unsigned long flags;
 
 	raw_spin_lock_irqsave(&rs->gpc.lock, flags);
-	if (!rs->detached) {
+	/*
+	 * Offline is final: the detach that set it may sleep, or run on
+	 * another thread, while this one still switches.
+	 */
+	if (!rs->detached && rs->state != KVM_MEMEXT_RUNSTATE_OFFLINE) {
 		runstate_account(rs, state);
 		rs->pending = !runstate_flush(rs);
 		/* Attached: the handle is alive. */
