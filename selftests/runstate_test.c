@@ -8,10 +8,15 @@
  * ivshmem BAR mapped through sysfs: VM_PFNMAP), and across RAM and IO,
  * each mapped by the module with the memory type of the host's mapping; in
  * the 64-bit and the 32-bit layout; for four vCPUs at once; in the SMM
- * address space.  A halted vCPU is blocked.
+ * address space.  A halted vCPU is blocked; a detached one is offline,
+ * also when another thread detached it.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE	/* RUSAGE_THREAD */
+#endif
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include "runstate_util.h"
 
@@ -212,6 +217,81 @@ static void test_halted_vcpu_blocked(void)
 	pthread_join(t, NULL);
 }
 
+/*
+ * A VMM may detach from another thread while the vCPU's thread runs on:
+ * its switches while the detach writes "offline" must not win.  The
+ * vCPU thread sleeps a microsecond at a time (a switch out and in each
+ * time) until it sees the detach done.
+ */
+#define DETACH_ROUNDS	50
+
+struct switcher {
+	struct rs_ctx *c;
+	int attached;	/* rounds attached, by the vCPU thread */
+	int detached;	/* rounds detached, by the other */
+	int switched;	/* rounds in which the vCPU thread switched */
+};
+
+/* How often the calling thread has been switched out. */
+static long thread_switches(void)
+{
+	struct rusage ru;
+
+	TEST_ASSERT(!getrusage(RUSAGE_THREAD, &ru), "getrusage: %s", strerror(errno));
+	return ru.ru_nvcsw + ru.ru_nivcsw;
+}
+
+static void *switching_vcpu_thread(void *arg)
+{
+	struct switcher *s = arg;
+	long before;
+	int i;
+
+	for (i = 0; i < DETACH_ROUNDS; i++) {
+		attach(s->c);
+		before = thread_switches();
+		__atomic_store_n(&s->attached, i + 1, __ATOMIC_RELEASE);
+		while (__atomic_load_n(&s->detached, __ATOMIC_ACQUIRE) <= i)
+			usleep(1);
+		s->switched += thread_switches() > before;
+	}
+	return NULL;
+}
+
+static void test_detach_from_another_thread(void)
+{
+	struct switcher s = {};
+	uint64_t time[4];
+	struct rs_ctx c;
+	uint32_t state;
+	pthread_t t;
+	int i;
+
+	ctx_init(&c, SHM, 0x100, false);
+	s.c = &c;
+	pthread_create(&t, NULL, switching_vcpu_thread, &s);
+	for (i = 0; i < DETACH_ROUNDS; i++) {
+		while (__atomic_load_n(&s.attached, __ATOMIC_ACQUIRE) <= i)
+			usleep(100);
+		/* Let it switch a few times while attached. */
+		usleep(1000);
+		TEST_ASSERT(!__detach(&c, c.vcpu->fd), "RUNSTATE_DETACH: %s",
+			    strerror(errno));
+		host_read_area(&c, &state, time);
+		TEST_ASSERT(state == KVM_MEMEXT_RUNSTATE_OFFLINE,
+			    "round %d: state %u after detach", i, state);
+		__atomic_store_n(&s.detached, i + 1, __ATOMIC_RELEASE);
+	}
+	pthread_join(t, NULL);
+	/* Else nothing above was tested. */
+	TEST_ASSERT(s.switched >= DETACH_ROUNDS / 2,
+		    "the vCPU thread switched in %d of %d rounds", s.switched,
+		    DETACH_ROUNDS);
+	close(c.handle);
+	kvm_vm_free(c.vm);
+	close(c.dev);
+}
+
 int main(int argc, char *argv[])
 {
 	static const struct memext_test tests[] = {
@@ -228,6 +308,7 @@ int main(int argc, char *argv[])
 		MEMEXT_TEST(test_many_vcpus),
 		MEMEXT_TEST(test_smm_address_space),
 		MEMEXT_TEST(test_halted_vcpu_blocked),
+		MEMEXT_TEST(test_detach_from_another_thread),
 	};
 
 	return memext_run_tests(tests, ARRAY_SIZE(tests));
