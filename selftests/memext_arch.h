@@ -94,12 +94,15 @@ static inline uint64_t memext_guest_call(uint64_t addr)
 
 /*
  * KVM/x86 cannot emulate an instruction fetch from a GPA without a memslot
- * and exits to the VMM (KVM_EXIT_INTERNAL_ERROR): nothing to catch.
+ * and exits to the VMM (KVM_EXIT_INTERNAL_ERROR): nothing to catch.  With
+ * KVM_CAP_EXIT_ON_EMULATION_FAILURE it queues no #UD first, so the VMM may
+ * run the vCPU again to fetch again.
  */
 static inline void memext_vm_on_fetch_abort(struct kvm_vm *vm,
 					    struct kvm_vcpu **vcpus, int nr,
 					    void (*fn)(struct ex_regs *))
 {
+	vm_enable_cap(vm, KVM_CAP_EXIT_ON_EMULATION_FAILURE, 1);
 }
 
 #define MEMEXT_MSR_KVM_SYSTEM_TIME_NEW	0x4b564d01
