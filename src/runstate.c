@@ -301,7 +301,11 @@ static void runstate_unhook(struct kvm_memext_vcpu_runstate *rs)
 	if (!kvm_memext_task_work_add(task, &rs->unhook_work,
 				      runstate_unhook_fn, TWA_SIGNAL))
 		return;
-	while (READ_ONCE(task->__state) != TASK_DEAD ||
+	/*
+	 * Both acquire: on_cpu must be read after __state, or a weakly
+	 * ordered CPU could pair a dead state with an older on_cpu of 0.
+	 */
+	while (smp_load_acquire(&task->__state) != TASK_DEAD ||
 	       /* Cleared with release after the final switch and its notifiers. */
 	       smp_load_acquire(&task->on_cpu))
 		usleep_range(1000, 2000);
