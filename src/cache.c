@@ -218,9 +218,15 @@ static void mn_invalidate_range_end(struct mmu_notifier *mn,
 static void mn_release(struct mmu_notifier *mn,
 		       struct mm_struct *mm)
 {
-	kvm_memext_mn_start(container_of(mn, struct kvm_memext_vm, mn),
-			    0, ULONG_MAX);
-	kvm_memext_mn_end(container_of(mn, struct kvm_memext_vm, mn));
+	struct kvm_memext_vm *vm = container_of(mn, struct kvm_memext_vm, mn);
+
+	kvm_memext_mn_start(vm, 0, ULONG_MAX);
+	/*
+	 * exit_mmap() frees the pages next, and no invalidation follows:
+	 * no kernel alias of them may outlive them.
+	 */
+	kvm_memext_mn_teardown(vm, 0, ULONG_MAX);
+	kvm_memext_mn_end(vm);
 }
 
 static const struct mmu_notifier_ops kvm_memext_mn_ops = {
