@@ -28,10 +28,6 @@ static int kvm_memext_vm_release(struct inode *inode, struct file *file)
 {
 	struct kvm_memext_vm *vm = file->private_data;
 
-	mutex_lock(&kvm_memext_vms_lock);
-	list_del(&vm->node);
-	mutex_unlock(&kvm_memext_vms_lock);
-
 	/*
 	 * The reverse of kvm_memext_bind_vm(): runstate areas are caches'
 	 * users, so they go first (they stop their caches; their preempt
@@ -45,6 +41,13 @@ static int kvm_memext_vm_release(struct inode *inode, struct file *file)
 	kvm_memext_batch_release_vm(vm);
 	/* Counted to the end; its debugfs files read the VM's mm. */
 	kvm_memext_stats_release_vm(vm);
+	/*
+	 * Bound until now: a new handle for the VM must not attach areas
+	 * beside ones still being stopped (EEXIST until then).
+	 */
+	mutex_lock(&kvm_memext_vms_lock);
+	list_del(&vm->node);
+	mutex_unlock(&kvm_memext_vms_lock);
 	/* The last reference to the VM file destroys the VM. */
 	fput(vm->vm_file);
 	kfree(vm);
