@@ -152,43 +152,6 @@ static void test_bind_bad_fd_and_args(void)
 	close(dev);
 }
 
-static int send_fd(int sock, int fd)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))] = {};
-	char byte = 0;
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
-	};
-	struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
-
-	cmsg->cmsg_level = SOL_SOCKET;
-	cmsg->cmsg_type = SCM_RIGHTS;
-	cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
-	return sendmsg(sock, &msg, 0);
-}
-
-static int recv_fd(int sock)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))] = {};
-	char byte;
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
-	};
-	struct cmsghdr *cmsg;
-	int fd;
-
-	TEST_ASSERT(recvmsg(sock, &msg, 0) == 1, "recvmsg");
-	cmsg = CMSG_FIRSTHDR(&msg);
-	TEST_ASSERT(cmsg && cmsg->cmsg_type == SCM_RIGHTS, "no fd received");
-	memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
-	return fd;
-}
-
 /* A VM created by another process (another mm) is refused. */
 static void test_bind_foreign_vm(void)
 {
@@ -202,12 +165,12 @@ static void test_bind_foreign_vm(void)
 	TEST_ASSERT(pid >= 0, "fork");
 	if (!pid) {
 		fd = create_vm_fd();
-		TEST_ASSERT(send_fd(sv[1], fd) == 1, "sendmsg");
+		TEST_ASSERT(memext_send_fd(sv[1], fd) == 1, "sendmsg");
 		/* Keep the VM's owner alive until the parent is done. */
 		TEST_ASSERT(read(sv[1], &byte, 1) == 1, "read");
 		exit(0);
 	}
-	fd = recv_fd(sv[0]);
+	fd = memext_recv_fd(sv[0]);
 	TEST_ASSERT_ERRNO(__memext_bind(dev, fd, 0), EPERM, "foreign VM");
 	close(fd);
 	TEST_ASSERT(write(sv[0], &byte, 1) == 1, "write");
