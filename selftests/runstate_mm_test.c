@@ -6,7 +6,8 @@
  * (MADV_PAGEOUT), migrated to the other NUMA node, replaced by a new
  * mapping at the same address (an IO BAR's too), made read-only for a
  * while, and moved to new memory by a memslot batch; both pages of an
- * area across two dirty-logged memslots get logged.
+ * area across two dirty-logged memslots get logged.  The VMM's process
+ * exits while another holds the handle: the kernel mappings go with it.
  */
 #include <linux/mempolicy.h>
 #include <sys/syscall.h>
@@ -217,6 +218,59 @@ static void test_dirty_log(void)
 	ctx_done(&c);
 }
 
+/* The module's kernel mappings of guest pages (vmap(), ioremap()). */
+static int module_mappings(void)
+{
+	char line[512];
+	FILE *f = fopen("/proc/vmallocinfo", "r");
+	int n = 0;
+
+	TEST_ASSERT(f, "/proc/vmallocinfo: %s", strerror(errno));
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, "[kvm_memext]") &&
+		     (strstr(line, " vmap") || strstr(line, " ioremap"));
+	fclose(f);
+	return n;
+}
+
+/*
+ * The VMM's process exits while another one holds the handle (sent over
+ * a UNIX socket): the guest's memory goes with the process, and the
+ * cache's kernel mappings of it must go then, not at the handle's close.
+ */
+static void test_vmm_exits(void)
+{
+	int sv[2], handle, status, before, n;
+	struct rs_ctx c;
+	pid_t pid;
+
+	before = module_mappings();
+	TEST_ASSERT(!socketpair(AF_UNIX, SOCK_STREAM, 0, sv), "socketpair");
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "fork: %s", strerror(errno));
+	if (!pid) {
+		ctx_init(&c, SHM, NR_PAGES * PAGE_SIZE - 16, false);
+		attach(&c);
+		switch_once(&c);
+		check_current(&c, "before the exit");
+		n = module_mappings();
+		TEST_ASSERT(n > before, "no kernel mapping of the area (%d, %d before)",
+			    n, before);
+		TEST_ASSERT(memext_send_fd(sv[1], c.handle) == 1, "sendmsg: %s",
+			    strerror(errno));
+		exit(0);
+	}
+	handle = memext_recv_fd(sv[0]);
+	TEST_ASSERT(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+		    !WEXITSTATUS(status), "the VMM failed: status 0x%x", status);
+	n = module_mappings();
+	TEST_ASSERT(n == before, "%d kernel mappings left after the VMM exited",
+		    n - before);
+	close(handle);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 int main(int argc, char *argv[])
 {
 	static const struct memext_test tests[] = {
@@ -228,6 +282,7 @@ int main(int argc, char *argv[])
 		MEMEXT_TEST(test_swap_out),
 		MEMEXT_TEST(test_migrate),
 		MEMEXT_TEST(test_dirty_log),
+		MEMEXT_TEST(test_vmm_exits),
 	};
 
 	return memext_run_tests(tests, ARRAY_SIZE(tests));
