@@ -43,8 +43,9 @@ add_module() {
 	echo "$name" >> "$root/modules/order"
 }
 : > "$root/modules/order"
-# brd: a RAM disk to swap to (built into the debug kernel).
-for m in irqbypass kvm ccp kvm-amd kvm-intel brd; do
+# brd: a RAM disk to swap to (built into the debug kernel); vgem: RAM
+# that userspace maps by pfn (VM_PFNMAP; not on the debug kernel).
+for m in irqbypass kvm ccp kvm-amd kvm-intel brd vgem; do
 	add_module "$m"
 done
 for m in "$build"/module/*.ko; do

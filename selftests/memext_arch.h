@@ -39,6 +39,8 @@ struct memext_regs {
 #define MEMEXT_MEMTYPE_RAM	"WB"
 #define MEMEXT_MEMTYPE_UC	"UC-"
 #define MEMEXT_MEMTYPE_WC	"WC"
+/* vgem's pages: the host's type, WC (set_pages_array_wc() on its pages). */
+#define MEMEXT_MEMTYPE_VGEM	"WC"
 #define MEMEXT_REGS_FMT		"rip 0x%lx rsp 0x%lx rax 0x%lx"
 
 /* The pc of a signal's context (ucontext_t *, with _GNU_SOURCE). */
@@ -123,6 +125,8 @@ static inline void memext_guest_kvmclock(uint64_t gpa)
 #define MEMEXT_MEMTYPE_RAM	"Normal"
 #define MEMEXT_MEMTYPE_UC	"Device-nGnRE"
 #define MEMEXT_MEMTYPE_WC	"Normal-NC"
+/* vgem's pages: RAM, cacheable whatever the host's type. */
+#define MEMEXT_MEMTYPE_VGEM	"Normal"
 #define MEMEXT_REGS_FMT		"pc 0x%lx sp 0x%lx x0 0x%lx"
 
 #define memext_ucontext_pc(uc)	((uint64_t)(uc)->uc_mcontext.pc)

@@ -72,7 +72,7 @@ static void test_remap_iomem_same_address(void)
 {
 	memtype_trace_begin();
 	run_event(remap_bar, IOMEM);
-	memtype_trace_end(MEMEXT_MEMTYPE_UC, 2);
+	memtype_trace_end(MEMEXT_MEMTYPE_UC, 2, NULL);
 }
 
 static void protect_second_page(struct rs_ctx *c)

@@ -5,7 +5,8 @@
  * (runstate_util.h) while the host makes the vCPU thread sleep between
  * rounds.  The area sits inside one page, across two pages, across two
  * memslots; in shmem, anonymous, hugetlb, private and IO memory (an
- * ivshmem BAR mapped through sysfs: VM_PFNMAP), and across RAM and IO,
+ * ivshmem BAR mapped through sysfs: VM_PFNMAP; RAM in a VM_PFNMAP mapping
+ * of DRM's vgem), and across RAM and IO,
  * each mapped by the module with the memory type of the host's mapping; in
  * the 64-bit and the 32-bit layout; for four vCPUs at once; in the SMM
  * address space.  A halted vCPU is blocked; a detached one is offline,
@@ -78,7 +79,7 @@ static void run_memtype(int mmap_flags, const char *io)
 	run_rounds(&c, ROUNDS, NULL, 0);
 	check_current(&c, "after the rounds");
 	ctx_done(&c);
-	memtype_trace_end(io, 1);
+	memtype_trace_end(io, 1, NULL);
 	/*
 	 * x86's PAT gives a later mapping of the BAR the memory type of one
 	 * still there, whatever it asks for.
@@ -90,6 +91,26 @@ static void test_pfnmap_memtype(void)
 {
 	run_memtype(IOMEM, MEMEXT_MEMTYPE_UC);
 	run_memtype(IOMEM_WC, MEMEXT_MEMTYPE_WC);
+}
+
+/*
+ * VM_PFNMAP does not always mean IO memory: vgem inserts its shmem pages
+ * by pfn, write-combining.  The cache maps them as RAM, with the host's
+ * type on x86 (WC, which the driver gave the direct map too: a write-back
+ * alias would conflict), cacheable on arm64 whatever the host asked (as
+ * KVM maps RAM at stage 2).
+ */
+static void test_pfnmap_ram(void)
+{
+	struct rs_ctx c;
+
+	memtype_trace_begin();
+	ctx_init(&c, VGEM, NR_PAGES * PAGE_SIZE - 24, false);
+	attach(&c);
+	run_rounds(&c, ROUNDS, NULL, 0);
+	check_current(&c, "after the rounds");
+	ctx_done(&c);
+	memtype_trace_end(NULL, 0, MEMEXT_MEMTYPE_VGEM);
 }
 
 /* Pages out of the kernel direct map: the cache maps them with vmap(). */
@@ -302,6 +323,7 @@ int main(int argc, char *argv[])
 		MEMEXT_TEST(test_pfnmap_two_pages),
 		MEMEXT_TEST(test_pfnmap_mixed),
 		MEMEXT_TEST(test_pfnmap_memtype),
+		MEMEXT_TEST(test_pfnmap_ram),
 		MEMEXT_TEST(test_privmem_two_memslots),
 		MEMEXT_TEST(test_compat32_two_pages),
 		MEMEXT_TEST(test_hugetlb),

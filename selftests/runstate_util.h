@@ -16,6 +16,8 @@
 
 #include <sys/mman.h>
 #include <asm/barrier.h>
+#include <drm/drm.h>
+#include <drm/drm_mode.h>
 
 #include "memext_util.h"
 #include "memext_arch.h"
@@ -114,6 +116,7 @@ struct rs_ctx {
 #define IOMEM	-1
 #define PRIVMEM	-2
 #define IOMEM_WC	-3	/* the BAR through resource2_wc */
+#define VGEM		-4	/* slot B: a vgem buffer, RAM in VM_PFNMAP */
 #define HUGE_SIZE	(2ul << 20)
 
 /* Private memory (KVM_MEMEXT_CREATE_PRIVMEM): out of the direct map. */
@@ -133,6 +136,65 @@ static inline void *map_privmem(void)
 	return p;
 }
 
+/* Whether the mapping at @p has VmFlags @flag ("pf": VM_PFNMAP). */
+static inline bool vma_has_flag(void *p, const char *flag)
+{
+	unsigned long start, end, addr = (unsigned long)p;
+	char line[512], want[8];
+	bool in = false, has = false;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	TEST_ASSERT(f, "/proc/self/smaps: %s", strerror(errno));
+	snprintf(want, sizeof(want), " %s", flag);
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2)
+			in = start <= addr && addr < end;
+		else if (in && !strncmp(line, "VmFlags:", 8))
+			has = strstr(line, want);
+	}
+	fclose(f);
+	return has;
+}
+
+/*
+ * A buffer of DRM's vgem driver, mapped: shmem pages that the driver
+ * inserts by pfn (VM_PFNMAP), write-combining where the architecture
+ * lets it (x86's PAT keeps RAM write-back).  NULL without vgem.
+ */
+static inline uint8_t *map_vgem(size_t size)
+{
+	struct drm_mode_create_dumb create = {
+		.width = PAGE_SIZE / 4, .height = size / PAGE_SIZE, .bpp = 32,
+	};
+	struct drm_mode_map_dumb map = {};
+	char path[32], name[8];
+	struct drm_version v;
+	uint8_t *p = NULL;
+	int i, fd;
+
+	for (i = 0; !p && i < 8; i++) {
+		snprintf(path, sizeof(path), "/dev/dri/card%d", i);
+		fd = open(path, O_RDWR);
+		if (fd < 0)
+			continue;
+		memset(name, 0, sizeof(name));
+		v = (struct drm_version) { .name = name, .name_len = sizeof(name) - 1 };
+		if (!ioctl(fd, DRM_IOCTL_VERSION, &v) && !strcmp(name, "vgem")) {
+			TEST_ASSERT(!ioctl(fd, DRM_IOCTL_MODE_CREATE_DUMB, &create),
+				    "vgem CREATE_DUMB: %s", strerror(errno));
+			map.handle = create.handle;
+			TEST_ASSERT(!ioctl(fd, DRM_IOCTL_MODE_MAP_DUMB, &map),
+				    "vgem MAP_DUMB: %s", strerror(errno));
+			p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+				 map.offset);
+			TEST_ASSERT(p != MAP_FAILED, "mmap vgem: %s", strerror(errno));
+		}
+		/* The mapping holds the buffer. */
+		close(fd);
+	}
+	return p;
+}
+
 static inline void *map_backing(int flags)
 {
 	size_t size = flags & MAP_HUGETLB ? HUGE_SIZE : NR_PAGES * PAGE_SIZE;
@@ -140,7 +202,7 @@ static inline void *map_backing(int flags)
 
 	if (flags == PRIVMEM)
 		return map_privmem();
-	if (flags == IOMEM || flags == IOMEM_WC)
+	if (flags == IOMEM || flags == IOMEM_WC || flags == VGEM)
 		flags = MAP_SHARED | MAP_ANONYMOUS;
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
 	if (p == MAP_FAILED && (flags & MAP_HUGETLB)) {
@@ -259,23 +321,36 @@ static inline int count_maps(const char *trace, const char *field)
 /*
  * Since memtype_trace_begin(): at least @min_io mappings of IO memory,
  * each with memory type @io (never cacheable where the host mapping is
- * not), RAM only with MEMEXT_MEMTYPE_RAM, and nothing executable.
+ * not), or none at all if @io is NULL; RAM with MEMEXT_MEMTYPE_RAM or, at
+ * least once, @ram (if not NULL); nothing executable.
  */
-static inline void memtype_trace_end(const char *io, int min_io)
+static inline void memtype_trace_end(const char *io, int min_io, const char *ram)
 {
-	char io_field[32], ram_field[32];
+	char io_field[32], ram_field[32], ram2_field[32];
+	int nr_io, nr_ram, nr_ram2 = 0;
 	char *trace;
-	int nr_io;
 
 	memext_trace_write("events/kvm_memext/kvm_memext_cache_map/enable", "0");
 	trace = memext_trace_read();
-	snprintf(io_field, sizeof(io_field), " io %s", io);
+	snprintf(io_field, sizeof(io_field), " io %s", io ?: "");
 	snprintf(ram_field, sizeof(ram_field), " ram %s", MEMEXT_MEMTYPE_RAM);
 	nr_io = count_maps(trace, " io ");
+	nr_ram = count_maps(trace, ram_field);
+	if (ram && strcmp(ram, MEMEXT_MEMTYPE_RAM)) {
+		snprintf(ram2_field, sizeof(ram2_field), " ram %s", ram);
+		nr_ram2 = count_maps(trace, ram2_field);
+	} else if (ram) {
+		nr_ram2 = nr_ram;
+		nr_ram = 0;
+	}
+	TEST_ASSERT(io || !nr_io, "%d IO mappings, expected none; the trace:\n%s",
+		    nr_io, trace);
 	TEST_ASSERT(count_maps(trace, io_field) == nr_io,
 		    "an IO mapping not %s; the trace:\n%s", io, trace);
-	TEST_ASSERT(count_maps(trace, " ram ") == count_maps(trace, ram_field),
-		    "a RAM mapping not %s; the trace:\n%s", MEMEXT_MEMTYPE_RAM, trace);
+	TEST_ASSERT(count_maps(trace, " ram ") == nr_ram + nr_ram2,
+		    "a RAM mapping not %s%s%s; the trace:\n%s", MEMEXT_MEMTYPE_RAM,
+		    ram ? " or " : "", ram ?: "", trace);
+	TEST_ASSERT(!ram || nr_ram2, "no RAM mapping %s; the trace:\n%s", ram, trace);
 	TEST_ASSERT(!count_maps(trace, " exec"),
 		    "an executable kernel mapping; the trace:\n%s", trace);
 	TEST_ASSERT(nr_io >= min_io, "%d IO mappings, expected at least %d; the trace:\n%s",
@@ -298,6 +373,11 @@ static inline void ctx_init(struct rs_ctx *c, int mmap_flags, uint64_t offset,
 	if (mmap_flags == IOMEM || mmap_flags == IOMEM_WC) {
 		c->hva[1] = map_ivshmem(mmap_flags == IOMEM_WC);
 		__TEST_REQUIRE(c->hva[1], "no ivshmem device");
+	} else if (mmap_flags == VGEM) {
+		c->hva[1] = map_vgem(NR_PAGES * PAGE_SIZE);
+		__TEST_REQUIRE(c->hva[1], "no vgem device");
+		memset(c->hva[1], 0, NR_PAGES * PAGE_SIZE);
+		TEST_ASSERT(vma_has_flag(c->hva[1], "pf"), "the vgem mapping is not VM_PFNMAP");
 	} else {
 		c->hva[1] = map_backing(mmap_flags);
 	}
