@@ -431,10 +431,8 @@ static int runstate_attach(struct kvm_memext_vm *vm,
 	rs->entry = kvm_memext_guest_time_ns(vm->kvm);
 	rs->time[KVM_MEMEXT_RUNSTATE_OFFLINE] = rs->entry;
 	rs->pending = true;
-	r = runstate_catch_up(rs);
-	if (r)
-		goto err_deactivate;
 
+	/* Hooked before the first write, which may sleep: that is accounted. */
 	get_task_struct(current);
 	rs->task = current;
 	preempt_notifier_inc();
@@ -442,12 +440,28 @@ static int runstate_attach(struct kvm_memext_vm *vm,
 	preempt_disable();
 	preempt_notifier_register(&rs->pn);
 	preempt_enable();
+	r = runstate_catch_up(rs);
+	if (r)
+		goto err_unhook;
+
 	list_add(&rs->node, &vm->runstates);
 	kvm_memext_stat_inc(vm, KVM_MEMEXT_STAT_RUNSTATE_AREAS);
 	mutex_unlock(&vm->runstate_lock);
 	trace_kvm_memext_runstate_attach(vcpu->vcpu_id, a->gpa,
 					 KVM_MEMEXT_RUNSTATE_RUNNING, 0);
 	return 0;
+
+err_unhook:
+	/* A refresh the notifier queued meanwhile finds it detached. */
+	raw_spin_lock_irq(&rs->gpc.lock);
+	rs->detached = true;
+	raw_spin_unlock_irq(&rs->gpc.lock);
+	runstate_unregister(rs);
+	kvm_memext_gpc_deactivate(&rs->gpc);
+	mutex_unlock(&vm->runstate_lock);
+	trace_kvm_memext_runstate_attach(vcpu->vcpu_id, a->gpa, 0, r);
+	runstate_put(rs);
+	return r;
 
 err_deactivate:
 	kvm_memext_gpc_deactivate(&rs->gpc);
