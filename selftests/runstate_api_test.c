@@ -3,8 +3,9 @@
  * vCPU runstate areas (KVM_MEMEXT_RUNSTATE_*) with real guests
  * (runstate_util.h): lifetimes (thread exits without detaching and the
  * vCPU moves to another thread, handle closed from another thread while
- * the vCPU runs, VM closed first), signals during the first attach, and
- * every bad input, an area in a read-only memslot among them.
+ * the vCPU runs, VM closed first), signals during the first attach,
+ * attaches while a memslot under the area comes and goes, and every bad
+ * input, an area in a read-only memslot among them.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -283,6 +284,81 @@ static void test_readonly_slot(void)
 			  "area in a read-only slot");
 }
 
+/*
+ * Attach while another thread deletes and re-creates the area's second
+ * memslot: each attach succeeds or fails whole (EFAULT: a slot is
+ * missing; EAGAIN: the slots kept changing), also when the slot goes
+ * between mapping the area and writing it, and a failed one leaves
+ * nothing behind (no area, no reference; kmemleak on the debug kernel).
+ * Attaches until each outcome was seen FLAP_EACH times and the slot went
+ * and came back FLAP_CYCLES times, for at most FLAP_SECONDS.
+ */
+#define FLAP_EACH	100
+#define FLAP_CYCLES	20
+#define FLAP_SECONDS	20
+
+struct flapper {
+	struct rs_ctx *c;
+	bool stop;
+	int flaps;
+};
+
+static void *flap_slot(void *arg)
+{
+	struct flapper *f = arg;
+
+	/* A while in each state, so that attaches meet both and the moves. */
+	while (!__atomic_load_n(&f->stop, __ATOMIC_RELAXED)) {
+		vm_set_user_memory_region(f->c->vm, SLOT_B, 0, GPA_B, 0, NULL);
+		usleep(1000);
+		vm_set_user_memory_region(f->c->vm, SLOT_B, 0, GPA_B,
+					  NR_PAGES * PAGE_SIZE, f->c->hva[1]);
+		usleep(1000);
+		__atomic_add_fetch(&f->flaps, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+static void test_attach_while_slot_flaps(void)
+{
+	struct kvm_memext_runstate_info info;
+	time_t deadline = time(NULL) + FLAP_SECONDS;
+	struct flapper f = {};
+	int i, ok = 0, efault = 0, eagain = 0;
+	struct rs_ctx c;
+	pthread_t t;
+
+	ctx_init(&c, SHM, NR_PAGES * PAGE_SIZE - 24, false);
+	f.c = &c;
+	pthread_create(&t, NULL, flap_slot, &f);
+	for (i = 0; (ok < FLAP_EACH || efault < FLAP_EACH ||
+		     __atomic_load_n(&f.flaps, __ATOMIC_RELAXED) < FLAP_CYCLES) &&
+		    time(NULL) < deadline; i++) {
+		if (!__attach(&c, c.vcpu->fd, c.gpa, AREA64, 0)) {
+			ok++;
+			TEST_ASSERT(!__detach(&c, c.vcpu->fd), "detach: %s",
+				    strerror(errno));
+			continue;
+		}
+		TEST_ASSERT(errno == EFAULT || errno == EAGAIN,
+			    "attach %d: %s", i, strerror(errno));
+		efault += errno == EFAULT;
+		eagain += errno == EAGAIN;
+		info = (struct kvm_memext_runstate_info) { .vcpu_fd = c.vcpu->fd };
+		TEST_ASSERT_ERRNO(ioctl(c.handle, KVM_MEMEXT_RUNSTATE_GET, &info),
+				  ENOENT, "an area left by a failed attach");
+	}
+	__atomic_store_n(&f.stop, true, __ATOMIC_RELAXED);
+	pthread_join(t, NULL);
+	ksft_print_msg("%d attaches: %d attached, %d EFAULT, %d EAGAIN; %d flaps\n",
+		       i, ok, efault, eagain, f.flaps);
+	TEST_ASSERT(ok && efault, "the attaches did not meet the flapping slot");
+	attach(&c);
+	switch_once(&c);
+	check_current(&c, "after the flapping");
+	ctx_done(&c);
+}
+
 int main(int argc, char *argv[])
 {
 	static const struct memext_test tests[] = {
@@ -292,6 +368,7 @@ int main(int argc, char *argv[])
 		MEMEXT_TEST(test_attach_signals),
 		MEMEXT_TEST(test_bad_inputs),
 		MEMEXT_TEST(test_readonly_slot),
+		MEMEXT_TEST(test_attach_while_slot_flaps),
 	};
 
 	return memext_run_tests(tests, ARRAY_SIZE(tests));
