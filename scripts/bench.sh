@@ -9,6 +9,9 @@
 #   BENCH_ONLY=<regex>      only the benchmarks whose name matches
 #   BENCH_BATCH_ARGS=...    arguments of memslot_batch_bench (e.g. -V 16 -K 64)
 #   BENCH_PRIVMEM_ARGS=...  arguments of privmem_bench (e.g. -s 256 -r 3)
+#
+# The batch curves (memslot_batch_curve_k, _v) are also plotted, with
+# gnuplot, under build/bench/<kernel>/ (scripts/bench-plot.sh).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -23,11 +26,16 @@ for K in "${kernels[@]}"; do
 		echo "bench runstate_bench 1800 ./bench/runstate_bench"
 		echo "bench privmem_bench 1800 ./bench/privmem_bench ${BENCH_PRIVMEM_ARGS:-}"
 		echo "bench memslot_batch_bench 5400 ./bench/memslot_batch_bench ${BENCH_BATCH_ARGS:-}"
+		# Latency and blackout as K grows to 256 (4 vCPUs) and as V
+		# grows to 32 (8 changes), among 512 one-page memslots.
+		echo "bench memslot_batch_curve_k 3600 ./bench/memslot_batch_bench -k -r 3"
+		echo "bench memslot_batch_curve_v 3600 ./bench/memslot_batch_bench -v -r 3"
 		echo "bench trace_bench 1800 ./bench/trace_bench"
 	} | awk -v re="${BENCH_ONLY:-}" 're == "" || $2 ~ re' > "$dir/plan"
 	boot_plan "$K" "$dir/plan" "$dir" 7200
 	echo "== kernel $K (guest under QEMU TCG on $(nproc) host cpus)"
-	sed -n 's/^    //p' "$dir/results.ktap" | grep -v '^Random seed'
+	sed -n 's/^    //p' "$dir/results.ktap" | grep -v -e '^Random seed' -e '^curve '
+	"$TOP/scripts/bench-plot.sh" "$dir/results.ktap" "$dir" "$K"
 	n=$(wc -l < "$dir/plan")
 	for i in $(seq "$n"); do
 		grep -q "^ok $i " "$dir/results.ktap" || die "$K: benchmark $i failed (see $dir)"

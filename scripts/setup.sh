@@ -28,6 +28,8 @@ pkgs=(
 	mmdebstrap qemu-utils dpkg-dev e2fsprogs
 	# make style
 	sparse shellcheck codespell
+	# make bench: the curves' plots (bench-plot.sh)
+	gnuplot-nox
 )
 missing=()
 for p in "${pkgs[@]}"; do

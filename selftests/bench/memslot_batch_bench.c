@@ -22,8 +22,17 @@
  * repeats of N batches, the ratios to the baseline and to pause-all, and
  * the median of the longest vCPU blackout per repeat.
  *
+ * With -k or -v it draws a curve instead, for the batch, one-by-one and
+ * pause-all, in a VM of S one-page memslots (virtio-mem's shape: many
+ * small slots): K from 1 to 256 at V vCPUs (-k), or V from 1 to 32 at K
+ * changes (-v).  Besides the table, each point is a "curve" line for
+ * scripts/bench.sh to plot: curve, x, method, median latency (us),
+ * latency per change (us), median longest blackout (us).
+ *
  * Usage: memslot_batch_bench [-r repeats] [-n batches] [-V vcpus] [-K changes]
- * (-V and -K run one row of the table instead of all).
+ *			      [-k | -v] [-S memslots]
+ * (-V and -K run one row of the table instead of all; with -k or -v they
+ * set the curve's fixed value).
  */
 #include <pthread.h>
 #include <signal.h>
@@ -39,8 +48,10 @@
 #define SLOTS_GPA	0x50000000ul
 #define ALT_GPA		0x70000000ul
 #define FIRST_SLOT	10
-#define MAX_VCPUS	16
-#define MAX_K		64
+#define MAX_VCPUS	32
+#define MAX_K		256
+#define MAX_SLOTS	512
+#define TABLE_SLOTS	64
 
 enum method {
 	BATCH, BATCH_WAKE_ALL, BATCH_SIGNAL, ONE_BY_ONE, PAUSE_ALL, NR_METHODS
@@ -106,7 +117,7 @@ struct vcpu_thread {
 };
 
 static struct vcpu_thread threads[MAX_VCPUS];
-static int nr_vcpus;
+static int nr_vcpus, nr_slots;
 static struct kvm_vm *vm;
 static int handle;
 static uint8_t *loop_hva, *slots_hva;
@@ -226,6 +237,7 @@ static void start_vm(int v, int max_k)
 	int i;
 
 	nr_vcpus = v;
+	nr_slots = max_k;
 	vm = vm_create_with_vcpus(v, guest_code, vcpus);
 	handle = memext_bind(memext_open(), vm->fd);
 	loop_hva = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE,
@@ -326,18 +338,70 @@ static void stop_vm(void)
 	close(handle);
 	kvm_vm_free(vm);
 	munmap(loop_hva, PAGE_SIZE);
-	munmap(slots_hva, MAX_K * PAGE_SIZE);
+	munmap(slots_hva, nr_slots * PAGE_SIZE);
+}
+
+/* The methods a curve compares. */
+static const enum method curve_methods[] = { BATCH, ONE_BY_ONE, PAUSE_ALL };
+
+/* One point of a curve: every method at @v vCPUs, @k changes. */
+static void curve_point(const char *curve, int x, int k, int repeats, int batches)
+{
+	double lat[NR_METHODS][16], gap[NR_METHODS][16], med, medgap;
+	int i, r;
+	enum method m;
+
+	for (r = 0; r < repeats; r++)
+		for (i = 0; i < ARRAY_SIZE(curve_methods); i++) {
+			m = curve_methods[i];
+			measure(m, k, batches, &lat[m][r], &gap[m][r]);
+		}
+	for (i = 0; i < ARRAY_SIZE(curve_methods); i++) {
+		m = curve_methods[i];
+		med = median(lat[m], repeats);
+		medgap = median(gap[m], repeats);
+		printf("%-3d %-3d %-20s %14.1f %12.2f %16.1f\n", nr_vcpus, k,
+		       method_name[m], med, med / k, medgap);
+		printf("curve %s %d \"%s\" %.1f %.2f %.1f\n", curve, x, method_name[m],
+		       med, med / k, medgap);
+	}
+	fflush(stdout);
+}
+
+/* Latency and blackout as the batch grows (-k) or the vCPUs do (-v). */
+static void run_curve(char which, int v, int k, int slots, int repeats, int batches)
+{
+	int x;
+
+	printf("# curve %c: %s, %d one-page memslots, %d repeats of %d batches\n",
+	       which, which == 'k' ? "K changes" : "V vCPUs", slots, repeats, batches);
+	printf("%-3s %-3s %-20s %14s %12s %16s\n", "V", "K", "method",
+	       "batch (us)", "per change", "max blackout (us)");
+	if (which == 'k') {
+		start_vm(v, slots);
+		for (x = 1; x <= MAX_K && x <= slots; x *= 2)
+			curve_point("k", x, x, repeats, batches);
+		stop_vm();
+		return;
+	}
+	for (x = 1; x <= MAX_VCPUS; x *= 2) {
+		start_vm(x, slots);
+		curve_point("v", x, k, repeats, batches);
+		stop_vm();
+	}
 }
 
 int main(int argc, char *argv[])
 {
 	static const int vs[] = { 1, 4, 16 }, ks[] = { 1, 8, 64 };
 	int repeats = 5, batches = 4, only_v = 0, only_k = 0, opt, vi, ki, m, r;
+	int slots = MAX_SLOTS;
+	char curve = 0;
 	struct sigaction sa = { .sa_handler = kick_handler };
 	double lat[NR_METHODS][16], gap[NR_METHODS][16];
 	double med[NR_METHODS], medgap[NR_METHODS];
 
-	while ((opt = getopt(argc, argv, "r:n:V:K:")) != -1) {
+	while ((opt = getopt(argc, argv, "r:n:V:K:kvS:")) != -1) {
 		if (opt == 'r')
 			repeats = atoi(optarg);
 		else if (opt == 'n')
@@ -346,19 +410,30 @@ int main(int argc, char *argv[])
 			only_v = atoi(optarg);
 		else if (opt == 'K')
 			only_k = atoi(optarg);
+		else if (opt == 'k' || opt == 'v')
+			curve = opt;
+		else if (opt == 'S')
+			slots = atoi(optarg);
 		else
 			exit(KSFT_FAIL);
 	}
 	TEST_ASSERT(repeats >= 1 && repeats <= 16 && batches >= 2, "bad -r/-n");
+	TEST_ASSERT(only_v >= 0 && only_v <= MAX_VCPUS && only_k >= 0 && only_k <= MAX_K,
+		    "-V 1..%d, -K 1..%d", MAX_VCPUS, MAX_K);
+	TEST_ASSERT(slots >= MAX_K && slots <= MAX_SLOTS, "-S %d..%d", MAX_K, MAX_SLOTS);
 	sigaction(SIGUSR1, &sa, NULL);
 	calibrate_cycles();
+	if (curve) {
+		run_curve(curve, only_v ?: 4, only_k ?: 8, slots, repeats, batches);
+		return 0;
+	}
 
 	printf("%-3s %-3s %-20s %14s %10s %10s %16s\n", "V", "K", "method",
 	       "batch (us)", "/one-by-1", "/pause-all", "max blackout (us)");
 	for (vi = 0; vi < ARRAY_SIZE(vs); vi++) {
 		if (only_v && vs[vi] != only_v)
 			continue;
-		start_vm(vs[vi], MAX_K);
+		start_vm(vs[vi], TABLE_SLOTS);
 		for (ki = 0; ki < ARRAY_SIZE(ks); ki++) {
 			if (only_k && ks[ki] != only_k)
 				continue;
