@@ -326,22 +326,23 @@ static inline int count_maps(const char *trace, const char *field)
  */
 static inline void memtype_trace_end(const char *io, int min_io, const char *ram)
 {
+	const char *ram2 = ram && strcmp(ram, MEMEXT_MEMTYPE_RAM) ? ram : NULL;
 	char io_field[32], ram_field[32], ram2_field[32];
 	int nr_io, nr_ram, nr_ram2 = 0;
 	char *trace;
 
 	memext_trace_write("events/kvm_memext/kvm_memext_cache_map/enable", "0");
 	trace = memext_trace_read();
-	snprintf(io_field, sizeof(io_field), " io %s", io ?: "");
-	snprintf(ram_field, sizeof(ram_field), " ram %s", MEMEXT_MEMTYPE_RAM);
+	TEST_ASSERT(!count_maps(trace, " exec"),
+		    "an executable kernel mapping; the trace:\n%s", trace);
+	/* Whole names: "Normal" is a prefix of "Normal-NC", "UC" of "UC-". */
+	snprintf(io_field, sizeof(io_field), " io %s\n", io ?: "");
+	snprintf(ram_field, sizeof(ram_field), " ram %s\n", MEMEXT_MEMTYPE_RAM);
 	nr_io = count_maps(trace, " io ");
 	nr_ram = count_maps(trace, ram_field);
-	if (ram && strcmp(ram, MEMEXT_MEMTYPE_RAM)) {
-		snprintf(ram2_field, sizeof(ram2_field), " ram %s", ram);
+	if (ram2) {
+		snprintf(ram2_field, sizeof(ram2_field), " ram %s\n", ram2);
 		nr_ram2 = count_maps(trace, ram2_field);
-	} else if (ram) {
-		nr_ram2 = nr_ram;
-		nr_ram = 0;
 	}
 	TEST_ASSERT(io || !nr_io, "%d IO mappings, expected none; the trace:\n%s",
 		    nr_io, trace);
@@ -349,10 +350,9 @@ static inline void memtype_trace_end(const char *io, int min_io, const char *ram
 		    "an IO mapping not %s; the trace:\n%s", io, trace);
 	TEST_ASSERT(count_maps(trace, " ram ") == nr_ram + nr_ram2,
 		    "a RAM mapping not %s%s%s; the trace:\n%s", MEMEXT_MEMTYPE_RAM,
-		    ram ? " or " : "", ram ?: "", trace);
-	TEST_ASSERT(!ram || nr_ram2, "no RAM mapping %s; the trace:\n%s", ram, trace);
-	TEST_ASSERT(!count_maps(trace, " exec"),
-		    "an executable kernel mapping; the trace:\n%s", trace);
+		    ram2 ? " or " : "", ram2 ?: "", trace);
+	TEST_ASSERT(!ram || nr_ram + nr_ram2, "no RAM mapping; the trace:\n%s", trace);
+	TEST_ASSERT(!ram2 || nr_ram2, "no RAM mapping %s; the trace:\n%s", ram2, trace);
 	TEST_ASSERT(nr_io >= min_io, "%d IO mappings, expected at least %d; the trace:\n%s",
 		    nr_io, min_io, trace);
 	free(trace);
