@@ -6,6 +6,11 @@
 
 #include <linux/mm_types.h>
 
+/* The size of a direct-map entry, as kvm_memext_dmap_pfn() reports it. */
+#define KVM_MEMEXT_DMAP_4K	1
+#define KVM_MEMEXT_DMAP_2M	2
+#define KVM_MEMEXT_DMAP_1G	3
+
 int kvm_memext_dmap_init(void);
 struct page *kvm_memext_dmap_decoy_alloc(gfp_t gfp);
 void kvm_memext_dmap_decoy_free(struct page *decoy);

@@ -128,7 +128,7 @@ int kvm_memext_privmem_clock_show(struct kvm_memext_privmem *pm,
 		if (r)
 			return r;
 		kvm_memext_dmap_pfn(page, &level);
-		if (level > PG_LEVEL_4K) {
+		if (level > KVM_MEMEXT_DMAP_4K) {
 			if (!kvm_memext_privmem_tenant_split(pm))
 				return -ENOSPC;
 			r = kvm_memext_dmap_split(page, false);
