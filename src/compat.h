@@ -325,10 +325,15 @@ static inline void kvm_memext_inode_touch_dir(struct inode *dir)
  * Huge VM_PFNMAP mappings: only where GUP knows special PMDs (6.12+ with
  * ARCH_SUPPORTS_PMD_PFNMAP) and KVM's follow_pfnmap_start() walks them.
  * Elsewhere a PMD mapping would let get_user_pages_fast() pin the pages.
+ * Not on arm64 before 6.13: its user_mem_abort() takes a reference on the
+ * faulting page, moves the pfn to the 2 MiB block's first page for a
+ * block mapping (transparent_hugepage_adjust()) and drops the reference
+ * there, which frees the module's first page under it (order-0 pages).
  */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0) && \
 	defined(CONFIG_ARCH_SUPPORTS_PMD_PFNMAP) && \
-	defined(CONFIG_TRANSPARENT_HUGEPAGE)
+	defined(CONFIG_TRANSPARENT_HUGEPAGE) && \
+	!(defined(CONFIG_ARM64) && LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0))
 #define KVM_MEMEXT_HUGE_PFNMAP 1
 #include <linux/huge_mm.h>
 /* The pfn_t type was removed in 6.17. */

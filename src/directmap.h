@@ -11,6 +11,13 @@
 #define KVM_MEMEXT_DMAP_2M	2
 #define KVM_MEMEXT_DMAP_1G	3
 
+/*
+ * Repointing an entry makes the page's direct-map address fault for a
+ * moment (arm64's break-before-make): callers first unmap pages that
+ * userspace, and so KVM, may reach.
+ */
+#define KVM_MEMEXT_DMAP_BREAKS	IS_ENABLED(CONFIG_ARM64)
+
 int kvm_memext_dmap_init(void);
 struct page *kvm_memext_dmap_decoy_alloc(gfp_t gfp);
 void kvm_memext_dmap_decoy_free(struct page *decoy);

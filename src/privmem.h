@@ -186,41 +186,11 @@ static inline bool kvm_memext_privmem_vma(struct vm_area_struct *vma)
 	return vma->vm_ops == &kvm_memext_privmem_vm_ops;
 }
 
-#ifdef KVM_MEMEXT_PRIVMEM
 bool kvm_memext_privmem_init(void);
 void kvm_memext_privmem_exit(void);
 bool kvm_memext_privmem_available(void);
 int kvm_memext_create_privmem(const struct kvm_memext_create_privmem *args);
 void kvm_memext_privmem_stats_sum(const struct mm_struct *mm, u64 *sum);
-#else
-/* Not built (Kbuild): this architecture has no direct-map layer yet. */
-static inline bool kvm_memext_privmem_init(void)
-{
-	pr_info("privmem disabled: no direct-map removal on this architecture yet\n");
-	return false;
-}
-
-static inline void kvm_memext_privmem_exit(void)
-{
-}
-
-static inline bool kvm_memext_privmem_available(void)
-{
-	return false;
-}
-
-static inline int
-kvm_memext_create_privmem(const struct kvm_memext_create_privmem *args)
-{
-	return -EOPNOTSUPP;
-}
-
-static inline void kvm_memext_privmem_stats_sum(const struct mm_struct *mm,
-						u64 *sum)
-{
-	memset(sum, 0, (KVM_MEMEXT_NR_PM_STATS + 1) * sizeof(*sum));
-}
-#endif
 void kvm_memext_privmem_check_decoys(void);
 int kvm_memext_privmem_inode_init(struct inode *inode, u64 flags);
 void kvm_memext_privmem_destroy(struct kvm_memext_privmem *pm);
@@ -302,10 +272,16 @@ bool kvm_memext_privmem_tenant_split(struct kvm_memext_privmem *pm);
 void kvm_memext_pm_stat_add(struct kvm_memext_privmem *pm,
 			    enum kvm_memext_pm_stat stat, s64 val);
 
-/* privmem_clock.c */
+/* privmem_clock.c: x86's kvm-clock (arm64 has none) */
+#ifdef CONFIG_X86
 void kvm_memext_privmem_clock_init(void);
 void kvm_memext_privmem_clock_exit(void);
 void kvm_memext_privmem_clock_release(struct kvm_memext_privmem *pm);
+#else
+static inline void kvm_memext_privmem_clock_init(void) {}
+static inline void kvm_memext_privmem_clock_exit(void) {}
+static inline void kvm_memext_privmem_clock_release(struct kvm_memext_privmem *pm) {}
+#endif
 
 #if IS_ENABLED(CONFIG_KUNIT)
 struct kvm_memext_privmem *kvm_memext_privmem_new(u64 size, u64 flags);

@@ -70,6 +70,19 @@ bool kvm_memext_privmem_chunk_poisoned(struct kvm_memext_privmem_chunk *chunk)
 	return false;
 }
 
+/*
+ * Where repointing an entry breaks it for a moment (arm64), nothing may
+ * reach the chunk's pages meanwhile: unmap them from userspace, and so
+ * from KVM's stage 2, whose faults then wait for pm->lock.
+ */
+static void privmem_unmap_chunk(struct kvm_memext_privmem *pm, pgoff_t cidx)
+{
+	if (KVM_MEMEXT_DMAP_BREAKS)
+		unmap_mapping_range(pm->inode->i_mapping,
+				    (loff_t)cidx << (KVM_MEMEXT_CHUNK_ORDER + PAGE_SHIFT),
+				    (loff_t)KVM_MEMEXT_CHUNK_PAGES << PAGE_SHIFT, 0);
+}
+
 /**
  * kvm_memext_privmem_sync_chunk() - bring a chunk's entries to what it wants
  * @pm: the file.
@@ -97,6 +110,10 @@ int kvm_memext_privmem_sync_chunk(struct kvm_memext_privmem *pm, pgoff_t cidx,
 	kvm_memext_privmem_want(pm, cidx, chunk, want);
 
 	bitmap_andnot(diff, want, chunk->shown, KVM_MEMEXT_CHUNK_PAGES);
+	/* Shows, or hides that happen now. */
+	if (!bitmap_empty(diff, KVM_MEMEXT_CHUNK_PAGES) ||
+	    (!defer_hides && !bitmap_subset(chunk->shown, want, KVM_MEMEXT_CHUNK_PAGES)))
+		privmem_unmap_chunk(pm, cidx);
 	if (!bitmap_empty(diff, KVM_MEMEXT_CHUNK_PAGES)) {
 		if (chunk->huge && bitmap_full(diff, KVM_MEMEXT_CHUNK_PAGES)) {
 			r = kvm_memext_dmap_show_block(chunk->pages[0], pm->decoy);
