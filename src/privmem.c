@@ -254,6 +254,7 @@ static vm_fault_t privmem_fault(struct vm_fault *vmf)
 	pgoff_t cidx = vmf->pgoff >> KVM_MEMEXT_CHUNK_ORDER;
 	struct page *spare = kvm_memext_privmem_prealloc(pm, cidx);
 	struct kvm_memext_privmem_chunk *chunk;
+	unsigned long pfn = 0;
 	pgoff_t size;
 	vm_fault_t ret;
 	int r;
@@ -266,13 +267,16 @@ static vm_fault_t privmem_fault(struct vm_fault *vmf)
 		goto out;
 	}
 	r = kvm_memext_privmem_populate(pm, cidx, &chunk, &spare);
-	if (r)
+	if (r) {
 		ret = privmem_errno_to_fault(r);
-	else
-		ret = privmem_map_chunk(vmf->vma, vmf->address & PAGE_MASK,
-					cidx, chunk, size);
+		goto out;
+	}
+	ret = privmem_map_chunk(vmf->vma, vmf->address & PAGE_MASK, cidx,
+				chunk, size);
+	if (ret == VM_FAULT_NOPAGE)
+		pfn = page_to_pfn(chunk->pages[vmf->pgoff - (cidx << KVM_MEMEXT_CHUNK_ORDER)]);
 out:
-	trace_kvm_memext_privmem_fault(pm, vmf->pgoff, 0, ret);
+	trace_kvm_memext_privmem_fault(pm, vmf->pgoff, 0, pfn, ret);
 	mutex_unlock(&pm->lock);
 	kvm_memext_privmem_prealloc_free(spare);
 	return ret;
@@ -286,6 +290,7 @@ static vm_fault_t privmem_huge_fault(struct vm_fault *vmf, unsigned int order)
 	struct kvm_memext_privmem *pm = vma->vm_file->private_data;
 	unsigned long haddr = vmf->address & PMD_MASK;
 	struct kvm_memext_privmem_chunk *chunk;
+	unsigned long pfn = 0;
 	struct page *spare;
 	pgoff_t pgoff;
 	vm_fault_t ret = VM_FAULT_FALLBACK;
@@ -307,13 +312,15 @@ static vm_fault_t privmem_huge_fault(struct vm_fault *vmf, unsigned int order)
 		goto out;	/* the 4 KiB path reports errors and poison */
 	ret = kvm_memext_insert_pfn_pmd(vmf, page_to_pfn(chunk->pages[0]),
 					vmf->flags & FAULT_FLAG_WRITE);
-	if (ret == VM_FAULT_NOPAGE)
+	if (ret == VM_FAULT_NOPAGE) {
+		pfn = page_to_pfn(chunk->pages[0]);
 		atomic_long_inc(&kvm_memext_privmem_stats.pmd_maps);
+	}
 out:
 	/* A fallback is counted by the 4 KiB fault that follows. */
 	if (ret != VM_FAULT_FALLBACK)
 		kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_FAULTS, 1);
-	trace_kvm_memext_privmem_fault(pm, pgoff, order, ret);
+	trace_kvm_memext_privmem_fault(pm, pgoff, order, pfn, ret);
 	mutex_unlock(&pm->lock);
 	kvm_memext_privmem_prealloc_free(spare);
 	return ret;

@@ -262,22 +262,25 @@ DEFINE_EVENT(kvm_memext_runstate_class, kvm_memext_runstate_detach,
 
 TRACE_EVENT(kvm_memext_privmem_fault,
 	TP_PROTO(const struct kvm_memext_privmem *pm, pgoff_t pgoff,
-		 unsigned int order, vm_fault_t ret),
-	TP_ARGS(pm, pgoff, order, ret),
+		 unsigned int order, unsigned long pfn, vm_fault_t ret),
+	TP_ARGS(pm, pgoff, order, pfn, ret),
 	TP_STRUCT__entry(
 		__field(unsigned long, ino)
 		__field(pgoff_t, pgoff)
 		__field(unsigned int, order)
+		__field(unsigned long, pfn)
 		__field(unsigned int, ret)
 	),
 	TP_fast_assign(
 		__entry->ino = pm->inode->i_ino;
 		__entry->pgoff = pgoff;
 		__entry->order = order;
+		__entry->pfn = pfn;
 		__entry->ret = (__force unsigned int)ret;
 	),
-	TP_printk("ino %lu pgoff 0x%lx order %u vm_fault 0x%x", __entry->ino,
-		  __entry->pgoff, __entry->order, __entry->ret)
+	TP_printk("ino %lu pgoff 0x%lx order %u pfn 0x%lx vm_fault 0x%x",
+		  __entry->ino, __entry->pgoff, __entry->order, __entry->pfn,
+		  __entry->ret)
 );
 
 DECLARE_EVENT_CLASS(kvm_memext_privmem_chunk_class,
