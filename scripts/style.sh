@@ -16,7 +16,8 @@ kernel_files=(src/*.[ch] include/uapi/linux/*.h include/linux/*.h kunit/*.c benc
 user_files=(selftests/*.[ch] selftests/lib/*.c selftests/qemu/*.c selftests/bench/*.[ch] samples/*.c scripts/*.c)
 mapfile -t core_files < <(printf '%s\n' "${kernel_files[@]}" |
 			  grep -vx -e src/compat.h -e src/trace.h -e src/arch_arm64.h)
-mapfile -t user_c_files < <(printf '%s\n' "${user_files[@]}" | grep -vx selftests/memext_compat.h)
+mapfile -t user_c_files < <(printf '%s\n' "${user_files[@]}" |
+	grep -vx -e selftests/memext_compat.h -e selftests/privmem_test.c)
 checkpatch() {
 	"$cp" --strict --no-tree --terse --show-types -f "$@" 2>&1 |
 		grep -E '^[^ ]+:[0-9]+: (ERROR|WARNING|CHECK)'
@@ -49,6 +50,9 @@ if [ -n "$cp" ]; then
 		# selftest library, and --wrap needs __real_* prototypes.
 		checkpatch --ignore PREFER_KERNEL_TYPES,AVOID_EXTERNS \
 			"${user_c_files[@]}"
+		# ... and <elf.h>'s types (Elf64_Phdr), to read /proc/kcore.
+		checkpatch --ignore PREFER_KERNEL_TYPES,AVOID_EXTERNS,CAMELCASE \
+			selftests/privmem_test.c
 		# The selftests' compat header picks library APIs by version;
 		# an argument one version's API has no use for goes unused.
 		checkpatch --ignore PREFER_KERNEL_TYPES,LINUX_VERSION_CODE,CONSTANT_COMPARISON,MACRO_ARG_UNUSED \

@@ -51,6 +51,18 @@ static inline void memext_trace_write(const char *file, const char *val)
 	memext_write_file(path, val);
 }
 
+/* Drop the instance's events so far (an open for writing that truncates). */
+static inline void memext_trace_clear(void)
+{
+	char path[256];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/trace", memext_tracefs);
+	fd = open(path, O_WRONLY | O_TRUNC);
+	TEST_ASSERT(fd >= 0, "%s: %s", path, strerror(errno));
+	close(fd);
+}
+
 /* The instance's events, one line each, after the header's comments. */
 static inline char *memext_trace_read(void)
 {

@@ -7,15 +7,19 @@
  * private memory privmem_guest_test's.
  */
 #define _GNU_SOURCE
+#include <elf.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/ptrace.h>
 #include <sys/uio.h>
 #include <linux/falloc.h>
 
 #include "privmem_util.h"
+#include "memext_trace.h"
 
 /* CREATE_PRIVMEM arguments refused with EINVAL. */
 static const struct {
@@ -180,6 +184,124 @@ static void test_direct_map_chunks(void)
 	TEST_ASSERT(meminfo_kb("DirectMap4k") == dm4k,
 		    "freeing 2 MiB chunks split the direct map: DirectMap4k %ld -> %ld kB",
 		    dm4k, meminfo_kb("DirectMap4k"));
+	close(dev);
+}
+
+/*
+ * The pfn behind page @index of file @fd, from the trace of the fault
+ * that mapped it (pagemap skips VM_PFNMAP mappings): page @index's own
+ * fault, or its chunk's 2 MiB one.
+ */
+static uint64_t fault_pfn(int fd, unsigned int index)
+{
+	char ino[32], pgoff[48], *trace = memext_trace_read();
+	const char *nopage = "vm_fault 0x100";	/* VM_FAULT_NOPAGE: mapped */
+	const char *end, *line, *pfn;
+	struct stat st;
+	uint64_t val;
+	bool huge;
+
+	TEST_ASSERT(!fstat(fd, &st), "fstat");
+	snprintf(ino, sizeof(ino), "ino %lu ", (unsigned long)st.st_ino);
+	snprintf(pgoff, sizeof(pgoff), "pgoff 0x%x order 0 ", index);
+	end = memext_find_event(trace, "kvm_memext_privmem_fault",
+				(const char * const[]){ ino, "order 9 ", nopage, NULL });
+	huge = end;
+	if (!huge)
+		end = memext_expect_event(trace, "kvm_memext_privmem_fault",
+					  (const char * const[]){ ino, pgoff, nopage, NULL },
+					  trace);
+	for (line = end; line > trace && line[-1] != '\n'; line--)
+		;
+	pfn = strstr(line, " pfn 0x");
+	TEST_ASSERT(pfn && pfn < end, "no pfn in the fault event");
+	val = strtoull(pfn + 7, NULL, 16);
+	free(trace);
+	TEST_ASSERT(val, "the fault mapped no page");
+	return val + (huge ? index % (CHUNK / PAGE_SIZE) : 0);
+}
+
+/*
+ * Read what the kernel's direct map shows at physical page @pfn, through
+ * /proc/kcore: its RAM segments give each range's physical address
+ * (p_paddr), and kcore reads them through their direct-map addresses
+ * with copy_from_kernel_nofault().
+ */
+static bool kcore_read_pfn(int kcore, uint64_t pfn, void *buf)
+{
+	uint64_t phys = pfn * PAGE_SIZE;
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+	unsigned int i;
+
+	TEST_ASSERT(pread(kcore, &eh, sizeof(eh), 0) == sizeof(eh), "kcore header");
+	for (i = 0; i < eh.e_phnum; i++) {
+		TEST_ASSERT(pread(kcore, &ph, sizeof(ph), eh.e_phoff + i * sizeof(ph)) ==
+			    sizeof(ph), "kcore program header %u", i);
+		if (ph.p_type != PT_LOAD || ph.p_paddr == (Elf64_Addr)~0ULL ||
+		    phys < ph.p_paddr || phys + PAGE_SIZE > ph.p_paddr + ph.p_memsz)
+			continue;
+		return pread(kcore, buf, PAGE_SIZE, ph.p_offset + phys - ph.p_paddr) ==
+		       PAGE_SIZE;
+	}
+	return false;
+}
+
+/*
+ * What the guest stores cannot be read through the kernel's direct map:
+ * /proc/kcore, which reads RAM through it, shows the decoy for a hidden
+ * page (huge chunk and 4 KiB pages alike), and the contents while the page
+ * is accessible, which shows that the read would see them.
+ */
+static void test_direct_map_contents(void)
+{
+	static const uint64_t flags[] = { 0, KVM_MEMEXT_PRIVMEM_NO_HUGE };
+	int dev = open_privmem_dev(), kcore, fd;
+	uint8_t *pm, *buf = malloc(PAGE_SIZE);
+	unsigned int i, f;
+	uint64_t pfn;
+
+	kcore = open("/proc/kcore", O_RDONLY);
+	__TEST_REQUIRE(kcore >= 0, "no /proc/kcore: %s", strerror(errno));
+	memext_trace_open("privmem_test");
+	TEST_ASSERT(!mkdir(memext_tracefs, 0700) || errno == EEXIST, "mkdir %s: %s",
+		    memext_tracefs, strerror(errno));
+	memext_trace_write("events/kvm_memext/kvm_memext_privmem_fault/enable", "1");
+	for (f = 0; f < ARRAY_SIZE(flags); f++) {
+		/* The first file's inode number may come back. */
+		memext_trace_clear();
+		fd = memext_create_privmem(dev, CHUNK, flags[f]);
+		pm = map(fd, CHUNK);
+		for (i = 0; i < PAGE_SIZE; i++)
+			pm[5 * PAGE_SIZE + i] = 0xa5 ^ i;
+		pfn = fault_pfn(fd, 5);
+		TEST_ASSERT(kcore_read_pfn(kcore, pfn, buf),
+			    "pfn %#lx not in /proc/kcore's RAM", (unsigned long)pfn);
+		TEST_ASSERT(memcmp(buf, pm + 5 * PAGE_SIZE, PAGE_SIZE),
+			    "flags %#lx: the direct map shows private page %#lx",
+			    (unsigned long)flags[f], (unsigned long)pfn);
+		memext_set_access(fd, 5 * PAGE_SIZE, PAGE_SIZE, true);
+		TEST_ASSERT(kcore_read_pfn(kcore, pfn, buf) &&
+			    !memcmp(buf, pm + 5 * PAGE_SIZE, PAGE_SIZE),
+			    "flags %#lx: an accessible page does not show through the direct map",
+			    (unsigned long)flags[f]);
+		/* Hidden again once dropped, at once or at the next allowed flush. */
+		memext_set_access(fd, 5 * PAGE_SIZE, PAGE_SIZE, false);
+		for (i = 0; i < 200; i++) {
+			TEST_ASSERT(kcore_read_pfn(kcore, pfn, buf), "kcore read");
+			if (memcmp(buf, pm + 5 * PAGE_SIZE, PAGE_SIZE))
+				break;
+			usleep(10000);
+		}
+		TEST_ASSERT(i < 200, "flags %#lx: still shown 2 s after the access was dropped",
+			    (unsigned long)flags[f]);
+		munmap(pm, CHUNK);
+		close(fd);
+	}
+	memext_trace_write("events/kvm_memext/kvm_memext_privmem_fault/enable", "0");
+	TEST_ASSERT(!rmdir(memext_tracefs), "rmdir %s: %s", memext_tracefs, strerror(errno));
+	close(kcore);
+	free(buf);
 	close(dev);
 }
 
@@ -637,6 +759,7 @@ int main(void)
 		MEMEXT_TEST(test_create_v0),
 		MEMEXT_TEST(test_file_ops),
 		MEMEXT_TEST(test_direct_map_chunks),
+		MEMEXT_TEST(test_direct_map_contents),
 		MEMEXT_TEST(test_gup_refused),
 		MEMEXT_TEST(test_other_process),
 		MEMEXT_TEST(test_set_access),
