@@ -16,6 +16,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "memext_util.h"
 #include "processor.h"
@@ -170,6 +171,7 @@ static void test_swap_under_guest(void)
 	uint64_t rounds, p, bad = 0;
 	struct kvm_vcpu *vcpu;
 	uint8_t *anon, *priv;
+	time_t start;
 	struct kvm_vm *vm;
 	struct ucall uc;
 	pthread_t t;
@@ -196,9 +198,14 @@ static void test_swap_under_guest(void)
 	pages = memext_stat("pages");
 
 	pthread_create(&t, NULL, swap_fn, anon);
-	/* At least 100 rounds, until the whole slot went out once (or 2,000). */
+	/*
+	 * 100 rounds or 30 s (a round takes 4 s under arm64's TCG), until
+	 * the whole slot went out once (or 2,000 rounds).
+	 */
+	start = time(NULL);
 	for (rounds = 0; rounds < 2000; rounds++) {
-		if (rounds >= 100 && vm_event("pswpout") - out0 >= ANON_PAGES)
+		if ((rounds >= 100 || time(NULL) - start >= 30) &&
+		    vm_event("pswpout") - out0 >= ANON_PAGES)
 			break;
 		vcpu_run(vcpu);
 		TEST_ASSERT(get_ucall(vcpu, &uc) == UCALL_SYNC, "exit %s",

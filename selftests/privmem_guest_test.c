@@ -591,18 +591,6 @@ static void test_vmsave_tenants(void)
 	}
 	vmsave_tenant_free(&t);
 }
-#else /* !__x86_64__ */
-/* kvm-clock, Xen's shared pages and nested SVM are x86's. */
-static void test_x86_only(void)
-{
-	ksft_exit_skip("x86 only (kvm-clock, Xen, SVM)\n");
-}
-
-#define test_kvmclock_accessible	test_x86_only
-#define test_kvmclock_hidden		test_x86_only
-#define test_xen_pages_hidden		test_x86_only
-#define test_nested_vmcb_hidden		test_x86_only
-#define test_vmsave_tenants		test_x86_only
 #endif /* __x86_64__ */
 
 int main(void)
@@ -610,11 +598,14 @@ int main(void)
 	static const struct memext_test tests[] = {
 		MEMEXT_TEST(test_guest_in_privmem),
 		MEMEXT_TEST(test_punch_while_running),
+#ifdef __x86_64__
+		/* kvm-clock, Xen's shared pages and nested SVM are x86's. */
 		MEMEXT_TEST(test_kvmclock_accessible),
 		MEMEXT_TEST(test_kvmclock_hidden),
 		MEMEXT_TEST(test_xen_pages_hidden),
 		MEMEXT_TEST(test_nested_vmcb_hidden),
 		MEMEXT_TEST(test_vmsave_tenants),
+#endif
 	};
 
 	return memext_run_tests(tests, ARRAY_SIZE(tests));
