@@ -6,9 +6,11 @@
  * VMCB, VMSAVE: x86's alone), on every kernel of the matrix.
  */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <linux/falloc.h>
 
 #include "privmem_util.h"
@@ -150,6 +152,78 @@ static void test_punch_while_running(void)
 	}
 	expect_done(vcpu);
 	ksft_print_msg("%d punches while the guest ran\n", punches);
+	kvm_vm_free(vm);
+	munmap(data, DATA_SIZE);
+	close(fd);
+	close(fd0);
+	close(dev);
+}
+
+/* Makes two files accessible and hidden again, over and over. */
+struct toggler {
+	int fd0, fd;
+	off_t size0;
+	bool stop;
+	unsigned long cycles;
+};
+
+static void *toggle_access(void *arg)
+{
+	struct toggler *t = arg;
+
+	while (!READ_ONCE(t->stop)) {
+		memext_set_access(t->fd0, 0, t->size0, true);
+		memext_set_access(t->fd, 0, DATA_SIZE, true);
+		memext_set_access(t->fd, 0, DATA_SIZE, false);
+		memext_set_access(t->fd0, 0, t->size0, false);
+		t->cycles++;
+		/*
+		 * Let the guest run between cycles: on arm64 each one unmaps
+		 * both files, and the guest faults every page back in.
+		 */
+		usleep(50000);
+	}
+	return NULL;
+}
+
+/*
+ * Access changes under a running guest, on the pages it runs from: its
+ * code, stack and page tables (slot 0) and the data it churns through.
+ * On arm64 each change unmaps the chunk for its break-before-make and
+ * the guest faults it back in, executing from it; on x86 the entries
+ * change under the guest.  The guest must see its own values throughout.
+ */
+static void test_access_while_running(void)
+{
+	int dev = open_privmem_dev(), fd0, fd;
+	struct toggler t = { 0 };
+	uint64_t rounds = 40, r, i;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	struct stat st;
+	pthread_t thread;
+	uint8_t *data;
+
+	vm = vm_create_with_one_vcpu(&vcpu, guest_churn);
+	slot0_to_privmem(vm, dev, &fd0);
+	data = add_data_slot(vm, dev, &fd);
+	vcpu_args_set(vcpu, 1, rounds);
+	TEST_ASSERT(!fstat(fd0, &st), "fstat");
+	t.fd0 = fd0;
+	t.fd = fd;
+	t.size0 = st.st_size;
+	TEST_ASSERT(!pthread_create(&thread, NULL, toggle_access, &t), "pthread_create");
+	for (r = 0; r < rounds; r++)
+		expect_sync(vcpu, r);
+	expect_done(vcpu);
+	WRITE_ONCE(t.stop, true);
+	pthread_join(thread, NULL);
+	ksft_print_msg("%lu rounds, %lu access cycles of both files while the guest ran\n",
+		       rounds, t.cycles);
+	TEST_ASSERT(t.cycles, "no access change while the guest ran");
+	for (i = 0; i < DATA_SIZE / PAGE_SIZE; i++)
+		TEST_ASSERT(*(uint64_t *)(data + i * PAGE_SIZE) == rounds - 1,
+			    "page %lu: %lu", i, *(uint64_t *)(data + i * PAGE_SIZE));
 	kvm_vm_free(vm);
 	munmap(data, DATA_SIZE);
 	close(fd);
@@ -598,6 +672,7 @@ int main(void)
 	static const struct memext_test tests[] = {
 		MEMEXT_TEST(test_guest_in_privmem),
 		MEMEXT_TEST(test_punch_while_running),
+		MEMEXT_TEST(test_access_while_running),
 #ifdef __x86_64__
 		/* kvm-clock, Xen's shared pages and nested SVM are x86's. */
 		MEMEXT_TEST(test_kvmclock_accessible),
