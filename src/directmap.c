@@ -19,7 +19,9 @@
  *
  * Lifetime rule for callers: an entry pointing at the decoy may be cached
  * by any CPU until kvm_memext_dmap_flush(), both after hiding and after
- * showing; a page may only be released after it shows and a flush.
+ * showing; a page may only be released after it shows and a flush.  (On
+ * arm64 break-before-make flushed each change already; the rule holds
+ * trivially there.)
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 

@@ -28,6 +28,8 @@
  * executable (without CTR_EL0.DIC): both happen while it maps the page,
  * which the unmap and the lock exclude.  Without DIC a page's stale
  * instructions are invalidated through its own alias before it is hidden.
+ * With MTE, KVM_ARM_MTE_COPY_TAGS writes tags through the linear map at
+ * any time: refused.
  *
  * Invalid entries are never cached, so after break-before-make no CPU
  * holds the old translation: kvm_memext_dmap_flush() has nothing left to
@@ -384,7 +386,8 @@ void kvm_memext_dmap_flush(void)
  * kvm_memext_dmap_init() - check that the linear map can be edited here
  *
  * Return: 0, or -EOPNOTSUPP: without FEAT_S2FWB (KVM would clean guest
- * pages through the linear map, reaching the decoy), or where the linear
+ * pages through the linear map, reaching the decoy), with MTE (KVM would
+ * write their tags through it, also during a break), or where the linear
  * map has block entries (rodata=full off, no debug_pagealloc).
  */
 int __init kvm_memext_dmap_init(void)
@@ -398,6 +401,14 @@ int __init kvm_memext_dmap_init(void)
 
 	if (!cpus_have_final_cap(ARM64_HAS_STAGE2_FWB)) {
 		pr_info("no FEAT_S2FWB: KVM would clean private pages through the linear map\n");
+		return -EOPNOTSUPP;
+	}
+	/*
+	 * KVM_ARM_MTE_COPY_TAGS writes a guest page's tags through the
+	 * linear map, with no mmu-notifier check a break could wait for.
+	 */
+	if (system_supports_mte()) {
+		pr_info("MTE: KVM would write guest tags through the linear map\n");
 		return -EOPNOTSUPP;
 	}
 	dmap_pgd = __va(dmap_ttbr_to_phys(read_sysreg(ttbr1_el1)));

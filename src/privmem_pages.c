@@ -161,7 +161,7 @@ int kvm_memext_privmem_sync_chunk(struct kvm_memext_privmem *pm, pgoff_t cidx,
 		/* Page by page: tells which ones a failed block hide left. */
 		for_each_set_bit(i, diff, KVM_MEMEXT_CHUNK_PAGES) {
 			r = kvm_memext_dmap_hide_page(chunk->pages[i], pm->decoy);
-			/* Memory failure may have unmapped a poisoned page. */
+			/* x86's memory failure may have unmapped a poisoned page. */
 			if (r && !PageHWPoison(chunk->pages[i]))
 				return r;
 			__clear_bit(i, chunk->shown);
