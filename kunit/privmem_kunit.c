@@ -586,6 +586,7 @@ static void block_keeps_its_entry(struct kunit *test)
 {
 	struct kvm_memext_privmem *pm = new_file(test, CHUNK_BYTES, 0);
 	struct kvm_memext_privmem_chunk *chunk = populate(test, pm, 0);
+	DECLARE_BITMAP(todo, KVM_MEMEXT_CHUNK_PAGES);
 	unsigned int level, level5;
 	unsigned long pfn;
 
@@ -601,13 +602,17 @@ static void block_keeps_its_entry(struct kunit *test)
 
 	/* Shown and hidden again in place: no split, one flush each. */
 	mutex_lock(&pm->lock);
-	KUNIT_EXPECT_EQ(test, kvm_memext_dmap_show_block(chunk->pages[0], pm->decoy), 0);
+	bitmap_fill(todo, KVM_MEMEXT_CHUNK_PAGES);
+	KUNIT_EXPECT_EQ(test, kvm_memext_dmap_repoint(chunk->pages, KVM_MEMEXT_CHUNK_PAGES,
+						      todo, pm->decoy, false, true), 0);
 	kvm_memext_dmap_flush();
 	KUNIT_EXPECT_EQ(test, nr_present(chunk, 0, KVM_MEMEXT_CHUNK_PAGES),
 			KVM_MEMEXT_CHUNK_PAGES);
 	kvm_memext_dmap_pfn(chunk->pages[0], &level5);
 	KUNIT_EXPECT_EQ(test, level5, level);
-	KUNIT_EXPECT_EQ(test, kvm_memext_dmap_hide_block(chunk->pages[0], pm->decoy), 0);
+	bitmap_fill(todo, KVM_MEMEXT_CHUNK_PAGES);
+	KUNIT_EXPECT_EQ(test, kvm_memext_dmap_repoint(chunk->pages, KVM_MEMEXT_CHUNK_PAGES,
+						      todo, pm->decoy, true, true), 0);
 	kvm_memext_dmap_flush();
 	mutex_unlock(&pm->lock);
 	KUNIT_EXPECT_EQ(test, nr_hidden(chunk, 0, KVM_MEMEXT_CHUNK_PAGES),

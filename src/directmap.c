@@ -25,6 +25,7 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/bitmap.h>
 #include <linux/mm.h>
 #include <linux/string.h>
 
@@ -37,6 +38,29 @@
 
 struct kvm_memext_privmem_stats kvm_memext_privmem_stats;
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_privmem_stats);
+
+/**
+ * kvm_memext_dmap_pfn() - where the direct map maps a page
+ * @page: the page.
+ * @level: the size of the entry (KVM_MEMEXT_DMAP_*), or NULL.
+ *
+ * Return: the pfn the page's direct-map address translates to, or 0 if it
+ * is not present or not writable.
+ */
+unsigned long kvm_memext_dmap_pfn(struct page *page, unsigned int *level)
+{
+	unsigned int lvl = 0;
+	unsigned long pfn;
+	bool writable;
+
+	if (!kvm_memext_dmap_lookup(kvm_memext_dmap_addr(page), &lvl, &pfn,
+				    &writable) || !writable)
+		pfn = 0;
+	if (level)
+		*level = lvl;
+	return pfn;
+}
+EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_pfn);
 
 /**
  * kvm_memext_dmap_hidden() - whether a page's direct-map entry maps a decoy
@@ -107,3 +131,81 @@ void kvm_memext_dmap_decoy_free(struct page *decoy)
 		__free_pages(decoy, KVM_MEMEXT_CHUNK_ORDER);
 }
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_decoy_free);
+
+/**
+ * kvm_memext_dmap_repoint() - hide or show some pages of a chunk
+ * @pages: the chunk's pages.
+ * @nr: how many @pages and @todo cover.
+ * @todo: the pages to repoint; on return, those that were not.
+ * @decoy: the decoy, from kvm_memext_dmap_decoy_alloc().
+ * @hide: point the entries at the decoy (true) or back at the pages.
+ * @block: @pages are one 2 MiB-aligned block, in order.
+ *
+ * A whole block is repointed in one write where one entry maps it (x86),
+ * else page by page, batched where the architecture can (arm64: one
+ * invalidation of every CPU's TLB for all of them).  A page that maps
+ * what it should already counts as done.  Does not flush: the caller
+ * calls kvm_memext_dmap_flush() for its batch.
+ *
+ * Return: 0, or the first negative errno met; the pages left in @todo
+ * keep their entries (-EIO: not present, e.g. after memory failure).
+ */
+int kvm_memext_dmap_repoint(struct page **pages, unsigned int nr,
+			    unsigned long *todo, struct page *decoy, bool hide,
+			    bool block)
+{
+	int r;
+
+	if (block && nr == KVM_MEMEXT_CHUNK_PAGES &&
+	    bitmap_full(todo, KVM_MEMEXT_CHUNK_PAGES)) {
+		r = kvm_memext_dmap_arch_block(pages[0], decoy, hide);
+		if (!r)
+			bitmap_zero(todo, KVM_MEMEXT_CHUNK_PAGES);
+		/*
+		 * Page by page only where no entry maps the block (-EAGAIN)
+		 * or it was not as expected (-EIO: the pages tell which):
+		 * after a failed split (-ENOMEM), 512 more would fail too.
+		 */
+		if (r != -EAGAIN && r != -EIO)
+			return r;
+	}
+	return kvm_memext_dmap_arch_pages(pages, nr, todo, decoy, hide);
+}
+EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_repoint);
+
+/**
+ * kvm_memext_dmap_hide_page() - point one page's direct-map entry at a decoy
+ * @page: a page the module owns, mapped as usual (on arm64, that nothing
+ *	accesses: see KVM_MEMEXT_DMAP_BREAKS).
+ * @decoy: the decoy, from kvm_memext_dmap_decoy_alloc().
+ *
+ * May split a larger entry first (x86's CPA, which may fail with
+ * -ENOMEM).  Does not flush.
+ *
+ * Return: 0 or a negative errno; on error the entry is unchanged.
+ */
+int kvm_memext_dmap_hide_page(struct page *page, struct page *decoy)
+{
+	unsigned long todo = 1;
+
+	return kvm_memext_dmap_arch_pages(&page, 1, &todo, decoy, true);
+}
+EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_hide_page);
+
+/**
+ * kvm_memext_dmap_show_page() - point one page's direct-map entry back at it
+ * @page: a page the module owns (on arm64, that nothing accesses).
+ * @decoy: the decoy it was hidden with.
+ *
+ * May split the 2 MiB entry of a hidden block first.  Does not flush.
+ *
+ * Return: 0, -EIO if the entry is not present (memory failure), or another
+ * negative errno; on error the entry is unchanged.
+ */
+int kvm_memext_dmap_show_page(struct page *page, struct page *decoy)
+{
+	unsigned long todo = 1;
+
+	return kvm_memext_dmap_arch_pages(&page, 1, &todo, decoy, false);
+}
+EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_show_page);

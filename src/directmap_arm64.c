@@ -15,13 +15,13 @@
  * no split is ever needed and no entry of another page is touched.
  * Changing the output address of a live entry needs break-before-make:
  * the entry is made invalid, its translation invalidated on every CPU
- * (TLBI VAALE1IS, or VMALLE1IS for a whole chunk), and only then pointed
- * at its new frame.  While it is
- * invalid, an access to the page's linear address would fault, so
- * callers guarantee that nothing reaches it then: a page is repointed
- * either before anything maps it (a fresh page) or after it was unmapped
- * from userspace, and so from KVM's stage 2, under the file's lock that
- * faults take (KVM_MEMEXT_DMAP_BREAKS).  KVM/arm64 reaches a guest page
+ * (TLBI VAALE1IS, or one VMALLE1IS for a batch of more than a few pages
+ * of a chunk), and only then pointed at its new frame.  While it is invalid, an access to
+ * the page's linear address would fault, so callers guarantee that
+ * nothing reaches it then: a page is repointed either before anything
+ * maps it (a fresh page) or after it was unmapped from userspace, and so
+ * from KVM's stage 2, under the file's lock that faults take
+ * (KVM_MEMEXT_DMAP_BREAKS).  KVM/arm64 reaches a guest page
  * through the linear map only to clean it to the point of coherency
  * (without FEAT_S2FWB: refused here, as that clean would hit the decoy)
  * and to invalidate the instruction cache when it maps the page
@@ -37,6 +37,7 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/bitmap.h>
 #include <linux/mm.h>
 #include <linux/pgtable.h>
 #include <asm/cacheflush.h>
@@ -50,17 +51,6 @@
 
 /* swapper_pg_dir, through the linear map (kvm_memext_dmap_init()). */
 static pgd_t *dmap_pgd;
-
-static unsigned long dmap_addr(struct page *page)
-{
-	return (unsigned long)page_address(page);
-}
-
-static unsigned long dmap_decoy_pfn(struct page *decoy, struct page *page)
-{
-	return page_to_pfn(decoy) +
-		(page_to_pfn(page) & (KVM_MEMEXT_CHUNK_PAGES - 1));
-}
 
 /* The inverse of phys_to_ttbr(): PA[51:48] sit in BADDR[5:2]. */
 static phys_addr_t dmap_ttbr_to_phys(u64 ttbr)
@@ -77,8 +67,8 @@ static phys_addr_t dmap_ttbr_to_phys(u64 ttbr)
  * it is not valid).  Returns NULL when no entry maps @addr; a block or
  * contiguous entry is returned with its size, for callers to refuse.
  */
-static pte_t *dmap_lookup(unsigned long addr, unsigned int *level,
-			  unsigned long *pfn, bool *writable)
+pte_t *kvm_memext_dmap_lookup(unsigned long addr, unsigned int *level,
+			      unsigned long *pfn, bool *writable)
 {
 	pgd_t *pgdp = pgd_offset_pgd(dmap_pgd, addr);
 	p4d_t *p4dp;
@@ -134,49 +124,11 @@ static pte_t *dmap_own_pte(unsigned long addr, unsigned long from)
 	bool writable;
 	pte_t *ptep;
 
-	ptep = dmap_lookup(addr, &level, &pfn, &writable);
+	ptep = kvm_memext_dmap_lookup(addr, &level, &pfn, &writable);
 	if (!ptep || level != KVM_MEMEXT_DMAP_4K || pfn != from || !writable ||
 	    pte_cont(READ_ONCE(*ptep)))
 		return NULL;
 	return ptep;
-}
-
-/*
- * Break-before-make over @nr consecutive entries from @ptep (the linear
- * map of @addr on): invalidate them, flush their translations on every
- * CPU, point them at @to + i with @prot.
- */
-static void dmap_repoint(unsigned long addr, pte_t *ptep, unsigned int nr,
-			 unsigned long to, pgprot_t prot)
-{
-	unsigned int i;
-
-	for (i = 0; i < nr; i++)
-		__set_pte_nosync(ptep + i, __pte(0));
-	/*
-	 * A chunk: one broadcast invalidation of everything (TLBI VMALLE1IS,
-	 * what flush_tlb_kernel_range() does above 512 pages) rather than
-	 * 512 broadcasts, each of which waits for every CPU.
-	 */
-	if (nr == 1)
-		flush_tlb_kernel_range(addr, addr + PAGE_SIZE);
-	else
-		flush_tlb_all();
-	for (i = 0; i < nr; i++)
-		__set_pte_nosync(ptep + i, pfn_pte(to + i, prot));
-	dsb(ishst);
-	isb();
-}
-
-/* Whether @nr entries from @addr map @pfn on, 4 KiB and writable each. */
-static bool dmap_maps(unsigned long addr, unsigned int nr, unsigned long pfn)
-{
-	unsigned int i;
-
-	for (i = 0; i < nr; i++)
-		if (!dmap_own_pte(addr + i * PAGE_SIZE, pfn + i))
-			return false;
-	return true;
 }
 
 /*
@@ -185,71 +137,148 @@ static bool dmap_maps(unsigned long addr, unsigned int nr, unsigned long pfn)
  * reaches the decoy: clear a page's stale instructions (a binary's page
  * cache, before the allocator gave it to us) while its alias still works.
  */
-static void dmap_sync_icache(unsigned long addr, unsigned int nr)
+static void dmap_sync_icache(unsigned long addr)
 {
 	if (!cpus_have_final_cap(ARM64_HAS_CACHE_DIC))
-		caches_clean_inval_pou(addr, addr + nr * PAGE_SIZE);
+		caches_clean_inval_pou(addr, addr + PAGE_SIZE);
 }
 
-/*
- * Point the @nr entries from @page's at @to on, from @from on: 0 when
- * they map @to already; -EAGAIN when their bits differ (one at a time,
- * then).
- */
-static int dmap_repoint_range(struct page *page, unsigned int nr,
-			      unsigned long from, unsigned long to)
+/* Why the entry of @addr is not one the module rewrites. */
+static int dmap_refusal(unsigned long addr)
 {
-	unsigned long addr = dmap_addr(page), pfn;
-	unsigned int level, i;
-	pgprot_t prot;
+	unsigned long pfn;
+	unsigned int level;
 	bool writable;
 	pte_t *ptep;
 
-	if (dmap_maps(addr, nr, to))
-		return 0;
-	ptep = dmap_own_pte(addr, from);
-	prot = ptep ? pte_pgprot(READ_ONCE(*ptep)) : __pgprot(0);
-	for (i = 0; i < nr; i++) {
-		ptep = dmap_own_pte(addr + i * PAGE_SIZE, from + i);
-		/* dmap_repoint() gives them all the first one's bits. */
-		if (ptep && pgprot_val(pte_pgprot(READ_ONCE(*ptep))) != pgprot_val(prot))
-			return -EAGAIN;
-		if (ptep)
-			continue;
-		/* Poisoned, a block entry, or not the state the caller knows. */
-		ptep = dmap_lookup(addr + i * PAGE_SIZE, &level, &pfn, &writable);
-		if (ptep && level != KVM_MEMEXT_DMAP_4K)
-			return -EOPNOTSUPP;
-		return ptep ? -EIO : -EFAULT;
-	}
-	if (from == page_to_pfn(page))
-		dmap_sync_icache(addr, nr);
-	dmap_repoint(addr, dmap_own_pte(addr, from), nr, to, prot);
-	if (dmap_maps(addr, nr, to))
-		return 0;
-	pr_err_once("linear-map entries of %#lx changed under the module\n", addr);
+	ptep = kvm_memext_dmap_lookup(addr, &level, &pfn, &writable);
+	if (!ptep)
+		return -EFAULT;
+	/* A block entry; else poisoned, or not the state the caller knows. */
+	if (level != KVM_MEMEXT_DMAP_4K || pte_cont(READ_ONCE(*ptep)))
+		return -EOPNOTSUPP;
 	return -EIO;
 }
 
-/**
- * kvm_memext_dmap_pfn() - where the linear map maps a page
- * @page: the page.
- * @level: the size of the entry (KVM_MEMEXT_DMAP_*), or NULL.
- *
- * Return: the pfn the page's linear address translates to, or 0 if it is
- * not valid or not writable.
- */
-unsigned long kvm_memext_dmap_pfn(struct page *page, unsigned int *level)
+/* Break-before-make of one entry, for one whose bits differ. */
+static void dmap_repoint_one(unsigned long addr, pte_t *ptep,
+			     unsigned long to)
 {
-	unsigned int lvl = 0;
-	unsigned long pfn;
-	bool writable;
+	pgprot_t prot = pte_pgprot(READ_ONCE(*ptep));
 
-	if (!dmap_lookup(dmap_addr(page), &lvl, &pfn, &writable) || !writable)
-		pfn = 0;
-	if (level)
-		*level = lvl;
-	return pfn;
+	__set_pte_nosync(ptep, __pte(0));
+	flush_tlb_kernel_range(addr, addr + PAGE_SIZE);
+	__set_pte_nosync(ptep, pfn_pte(to, prot));
+	dsb(ishst);
+	isb();
+}
+
+/*
+ * Whether the entry of @addr maps @to now, as a repoint left it: clears
+ * @i in @todo, else -EIO (said once).
+ */
+static int dmap_check(unsigned long addr, unsigned long to,
+		      unsigned long *todo, unsigned int i)
+{
+	if (!dmap_own_pte(addr, to)) {
+		pr_err_once("linear-map entry of %#lx changed under the module\n",
+			    addr);
+		return -EIO;
+	}
+	__clear_bit(i, todo);
+	return 0;
+}
+
+/*
+ * Up to this many pages, a batch invalidates each page's translation
+ * (TLBI VAALE1IS, which waits for every CPU); above, everything at once
+ * (TLBI VMALLE1IS), which the kernel itself does only above 512 pages but
+ * which costs every CPU no more than refilling its TLB.  A chunk's pages
+ * lie anywhere in the linear map, so one range would not do.
+ */
+#define DMAP_TLBI_PAGES	16
+
+/*
+ * Break-before-make over the entries of @todo's pages at once: make them
+ * all invalid, invalidate their translations on every CPU once, then
+ * point each at its new frame with the first one's bits.  The linear map
+ * gives every page the same bits; one whose bits differ gets a break of
+ * its own.
+ */
+int kvm_memext_dmap_arch_pages(struct page **pages, unsigned int nr,
+			       unsigned long *todo, struct page *decoy,
+			       bool hide)
+{
+	DECLARE_BITMAP(go, KVM_MEMEXT_CHUNK_PAGES);
+	unsigned long addr, from, to, pfn;
+	pgprot_t prot = __pgprot(0);
+	unsigned int i, n = 0, level;
+	bool writable;
+	pte_t *ptep;
+	int r = 0, e;
+
+	if (WARN_ON_ONCE(nr > KVM_MEMEXT_CHUNK_PAGES))
+		return -EINVAL;
+	bitmap_zero(go, KVM_MEMEXT_CHUNK_PAGES);
+	for_each_set_bit(i, todo, nr) {
+		addr = kvm_memext_dmap_addr(pages[i]);
+		kvm_memext_dmap_frames(pages[i], decoy, hide, &from, &to);
+		if (dmap_own_pte(addr, to)) {
+			__clear_bit(i, todo);
+			continue;
+		}
+		ptep = dmap_own_pte(addr, from);
+		if (!ptep) {
+			r = r ?: dmap_refusal(addr);
+			continue;
+		}
+		if (hide)
+			dmap_sync_icache(addr);
+		if (n && pgprot_val(pte_pgprot(READ_ONCE(*ptep))) != pgprot_val(prot)) {
+			dmap_repoint_one(addr, ptep, to);
+			e = dmap_check(addr, to, todo, i);
+			r = r ?: e;
+			continue;
+		}
+		if (!n++)
+			prot = pte_pgprot(READ_ONCE(*ptep));
+		__set_bit(i, go);
+		__set_pte_nosync(ptep, __pte(0));
+	}
+	if (n > DMAP_TLBI_PAGES) {
+		flush_tlb_all();
+	} else {
+		for_each_set_bit(i, go, nr) {
+			addr = kvm_memext_dmap_addr(pages[i]);
+			flush_tlb_kernel_range(addr, addr + PAGE_SIZE);
+		}
+	}
+	for_each_set_bit(i, go, nr) {
+		addr = kvm_memext_dmap_addr(pages[i]);
+		kvm_memext_dmap_frames(pages[i], decoy, hide, &from, &to);
+		/*
+		 * The invalid entry, in the PTE table it was in: nothing else
+		 * rewrites our pages' entries in a page-granular linear map.
+		 */
+		ptep = kvm_memext_dmap_lookup(addr, &level, &pfn, &writable);
+		if (!WARN_ON_ONCE(!ptep || level != KVM_MEMEXT_DMAP_4K))
+			__set_pte_nosync(ptep, pfn_pte(to, prot));
+	}
+	dsb(ishst);
+	isb();
+	for_each_set_bit(i, go, nr) {
+		kvm_memext_dmap_frames(pages[i], decoy, hide, &from, &to);
+		e = dmap_check(kvm_memext_dmap_addr(pages[i]), to, todo, i);
+		r = r ?: e;
+	}
+	return r;
+}
+
+/* Every block goes page by page: the linear map has no 2 MiB entries here. */
+int kvm_memext_dmap_arch_block(struct page *page, struct page *decoy,
+			       bool hide)
+{
+	return -EAGAIN;
 }
 
 /**
@@ -262,94 +291,18 @@ unsigned long kvm_memext_dmap_pfn(struct page *page, unsigned int *level)
  */
 bool kvm_memext_dmap_present(struct page *page)
 {
-	unsigned long addr = dmap_addr(page), pfn;
+	unsigned long addr = kvm_memext_dmap_addr(page), pfn;
 	unsigned int level;
 	bool writable;
 	pte_t *ptep;
 	u64 attr;
 
-	ptep = dmap_lookup(addr, &level, &pfn, &writable);
+	ptep = kvm_memext_dmap_lookup(addr, &level, &pfn, &writable);
 	if (!ptep || pfn != page_to_pfn(page) || !writable)
 		return false;
 	attr = pte_val(READ_ONCE(*ptep)) & PTE_ATTRINDX_MASK;
 	return attr == PTE_ATTRINDX(MT_NORMAL) ||
 	       attr == PTE_ATTRINDX(MT_NORMAL_TAGGED);
-}
-
-/**
- * kvm_memext_dmap_hide_page() - point one page's linear-map entry at a decoy
- * @page: a page the module owns, mapped as usual, that nothing accesses.
- * @decoy: the decoy, from kvm_memext_dmap_decoy_alloc().
- *
- * Return: 0, -EOPNOTSUPP for a block entry, or -EIO; on error the entry
- * is unchanged.
- */
-int kvm_memext_dmap_hide_page(struct page *page, struct page *decoy)
-{
-	return dmap_repoint_range(page, 1, page_to_pfn(page),
-				  dmap_decoy_pfn(decoy, page));
-}
-
-/**
- * kvm_memext_dmap_show_page() - point one page's linear-map entry back at it
- * @page: a page the module owns, that nothing accesses.
- * @decoy: the decoy it was hidden with.
- *
- * Return: 0 or a negative errno; on error the entry is unchanged.
- */
-int kvm_memext_dmap_show_page(struct page *page, struct page *decoy)
-{
-	return dmap_repoint_range(page, 1, dmap_decoy_pfn(decoy, page),
-				  page_to_pfn(page));
-}
-
-/*
- * A whole 2 MiB block: one break-before-make over its 512 entries (one
- * PTE table), else page by page.
- */
-static int dmap_repoint_block(struct page *page, struct page *decoy, bool hide)
-{
-	unsigned long self = page_to_pfn(page), other = page_to_pfn(decoy);
-	unsigned int i;
-	int r;
-
-	if (!IS_ALIGNED(self, KVM_MEMEXT_CHUNK_PAGES))
-		return -EINVAL;
-	if (!dmap_repoint_range(page, KVM_MEMEXT_CHUNK_PAGES,
-				hide ? self : other, hide ? other : self))
-		return 0;
-	for (i = 0; i < KVM_MEMEXT_CHUNK_PAGES; i++) {
-		r = hide ? kvm_memext_dmap_hide_page(page + i, decoy) :
-			   kvm_memext_dmap_show_page(page + i, decoy);
-		if (r)
-			return r;
-	}
-	return 0;
-}
-
-/**
- * kvm_memext_dmap_hide_block() - hide a 2 MiB-aligned block of 512 pages
- * @page: its first page.
- * @decoy: the decoy to point it at.
- *
- * Return: 0 or a negative errno; on error some pages may be hidden: show
- * the block again.
- */
-int kvm_memext_dmap_hide_block(struct page *page, struct page *decoy)
-{
-	return dmap_repoint_block(page, decoy, true);
-}
-
-/**
- * kvm_memext_dmap_show_block() - show a 2 MiB-aligned block of 512 pages
- * @page: its first page.
- * @decoy: the decoy it was hidden with.
- *
- * Return: 0 or a negative errno (pages whose entry is not valid stay).
- */
-int kvm_memext_dmap_show_block(struct page *page, struct page *decoy)
-{
-	return dmap_repoint_block(page, decoy, false);
 }
 
 /**
@@ -365,7 +318,7 @@ int kvm_memext_dmap_split(struct page *page, bool block)
 	unsigned int level;
 	bool writable;
 
-	if (!dmap_lookup(dmap_addr(page), &level, &pfn, &writable))
+	if (!kvm_memext_dmap_lookup(kvm_memext_dmap_addr(page), &level, &pfn, &writable))
 		return -EFAULT;
 	return level == KVM_MEMEXT_DMAP_4K ? 0 : -EOPNOTSUPP;
 }
@@ -415,7 +368,7 @@ int __init kvm_memext_dmap_init(void)
 	page = alloc_page(GFP_KERNEL);
 	if (!page)
 		return -ENOMEM;
-	ptep = dmap_lookup(dmap_addr(page), &level, &pfn, &writable);
+	ptep = kvm_memext_dmap_lookup(kvm_memext_dmap_addr(page), &level, &pfn, &writable);
 	if (!ptep || pfn != page_to_pfn(page) || !writable) {
 		pr_err("the walk from TTBR1_EL1 did not find the linear map (pfn %#lx, want %#lx)\n",
 		       pfn, page_to_pfn(page));

@@ -42,23 +42,12 @@
 static_assert(PG_LEVEL_4K == KVM_MEMEXT_DMAP_4K && PG_LEVEL_2M == KVM_MEMEXT_DMAP_2M &&
 	      PG_LEVEL_1G == KVM_MEMEXT_DMAP_1G);
 
-static unsigned long dmap_addr(struct page *page)
-{
-	return (unsigned long)page_address(page);
-}
-
-static unsigned long dmap_decoy_pfn(struct page *decoy, struct page *page)
-{
-	return page_to_pfn(decoy) +
-		(page_to_pfn(page) & (KVM_MEMEXT_CHUNK_PAGES - 1));
-}
-
 /*
  * The entry over @addr, its level, and the pfn it maps @addr to (0 when
  * it is not present).  Returns NULL when the direct map has no entry.
  */
-static pte_t *dmap_lookup(unsigned long addr, unsigned int *level,
-			  unsigned long *pfn, bool *writable)
+pte_t *kvm_memext_dmap_lookup(unsigned long addr, unsigned int *level,
+			      unsigned long *pfn, bool *writable)
 {
 	pte_t *kpte = lookup_address(addr, level);
 	unsigned long off;
@@ -89,28 +78,6 @@ static pte_t *dmap_lookup(unsigned long addr, unsigned int *level,
 }
 
 /**
- * kvm_memext_dmap_pfn() - where the direct map maps a page
- * @page: the page.
- * @level: the level of the entry (PG_LEVEL_*), or NULL.
- *
- * Return: the pfn the page's direct-map address translates to, or 0 if it
- * is not present or not writable.
- */
-unsigned long kvm_memext_dmap_pfn(struct page *page, unsigned int *level)
-{
-	unsigned int lvl;
-	unsigned long pfn;
-	bool writable;
-
-	if (!dmap_lookup(dmap_addr(page), &lvl, &pfn, &writable) || !writable)
-		pfn = 0;
-	if (level)
-		*level = lvl;
-	return pfn;
-}
-EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_pfn);
-
-/**
  * kvm_memext_dmap_present() - whether the direct map maps a page as usual
  * @page: the page.
  *
@@ -125,7 +92,7 @@ bool kvm_memext_dmap_present(struct page *page)
 	if (kvm_memext_dmap_pfn(page, NULL) != page_to_pfn(page))
 		return false;
 	/* Write-back, as the allocator's next user expects (not left UC-). */
-	kpte = lookup_address(dmap_addr(page), &level);
+	kpte = lookup_address(kvm_memext_dmap_addr(page), &level);
 	return kpte && !(pte_flags(READ_ONCE(*kpte)) & (_PAGE_PCD | _PAGE_PWT));
 }
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_present);
@@ -170,7 +137,7 @@ static int dmap_set(unsigned long addr, pte_t *kpte, unsigned int level,
 	} else {
 		set_pte(kpte, pfn_pte(pfn, pte_pgprot(pte)));
 	}
-	if (dmap_lookup(addr, &lvl, &now, &writable) == kpte && lvl == level &&
+	if (kvm_memext_dmap_lookup(addr, &lvl, &now, &writable) == kpte && lvl == level &&
 	    now == pfn && writable)
 		return 0;
 	pr_err_once("direct-map entry of %#lx changed under the module (level %u, pfn %#lx, want %#lx)\n",
@@ -185,13 +152,13 @@ static int dmap_set(unsigned long addr, pte_t *kpte, unsigned int level,
 static int dmap_repoint_page(struct page *page, unsigned long from,
 			     unsigned long to)
 {
-	unsigned long addr = dmap_addr(page), pfn;
+	unsigned long addr = kvm_memext_dmap_addr(page), pfn;
 	unsigned int level;
 	bool writable;
 	pte_t *kpte;
 	int r;
 
-	kpte = dmap_lookup(addr, &level, &pfn, &writable);
+	kpte = kvm_memext_dmap_lookup(addr, &level, &pfn, &writable);
 	if (!kpte)
 		return -EFAULT;
 	if (pfn == to && writable)
@@ -203,46 +170,32 @@ static int dmap_repoint_page(struct page *page, unsigned long from,
 		r = dmap_split(addr, 1);
 		if (r)
 			return r;
-		kpte = dmap_lookup(addr, &level, &pfn, &writable);
+		kpte = kvm_memext_dmap_lookup(addr, &level, &pfn, &writable);
 		if (!kpte || level != PG_LEVEL_4K || pfn != from || !writable)
 			return -EIO;
 	}
 	return dmap_set(addr, kpte, PG_LEVEL_4K, to);
 }
 
-/**
- * kvm_memext_dmap_hide_page() - point one page's direct-map entry at a decoy
- * @page: a page the module owns, mapped as usual.
- * @decoy: the decoy, from kvm_memext_dmap_decoy_alloc().
- *
- * Splits a larger entry first (which CPA may fail with -ENOMEM).  Does not
- * flush: the caller calls kvm_memext_dmap_flush() for its batch.
- *
- * Return: 0 or a negative errno; on error the entry is unchanged.
- */
-int kvm_memext_dmap_hide_page(struct page *page, struct page *decoy)
+/* Each page of @todo on its own: CPA splits per page anyway. */
+int kvm_memext_dmap_arch_pages(struct page **pages, unsigned int nr,
+			       unsigned long *todo, struct page *decoy,
+			       bool hide)
 {
-	return dmap_repoint_page(page, page_to_pfn(page),
-				 dmap_decoy_pfn(decoy, page));
-}
-EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_hide_page);
+	unsigned long from, to;
+	unsigned int i;
+	int r = 0, e;
 
-/**
- * kvm_memext_dmap_show_page() - point one page's direct-map entry back at it
- * @page: a page the module owns.
- * @decoy: the decoy it was hidden with.
- *
- * Splits the 2 MiB entry of a hidden block first.  Does not flush.
- *
- * Return: 0, -EIO if the entry is not present (memory failure), or another
- * negative errno; on error the entry is unchanged.
- */
-int kvm_memext_dmap_show_page(struct page *page, struct page *decoy)
-{
-	return dmap_repoint_page(page, dmap_decoy_pfn(decoy, page),
-				 page_to_pfn(page));
+	for_each_set_bit(i, todo, nr) {
+		kvm_memext_dmap_frames(pages[i], decoy, hide, &from, &to);
+		e = dmap_repoint_page(pages[i], from, to);
+		if (e)
+			r = r ?: e;
+		else
+			__clear_bit(i, todo);
+	}
+	return r;
 }
-EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_show_page);
 
 /**
  * kvm_memext_dmap_split() - give a page of the module an entry of its own
@@ -257,12 +210,12 @@ EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_show_page);
  */
 int kvm_memext_dmap_split(struct page *page, bool block)
 {
-	unsigned long addr = dmap_addr(page), pfn, now = 0;
+	unsigned long addr = kvm_memext_dmap_addr(page), pfn, now = 0;
 	unsigned int level, want = block ? PG_LEVEL_2M : PG_LEVEL_4K;
 	bool writable;
 	int r;
 
-	if (!dmap_lookup(addr, &level, &pfn, &writable))
+	if (!kvm_memext_dmap_lookup(addr, &level, &pfn, &writable))
 		return -EFAULT;
 	/* Not present (memory failure): nothing will repoint it. */
 	if (level <= want || !pfn)
@@ -275,7 +228,7 @@ int kvm_memext_dmap_split(struct page *page, bool block)
 	 * hidden page); were it to rebuild the entries from __pa(), hidden
 	 * pages would be shown while their chunk says hidden.
 	 */
-	if (dmap_lookup(addr, &level, &now, &writable) && !now)
+	if (kvm_memext_dmap_lookup(addr, &level, &now, &writable) && !now)
 		return 0;	/* memory failure meanwhile, as above */
 	if (level > want || now != pfn) {
 		pr_err_once("the direct map at %#lx changed in a split: level %u, pfn %#lx, was %#lx\n",
@@ -287,75 +240,37 @@ int kvm_memext_dmap_split(struct page *page, bool block)
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_split);
 
 /*
- * Repoint a whole 2 MiB block: one write to a 2 MiB leaf, else each page.
- * @hide: from the pages to the decoy (true) or back (false).
+ * A whole 2 MiB block in one write to the 2 MiB leaf over it (a 1 GiB
+ * entry is split into 2 MiB ones first, once); -EAGAIN when no such leaf
+ * maps it: page by page then.
  */
-static int dmap_repoint_block(struct page *page, struct page *decoy, bool hide)
+int kvm_memext_dmap_arch_block(struct page *page, struct page *decoy,
+			       bool hide)
 {
-	unsigned long addr = dmap_addr(page), pfn, self = page_to_pfn(page);
-	unsigned long from = hide ? self : page_to_pfn(decoy);
-	unsigned long to = hide ? page_to_pfn(decoy) : self;
-	unsigned int level, i;
+	unsigned long addr = kvm_memext_dmap_addr(page), pfn, from, to;
+	unsigned int level;
 	bool writable;
 	pte_t *kpte;
 	int r;
 
-	if (!IS_ALIGNED(self, KVM_MEMEXT_CHUNK_PAGES))
+	if (!IS_ALIGNED(page_to_pfn(page), KVM_MEMEXT_CHUNK_PAGES))
 		return -EINVAL;
-	kpte = dmap_lookup(addr, &level, &pfn, &writable);
+	kvm_memext_dmap_frames(page, decoy, hide, &from, &to);
+	kpte = kvm_memext_dmap_lookup(addr, &level, &pfn, &writable);
 	if (!kpte)
 		return -EFAULT;
 	if (level > PG_LEVEL_2M && hide) {
-		/* A 1 GiB entry: CPA splits it and keeps 2 MiB leaves. */
 		r = dmap_split(addr, KVM_MEMEXT_CHUNK_PAGES);
 		if (r)
 			return r;
-		kpte = dmap_lookup(addr, &level, &pfn, &writable);
+		kpte = kvm_memext_dmap_lookup(addr, &level, &pfn, &writable);
 		if (!kpte)
 			return -EFAULT;
 	}
-	if (level == PG_LEVEL_2M && writable && (pfn == from || pfn == to))
-		return pfn == from ? dmap_set(addr, kpte, PG_LEVEL_2M, to) : 0;
-	for (i = 0; i < KVM_MEMEXT_CHUNK_PAGES; i++) {
-		r = hide ? kvm_memext_dmap_hide_page(page + i, decoy) :
-			   kvm_memext_dmap_show_page(page + i, decoy);
-		if (r)
-			return r;
-	}
-	return 0;
+	if (level != PG_LEVEL_2M || !writable || (pfn != from && pfn != to))
+		return -EAGAIN;
+	return pfn == from ? dmap_set(addr, kpte, PG_LEVEL_2M, to) : 0;
 }
-
-/**
- * kvm_memext_dmap_hide_block() - hide a 2 MiB-aligned block of 512 pages
- * @page: its first page.
- * @decoy: the decoy to point it at.
- *
- * A 2 MiB entry over it stays one entry (a 1 GiB one is split into 2 MiB
- * entries, once).  Does not flush.
- *
- * Return: 0 or a negative errno; on error some pages may be hidden: show
- * the block again.
- */
-int kvm_memext_dmap_hide_block(struct page *page, struct page *decoy)
-{
-	return dmap_repoint_block(page, decoy, true);
-}
-EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_hide_block);
-
-/**
- * kvm_memext_dmap_show_block() - show a 2 MiB-aligned block of 512 pages
- * @page: its first page.
- * @decoy: the decoy it was hidden with.
- *
- * Does not flush.
- *
- * Return: 0 or a negative errno (pages whose entry is not present stay).
- */
-int kvm_memext_dmap_show_block(struct page *page, struct page *decoy)
-{
-	return dmap_repoint_block(page, decoy, false);
-}
-EXPORT_SYMBOL_IF_KUNIT(kvm_memext_dmap_show_block);
 
 /*
  * Every translation on this CPU, in every PCID, global ones and the

@@ -176,7 +176,8 @@ void kvm_memext_privmem_clock_hide(struct kvm_memext_privmem *pm,
 	r = kvm_memext_privmem_sync_chunk(pm, cidx, chunk, kvm_memext_privmem_flush_early(pm));
 	if (r < 0)
 		kvm_memext_privmem_sync_failed(pm, cidx, r);
-	else if (r)
+	/* A failed sync may have changed some entries too. */
+	if (r)
 		kvm_memext_privmem_flush(pm, KVM_MEMEXT_FLUSH_CLOCK);
 }
 
@@ -212,8 +213,7 @@ void kvm_memext_privmem_clock_unmap(struct kvm_memext_privmem *pm,
 		r = kvm_memext_privmem_sync_chunk(pm, cidx, chunk, false);
 		if (r < 0)
 			kvm_memext_privmem_sync_failed(pm, cidx, r);
-		else
-			changed |= r;
+		changed |= r != 0;
 	}
 	if (changed)
 		kvm_memext_privmem_flush(pm, KVM_MEMEXT_FLUSH_CLOCK);

@@ -101,6 +101,7 @@ int kvm_memext_privmem_sync_chunk(struct kvm_memext_privmem *pm, pgoff_t cidx,
 {
 	DECLARE_BITMAP(want, KVM_MEMEXT_CHUNK_PAGES);
 	DECLARE_BITMAP(diff, KVM_MEMEXT_CHUNK_PAGES);
+	DECLARE_BITMAP(left, KVM_MEMEXT_CHUNK_PAGES);
 	unsigned long delay;
 	bool changed = false;
 	unsigned int i, n;
@@ -115,28 +116,16 @@ int kvm_memext_privmem_sync_chunk(struct kvm_memext_privmem *pm, pgoff_t cidx,
 	    (!defer_hides && !bitmap_subset(chunk->shown, want, KVM_MEMEXT_CHUNK_PAGES)))
 		privmem_unmap_chunk(pm, cidx);
 	if (!bitmap_empty(diff, KVM_MEMEXT_CHUNK_PAGES)) {
-		if (chunk->huge && bitmap_full(diff, KVM_MEMEXT_CHUNK_PAGES)) {
-			r = kvm_memext_dmap_show_block(chunk->pages[0], pm->decoy);
-			if (r)
-				return r;
-			bitmap_fill(chunk->shown, KVM_MEMEXT_CHUNK_PAGES);
-			kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_SHOWN,
-					       KVM_MEMEXT_CHUNK_PAGES);
-			trace_kvm_memext_privmem_show(pm, cidx,
-						      KVM_MEMEXT_CHUNK_PAGES, true);
-		} else {
-			for_each_set_bit(i, diff, KVM_MEMEXT_CHUNK_PAGES) {
-				r = kvm_memext_dmap_show_page(chunk->pages[i], pm->decoy);
-				if (r)
-					return r;
-				__set_bit(i, chunk->shown);
-				kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_SHOWN, 1);
-			}
-			if (trace_kvm_memext_privmem_show_enabled()) {
-				n = bitmap_weight(diff, KVM_MEMEXT_CHUNK_PAGES);
-				trace_kvm_memext_privmem_show(pm, cidx, n, false);
-			}
-		}
+		bitmap_copy(left, diff, KVM_MEMEXT_CHUNK_PAGES);
+		r = kvm_memext_dmap_repoint(chunk->pages, KVM_MEMEXT_CHUNK_PAGES,
+					    left, pm->decoy, false, chunk->huge);
+		bitmap_andnot(diff, diff, left, KVM_MEMEXT_CHUNK_PAGES);
+		bitmap_or(chunk->shown, chunk->shown, diff, KVM_MEMEXT_CHUNK_PAGES);
+		n = bitmap_weight(diff, KVM_MEMEXT_CHUNK_PAGES);
+		kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_SHOWN, n);
+		trace_kvm_memext_privmem_show(pm, cidx, n, chunk->huge);
+		if (r)
+			return r;
 		changed = true;
 	}
 
@@ -150,28 +139,21 @@ int kvm_memext_privmem_sync_chunk(struct kvm_memext_privmem *pm, pgoff_t cidx,
 		atomic_long_inc(&kvm_memext_privmem_stats.deferred_hides);
 		return changed;
 	}
-	if (chunk->huge && bitmap_full(diff, KVM_MEMEXT_CHUNK_PAGES) &&
-	    !kvm_memext_dmap_hide_block(chunk->pages[0], pm->decoy)) {
-		bitmap_zero(chunk->shown, KVM_MEMEXT_CHUNK_PAGES);
-		kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_HIDDEN,
-				       KVM_MEMEXT_CHUNK_PAGES);
-		trace_kvm_memext_privmem_hide(pm, cidx, KVM_MEMEXT_CHUNK_PAGES,
-					      true);
-	} else {
-		/* Page by page: tells which ones a failed block hide left. */
-		for_each_set_bit(i, diff, KVM_MEMEXT_CHUNK_PAGES) {
-			r = kvm_memext_dmap_hide_page(chunk->pages[i], pm->decoy);
-			/* x86's memory failure may have unmapped a poisoned page. */
-			if (r && !PageHWPoison(chunk->pages[i]))
-				return r;
-			__clear_bit(i, chunk->shown);
-			kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_HIDDEN, 1);
-		}
-		if (trace_kvm_memext_privmem_hide_enabled()) {
-			n = bitmap_weight(diff, KVM_MEMEXT_CHUNK_PAGES);
-			trace_kvm_memext_privmem_hide(pm, cidx, n, false);
-		}
-	}
+	bitmap_copy(left, diff, KVM_MEMEXT_CHUNK_PAGES);
+	r = kvm_memext_dmap_repoint(chunk->pages, KVM_MEMEXT_CHUNK_PAGES, left,
+				    pm->decoy, true, chunk->huge);
+	/* x86's memory failure may have unmapped a poisoned page: gone. */
+	for_each_set_bit(i, left, KVM_MEMEXT_CHUNK_PAGES)
+		if (PageHWPoison(chunk->pages[i]) &&
+		    !kvm_memext_dmap_pfn(chunk->pages[i], NULL))
+			__clear_bit(i, left);
+	bitmap_andnot(diff, diff, left, KVM_MEMEXT_CHUNK_PAGES);
+	bitmap_andnot(chunk->shown, chunk->shown, diff, KVM_MEMEXT_CHUNK_PAGES);
+	n = bitmap_weight(diff, KVM_MEMEXT_CHUNK_PAGES);
+	kvm_memext_pm_stat_add(pm, KVM_MEMEXT_PM_STAT_HIDDEN, n);
+	trace_kvm_memext_privmem_hide(pm, cidx, n, chunk->huge);
+	if (!bitmap_empty(left, KVM_MEMEXT_CHUNK_PAGES))
+		return r ?: -EIO;
 	return 1;
 }
 
@@ -257,12 +239,11 @@ static bool privmem_zero_pages(struct page **pages, unsigned int nr)
 static void privmem_show_pages(struct kvm_memext_privmem *pm,
 			       struct page **pages, unsigned int nr, bool block)
 {
-	unsigned int i;
+	DECLARE_BITMAP(todo, KVM_MEMEXT_CHUNK_PAGES);
 
-	if (!block || kvm_memext_dmap_show_block(pages[0], pm->decoy)) {
-		for (i = 0; i < nr; i++)
-			kvm_memext_dmap_show_page(pages[i], pm->decoy);
-	}
+	bitmap_zero(todo, KVM_MEMEXT_CHUNK_PAGES);
+	bitmap_set(todo, 0, nr);
+	kvm_memext_dmap_repoint(pages, nr, todo, pm->decoy, false, block);
 }
 
 /*
@@ -492,13 +473,11 @@ static void privmem_show_fresh(struct kvm_memext_privmem *pm,
 			       struct kvm_memext_privmem_chunk *chunk,
 			       unsigned long *fresh)
 {
-	unsigned int bit;
+	DECLARE_BITMAP(todo, KVM_MEMEXT_CHUNK_PAGES);
 
-	if (!chunk->huge ||
-	    kvm_memext_dmap_show_block(chunk->pages[0], pm->decoy)) {
-		for_each_set_bit(bit, fresh, KVM_MEMEXT_CHUNK_PAGES)
-			kvm_memext_dmap_show_page(chunk->pages[bit], pm->decoy);
-	}
+	bitmap_copy(todo, fresh, KVM_MEMEXT_CHUNK_PAGES);
+	kvm_memext_dmap_repoint(chunk->pages, KVM_MEMEXT_CHUNK_PAGES, todo,
+				pm->decoy, false, chunk->huge);
 	kvm_memext_privmem_flush(pm, KVM_MEMEXT_FLUSH_POPULATE);
 }
 
