@@ -66,10 +66,12 @@ static void test_pfnmap_mixed(void)
 }
 
 /*
- * The area across RAM and the BAR mapped uncached, then write-combining:
- * the cache maps each page with the memory type of the host's mapping.
+ * Run an area across RAM and a VM_PFNMAP mapping, and check the memory
+ * types the cache mapped it with: @io for at least @min_io IO mappings,
+ * @ram for the RAM ones (NULL: any).
  */
-static void run_memtype(int mmap_flags, const char *io)
+static void run_memtype(int mmap_flags, const char *io, int min_io,
+			const char *ram)
 {
 	struct rs_ctx c;
 
@@ -79,7 +81,7 @@ static void run_memtype(int mmap_flags, const char *io)
 	run_rounds(&c, ROUNDS, NULL, 0);
 	check_current(&c, "after the rounds");
 	ctx_done(&c);
-	memtype_trace_end(io, 1, NULL);
+	memtype_trace_end(io, min_io, ram);
 	/*
 	 * x86's PAT gives a later mapping of the BAR the memory type of one
 	 * still there, whatever it asks for.
@@ -87,10 +89,14 @@ static void run_memtype(int mmap_flags, const char *io)
 	munmap(c.hva[1], NR_PAGES * PAGE_SIZE);
 }
 
+/*
+ * The area across RAM and the BAR mapped uncached, then write-combining:
+ * the cache maps each page with the memory type of the host's mapping.
+ */
 static void test_pfnmap_memtype(void)
 {
-	run_memtype(IOMEM, MEMEXT_MEMTYPE_UC);
-	run_memtype(IOMEM_WC, MEMEXT_MEMTYPE_WC);
+	run_memtype(IOMEM, MEMEXT_MEMTYPE_UC, 1, NULL);
+	run_memtype(IOMEM_WC, MEMEXT_MEMTYPE_WC, 1, NULL);
 }
 
 /*
@@ -102,15 +108,7 @@ static void test_pfnmap_memtype(void)
  */
 static void test_pfnmap_ram(void)
 {
-	struct rs_ctx c;
-
-	memtype_trace_begin();
-	ctx_init(&c, VGEM, NR_PAGES * PAGE_SIZE - 24, false);
-	attach(&c);
-	run_rounds(&c, ROUNDS, NULL, 0);
-	check_current(&c, "after the rounds");
-	ctx_done(&c);
-	memtype_trace_end(NULL, 0, MEMEXT_MEMTYPE_VGEM);
+	run_memtype(VGEM, NULL, 0, MEMEXT_MEMTYPE_VGEM);
 }
 
 /* Pages out of the kernel direct map: the cache maps them with vmap(). */
