@@ -123,10 +123,10 @@ write_plan_peer() {
 		# KVM/arm64 offers 13 guest modes under -cpu max, and these
 		# run each (dirty_log_test for over 15 min): the default one,
 		# 40-bit IPA and 4K pages, and 48-bit IPA with 64K pages
-		# (enum vm_guest_mode's 6 and 5); dirty_log_test the default
-		# only (190 s a mode).
+		# (enum vm_guest_mode's 6 and 5); dirty_log_test and
+		# page_fault_test the default only (190 s a mode).
 		case $arch/$t in
-		arm64/dirty_log_test)
+		arm64/dirty_log_test|arm64/page_fault_test)
 			args+=" -m 6" ;;
 		arm64/dirty_log_perf_test|arm64/demand_paging_test|arm64/kvm_page_table_test)
 			args+=" -m 6 -m 5" ;;
