@@ -10,8 +10,10 @@
 #   BENCH_BATCH_ARGS=...    arguments of memslot_batch_bench (e.g. -V 16 -K 64)
 #   BENCH_PRIVMEM_ARGS=...  arguments of privmem_bench (e.g. -s 256 -r 3)
 #
-# The batch curves (memslot_batch_curve_k, _v) are also plotted, with
-# gnuplot, under build/bench/<kernel>/ (scripts/bench-plot.sh).
+# The curves (memslot_batch_curve_k, _v, privmem_curve) are also plotted,
+# with gnuplot, under build/bench/<kernel>/ (scripts/bench-plot.sh).  The
+# guest has KVM_MEMEXT_QEMU_MEM_MB of memory (3072 by default), which
+# bounds privmem_curve's sizes.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -25,6 +27,9 @@ for K in "${kernels[@]}"; do
 		echo "bench cache_bench 1800 sh -c 'insmod /modules/kvm_memext_bench.ko && exec ./bench/cache_bench'"
 		echo "bench runstate_bench 1800 ./bench/runstate_bench"
 		echo "bench privmem_bench 1800 ./bench/privmem_bench ${BENCH_PRIVMEM_ARGS:-}"
+		# First touch and fallocate from 256 MiB to half the guest's
+		# free memory, by 1 to all threads, against anonymous THP.
+		echo "bench privmem_curve 3600 ./bench/privmem_bench -c -r 3"
 		echo "bench memslot_batch_bench 5400 ./bench/memslot_batch_bench ${BENCH_BATCH_ARGS:-}"
 		# Latency and blackout as K grows to 256 (4 vCPUs) and as V
 		# grows to 32 (8 changes), among 512 one-page memslots.

@@ -17,7 +17,15 @@
  * lock (privmem_prealloc=N) and memfd.  A third: a privmem file's first
  * chunk, which also makes its decoy, against its second.
  *
- * Usage: privmem_bench [-s MiB] [-r repeats]
+ * With -c it draws curves instead: first touch by 1 to all CPUs' worth of
+ * threads, and fallocate, at sizes from 256 MiB doubling up to -s (or
+ * half the memory free), for privmem, THP-backed anonymous memory (the
+ * practical limit: zeroing plus a PMD), memfd, memfd_secret and
+ * guest_memfd, with the growth of DirectMap4k; each point a "curve" line
+ * for scripts/bench.sh to plot: curve, size (MiB), backing, median GiB/s,
+ * lowest, highest.
+ *
+ * Usage: privmem_bench [-s MiB] [-r repeats] [-c]
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -35,15 +43,16 @@
 
 #define TRACING		"/sys/kernel/tracing"
 
-enum kind { PRIVMEM, PRIVMEM_4K, MEMFD, SECRET, GMEM, NR_KINDS };
+enum kind { PRIVMEM, PRIVMEM_4K, MEMFD, SECRET, GMEM, THP, NR_KINDS };
 
 static const char * const names[NR_KINDS] = {
 	"kvm_memext privmem", "privmem, 4 KiB only", "memfd (shmem)",
-	"memfd_secret", "guest_memfd (mmap)",
+	"memfd_secret", "guest_memfd (mmap)", "anonymous THP",
 };
 
 static int dev, vm_fd = -1;
 static size_t size;
+static long thp_huge_kb;	/* AnonHugePages after the last THP touch */
 static bool kprobes;
 
 static long meminfo_kb(const char *name)
@@ -160,6 +169,49 @@ static int open_kind(enum kind k)
 	return fd;
 }
 
+/*
+ * A new mapping of @size bytes of kind @k, and its file in @fd (-1 for
+ * anonymous memory), or MAP_FAILED.  Anonymous memory is 2 MiB-aligned
+ * and asks for THP, as a VMM's guest RAM does.
+ */
+static uint8_t *map_kind(enum kind k, int *fd)
+{
+	const size_t align = 2ul << 20;
+	uint8_t *raw, *p;
+
+	if (k != THP) {
+		*fd = open_kind(k);
+		if (*fd < 0)
+			return MAP_FAILED;
+		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+		if (p == MAP_FAILED)
+			close(*fd);
+		return p;
+	}
+	*fd = -1;
+	raw = mmap(NULL, size + align, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (raw == MAP_FAILED)
+		return raw;
+	p = (uint8_t *)(((uintptr_t)raw + align - 1) & ~(align - 1));
+	if (p > raw)
+		munmap(raw, p - raw);
+	if (p < raw + align)
+		munmap(p + size, raw + align - p);
+	if (madvise(p, size, MADV_HUGEPAGE)) {
+		munmap(p, size);
+		return MAP_FAILED;
+	}
+	return p;
+}
+
+static void unmap_kind(uint8_t *p, int fd)
+{
+	munmap(p, size);
+	if (fd >= 0)
+		close(fd);
+}
+
 struct sample {
 	double fault_ns, falloc_ns;
 	long dm4k_kb, flushes;
@@ -174,27 +226,23 @@ static bool run_once(enum kind k, struct sample *s)
 	size_t off;
 	int fd;
 
-	fd = open_kind(k);
-	if (fd < 0)
-		return false;
 	dm0 = meminfo_kb("DirectMap4k");
 	fl0 = tlb_flushes();
 	t0 = now_ns();
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED) {
-		close(fd);
+	p = map_kind(k, &fd);
+	if (p == MAP_FAILED)
 		return false;
-	}
 	for (off = 0; off < size; off += PAGE_SIZE)
 		p[off] = 1;
 	s->fault_ns = now_ns() - t0;
 	s->flushes = fl0 < 0 ? -1 : tlb_flushes() - fl0;
 	s->dm4k_kb = meminfo_kb("DirectMap4k") - dm0;
-	munmap(p, size);
-	close(fd);
+	unmap_kind(p, fd);
 
 	s->falloc_ns = -1;
 	fd = open_kind(k);
+	if (fd < 0)
+		return true;	/* anonymous memory */
 	t0 = now_ns();
 	/* guest_memfd takes KEEP_SIZE only; every file is sized already. */
 	if (!fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, size))
@@ -220,7 +268,7 @@ static void *touch_slice(void *arg)
 	return NULL;
 }
 
-/* First touch of a new file of kind @k by @n threads, in ns, or -1. */
+/* First touch of a new mapping of kind @k by @n threads, in ns, or -1. */
 static double fault_threads(enum kind k, int n)
 {
 	pthread_t tid[64];
@@ -231,14 +279,9 @@ static double fault_threads(enum kind k, int n)
 	uint8_t *p;
 	int fd, i;
 
-	fd = open_kind(k);
-	if (fd < 0)
+	p = map_kind(k, &fd);
+	if (p == MAP_FAILED)
 		return -1;
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED) {
-		close(fd);
-		return -1;
-	}
 	pthread_barrier_init(&go, NULL, n + 1);
 	for (i = 0; i < n; i++) {
 		sl[i] = (struct slice){ p + i * per, i == n - 1 ? size - i * per : per, &go };
@@ -250,8 +293,10 @@ static double fault_threads(enum kind k, int n)
 		pthread_join(tid[i], NULL);
 	t = now_ns() - t0;
 	pthread_barrier_destroy(&go);
-	munmap(p, size);
-	close(fd);
+	/* How much of it THP actually backed with 2 MiB pages. */
+	if (k == THP)
+		thp_huge_kb = meminfo_kb("AnonHugePages");
+	unmap_kind(p, fd);
 	return t;
 }
 
@@ -401,6 +446,125 @@ static double own_flushes_per_gib(double gib)
 	return before < 0 || after < 0 ? -1 : (after - before) / gib;
 }
 
+/* The kinds the curves compare: 4 KiB-only privmem is the tables'. */
+static const enum kind curve_kinds[] = { PRIVMEM, THP, MEMFD, SECRET, GMEM };
+
+/*
+ * One point of the curves: @repeats first touches by @threads threads of
+ * kind @k at the current size, as GiB/s, printed as a curve line; with
+ * one thread also DirectMap4k growth and kernel TLB flushes per GiB.
+ * Returns the median, or -1 where the kind is not available.
+ */
+static double curve_point(enum kind k, int threads, int repeats)
+{
+	double v[64], gib = (double)size / (1ul << 30), ns, med;
+	long dm0 = meminfo_kb("DirectMap4k"), fl0 = tlb_flushes();
+	long dm = 0, fl = -1;
+	int r;
+
+	for (r = 0; r < repeats; r++) {
+		ns = fault_threads(k, threads);
+		if (ns < 0)
+			return -1;
+		v[r] = gib / (ns / 1e9);
+		if (!r) {
+			dm = meminfo_kb("DirectMap4k") - dm0;
+			fl = fl0 < 0 ? -1 : tlb_flushes() - fl0;
+		}
+	}
+	med = median(v, repeats);
+	printf("curve touch%d %zu \"%s\" %.3f %.3f %.3f\n", threads, size >> 20,
+	       names[k], med, v[0], v[repeats - 1]);
+	if (k == THP)
+		printf("# %zu MiB, %d threads: %.0f%% of the THP mapping in 2 MiB pages\n",
+		       size >> 20, threads, 100.0 * thp_huge_kb / (size >> 10));
+	if (threads == 1) {
+		printf("curve dm4k %zu \"%s\" %.0f\n", size >> 20, names[k], dm / gib);
+		if (fl >= 0)
+			printf("curve flushes %zu \"%s\" %.0f\n", size >> 20, names[k],
+			       fl / gib);
+	}
+	return med;
+}
+
+/* fallocate of a new file of kind @k, GiB/s (median), or -1. */
+static double curve_falloc(enum kind k, int repeats)
+{
+	double v[64], gib = (double)size / (1ul << 30), t0, med;
+	int fd, r;
+
+	for (r = 0; r < repeats; r++) {
+		fd = open_kind(k);
+		if (fd < 0)
+			return -1;
+		t0 = now_ns();
+		if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, size)) {
+			close(fd);
+			return -1;
+		}
+		v[r] = gib / ((now_ns() - t0) / 1e9);
+		close(fd);
+	}
+	med = median(v, repeats);
+	printf("curve falloc %zu \"%s\" %.3f %.3f %.3f\n", size >> 20, names[k],
+	       med, v[0], v[repeats - 1]);
+	return med;
+}
+
+/*
+ * The curves (-c): sizes from 256 MiB doubling up to @max_mb, 1, 2, 4...
+ * and all CPUs' worth of threads.  Ends with privmem's worst ratio to
+ * anonymous THP, whose first touch (zeroing plus a PMD) is the limit.
+ */
+static void run_curves(size_t max_mb, int repeats)
+{
+	int cpus = sysconf(_SC_NPROCESSORS_ONLN), threads[8], nt = 0, t, i;
+	double tp[NR_KINDS], ratio, worst = -1;
+	size_t mb, worst_mb = 0;
+	int worst_t = 0;
+
+	if (cpus > 64)
+		cpus = 64;
+	for (t = 1; t < cpus && nt < 7; t *= 2)
+		threads[nt++] = t;
+	threads[nt++] = cpus;
+	printf("# privmem curves: 256 to %zu MiB, %d repeats, medians (GiB/s)\n",
+	       max_mb, repeats);
+	/*
+	 * One untimed first touch of each kind first: the first of a boot
+	 * also pays for the page allocator's and the module's first use.
+	 */
+	size = 256ul << 20;
+	for (i = 0; i < ARRAY_SIZE(curve_kinds); i++)
+		fault_threads(curve_kinds[i], 1);
+	for (mb = 256; mb <= max_mb; mb *= 2) {
+		size = mb << 20;
+		for (t = 0; t < nt; t++) {
+			for (i = 0; i < ARRAY_SIZE(curve_kinds); i++)
+				tp[curve_kinds[i]] = curve_point(curve_kinds[i],
+								 threads[t], repeats);
+			if (tp[PRIVMEM] <= 0 || tp[THP] <= 0)
+				continue;
+			ratio = tp[PRIVMEM] / tp[THP];
+			printf("%6zu MiB %3d threads: privmem %.2f, THP %.2f GiB/s: %.2fx\n",
+			       mb, threads[t], tp[PRIVMEM], tp[THP], ratio);
+			if (worst < 0 || ratio < worst) {
+				worst = ratio;
+				worst_mb = mb;
+				worst_t = threads[t];
+			}
+		}
+		for (i = 0; i < ARRAY_SIZE(curve_kinds); i++)
+			if (curve_kinds[i] != THP)
+				curve_falloc(curve_kinds[i], repeats);
+		fflush(stdout);
+	}
+	if (worst >= 0)
+		printf("privmem/THP first touch: lowest %.2fx (%zu MiB, %d threads): %s\n",
+		       worst, worst_mb, worst_t,
+		       worst >= 0.9 ? "goal 0.9x met" : "goal 0.9x not met");
+}
+
 int main(int argc, char **argv)
 {
 	static struct sample samples[NR_KINDS][64];
@@ -408,10 +572,10 @@ int main(int argc, char **argv)
 	long dm[NR_KINDS], fl[NR_KINDS];
 	double own;
 	int opt, repeats = 5, r, k;
-	bool ok[NR_KINDS] = {}, done;
+	bool ok[NR_KINDS] = {}, done, curves = false;
 
-	size = 1024ul << 20;
-	while ((opt = getopt(argc, argv, "s:r:")) != -1) {
+	size = 0;
+	while ((opt = getopt(argc, argv, "s:r:c")) != -1) {
 		switch (opt) {
 		case 's':
 			size = strtoul(optarg, NULL, 0) << 20;
@@ -419,11 +583,17 @@ int main(int argc, char **argv)
 		case 'r':
 			repeats = atoi(optarg);
 			break;
+		case 'c':
+			curves = true;
+			break;
 		default:
-			fprintf(stderr, "usage: %s [-s MiB] [-r repeats]\n", argv[0]);
+			fprintf(stderr, "usage: %s [-s MiB] [-r repeats] [-c]\n", argv[0]);
 			return 2;
 		}
 	}
+	/* The curves go up to half the memory free, the table is 1 GiB. */
+	if (!size)
+		size = curves ? (size_t)meminfo_kb("MemAvailable") << 9 : 1024ul << 20;
 	TEST_ASSERT(repeats > 0 && repeats <= 64 && size, "bad arguments");
 	gib = (double)size / (1ul << 30);
 	/* memfd_secret charges RLIMIT_MEMLOCK, even for root on Debian. */
@@ -443,6 +613,12 @@ int main(int argc, char **argv)
 			vm_fd = ioctl(kvm, KVM_CREATE_VM, 0);
 	}
 	setup_kprobes();
+	if (curves) {
+		run_curves(size >> 20, repeats);
+		teardown_kprobes();
+		close(dev);
+		return 0;
+	}
 
 	for (r = 0; r < repeats; r++) {
 		for (k = 0; k < NR_KINDS; k++) {
