@@ -12,6 +12,8 @@
  * - pre-cache: look the memslot of each page up under kvm->srcu and copy
  *   to the VMM's own mapping with page faults disabled (what KVM's
  *   kvm_write_guest() does, minus the faults it may take), marking dirty.
+ *
+ * And each method cut short after one of its steps, for a profile.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -28,12 +30,18 @@
 
 static const u8 kvm_memext_bench_data[PAGE_SIZE];
 
+/*
+ * kvm_memext_gpc_write() (KVM_MEMEXT_BENCH_CACHE), or its steps one at a
+ * time, up to @method (KVM_MEMEXT_BENCH_CACHE_*): the differences between
+ * them are the cost of each step.
+ */
 static int bench_cache(struct kvm_memext_vm *vm, struct kvm_memext_bench_args *a)
 {
+	struct kvm *kvm = kvm_memext_vm_kvm(vm);
 	struct kvm_memext_gpc *gpc;
+	int r, idx;
 	u64 t0;
 	u32 i;
-	int r;
 
 	gpc = kzalloc_obj(*gpc, GFP_KERNEL);
 	if (!gpc)
@@ -45,7 +53,21 @@ static int bench_cache(struct kvm_memext_vm *vm, struct kvm_memext_bench_args *a
 	t0 = ktime_get_ns();
 	for (i = 0; i < a->iters && !r; i++) {
 		preempt_disable();
-		r = kvm_memext_gpc_write(gpc, 0, kvm_memext_bench_data, a->len);
+		if (a->method == KVM_MEMEXT_BENCH_CACHE) {
+			r = kvm_memext_gpc_write(gpc, 0, kvm_memext_bench_data, a->len);
+		} else if (a->method == KVM_MEMEXT_BENCH_CACHE_SRCU) {
+			idx = srcu_read_lock(&kvm->srcu);
+			srcu_read_unlock(&kvm->srcu, idx);
+		} else {
+			kvm_memext_gpc_lock(gpc);
+			if (a->method >= KVM_MEMEXT_BENCH_CACHE_CHECK &&
+			    !kvm_memext_gpc_check(gpc))
+				r = -EAGAIN;
+			else if (a->method == KVM_MEMEXT_BENCH_CACHE_COPY)
+				kvm_memext_gpc_copy_to(gpc, 0, kvm_memext_bench_data,
+						       a->len);
+			kvm_memext_gpc_unlock(gpc);
+		}
 		preempt_enable();
 	}
 	a->ns = ktime_get_ns() - t0;
@@ -56,7 +78,7 @@ out:
 }
 
 static int pre_cache_write(struct kvm *kvm, u64 gpa, unsigned long len,
-			   bool atomic)
+			   bool atomic, bool copy)
 {
 	unsigned long off = offset_in_page(gpa), n;
 	const u8 *data = kvm_memext_bench_data;
@@ -76,6 +98,13 @@ static int pre_cache_write(struct kvm *kvm, u64 gpa, unsigned long len,
 		}
 		n = min(len, PAGE_SIZE - off);
 		hva = __gfn_to_hva_memslot(slot, gfn) + off;
+		/* The lookups alone, for the profile: keep @hva computed. */
+		if (!copy) {
+			OPTIMIZER_HIDE_VAR(hva);
+			data += n;
+			len -= n;
+			continue;
+		}
 		if (atomic)
 			pagefault_disable();
 		r = __copy_to_user((void __user *)hva, data, n) ? -EFAULT : 0;
@@ -108,13 +137,14 @@ static int bench_pre_cache(struct kvm_memext_vm *vm,
 	 * hardware access flag and dirty state (arm64 under TCG), the first
 	 * atomic write to a clean or old PTE fails.
 	 */
-	r = pre_cache_write(kvm, a->gpa, a->len, false);
+	r = pre_cache_write(kvm, a->gpa, a->len, false, true);
 	if (r)
 		return r;
 	t0 = ktime_get_ns();
 	for (i = 0; i < a->iters && !r; i++) {
 		preempt_disable();
-		r = pre_cache_write(kvm, a->gpa, a->len, true);
+		r = pre_cache_write(kvm, a->gpa, a->len, true,
+				    a->method == KVM_MEMEXT_BENCH_PRE_CACHE);
 		preempt_enable();
 	}
 	a->ns = ktime_get_ns() - t0;
@@ -144,9 +174,11 @@ static long kvm_memext_bench_ioctl(struct file *file, unsigned int ioctl,
 	}
 	switch (a.method) {
 	case KVM_MEMEXT_BENCH_CACHE:
+	case KVM_MEMEXT_BENCH_CACHE_SRCU ... KVM_MEMEXT_BENCH_CACHE_COPY:
 		a.result = bench_cache(vm, &a);
 		break;
 	case KVM_MEMEXT_BENCH_PRE_CACHE:
+	case KVM_MEMEXT_BENCH_PRE_LOOKUP:
 		a.result = bench_pre_cache(vm, &a);
 		break;
 	default:

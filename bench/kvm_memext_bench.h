@@ -13,6 +13,13 @@
 /* Methods: how one update of @len bytes at @gpa is written. */
 #define KVM_MEMEXT_BENCH_CACHE		0	/* guest-page cache write */
 #define KVM_MEMEXT_BENCH_PRE_CACHE	1	/* memslot lookup + copy_to_user, no faults */
+/* The cache write's steps, cumulative, for a profile of where time goes. */
+#define KVM_MEMEXT_BENCH_CACHE_SRCU	2	/* kvm->srcu read side only */
+#define KVM_MEMEXT_BENCH_CACHE_LOCK	3	/* kvm_memext_gpc_lock() + unlock */
+#define KVM_MEMEXT_BENCH_CACHE_CHECK	4	/* ... + kvm_memext_gpc_check() */
+#define KVM_MEMEXT_BENCH_CACHE_COPY	5	/* ... + kvm_memext_gpc_copy_to() */
+/* The pre-cache method's lookups alone: no copy. */
+#define KVM_MEMEXT_BENCH_PRE_LOOKUP	6
 
 /**
  * struct kvm_memext_bench_args - one timed loop

@@ -8,7 +8,9 @@
  *
  * Needs kvm_memext_bench.ko (bench/), which times the loops in the kernel.
  * Prints, per case, the median over R samples of N updates, in ns per
- * update, and the ratios that the goals are stated in.
+ * update, and the ratios that the goals are stated in; then, for the area
+ * across two pages, each method cut short after each of its steps: where
+ * the time goes.
  *
  * Usage: cache_bench [-r repeats] [-n updates per sample]
  */
@@ -39,6 +41,39 @@ static const char * const methods[] = {
 	[KVM_MEMEXT_BENCH_PRE_CACHE] = "memslot lookup + copy",
 };
 
+/* The profile: each method cut short after each of its steps. */
+static const struct {
+	unsigned int method;
+	const char *name;
+} steps[] = {
+	{ KVM_MEMEXT_BENCH_CACHE_SRCU, "cache: kvm->srcu read side" },
+	{ KVM_MEMEXT_BENCH_CACHE_LOCK, "+ raw lock, interrupts off" },
+	{ KVM_MEMEXT_BENCH_CACHE_CHECK, "+ check (valid, generation)" },
+	{ KVM_MEMEXT_BENCH_CACHE_COPY, "+ copy, dirty bits" },
+	{ KVM_MEMEXT_BENCH_PRE_LOOKUP, "lookup: kvm->srcu, memslots" },
+	{ KVM_MEMEXT_BENCH_PRE_CACHE, "+ copy_to_user, dirty bits" },
+};
+
+/* Median ns per update of @method at @gpa. */
+static double run_method(int bench, int handle, unsigned int method,
+			 uint64_t gpa, int repeats, int n, double *s)
+{
+	int r;
+
+	for (r = 0; r < repeats; r++) {
+		struct kvm_memext_bench_args args = {
+			.handle_fd = handle, .method = method,
+			.gpa = gpa, .len = AREA, .iters = n,
+		};
+
+		TEST_ASSERT(!ioctl(bench, KVM_MEMEXT_BENCH_RUN, &args) &&
+			    !args.result, "method %u at %#lx: %s / %d",
+			    method, (unsigned long)gpa, strerror(errno), args.result);
+		s[r] = (double)args.ns / n;
+	}
+	return median(s, repeats);
+}
+
 static void guest_code(void)
 {
 	GUEST_DONE();
@@ -46,8 +81,8 @@ static void guest_code(void)
 
 int main(int argc, char *argv[])
 {
-	int repeats = 7, n = 100000, opt, dev, bench, handle, l, m, r;
-	double med[ARRAY_SIZE(layouts)][ARRAY_SIZE(methods)], *s;
+	int repeats = 7, n = 100000, opt, dev, bench, handle, l, m, i;
+	double med[ARRAY_SIZE(layouts)][ARRAY_SIZE(methods)], *s, t, prev;
 	struct kvm_vcpu *vcpu;
 	struct kvm_vm *vm;
 	uint8_t *a, *b;
@@ -84,24 +119,10 @@ int main(int argc, char *argv[])
 
 	s = calloc(repeats, sizeof(*s));
 	TEST_ASSERT(s, "calloc");
-	for (l = 0; l < (int)ARRAY_SIZE(layouts); l++) {
-		for (m = 0; m < (int)ARRAY_SIZE(methods); m++) {
-			for (r = 0; r < repeats; r++) {
-				struct kvm_memext_bench_args args = {
-					.handle_fd = handle, .method = m,
-					.gpa = layouts[l].gpa, .len = AREA,
-					.iters = n,
-				};
-
-				TEST_ASSERT(!ioctl(bench, KVM_MEMEXT_BENCH_RUN, &args) &&
-					    !args.result, "%s, %s: %s / %d",
-					    layouts[l].name, methods[m],
-					    strerror(errno), args.result);
-				s[r] = (double)args.ns / n;
-			}
-			med[l][m] = median(s, repeats);
-		}
-	}
+	for (l = 0; l < (int)ARRAY_SIZE(layouts); l++)
+		for (m = 0; m < (int)ARRAY_SIZE(methods); m++)
+			med[l][m] = run_method(bench, handle, m, layouts[l].gpa,
+					       repeats, n, s);
 
 	printf("48-byte update from atomic context, median of %d x %d updates (ns)\n\n",
 	       repeats, n);
@@ -112,6 +133,18 @@ int main(int argc, char *argv[])
 		       med[l][0], med[l][1], med[l][0] / med[l][1]);
 	printf("\nstraddling / one page (cache): %.2f across pages, %.2f across memslots\n",
 	       med[1][0] / med[0][0], med[2][0] / med[0][0]);
+
+	/* Where the time goes, for the area across two pages. */
+	printf("\nacross two pages, step by step (ns per update, medians):\n\n");
+	printf("| step | cumulative | step's own |\n| --- | ---: | ---: |\n");
+	for (i = 0, prev = 0; i < (int)ARRAY_SIZE(steps); i++) {
+		t = run_method(bench, handle, steps[i].method, layouts[1].gpa,
+			       repeats, n, s);
+		if (steps[i].name[0] != '+')
+			prev = 0;
+		printf("| %s | %.1f | %.1f |\n", steps[i].name, t, t - prev);
+		prev = t;
+	}
 
 	free(s);
 	close(handle);
