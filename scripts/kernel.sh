@@ -93,7 +93,7 @@ extract_source() {
 }
 
 stock_kernel() {
-	local series=$1 img_re abi img dir pkg src_pkg
+	local series=$1 img_re abi img dir pkg src_pkg kbuild
 	img_re=$(kernel_field "$series" source)
 	fetching
 	kapt_update
@@ -132,7 +132,11 @@ stock_kernel() {
 			     awk '/Depends: linux-headers-/ {print $2}'); do
 			dpkg-deb -x "$(apt_fetch "$pkg")" "$dir/root"
 		done
-		dpkg-deb -x "$(apt_fetch "linux-kbuild-$abi" host)" "$dir/root"
+		# Named after the ABI (linux-kbuild-6.12.118+deb12) or the
+		# series (linux-kbuild-6.1): the one the headers depend on.
+		kbuild=$(kapt_cache depends "linux-headers-$abi-$DEB_ARCH" |
+			 awk '/Depends: linux-kbuild-/ {print $2; exit}')
+		dpkg-deb -x "$(apt_fetch "${kbuild:-linux-kbuild-$abi}" host)" "$dir/root"
 		# The headers include their -common part by absolute path.
 		sed -i "s|^include /usr/src/|include $dir/root/usr/src/|" \
 			"$dir/root/usr/src/linux-headers-$abi-$DEB_ARCH/Makefile"
