@@ -17,7 +17,10 @@ pkgs=(
 	qemu-system-x86 busybox-static
 	# arm64 kernels: their modules and tests cross-built with the
 	# compiler Debian built them with, booted under qemu-system-aarch64
-	gcc-12-aarch64-linux-gnu libc6-dev-arm64-cross qemu-system-arm
+	# (aarch64-linux-gnu-gcc, the selftest library's compiler, is
+	# gcc-aarch64-linux-gnu's: gcc-12 as well)
+	gcc-12-aarch64-linux-gnu gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+	qemu-system-arm
 	# a system-call fuzzer run against the module (guest-trinity.sh)
 	trinity
 	# the operator's DKMS path (dkms-check.sh) and the Debian packages
