@@ -521,6 +521,7 @@ static void test_flush_budget_files(void)
 	struct budget_result *res = mmap(NULL, 2 * sizeof(*res), PROT_READ | PROT_WRITE,
 					 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	struct stall_meter m = { 0 };
+	long lifted_rate;
 	double quiet;
 
 	TEST_REQUIRE(memext_has_cap(KVM_MEMEXT_CAP_PRIVMEM));
@@ -546,9 +547,21 @@ static void test_flush_budget_files(void)
 	restore_rates();
 	ksft_print_msg("its loops against alone: %.2f\n", m.loops_per_ms / quiet);
 
-	TEST_ASSERT(res[1].spent * res[0].ms >= 3 * res[0].spent * res[1].ms / 2,
-		    "without budgets %ld flushes in %ld ms, with %ld in %ld ms",
-		    res[1].spent, res[1].ms, res[0].spent, res[0].ms);
+	/*
+	 * Where a flush costs more than the budget's interval (arm64 under
+	 * TCG: each broadcast TLBI waits for every vCPU's time slice), the
+	 * owner cannot reach its budget even without one: nothing to hold
+	 * back, and the budgeted run's own bound above is the check.
+	 */
+	lifted_rate = res[1].spent * 1000 / (res[1].ms ?: 1);
+	if (lifted_rate < 3 * atol(saved_rate) / 2) {
+		ksft_print_msg("without budgets %ld flushes/s, under 1.5x the budget of %ld/s\n",
+			       lifted_rate, atol(saved_rate));
+	} else {
+		TEST_ASSERT(res[1].spent * res[0].ms >= 3 * res[0].spent * res[1].ms / 2,
+			    "without budgets %ld flushes in %ld ms, with %ld in %ld ms",
+			    res[1].spent, res[1].ms, res[0].spent, res[0].ms);
+	}
 	kvm_vm_free(m.vm);
 	munmap(res, 2 * sizeof(*res));
 }
