@@ -36,6 +36,9 @@ for K in "${kernels[@]}"; do
 		echo "bench memslot_batch_curve_k 3600 ./bench/memslot_batch_bench -k -r 3"
 		echo "bench memslot_batch_curve_v 3600 ./bench/memslot_batch_bench -v -r 3"
 		echo "bench trace_bench 1800 ./bench/trace_bench"
+		# KVM's own workloads with the module unloaded, loaded, and
+		# bound; last, as it unloads kvm_memext_bench.ko.
+		echo "bench peer_bench 3600 ./bench/peer_bench"
 	} | awk -v re="${BENCH_ONLY:-}" 're == "" || $2 ~ re' > "$dir/plan"
 	boot_plan "$K" "$dir/plan" "$dir" 7200
 	echo "== kernel $K (guest under QEMU TCG on $(nproc) host cpus)"

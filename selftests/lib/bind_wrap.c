@@ -4,6 +4,7 @@
  * by KVM_CREATE_VM is bound to a kvm_memext handle at once, and the handle
  * is closed together with the VM file descriptor.  A failed bind aborts the
  * test, so a peer test that passes ran with its VMs bound.
+ * KVM_MEMEXT_PEER_BIND=0 leaves VMs unbound (peer_bench's baseline).
  *
  * Linked with -Wl,--wrap=ioctl -Wl,--wrap=close.
  */
@@ -50,6 +51,13 @@ static void bind_vm(int vm_fd)
 	nr_bound++;
 }
 
+static bool no_bind(void)
+{
+	const char *bind = getenv("KVM_MEMEXT_PEER_BIND");
+
+	return bind && !strcmp(bind, "0");
+}
+
 int __wrap_ioctl(int fd, unsigned long request, ...)
 {
 	va_list ap;
@@ -61,7 +69,7 @@ int __wrap_ioctl(int fd, unsigned long request, ...)
 	va_end(ap);
 
 	r = __real_ioctl(fd, request, arg);
-	if (request == KVM_CREATE_VM && r >= 0) {
+	if (request == KVM_CREATE_VM && r >= 0 && !no_bind()) {
 		int saved_errno = errno;
 
 		pthread_mutex_lock(&lock);
