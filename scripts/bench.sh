@@ -32,9 +32,10 @@ for K in "${kernels[@]}"; do
 		echo "bench privmem_curve 3600 ./bench/privmem_bench -c -r 3"
 		echo "bench memslot_batch_bench 5400 ./bench/memslot_batch_bench ${BENCH_BATCH_ARGS:-}"
 		# Latency and blackout as K grows to 256 (4 vCPUs) and as V
-		# grows to 32 (8 changes), among 512 one-page memslots.
+		# grows to 32 (8 changes), among 512 one-page memslots; the
+		# blackouts vary more, hence more repeats.
 		echo "bench memslot_batch_curve_k 3600 ./bench/memslot_batch_bench -k -r 3"
-		echo "bench memslot_batch_curve_v 3600 ./bench/memslot_batch_bench -v -r 3"
+		echo "bench memslot_batch_curve_v 3600 ./bench/memslot_batch_bench -v -r 9"
 		echo "bench trace_bench 1800 ./bench/trace_bench"
 		# KVM's own workloads with the module unloaded, loaded, and
 		# bound; last, as it unloads kvm_memext_bench.ko.

@@ -25,7 +25,9 @@
  * With -k or -v it draws a curve instead, for the batch, one-by-one and
  * pause-all, in a VM of S one-page memslots (virtio-mem's shape: many
  * small slots): K from 1 to 256 at V vCPUs (-k), or V from 1 to 32 at K
- * changes (-v).  Besides the table, each point is a "curve" line for
+ * changes (-v; also resumed in trees of 2 and all at once, and, as the
+ * scheduler's share of the blackout, no change for as long as a batch).
+ * Besides the table, each point is a "curve" line for
  * scripts/bench.sh to plot: curve, x, method, median latency (us),
  * latency per change (us), median longest blackout (us).
  *
@@ -54,12 +56,16 @@
 #define TABLE_SLOTS	64
 
 enum method {
-	BATCH, BATCH_WAKE_ALL, BATCH_SIGNAL, ONE_BY_ONE, PAUSE_ALL, NR_METHODS
+	BATCH, BATCH_WAKE_ALL, BATCH_SIGNAL, ONE_BY_ONE, PAUSE_ALL,
+	NR_TABLE_METHODS,
+	/* The V curve's only. */
+	BATCH_TREE = NR_TABLE_METHODS, IDLE, NR_METHODS
 };
 
 static const char * const method_name[] = {
 	"kvm_memext batch", "batch, wake all", "batch, signal kicks",
-	"one-by-one", "userspace pause-all",
+	"one-by-one", "userspace pause-all", "batch, trees of 2",
+	"no change",
 };
 
 #define PARAMS "/sys/module/kvm_memext/parameters/"
@@ -89,11 +95,19 @@ static void set_param(const char *name, const char *val, char old[16])
  * "batch, wake all": the batcher wakes every parked vCPU itself.
  * "batch, signal kicks": running vCPUs are kicked out to userspace
  * (TWA_SIGNAL) instead of parked inside KVM_RUN.
+ * "batch, trees of 2": each resumed vCPU wakes two more.
  */
 static const char * const method_param[NR_METHODS][2] = {
 	[BATCH_WAKE_ALL] = { "batch_resume_fanout", "0" },
 	[BATCH_SIGNAL] = { "batch_park_in_kernel", "N" },
+	[BATCH_TREE] = { "batch_resume_fanout", "2" },
 };
+
+/*
+ * "no change": as long as the batch before it took, nothing; the
+ * blackout the guest's scheduler alone gives when vCPUs outnumber CPUs.
+ */
+static double idle_us;
 
 /* Per-vCPU guest state, in the loop page: [0] iterations, [1] max gap. */
 static void guest_code(uint64_t id)
@@ -182,7 +196,11 @@ static void apply(enum method m, int k, uint64_t base)
 	};
 	int i;
 
-	if (m == BATCH || m == BATCH_WAKE_ALL || m == BATCH_SIGNAL) {
+	if (m == IDLE) {
+		usleep(idle_us);
+		return;
+	}
+	if (m != ONE_BY_ONE && m != PAUSE_ALL) {
 		for (i = 0; i < k; i++)
 			e[i] = (struct kvm_memext_memslot) {
 				.slot = FIRST_SLOT + i, .memory_size = PAGE_SIZE,
@@ -341,23 +359,33 @@ static void stop_vm(void)
 	munmap(slots_hva, nr_slots * PAGE_SIZE);
 }
 
-/* The methods a curve compares. */
-static const enum method curve_methods[] = { BATCH, ONE_BY_ONE, PAUSE_ALL };
+/*
+ * The methods a curve compares.  As V grows past the CPUs, the V curve
+ * also shows how resuming in chains, trees or all at once shapes the
+ * blackout, and what the scheduler alone gives (IDLE, after BATCH).
+ */
+static const enum method k_methods[] = { BATCH, ONE_BY_ONE, PAUSE_ALL };
+static const enum method v_methods[] = {
+	BATCH, BATCH_TREE, BATCH_WAKE_ALL, ONE_BY_ONE, PAUSE_ALL, IDLE,
+};
 
 /* One point of a curve: every method at @v vCPUs, @k changes. */
 static void curve_point(const char *curve, int x, int k, int repeats, int batches)
 {
+	const enum method *methods = *curve == 'k' ? k_methods : v_methods;
+	int i, r, n = *curve == 'k' ? ARRAY_SIZE(k_methods) : ARRAY_SIZE(v_methods);
 	double lat[NR_METHODS][16], gap[NR_METHODS][16], med, medgap;
-	int i, r;
 	enum method m;
 
 	for (r = 0; r < repeats; r++)
-		for (i = 0; i < ARRAY_SIZE(curve_methods); i++) {
-			m = curve_methods[i];
+		for (i = 0; i < n; i++) {
+			m = methods[i];
 			measure(m, k, batches, &lat[m][r], &gap[m][r]);
+			if (m == BATCH)
+				idle_us = lat[m][r];
 		}
-	for (i = 0; i < ARRAY_SIZE(curve_methods); i++) {
-		m = curve_methods[i];
+	for (i = 0; i < n; i++) {
+		m = methods[i];
 		med = median(lat[m], repeats);
 		medgap = median(gap[m], repeats);
 		printf("%-3d %-3d %-20s %14.1f %12.2f %16.1f\n", nr_vcpus, k,
@@ -439,13 +467,13 @@ int main(int argc, char *argv[])
 				continue;
 			/* Interleave methods so drift hits all alike. */
 			for (r = 0; r < repeats; r++)
-				for (m = 0; m < NR_METHODS; m++)
+				for (m = 0; m < NR_TABLE_METHODS; m++)
 					measure(m, ks[ki], batches, &lat[m][r], &gap[m][r]);
-			for (m = 0; m < NR_METHODS; m++) {
+			for (m = 0; m < NR_TABLE_METHODS; m++) {
 				med[m] = median(lat[m], repeats);
 				medgap[m] = median(gap[m], repeats);
 			}
-			for (m = 0; m < NR_METHODS; m++)
+			for (m = 0; m < NR_TABLE_METHODS; m++)
 				printf("%-3d %-3d %-20s %14.1f %10.2f %10.2f %16.1f\n",
 				       vs[vi], ks[ki], method_name[m], med[m],
 				       med[m] / med[ONE_BY_ONE], med[m] / med[PAUSE_ALL],
