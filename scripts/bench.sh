@@ -26,6 +26,8 @@ for K in "${kernels[@]}"; do
 	{
 		echo "bench cache_bench 1800 sh -c 'insmod /modules/kvm_memext_bench.ko && exec ./bench/cache_bench'"
 		echo "bench runstate_bench 1800 ./bench/runstate_bench"
+		# The same round trips, timed per step inside the kernel.
+		echo "bench runstate_steps 1800 sh bench/runstate_steps.sh"
 		echo "bench privmem_bench 1800 ./bench/privmem_bench ${BENCH_PRIVMEM_ARGS:-}"
 		# First touch and fallocate from 256 MiB to half the guest's
 		# free memory, by 1 to all threads, against anonymous THP.

@@ -67,6 +67,7 @@ for t in "$TOP"/selftests/bench/*.c; do
 	t=${t##*/}
 	cp "$out/memext/bench/${t%.c}" "$build/tests/bench/"
 done
+cp "$TOP/selftests/bench/runstate_steps.sh" "$build/tests/bench/"
 mkdir -p "$build/tests/peer"
 while read -r t; do
 	cp "$out/$t" "$build/tests/peer/${t##*/}"

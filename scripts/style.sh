@@ -69,7 +69,7 @@ fi
 
 # Shell scripts (warnings and errors; .shellcheckrc) and spelling
 # (.codespellrc) of everything under review.
-out=$(shellcheck -S warning -f gcc scripts/*.sh 2>&1) || { echo "$out"; rc=1; }
+out=$(shellcheck -S warning -f gcc scripts/*.sh selftests/bench/*.sh 2>&1) || { echo "$out"; rc=1; }
 out=$(codespell src include kunit bench selftests samples scripts tools man \
 	  Documentation README.md Kbuild Makefile dkms.conf 2>&1) || { echo "$out"; rc=1; }
 
