@@ -13,7 +13,9 @@
  *   to the VMM's own mapping with page faults disabled (what KVM's
  *   kvm_write_guest() does, minus the faults it may take), marking dirty.
  *
- * And each method cut short after one of its steps, for a profile.
+ * And each method cut short after one of its steps, for a profile; and
+ * the cost of a refresh as the cache grows from 1 to 16 pages, against one
+ * one-page cache per page.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -151,6 +153,42 @@ static int bench_pre_cache(struct kvm_memext_vm *vm,
 	return r;
 }
 
+/*
+ * @a->iters refreshes of one cache over the range (@split false), or of
+ * every one-page cache of it in turn (@split true); the range starts on a
+ * page boundary.
+ */
+static int bench_refresh(struct kvm_memext_vm *vm, struct kvm_memext_bench_args *a,
+			 bool split)
+{
+	unsigned int nr = split ? DIV_ROUND_UP(a->len, PAGE_SIZE) : 1, j;
+	struct kvm_memext_gpc *gpc;
+	int r = 0;
+	u64 t0;
+	u32 i;
+
+	if (offset_in_page(a->gpa))
+		return -EINVAL;
+	gpc = kvcalloc(nr, sizeof(*gpc), GFP_KERNEL);
+	if (!gpc)
+		return -ENOMEM;
+	for (j = 0; j < nr; j++)
+		kvm_memext_gpc_init(&gpc[j], vm);
+	for (j = 0; j < nr && !r; j++)
+		r = kvm_memext_gpc_activate(&gpc[j], 0, a->gpa + j * PAGE_SIZE,
+					    split ? PAGE_SIZE : a->len,
+					    KVM_MEMEXT_GPC_WRITE);
+	t0 = ktime_get_ns();
+	for (i = 0; i < a->iters && !r; i++)
+		for (j = 0; j < nr && !r; j++)
+			r = kvm_memext_gpc_refresh(&gpc[j]);
+	a->ns = ktime_get_ns() - t0;
+	for (j = 0; j < nr; j++)
+		kvm_memext_gpc_deactivate(&gpc[j]);
+	kvfree(gpc);
+	return r;
+}
+
 static long kvm_memext_bench_ioctl(struct file *file, unsigned int ioctl,
 				   unsigned long arg)
 {
@@ -162,7 +200,10 @@ static long kvm_memext_bench_ioctl(struct file *file, unsigned int ioctl,
 		return -ENOTTY;
 	if (copy_from_user(&a, (void __user *)arg, sizeof(a)))
 		return -EFAULT;
-	if (a.pad || !a.len || a.len > PAGE_SIZE || !a.iters)
+	if (a.pad || !a.len || !a.iters ||
+	    a.len > (a.method == KVM_MEMEXT_BENCH_REFRESH ||
+		     a.method == KVM_MEMEXT_BENCH_REFRESH_SPLIT ?
+		     KVM_MEMEXT_GPC_MAX_PAGES * PAGE_SIZE : PAGE_SIZE))
 		return -EINVAL;
 	handle = fget(a.handle_fd);
 	if (!handle)
@@ -180,6 +221,11 @@ static long kvm_memext_bench_ioctl(struct file *file, unsigned int ioctl,
 	case KVM_MEMEXT_BENCH_PRE_CACHE:
 	case KVM_MEMEXT_BENCH_PRE_LOOKUP:
 		a.result = bench_pre_cache(vm, &a);
+		break;
+	case KVM_MEMEXT_BENCH_REFRESH:
+	case KVM_MEMEXT_BENCH_REFRESH_SPLIT:
+		a.result = bench_refresh(vm, &a,
+					 a.method == KVM_MEMEXT_BENCH_REFRESH_SPLIT);
 		break;
 	default:
 		a.result = -EINVAL;

@@ -20,15 +20,22 @@
 #define KVM_MEMEXT_BENCH_CACHE_COPY	5	/* ... + kvm_memext_gpc_copy_to() */
 /* The pre-cache method's lookups alone: no copy. */
 #define KVM_MEMEXT_BENCH_PRE_LOOKUP	6
+/*
+ * Not a write: kvm_memext_gpc_refresh() of one cache over the @len bytes
+ * at @gpa (up to KVM_MEMEXT_GPC_MAX_PAGES pages), or of one one-page
+ * cache per page of them, as KVM keeps one gfn_to_pfn_cache per page.
+ */
+#define KVM_MEMEXT_BENCH_REFRESH	7
+#define KVM_MEMEXT_BENCH_REFRESH_SPLIT	8
 
 /**
  * struct kvm_memext_bench_args - one timed loop
  * @handle_fd: a kvm_memext VM handle of the caller.
  * @method: KVM_MEMEXT_BENCH_*.
  * @gpa: guest physical address of the area.
- * @len: bytes per update.
- * @iters: updates to time.
- * @ns: out: nanoseconds for all @iters updates.
+ * @len: bytes per update (refreshes: bytes cached).
+ * @iters: updates (refreshes) to time.
+ * @ns: out: nanoseconds for all @iters updates (refreshes).
  * @result: out: 0, or the negative errno of the first failed update.
  * @pad: zero.
  */

@@ -8,6 +8,7 @@
 #     blackout against K or V, both axes logarithmic;
 #   - privmem_bench -c (curves touch<threads>, falloc, dm4k, flushes):
 #     GiB/s, DirectMap4k growth or TLB flushes per GiB against the size.
+#   - cache_bench (curve refresh): ns per refresh against the pages.
 #
 # Usage: bench-plot.sh RESULTS.KTAP OUTDIR KERNEL
 set -euo pipefail
@@ -94,3 +95,16 @@ while read -r curve; do
 	     "size (MiB)" "$ylabel" 0 "${plots[@]}"
 done < <(sed -n 's/^ *curve \(touch[0-9]*\|falloc\|dm4k\|flushes\) .*/\1/p' \
 	 "$results" | awk '!seen[$0]++')
+
+# cache_bench: a refresh's cost against the pages cached.
+if grep -q '^ *curve refresh ' "$results"; then
+	plots=()
+	while IFS= read -r method; do
+		dat=$out/cache_refresh.$(slug "$method").dat
+		extract refresh "$method" "$dat"
+		plots+=("'$dat' using 1:2 with linespoints title '$method'")
+	done < <(methods refresh)
+	plot "$out/cache_refresh.png" \
+	     "guest-page cache on $kernel: a refresh of the whole range (ns, median)" \
+	     "pages cached" "ns per refresh (median)" 0 "${plots[@]}"
+fi

@@ -10,9 +10,11 @@
  * Prints, per case, the median over R samples of N updates, in ns per
  * update, and the ratios that the goals are stated in; then, for the area
  * across two pages, each method cut short after each of its steps: where
- * the time goes.
+ * the time goes.  Last, what kvm_memext_gpc_refresh() costs for 1 to 16
+ * pages: one cache over them all, against one one-page cache per page (as
+ * KVM keeps a gfn_to_pfn_cache per page: its Xen runstate takes two).
  *
- * Usage: cache_bench [-r repeats] [-n updates per sample]
+ * Usage: cache_bench [-r repeats] [-n updates per sample] [-f refreshes per sample]
  */
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -23,7 +25,7 @@
 #include "../../bench/kvm_memext_bench.h"
 
 #define GPA_A		0x40000000ul
-#define NR_PAGES	4
+#define NR_PAGES	16
 #define GPA_B		(GPA_A + NR_PAGES * PAGE_SIZE)
 #define AREA		48
 
@@ -54,16 +56,16 @@ static const struct {
 	{ KVM_MEMEXT_BENCH_PRE_CACHE, "+ copy_to_user, dirty bits" },
 };
 
-/* Median ns per update of @method at @gpa. */
+/* Median ns per update (refresh) of @method, @len bytes at @gpa. */
 static double run_method(int bench, int handle, unsigned int method,
-			 uint64_t gpa, int repeats, int n, double *s)
+			 uint64_t gpa, uint32_t len, int repeats, int n, double *s)
 {
 	int r;
 
 	for (r = 0; r < repeats; r++) {
 		struct kvm_memext_bench_args args = {
 			.handle_fd = handle, .method = method,
-			.gpa = gpa, .len = AREA, .iters = n,
+			.gpa = gpa, .len = len, .iters = n,
 		};
 
 		TEST_ASSERT(!ioctl(bench, KVM_MEMEXT_BENCH_RUN, &args) &&
@@ -81,13 +83,13 @@ static void guest_code(void)
 
 int main(int argc, char *argv[])
 {
-	int repeats = 7, n = 100000, opt, dev, bench, handle, l, m, i;
+	int repeats = 7, n = 100000, refreshes = 1000, opt, dev, bench, handle, l, m, i;
 	double med[ARRAY_SIZE(layouts)][ARRAY_SIZE(methods)], *s, t, prev;
 	struct kvm_vcpu *vcpu;
 	struct kvm_vm *vm;
 	uint8_t *a, *b;
 
-	while ((opt = getopt(argc, argv, "r:n:")) != -1) {
+	while ((opt = getopt(argc, argv, "r:n:f:")) != -1) {
 		switch (opt) {
 		case 'r':
 			repeats = atoi(optarg);
@@ -95,11 +97,14 @@ int main(int argc, char *argv[])
 		case 'n':
 			n = atoi(optarg);
 			break;
+		case 'f':
+			refreshes = atoi(optarg);
+			break;
 		default:
 			exit(KSFT_FAIL);
 		}
 	}
-	TEST_ASSERT(repeats > 0 && n > 0, "bad arguments");
+	TEST_ASSERT(repeats > 0 && n > 0 && refreshes > 0, "bad arguments");
 
 	dev = memext_open();
 	bench = open("/dev/kvm_memext_bench", O_RDWR);
@@ -122,7 +127,7 @@ int main(int argc, char *argv[])
 	for (l = 0; l < (int)ARRAY_SIZE(layouts); l++)
 		for (m = 0; m < (int)ARRAY_SIZE(methods); m++)
 			med[l][m] = run_method(bench, handle, m, layouts[l].gpa,
-					       repeats, n, s);
+					       AREA, repeats, n, s);
 
 	printf("48-byte update from atomic context, median of %d x %d updates (ns)\n\n",
 	       repeats, n);
@@ -139,11 +144,26 @@ int main(int argc, char *argv[])
 	printf("| step | cumulative | step's own |\n| --- | ---: | ---: |\n");
 	for (i = 0, prev = 0; i < (int)ARRAY_SIZE(steps); i++) {
 		t = run_method(bench, handle, steps[i].method, layouts[1].gpa,
-			       repeats, n, s);
+			       AREA, repeats, n, s);
 		if (steps[i].name[0] != '+')
 			prev = 0;
 		printf("| %s | %.1f | %.1f |\n", steps[i].name, t, t - prev);
 		prev = t;
+	}
+
+	/* Refreshes are 100 times dearer than updates: fewer of them. */
+	printf("\nrefresh (ns per refresh of the whole range, medians of %d x %d):\n\n",
+	       repeats, refreshes);
+	printf("| pages | one cache | a cache per page | one / per page |\n");
+	printf("| ---: | ---: | ---: | ---: |\n");
+	for (i = 1; i <= NR_PAGES; i *= 2) {
+		t = run_method(bench, handle, KVM_MEMEXT_BENCH_REFRESH, GPA_A,
+			       i * PAGE_SIZE, repeats, refreshes, s);
+		prev = run_method(bench, handle, KVM_MEMEXT_BENCH_REFRESH_SPLIT,
+				  GPA_A, i * PAGE_SIZE, repeats, refreshes, s);
+		printf("| %d | %.1f | %.1f | %.2f |\n", i, t, prev, t / prev);
+		printf("curve refresh %d \"kvm_memext cache\" %.1f\n", i, t);
+		printf("curve refresh %d \"a cache per page\" %.1f\n", i, prev);
 	}
 
 	free(s);
