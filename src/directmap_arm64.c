@@ -40,6 +40,7 @@
 #include <linux/bitmap.h>
 #include <linux/mm.h>
 #include <linux/pgtable.h>
+#include <linux/sizes.h>
 #include <asm/cacheflush.h>
 #include <asm/cpufeature.h>
 #include <asm/sysreg.h>
@@ -338,10 +339,11 @@ void kvm_memext_dmap_flush(void)
 /**
  * kvm_memext_dmap_init() - check that the linear map can be edited here
  *
- * Return: 0, or -EOPNOTSUPP: without FEAT_S2FWB (KVM would clean guest
- * pages through the linear map, reaching the decoy), with MTE (KVM would
- * write their tags through it, also during a break), or where the linear
- * map has block entries (rodata=full off, no debug_pagealloc).
+ * Return: 0, or -EOPNOTSUPP: with pages other than 4 KiB, without
+ * FEAT_S2FWB (KVM would clean guest pages through the linear map,
+ * reaching the decoy), with MTE (KVM would write their tags through it,
+ * also during a break), or where the linear map has block entries
+ * (rodata=full off, no debug_pagealloc).
  */
 int __init kvm_memext_dmap_init(void)
 {
@@ -352,6 +354,16 @@ int __init kvm_memext_dmap_init(void)
 	pte_t *ptep;
 	int r = 0;
 
+	/*
+	 * A chunk is a PMD's worth of pages: 512 here, but 2048 or 8192
+	 * with 16 or 64 KiB pages, whose page arrays and the bitmaps kept
+	 * on the stack for a chunk were never sized nor tested for that.
+	 */
+	if (PAGE_SIZE != SZ_4K) {
+		pr_info("%lu KiB pages: private memory is built for 4 KiB pages\n",
+			PAGE_SIZE / SZ_1K);
+		return -EOPNOTSUPP;
+	}
 	if (!cpus_have_final_cap(ARM64_HAS_STAGE2_FWB)) {
 		pr_info("no FEAT_S2FWB: KVM would clean private pages through the linear map\n");
 		return -EOPNOTSUPP;
