@@ -9,6 +9,7 @@
 #   BENCH_ONLY=<regex>      only the benchmarks whose name matches
 #   BENCH_BATCH_ARGS=...    arguments of memslot_batch_bench (e.g. -V 16 -K 64)
 #   BENCH_PRIVMEM_ARGS=...  arguments of privmem_bench (e.g. -s 256 -r 3)
+#   BENCH_PRIVMEM_CURVE_ARGS=...  more of privmem_curve's (e.g. -s 512)
 #
 # The curves (memslot_batch_curve_k, _v, privmem_curve) are also plotted,
 # with gnuplot, under build/bench/<kernel>/ (scripts/bench-plot.sh).  The
@@ -31,7 +32,7 @@ for K in "${kernels[@]}"; do
 		echo "bench privmem_bench 1800 ./bench/privmem_bench ${BENCH_PRIVMEM_ARGS:-}"
 		# First touch and fallocate from 256 MiB to half the guest's
 		# free memory, by 1 to all threads, against anonymous THP.
-		echo "bench privmem_curve 3600 ./bench/privmem_bench -c -r 3"
+		echo "bench privmem_curve 3600 ./bench/privmem_bench -c -r 3 ${BENCH_PRIVMEM_CURVE_ARGS:-}"
 		echo "bench memslot_batch_bench 5400 ./bench/memslot_batch_bench ${BENCH_BATCH_ARGS:-}"
 		# Latency and blackout as K grows to 256 (4 vCPUs) and as V
 		# grows to 32 (8 changes), among 512 one-page memslots; the
