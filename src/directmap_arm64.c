@@ -27,7 +27,8 @@
  * and to invalidate the instruction cache when it maps the page
  * executable (without CTR_EL0.DIC): both happen while it maps the page,
  * which the unmap and the lock exclude.  Without DIC a page's stale
- * instructions are invalidated through its own alias before it is hidden.
+ * instructions are invalidated before it is hidden: through its own
+ * alias, or for a batch of many pages all instruction caches at once.
  * With MTE, KVM_ARM_MTE_COPY_TAGS writes tags through the linear map at
  * any time: refused.
  *
@@ -115,21 +116,42 @@ pte_t *kvm_memext_dmap_lookup(unsigned long addr, unsigned int *level,
 }
 
 /*
- * The 4 KiB entry of @addr if it maps @from, is writable and is not part
- * of a contiguous range: the only kind the module rewrites.
+ * The PTE table of the last entry walked to.  The pages of a 2 MiB block
+ * share one, and a page-granular linear map keeps its tables for as long
+ * as its memory is online, which ours stays while we own a page of it:
+ * one walk serves a whole chunk.
  */
-static pte_t *dmap_own_pte(unsigned long addr, unsigned long from)
+struct dmap_walk {
+	unsigned long base;	/* PMD-aligned linear address of @table */
+	pte_t *table;
+};
+
+/* The 4 KiB entry of @addr, or NULL where none maps it. */
+static pte_t *dmap_pte(struct dmap_walk *w, unsigned long addr)
 {
 	unsigned long pfn;
 	unsigned int level;
 	bool writable;
 	pte_t *ptep;
 
+	if (w->table && (addr & PMD_MASK) == w->base)
+		return w->table + pte_index(addr);
 	ptep = kvm_memext_dmap_lookup(addr, &level, &pfn, &writable);
-	if (!ptep || level != KVM_MEMEXT_DMAP_4K || pfn != from || !writable ||
-	    pte_cont(READ_ONCE(*ptep)))
+	if (!ptep || level != KVM_MEMEXT_DMAP_4K)
 		return NULL;
+	w->base = addr & PMD_MASK;
+	w->table = ptep - pte_index(addr);
 	return ptep;
+}
+
+/*
+ * Whether @pte maps @pfn, writable and not as part of a contiguous
+ * range: the only kind of entry the module rewrites.
+ */
+static bool dmap_own(pte_t pte, unsigned long pfn)
+{
+	return pte_valid(pte) && pte_pfn(pte) == pfn && pte_write(pte) &&
+	       !pte_rdonly(pte) && !pte_cont(pte);
 }
 
 /*
@@ -175,13 +197,13 @@ static void dmap_repoint_one(unsigned long addr, pte_t *ptep,
 }
 
 /*
- * Whether the entry of @addr maps @to now, as a repoint left it: clears
- * @i in @todo, else -EIO (said once).
+ * Whether the entry @ptep of @addr maps @to now, as a repoint left it:
+ * clears @i in @todo, else -EIO (said once).
  */
-static int dmap_check(unsigned long addr, unsigned long to,
+static int dmap_check(unsigned long addr, pte_t *ptep, unsigned long to,
 		      unsigned long *todo, unsigned int i)
 {
-	if (!dmap_own_pte(addr, to)) {
+	if (!dmap_own(READ_ONCE(*ptep), to)) {
 		pr_err_once("linear-map entry of %#lx changed under the module\n",
 			    addr);
 		return -EIO;
@@ -192,10 +214,12 @@ static int dmap_check(unsigned long addr, unsigned long to,
 
 /*
  * Up to this many pages, a batch invalidates each page's translation
- * (TLBI VAALE1IS, which waits for every CPU); above, everything at once
- * (TLBI VMALLE1IS), which the kernel itself does only above 512 pages but
- * which costs every CPU no more than refilling its TLB.  A chunk's pages
- * lie anywhere in the linear map, so one range would not do.
+ * (TLBI VAALE1IS, which waits for every CPU) and instructions (IC IVAU
+ * per line); above, everything at once (TLBI VMALLE1IS, IC IALLUIS),
+ * which the kernel itself does only above 512 pages but which costs
+ * every CPU no more than refilling its TLB and instruction cache.  A
+ * chunk's pages lie anywhere in the linear map, so one range would not
+ * do, and 2 MiB by line is 32768 broadcast IC IVAU.
  */
 #define DMAP_TLBI_PAGES	16
 
@@ -211,11 +235,13 @@ int kvm_memext_dmap_arch_pages(struct page **pages, unsigned int nr,
 			       bool hide)
 {
 	DECLARE_BITMAP(go, KVM_MEMEXT_CHUNK_PAGES);
-	unsigned long addr, from, to, pfn;
+	bool icache = hide && !cpus_have_final_cap(ARM64_HAS_CACHE_DIC);
+	bool all = bitmap_weight(todo, nr) > DMAP_TLBI_PAGES;
+	struct dmap_walk w = {};
+	unsigned long addr, from, to;
 	pgprot_t prot = __pgprot(0);
-	unsigned int i, n = 0, level;
-	bool writable;
-	pte_t *ptep;
+	unsigned int i, n = 0;
+	pte_t *ptep, pte;
 	int r = 0, e;
 
 	if (WARN_ON_ONCE(nr > KVM_MEMEXT_CHUNK_PAGES))
@@ -224,28 +250,32 @@ int kvm_memext_dmap_arch_pages(struct page **pages, unsigned int nr,
 	for_each_set_bit(i, todo, nr) {
 		addr = kvm_memext_dmap_addr(pages[i]);
 		kvm_memext_dmap_frames(pages[i], decoy, hide, &from, &to);
-		if (dmap_own_pte(addr, to)) {
+		ptep = dmap_pte(&w, addr);
+		pte = ptep ? READ_ONCE(*ptep) : __pte(0);
+		if (ptep && dmap_own(pte, to)) {
 			__clear_bit(i, todo);
 			continue;
 		}
-		ptep = dmap_own_pte(addr, from);
-		if (!ptep) {
+		if (!ptep || !dmap_own(pte, from)) {
 			r = r ?: dmap_refusal(addr);
 			continue;
 		}
-		if (hide)
+		if (icache && !all)
 			dmap_sync_icache(addr);
-		if (n && pgprot_val(pte_pgprot(READ_ONCE(*ptep))) != pgprot_val(prot)) {
+		if (n && pgprot_val(pte_pgprot(pte)) != pgprot_val(prot)) {
 			dmap_repoint_one(addr, ptep, to);
-			e = dmap_check(addr, to, todo, i);
+			e = dmap_check(addr, ptep, to, todo, i);
 			r = r ?: e;
 			continue;
 		}
 		if (!n++)
-			prot = pte_pgprot(READ_ONCE(*ptep));
+			prot = pte_pgprot(pte);
 		__set_bit(i, go);
 		__set_pte_nosync(ptep, __pte(0));
 	}
+	/* No alias is needed to drop every line: after the breaks is fine. */
+	if (icache && all)
+		icache_inval_all_pou();
 	if (n > DMAP_TLBI_PAGES) {
 		flush_tlb_all();
 	} else {
@@ -254,22 +284,23 @@ int kvm_memext_dmap_arch_pages(struct page **pages, unsigned int nr,
 			flush_tlb_kernel_range(addr, addr + PAGE_SIZE);
 		}
 	}
+	/*
+	 * The invalid entries, in the PTE tables they were in: nothing else
+	 * rewrites our pages' entries in a page-granular linear map.
+	 */
 	for_each_set_bit(i, go, nr) {
-		addr = kvm_memext_dmap_addr(pages[i]);
 		kvm_memext_dmap_frames(pages[i], decoy, hide, &from, &to);
-		/*
-		 * The invalid entry, in the PTE table it was in: nothing else
-		 * rewrites our pages' entries in a page-granular linear map.
-		 */
-		ptep = kvm_memext_dmap_lookup(addr, &level, &pfn, &writable);
-		if (!WARN_ON_ONCE(!ptep || level != KVM_MEMEXT_DMAP_4K))
+		ptep = dmap_pte(&w, kvm_memext_dmap_addr(pages[i]));
+		if (!WARN_ON_ONCE(!ptep))
 			__set_pte_nosync(ptep, pfn_pte(to, prot));
 	}
 	dsb(ishst);
 	isb();
 	for_each_set_bit(i, go, nr) {
+		addr = kvm_memext_dmap_addr(pages[i]);
 		kvm_memext_dmap_frames(pages[i], decoy, hide, &from, &to);
-		e = dmap_check(kvm_memext_dmap_addr(pages[i]), to, todo, i);
+		ptep = dmap_pte(&w, addr);
+		e = ptep ? dmap_check(addr, ptep, to, todo, i) : -EIO;
 		r = r ?: e;
 	}
 	return r;
