@@ -83,21 +83,13 @@ static void privmem_unmap_chunk(struct kvm_memext_privmem *pm, pgoff_t cidx)
 				    (loff_t)KVM_MEMEXT_CHUNK_PAGES << PAGE_SHIFT, 0);
 }
 
-/**
- * kvm_memext_privmem_sync_chunk() - bring a chunk's entries to what it wants
- * @pm: the file.
- * @cidx: the chunk's index.
- * @chunk: the chunk.
- * @defer_hides: pages to hide wait for hide_work, the next allowed flush.
- *
- * Shows and hides direct-map entries as kvm_memext_privmem_want() says.
- *
- * Return: 1 when it changed an entry (the caller flushes, on error too),
- * 0, or a negative errno.
+/*
+ * kvm_memext_privmem_sync_chunk(), for populate: its @fresh pages were
+ * mapped nowhere yet, so changing only those needs no unmap first.
  */
-int kvm_memext_privmem_sync_chunk(struct kvm_memext_privmem *pm, pgoff_t cidx,
-				  struct kvm_memext_privmem_chunk *chunk,
-				  bool defer_hides)
+static int privmem_sync_chunk(struct kvm_memext_privmem *pm, pgoff_t cidx,
+			      struct kvm_memext_privmem_chunk *chunk,
+			      bool defer_hides, const unsigned long *fresh)
 {
 	DECLARE_BITMAP(want, KVM_MEMEXT_CHUNK_PAGES);
 	DECLARE_BITMAP(diff, KVM_MEMEXT_CHUNK_PAGES);
@@ -111,9 +103,14 @@ int kvm_memext_privmem_sync_chunk(struct kvm_memext_privmem *pm, pgoff_t cidx,
 	kvm_memext_privmem_want(pm, cidx, chunk, want);
 
 	bitmap_andnot(diff, want, chunk->shown, KVM_MEMEXT_CHUNK_PAGES);
-	/* Shows, or hides that happen now. */
-	if (!bitmap_empty(diff, KVM_MEMEXT_CHUNK_PAGES) ||
-	    (!defer_hides && !bitmap_subset(chunk->shown, want, KVM_MEMEXT_CHUNK_PAGES)))
+	/* Shows, or hides that happen now, of pages that may be mapped. */
+	if (defer_hides)
+		bitmap_copy(left, diff, KVM_MEMEXT_CHUNK_PAGES);
+	else
+		bitmap_xor(left, want, chunk->shown, KVM_MEMEXT_CHUNK_PAGES);
+	if (fresh)
+		bitmap_andnot(left, left, fresh, KVM_MEMEXT_CHUNK_PAGES);
+	if (!bitmap_empty(left, KVM_MEMEXT_CHUNK_PAGES))
 		privmem_unmap_chunk(pm, cidx);
 	if (!bitmap_empty(diff, KVM_MEMEXT_CHUNK_PAGES)) {
 		bitmap_copy(left, diff, KVM_MEMEXT_CHUNK_PAGES);
@@ -155,6 +152,25 @@ int kvm_memext_privmem_sync_chunk(struct kvm_memext_privmem *pm, pgoff_t cidx,
 	if (!bitmap_empty(left, KVM_MEMEXT_CHUNK_PAGES))
 		return r ?: -EIO;
 	return 1;
+}
+
+/**
+ * kvm_memext_privmem_sync_chunk() - bring a chunk's entries to what it wants
+ * @pm: the file.
+ * @cidx: the chunk's index.
+ * @chunk: the chunk.
+ * @defer_hides: pages to hide wait for hide_work, the next allowed flush.
+ *
+ * Shows and hides direct-map entries as kvm_memext_privmem_want() says.
+ *
+ * Return: 1 when it changed an entry (the caller flushes, on error too),
+ * 0, or a negative errno.
+ */
+int kvm_memext_privmem_sync_chunk(struct kvm_memext_privmem *pm, pgoff_t cidx,
+				  struct kvm_memext_privmem_chunk *chunk,
+				  bool defer_hides)
+{
+	return privmem_sync_chunk(pm, cidx, chunk, defer_hides, NULL);
 }
 
 /**
@@ -572,7 +588,7 @@ int kvm_memext_privmem_populate(struct kvm_memext_privmem *pm, pgoff_t cidx,
 
 	/* Fresh pages are in the direct map: hide all but accessible ones. */
 	bitmap_or(chunk->shown, chunk->shown, fresh, KVM_MEMEXT_CHUNK_PAGES);
-	r = kvm_memext_privmem_sync_chunk(pm, cidx, chunk, false);
+	r = privmem_sync_chunk(pm, cidx, chunk, false, fresh);
 	if (r)
 		kvm_memext_privmem_flush(pm, KVM_MEMEXT_FLUSH_POPULATE);
 	if (r < 0)
