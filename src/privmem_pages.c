@@ -369,21 +369,37 @@ static gfp_t privmem_block_gfp(struct kvm_memext_privmem *pm)
 	       (pm->may_split ? __GFP_NORETRY : __GFP_RETRY_MAYFAIL);
 }
 
+/*
+ * A zeroed 2 MiB block, split into order-0 pages (KVM takes references on
+ * the pages it maps), or NULL.
+ */
+static struct page *privmem_block_alloc(struct kvm_memext_privmem *pm)
+{
+	struct page *page;
+
+	page = alloc_pages(privmem_block_gfp(pm), KVM_MEMEXT_CHUNK_ORDER);
+	if (page)
+		split_page(page, KVM_MEMEXT_CHUNK_ORDER);
+	return page;
+}
+
 /**
  * kvm_memext_privmem_prealloc() - a 2 MiB block for a chunk's first touch
  * @pm: the file; its lock is not held.
  * @cidx: chunk index.
  *
- * Zeroing a new chunk's block is most of the cost of its first touch.
- * Done here, before the fault takes @pm->lock, the vCPUs that fault a
- * VM's RAM in at boot zero their chunks in parallel instead of one after
- * the other.  The block is fresh, in the direct map, and nobody else's;
+ * Zeroing a new chunk's block is most of the cost of its first touch,
+ * and splitting it a part of the rest.  Done here, before the fault takes
+ * @pm->lock, the vCPUs that fault a VM's RAM in at boot zero and split
+ * their chunks in parallel instead of one after the other.  The block is
+ * fresh, in the direct map, and nobody else's;
  * kvm_memext_privmem_populate() takes it if the chunk still needs one.
  * A fault holds at most one, so the blocks in flight are bounded by the
  * threads faulting.
  *
- * Return: a zeroed order-9 block, or NULL when the chunk exists, would not
- * be one block, or no block was free (populate then tries itself).
+ * Return: the first of 512 zeroed order-0 pages, once an order-9 block,
+ * or NULL when the chunk exists, would not be one block, or no block was
+ * free (populate then tries itself).
  */
 struct page *kvm_memext_privmem_prealloc(struct kvm_memext_privmem *pm,
 					 pgoff_t cidx)
@@ -397,7 +413,7 @@ struct page *kvm_memext_privmem_prealloc(struct kvm_memext_privmem *pm,
 	    (size - first < KVM_MEMEXT_CHUNK_PAGES && pm->may_split) ||
 	    xa_load(&pm->chunks, cidx))
 		return NULL;
-	return alloc_pages(privmem_block_gfp(pm), KVM_MEMEXT_CHUNK_ORDER);
+	return privmem_block_alloc(pm);
 }
 EXPORT_SYMBOL_IF_KUNIT(kvm_memext_privmem_prealloc);
 
@@ -407,8 +423,10 @@ EXPORT_SYMBOL_IF_KUNIT(kvm_memext_privmem_prealloc);
  */
 void kvm_memext_privmem_prealloc_free(struct page *block)
 {
-	if (block)
-		__free_pages(block, KVM_MEMEXT_CHUNK_ORDER);
+	unsigned int i;
+
+	for (i = 0; block && i < KVM_MEMEXT_CHUNK_PAGES; i++)
+		__free_page(block + i);
 }
 
 /* A new, empty chunk at @cidx, or an error pointer. */
@@ -446,7 +464,7 @@ static int privmem_alloc_block(struct kvm_memext_privmem *pm, pgoff_t cidx,
 		page = *spare;
 		*spare = NULL;
 	} else {
-		page = alloc_pages(privmem_block_gfp(pm), KVM_MEMEXT_CHUNK_ORDER);
+		page = privmem_block_alloc(pm);
 	}
 	if (!page) {
 		if (!pm->may_split) {
@@ -458,8 +476,6 @@ static int privmem_alloc_block(struct kvm_memext_privmem *pm, pgoff_t cidx,
 		trace_kvm_memext_privmem_fallback(pm, cidx, nr, false);
 		return 0;
 	}
-	/* Order-0 pages: KVM takes references on them. */
-	split_page(page, KVM_MEMEXT_CHUNK_ORDER);
 	for (i = 0; i < KVM_MEMEXT_CHUNK_PAGES; i++)
 		chunk->pages[i] = page + i;
 	bitmap_fill(fresh, KVM_MEMEXT_CHUNK_PAGES);
