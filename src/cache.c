@@ -670,7 +670,6 @@ void kvm_memext_gpc_copy_to(struct kvm_memext_gpc *gpc, unsigned long offset,
 			    const void *data, unsigned long len)
 {
 	unsigned long pos = offset_in_page(gpc->gpa) + offset, end = pos + len;
-	unsigned int page;
 
 	lockdep_assert_held(&gpc->lock);
 	if (gpc->khva) {
@@ -683,12 +682,32 @@ void kvm_memext_gpc_copy_to(struct kvm_memext_gpc *gpc, unsigned long offset,
 			data += n;
 			pos += n;
 		}
-		pos = offset_in_page(gpc->gpa) + offset;
 	}
-	for (page = pos >> PAGE_SHIFT; len && page <= (end - 1) >> PAGE_SHIFT; page++)
-		gpc_mark_dirty(gpc, page);
+	kvm_memext_gpc_mark_dirty(gpc, offset, len);
 }
 EXPORT_SYMBOL_GPL(kvm_memext_gpc_copy_to);
+
+/**
+ * kvm_memext_gpc_mark_dirty() - log writes made through @khva
+ * @gpc: a cache locked with kvm_memext_gpc_lock() whose check succeeded
+ * @offset: byte offset into the range
+ * @len: how many bytes were written; @offset + @len must not exceed it
+ *
+ * kvm_memext_gpc_copy_to() logs its own writes.  A user that stores
+ * through @khva itself, several times under one check, logs them with
+ * one call here, as KVM marks a page once after its own stores.
+ */
+void kvm_memext_gpc_mark_dirty(struct kvm_memext_gpc *gpc,
+			       unsigned long offset, unsigned long len)
+{
+	unsigned long pos = offset_in_page(gpc->gpa) + offset;
+	unsigned int page;
+
+	lockdep_assert_held(&gpc->lock);
+	for (page = pos >> PAGE_SHIFT; len && page <= (pos + len - 1) >> PAGE_SHIFT; page++)
+		gpc_mark_dirty(gpc, page);
+}
+EXPORT_SYMBOL_GPL(kvm_memext_gpc_mark_dirty);
 
 /**
  * kvm_memext_gpc_copy_from() - read from a checked cache

@@ -141,18 +141,32 @@ static bool runstate_flush(struct kvm_memext_vcpu_runstate *rs)
 
 	idx = srcu_read_lock(&rs->kvm->srcu);
 	ok = kvm_memext_gpc_check(gpc);
-	if (ok) {
+	/*
+	 * The guest sees the flag before any of the new contents, and all
+	 * of them before the flag goes.  wmb(), not smp_wmb(): the area may
+	 * be write-combining memory, whose stores x86 does not keep in order.
+	 */
+	if (ok && gpc->khva) {
+		/* One mapping: plain stores, and one dirty mark for them all. */
+		u8 *area = gpc->khva;
+
+		WRITE_ONCE(area[entry_off + 7], entry >> 56);
+		/* The flag first ... */
+		wmb();
+		memcpy(area, &img, size);
+		/* ... and the contents before it goes. */
+		wmb();
+		/* Only the flag's byte differs from what the image wrote. */
+		WRITE_ONCE(area[entry_off + 7], rs->entry >> 56);
+		kvm_memext_gpc_mark_dirty(gpc, 0, size);
+	} else if (ok) {
 		u8 top = entry >> 56;
 
 		kvm_memext_gpc_copy_to(gpc, entry_off + 7, &top, 1);
-		/*
-		 * The guest sees the flag before any of the new contents ...
-		 * wmb(), not smp_wmb(): the area may be write-combining IO
-		 * memory, whose stores x86 does not keep in order.
-		 */
+		/* The flag first ... */
 		wmb();
 		kvm_memext_gpc_copy_to(gpc, 0, &img, size);
-		/* ... and all of them before the flag goes. */
+		/* ... and the contents before it goes. */
 		wmb();
 		entry = rs->entry;
 		kvm_memext_gpc_copy_to(gpc, entry_off, &entry, sizeof(entry));

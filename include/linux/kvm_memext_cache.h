@@ -107,6 +107,8 @@ void kvm_memext_gpc_copy_to(struct kvm_memext_gpc *gpc, unsigned long offset,
 			    const void *data, unsigned long len);
 void kvm_memext_gpc_copy_from(struct kvm_memext_gpc *gpc, unsigned long offset,
 			      void *data, unsigned long len);
+void kvm_memext_gpc_mark_dirty(struct kvm_memext_gpc *gpc,
+			       unsigned long offset, unsigned long len);
 
 int kvm_memext_gpc_write(struct kvm_memext_gpc *gpc, unsigned long offset,
 			 const void *data, unsigned long len);
